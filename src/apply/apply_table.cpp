@@ -1,0 +1,118 @@
+#include "apply/apply_table.h"
+
+namespace stagesync::apply {
+namespace {
+
+void delete_keyed(pg::Connection& target, const TableSql& t, TableCounts& counts) {
+  pg::Params params;
+  pg::Result r = target.exec("DELETE FROM " + t.target() + " t WHERE " + t.owned("t", params) +
+                                 " AND NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "t") + ")",
+                             params);
+  counts.deleted += r.affected();
+}
+
+// Keyless: a row value held n times in the target and m times in staging
+// loses its surplus n - m copies; compare whole rows, including constants.
+void delete_keyless(pg::Connection& target, const TableSql& t, TableCounts& counts) {
+  pg::Params params;
+  std::string owned = t.owned("t", params);
+  std::string tt = t.target_tuple("t", params, true) + "::text";
+  std::string st = t.staged_tuple("s", params, true) + "::text";
+  pg::Result r = target.exec(
+      "DELETE FROM " + t.target() + " WHERE ctid IN (SELECT x.id FROM (SELECT t.ctid AS id, " + tt +
+          " AS v, row_number() OVER (PARTITION BY " + tt + ") AS n FROM " + t.target() + " t WHERE " + owned +
+          ") x LEFT JOIN (SELECT " + st + " AS v, count(*) AS n FROM " + t.staging() +
+          " s GROUP BY 1) y ON y.v = x.v WHERE x.n > coalesce(y.n, 0))",
+      params);
+  counts.deleted += r.affected();
+}
+
+void update_keyed(pg::Connection& target, const TableSql& t, TableCounts& counts) {
+  if (!t.has_compared_values()) return;
+  const plan::TablePlan& p = t.table();
+  pg::Params params;
+  std::vector<std::string> sets;
+  for (const auto& c : p.columns)
+    if (!t.is_key(c)) sets.push_back(pg::ident(c.name) + " = " + t.insert_value("s", c));
+  for (const auto& kv : p.constants) sets.push_back(pg::ident(kv.first) + " = " + t.constant(kv, params));
+  if (sets.empty()) return;
+  std::string owned = t.owned("t", params);
+  std::string differs = t.target_tuple("t", params, false) + " IS DISTINCT FROM " + t.staged_tuple("s", params, false);
+  pg::Result r = target.exec("UPDATE " + t.target() + " t SET " + pg::join(sets, ", ") + " FROM " + t.staging() +
+                                 " s WHERE " + t.same_key("s", "t") + " AND " + owned + " AND " + differs,
+                             params);
+  counts.updated += r.affected();
+}
+
+void insert_rows(pg::Connection& target, const TableSql& t, const std::string& from_where, pg::Params& params,
+                 TableCounts& counts) {
+  pg::Result r = target.exec("INSERT INTO " + t.target() + " (" + pg::column_list(t.insert_columns()) + ") SELECT " +
+                                 t.insert_select(params) + " " + from_where,
+                             params);
+  counts.inserted += r.affected();
+}
+
+void insert_keyless(pg::Connection& target, const TableSql& t, TableCounts& counts) {
+  pg::Params params;
+  std::string owned = t.owned("t", params);
+  std::string tt = t.target_tuple("t", params, true) + "::text";
+  std::string st = t.staged_tuple("s", params, true) + "::text";
+  std::string from = "FROM (SELECT s.*, " + st + " AS ss_v, row_number() OVER (PARTITION BY " + st +
+                     ") AS ss_n FROM " + t.staging() + " s) s LEFT JOIN (SELECT " + tt + " AS v, count(*) AS n FROM " +
+                     t.target() + " t WHERE " + owned + " GROUP BY 1) y ON y.v = s.ss_v WHERE s.ss_n > coalesce(y.n, 0)";
+  insert_rows(target, t, from, params, counts);
+}
+
+}  // namespace
+
+std::string to_string(Strategy s) {
+  switch (s) {
+    case Strategy::Merge: return "merge";
+    case Strategy::Swap: return "swap";
+    case Strategy::TruncateFirst: return "truncate-first";
+  }
+  return "merge";
+}
+
+std::optional<Strategy> parse_strategy(const std::string& s) {
+  if (s == "merge") return Strategy::Merge;
+  if (s == "swap") return Strategy::Swap;
+  if (s == "truncate-first") return Strategy::TruncateFirst;
+  return std::nullopt;
+}
+
+void delete_vanished(pg::Connection& target, const TableSql& t, Strategy strategy, TableCounts& counts) {
+  if (strategy != Strategy::Merge) {
+    pg::Params params;
+    pg::Result r = target.exec("DELETE FROM " + t.target() + " t WHERE " + t.owned("t", params), params);
+    counts.deleted += r.affected();
+  } else if (t.table().keyed()) {
+    delete_keyed(target, t, counts);
+  } else {
+    delete_keyless(target, t, counts);
+  }
+}
+
+void upsert(pg::Connection& target, const TableSql& t, Strategy strategy, TableCounts& counts) {
+  if (strategy != Strategy::Merge) {
+    pg::Params params;
+    insert_rows(target, t, "FROM " + t.staging() + " s", params, counts);
+  } else if (t.table().keyed()) {
+    update_keyed(target, t, counts);
+    pg::Params params;
+    insert_rows(target, t,
+                "FROM " + t.staging() + " s WHERE NOT EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " +
+                    t.same_key("t", "s") + ")",
+                params, counts);
+  } else {
+    insert_keyless(target, t, counts);
+  }
+}
+
+int64_t count_foreign(pg::Connection& target, const TableSql& t) {
+  pg::Params params;
+  pg::Result r = target.exec("SELECT count(*) FROM " + t.target() + " t WHERE " + t.owned("t", params) + " IS NOT TRUE", params);
+  return r.int64(0, 0);
+}
+
+}  // namespace stagesync::apply

@@ -1,0 +1,26 @@
+// Prepare: judge the staged rows of one table before anything is applied.
+//
+// In order: rows with a NULL key are set aside; duplicate keys fail the run
+// or keep the newest row; values the target would refuse (NOT NULL, length)
+// fail the run naming table, key, column and reason; rows whose key is taken
+// by a row the sync does not own are set aside as collisions; references are
+// judged against the parents as they will be after this run (staged rows of
+// parents in this run, plus every parent row the sync does not own, or every
+// existing row when the parent is not in this run) with keep/skip/fail.
+// Only staging tables are written. Parents must be prepared before children.
+#pragma once
+
+#include <vector>
+
+#include "apply/table_counts.h"
+#include "apply/table_sql.h"
+#include "pg/connection.h"
+
+namespace stagesync::apply {
+
+// `staged[i]` is the TableSql of plan table i when it is staged in this run, else nullptr.
+void prepare_table(pg::Connection& target, const TableSql& table, const std::string& rejects_table,
+                   const std::vector<const plan::TablePlan*>& plans, const std::vector<const TableSql*>& staged,
+                   TableCounts& counts);
+
+}  // namespace stagesync::apply

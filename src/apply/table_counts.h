@@ -1,0 +1,37 @@
+// What a run did to one table.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace stagesync::apply {
+
+struct TableCounts {
+  int64_t read = 0;                // rows streamed from the source into staging
+  int64_t inserted = 0;
+  int64_t updated = 0;
+  int64_t deleted = 0;
+  int64_t rejected = 0;            // set aside: NULL key, skipped orphan, key collision
+  int64_t orphans_kept = 0;        // synced although their parent is missing (on_orphan: keep)
+  int64_t duplicates_dropped = 0;  // older rows of a duplicated key (duplicates: keep newest)
+  int64_t collisions = 0;          // of `rejected`: keys taken by rows the sync does not own
+  int64_t preserved = 0;           // rows in the target the sync does not own (left untouched)
+  double seconds = 0;
+};
+
+// The source data cannot be applied as configured (duplicate keys with
+// `duplicates: fail`, orphans with `on_orphan: fail`, values the target
+// refuses). Raised before anything is applied; the run changes nothing.
+class DataRefused : public std::runtime_error {
+ public:
+  DataRefused(std::string table, std::string message)
+      : std::runtime_error("table " + table + ": " + message), table_(std::move(table)) {}
+  const std::string& table() const { return table_; }
+
+ private:
+  std::string table_;
+};
+
+}  // namespace stagesync::apply

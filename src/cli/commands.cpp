@@ -1,0 +1,178 @@
+#include "cli/commands.h"
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <sstream>
+
+#include "apply/table_counts.h"
+#include "cli/exit_codes.h"
+#include "config/config.h"
+#include "demo/demo_run.h"
+#include "pg/error.h"
+#include "report/reporter.h"
+#include "run/check_run.h"
+#include "run/run_errors.h"
+#include "run/sync_run.h"
+#include "run/verify_run.h"
+#include "state/metadata.h"
+
+namespace stagesync::cli {
+namespace {
+
+std::vector<std::string> split_tables(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+struct Common {
+  std::string config_path;
+  std::string tables;
+  bool json = false;
+  double wait = 0;
+};
+
+report::Format format_of(const Common& c) { return c.json ? report::Format::Json : report::Format::Auto; }
+
+// Reports a failure as the final summary (JSON) or one clear line (humans).
+int fail(report::Reporter& out, const std::string& command, int code, const std::string& message,
+         const std::vector<std::string>& details = {}) {
+  report::RunSummary s;
+  s.command = command;
+  s.outcome = "failed";
+  s.exit_code = code;
+  s.error = message;
+  for (const auto& d : details) s.error += "\n  " + d;
+  out.finished(s);
+  return code;
+}
+
+// Runs `body`, turning every typed error into its exit code. This is the
+// only place (with main's own catch) where errors become exit statuses.
+template <typename Body>
+int guarded(report::Reporter& out, const std::string& command, Body body) {
+  try {
+    return body();
+  } catch (const config::ConfigError& e) {
+    return fail(out, command, kUsage, e.what());
+  } catch (const run::CheckFailed& e) {
+    return fail(out, command, kCheckFailed, e.what(), e.problems());
+  } catch (const run::LockBusy& e) {
+    return fail(out, command, kLocked, e.what());
+  } catch (const run::Refused& e) {
+    return fail(out, command, kUsage, e.what());
+  } catch (const apply::DataRefused& e) {
+    return fail(out, command, kDataRefused, e.what());
+  } catch (const state::MetadataError& e) {
+    return fail(out, command, kMetadata, e.what());
+  } catch (const pg::Error& e) {
+    std::string hint = e.is_connection_loss() ? " (connection lost; the target is unchanged or fully synced: the run "
+                                                "either committed or rolled back as a whole)"
+                                              : "";
+    return fail(out, command, kDatabase, std::string(e.what()) + hint);
+  } catch (const std::exception& e) {
+    return fail(out, command, kInternal, std::string("internal error: ") + e.what());
+  }
+}
+
+int finish(report::Reporter& out, const report::RunSummary& s) {
+  out.finished(s);
+  return s.exit_code;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"stagesync: keep a cloud PostgreSQL database in sync with a desktop database, safely."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "stagesync 0.1.0");
+
+  Common c;
+  auto add_common = [&](CLI::App* sub, bool tables, bool json) {
+    sub->add_option("--config", c.config_path, "configuration file (YAML)")->required();
+    if (tables) sub->add_option("--tables", c.tables, "comma-separated source or target table names");
+    if (json) sub->add_flag("--json", c.json, "one JSON object per line on standard output");
+    sub->add_option("--wait", c.wait, "seconds to wait for another run to finish (default 0: exit with status 7)");
+  };
+
+  CLI::App* check = app.add_subcommand("check", "check configuration, connections and schemas; change nothing");
+  check->add_option("--config", c.config_path, "configuration file (YAML)")->required();
+  check->add_option("--tables", c.tables, "comma-separated source or target table names");
+  check->add_flag("--json", c.json, "machine-readable output");
+
+  CLI::App* sync = app.add_subcommand("sync", "sync source rows into the target");
+  add_common(sync, true, true);
+  std::string mode = "full", strategy = "merge", transaction = "per-run";
+  bool accept_loss = false;
+  sync->add_option("--mode", mode, "full | incremental")->check(CLI::IsMember({"full", "incremental"}));
+  sync->add_option("--strategy", strategy, "merge | swap | truncate-first")
+      ->check(CLI::IsMember({"merge", "swap", "truncate-first"}));
+  sync->add_option("--transaction", transaction, "per-run (default: all tables or none) | per-table")
+      ->check(CLI::IsMember({"per-run", "per-table"}));
+  sync->add_flag("--i-accept-data-loss", accept_loss, "allow truncate-first on a development target");
+
+  CLI::App* verify = app.add_subcommand("verify", "compare checksums of owned rows, source against target");
+  add_common(verify, true, true);
+
+  demo::DemoOptions demo_opts;
+  CLI::App* demo = app.add_subcommand("demo", "run a full demonstration on a throwaway local PostgreSQL");
+  demo->add_option("--scale", demo_opts.scale, "data size (1 = one office, about 92,000 rows)");
+  demo->add_flag("--keep", demo_opts.keep, "leave the demo server running and print how to reach it");
+  demo->add_flag("--json", demo_opts.json, "one JSON object per line on standard output");
+
+  std::vector<std::string> later = {"plan", "reverse", "status", "backup", "restore"};
+  for (const auto& name : later) {
+    CLI::App* sub = app.add_subcommand(name, "(not available in this version)");
+    sub->allow_extras();
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kOk : kUsage;
+  }
+
+  for (const auto& name : later) {
+    if (app.got_subcommand(name)) {
+      std::cerr << "stagesync " << name << ": not available in this version of stagesync\n";
+      return kUsage;
+    }
+  }
+
+  if (app.got_subcommand("demo")) return demo::run_demo(demo_opts);
+
+  auto out = report::make_reporter(format_of(c));
+  std::string command = app.get_subcommands().front()->get_name();
+  return guarded(*out, command, [&]() -> int {
+    config::Config cfg = config::load_config(c.config_path);
+    std::vector<std::string> tables = split_tables(c.tables);
+    if (command == "check") {
+      run::CheckReport r = run::run_check(cfg, tables);
+      for (const auto& f : r.facts) out->info("ok: " + f);
+      if (!r.problems.empty()) throw run::CheckFailed(r.problems);
+      report::RunSummary s;
+      s.command = "check";
+      s.outcome = "succeeded";
+      s.exit_code = kOk;
+      return finish(*out, s);
+    }
+    run::SessionOptions session{tables, c.wait};
+    if (command == "verify") return finish(*out, run::run_verify(cfg, session, *out));
+    run::SyncOptions o;
+    o.session = session;
+    o.mode = mode;
+    o.strategy = *apply::parse_strategy(strategy);
+    o.per_table_transactions = transaction == "per-table";
+    o.accept_data_loss = accept_loss;
+    return finish(*out, run::run_sync(cfg, o, *out));
+  });
+}
+
+}  // namespace stagesync::cli

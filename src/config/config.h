@@ -1,0 +1,125 @@
+// The configuration a user writes (SPEC section 4), as plain data.
+//
+// load_config() is the only producer. Every field here was present and of the
+// right type in the file, or holds the documented default. Whether names in it
+// exist in the databases is checked later, by plan::resolve().
+#pragma once
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace stagesync::config {
+
+struct Location {
+  std::string file;
+  int line = 0;  // 1-based; 0 when unknown
+  std::string str() const { return file + ":" + std::to_string(line); }
+};
+
+struct Endpoint {
+  std::string url;           // libpq URI or key=value conninfo
+  std::string password_env;  // optional: environment variable holding the password
+  std::string sqlite;        // source only: path to a SQLite file instead of url
+  std::string environment = "production";  // target only: production | development
+  std::string timezone;      // source only: zone of `timestamp without time zone` values
+};
+
+// `owner: { column: source, value: D }`, or `owner: none`.
+struct Owner {
+  bool none = true;
+  std::string column;
+  std::string value;
+};
+
+// `scope: { org_id: 3 }`, or `scope: none`.
+struct Scope {
+  std::vector<std::pair<std::string, std::string>> equals;  // column -> value
+  bool empty() const { return equals.empty(); }
+};
+
+enum class OrphanPolicy { Keep, Skip, Fail };
+
+struct Reference {
+  std::vector<std::string> columns;         // in this (child) table, source names
+  std::string parent;                       // source table name of the parent
+  std::vector<std::string> parent_columns;  // empty: the parent's key
+  OrphanPolicy on_orphan = OrphanPolicy::Keep;
+  Location at;
+};
+
+struct Lookup {
+  std::string column;               // target column to fill
+  std::string from;                 // source table to read
+  std::vector<std::string> match;   // columns equal in this table and in `from`
+  std::string take;                 // column of `from` whose value is taken
+  Location at;
+};
+
+struct Duplicates {
+  bool keep_newest = false;  // false: duplicate keys fail the run
+  std::string by;            // column deciding "newest" when keep_newest
+};
+
+struct Incremental {
+  std::string cursor;  // change column; empty: default rule
+  std::string method;  // "", "cursor" or "fingerprint"
+};
+
+struct Table {
+  std::string name;    // source table
+  std::string target;  // target table (defaults to name)
+  bool key_none = false;
+  std::vector<std::string> key;
+  std::vector<std::string> skip;
+  std::vector<std::string> generated;
+  std::vector<std::pair<std::string, std::string>> set;  // constant target columns
+  std::vector<Lookup> lookups;
+  std::vector<Reference> references;
+  std::vector<std::string> compare_ignore;
+  Duplicates duplicates;
+  Incremental incremental;
+  std::optional<Owner> owner;  // per-table override of the global owner
+  std::optional<Scope> scope;  // per-table override of the global scope
+  Location at;
+};
+
+struct Reverse {
+  std::string name;  // target table
+  std::string into;  // source table
+  std::vector<std::string> key;
+  std::string rows;  // owner value, or "all"
+  Location at;
+};
+
+struct Config {
+  std::string path;
+  Endpoint source;
+  Endpoint target;
+  Owner owner;
+  Scope scope;
+  std::vector<Table> tables;
+  std::vector<Reverse> reverse;
+
+  // The effective owner and scope of a table (override, else global).
+  const Owner& owner_of(const Table& t) const { return t.owner ? *t.owner : owner; }
+  const Scope& scope_of(const Table& t) const { return t.scope ? *t.scope : scope; }
+};
+
+// Thrown when the file cannot be read or is not a valid configuration. The
+// message lists every problem found, each as "FILE:LINE: what is wrong".
+class ConfigError : public std::runtime_error {
+ public:
+  explicit ConfigError(std::vector<std::string> problems);
+  const std::vector<std::string>& problems() const { return problems_; }
+
+ private:
+  std::vector<std::string> problems_;
+};
+
+Config load_config(const std::string& path);
+Config parse_config(const std::string& yaml_text, const std::string& name_for_messages);
+
+}  // namespace stagesync::config

@@ -1,0 +1,136 @@
+#include "pg/connection.h"
+
+#include <cstdlib>
+#include <memory>
+
+namespace stagesync::pg {
+namespace {
+
+std::string field(const PGresult* res, int code) {
+  if (!res) return {};
+  const char* v = PQresultErrorField(res, code);
+  return v ? std::string(v) : std::string();
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+void ignore_notice(void*, const char*) {}
+
+}  // namespace
+
+int64_t Result::int64(int row, int col) const {
+  std::string v(get(row, col));
+  return v.empty() ? 0 : std::stoll(v);
+}
+
+int64_t Result::affected() const {
+  if (!r_) return 0;
+  const char* n = PQcmdTuples(r_);
+  return (n && *n) ? std::stoll(n) : 0;
+}
+
+Connection::Connection(const Endpoint& endpoint) {
+  std::string timeout = std::to_string(endpoint.connect_timeout_s);
+  std::vector<const char*> keys = {"dbname", "application_name", "connect_timeout", "client_encoding"};
+  std::vector<const char*> values = {endpoint.conninfo.c_str(), endpoint.application_name.c_str(),
+                                     timeout.c_str(), "UTF8"};
+  const char* password = nullptr;
+  if (!endpoint.password_env.empty()) {
+    password = std::getenv(endpoint.password_env.c_str());
+    if (!password) {
+      throw Error("environment variable " + endpoint.password_env +
+                      " (named by password_env) is not set",
+                  Diagnostics{}, false);
+    }
+    keys.push_back("password");
+    values.push_back(password);
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  c_ = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
+  if (!c_ || PQstatus(c_) != CONNECTION_OK) {
+    std::string msg = c_ ? trim(PQerrorMessage(c_)) : "out of memory";
+    if (c_) { PQfinish(c_); c_ = nullptr; }
+    throw Error("cannot connect: " + msg, Diagnostics{"08001", {}, {}, {}, {}, {}, {}}, true);
+  }
+  PQsetNoticeProcessor(c_, ignore_notice, nullptr);
+  // text_literal() relies on this (the default since PostgreSQL 9.1).
+  PGresult* r = PQexec(c_, "SET standard_conforming_strings = on");
+  if (r) PQclear(r);
+}
+
+Connection::~Connection() {
+  if (c_) PQfinish(c_);
+}
+
+Connection& Connection::operator=(Connection&& o) noexcept {
+  if (this != &o) {
+    if (c_) PQfinish(c_);
+    c_ = o.c_;
+    o.c_ = nullptr;
+  }
+  return *this;
+}
+
+Error Connection::error_from(const PGresult* res, std::string_view what) const {
+  Diagnostics d;
+  d.sqlstate = field(res, PG_DIAG_SQLSTATE);
+  d.detail = field(res, PG_DIAG_MESSAGE_DETAIL);
+  d.hint = field(res, PG_DIAG_MESSAGE_HINT);
+  d.table = field(res, PG_DIAG_TABLE_NAME);
+  d.column = field(res, PG_DIAG_COLUMN_NAME);
+  d.constraint = field(res, PG_DIAG_CONSTRAINT_NAME);
+  d.context = field(res, PG_DIAG_CONTEXT);
+  std::string primary = field(res, PG_DIAG_MESSAGE_PRIMARY);
+  if (primary.empty()) primary = trim(c_ ? PQerrorMessage(c_) : "no connection");
+  bool lost = !c_ || PQstatus(c_) != CONNECTION_OK;
+  if (lost && d.sqlstate.empty()) d.sqlstate = "08006";
+  std::string msg = std::string(what) + ": " + primary;
+  if (!d.detail.empty()) msg += " (" + d.detail + ")";
+  return Error(msg, std::move(d), lost);
+}
+
+Result Connection::exec(std::string_view sql) {
+  return exec(sql, std::vector<Param>{});
+}
+
+Result Connection::exec(std::string_view sql, const std::vector<Param>& params) {
+  std::string text(sql);
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  PGresult* raw = params.empty()
+                      ? PQexec(c_, text.c_str())
+                      : PQexecParams(c_, text.c_str(), static_cast<int>(values.size()), nullptr,
+                                     values.data(), nullptr, nullptr, 0);
+  Result res(raw);
+  ExecStatusType st = raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) return res;
+  throw error_from(raw, "query failed on " + describe());
+}
+
+Result Connection::exec(std::string_view sql, const Params& params) {
+  std::vector<Param> values(params.values().begin(), params.values().end());
+  return exec(sql, values);
+}
+
+std::string Connection::literal(std::string_view value) const {
+  std::unique_ptr<char, decltype(&PQfreemem)> q(PQescapeLiteral(c_, value.data(), value.size()),
+                                                &PQfreemem);
+  if (!q) throw error_from(nullptr, "cannot quote literal");
+  return std::string(q.get());
+}
+
+std::string Connection::describe() const {
+  if (!c_) return "(closed connection)";
+  std::string host = PQhost(c_) ? PQhost(c_) : "";
+  std::string port = PQport(c_) ? PQport(c_) : "";
+  std::string db = PQdb(c_) ? PQdb(c_) : "";
+  if (!host.empty() && host[0] == '/') host = "socket " + host;
+  return host + ":" + port + "/" + db;
+}
+
+}  // namespace stagesync::pg

@@ -1,0 +1,67 @@
+// Move-only owner of a libpq connection.
+//
+// Every statement goes through exec(); values travel as parameters, never
+// spliced into SQL. Identifiers and (where the protocol allows no parameter,
+// as in COPY and DDL) literals are quoted here and only here.
+// Errors are thrown as pg::Error; a result is returned only on success.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pg/error.h"
+#include "pg/result.h"
+#include "pg/sql.h"
+
+namespace stagesync::pg {
+
+// Where to connect. `conninfo` is a libpq URI or key=value string. When
+// `password_env` names an environment variable, its value is passed to libpq
+// as the password; otherwise libpq's own PGPASSWORD/.pgpass/service apply.
+struct Endpoint {
+  std::string conninfo;
+  std::string password_env;
+  std::string application_name = "stagesync";
+  int connect_timeout_s = 10;
+};
+
+using Param = std::optional<std::string>;
+
+class Connection {
+ public:
+  // Connects or throws pg::Error (connection-loss flavoured). The message
+  // names host, port and database, never the password.
+  explicit Connection(const Endpoint& endpoint);
+  ~Connection();
+  Connection(Connection&& o) noexcept : c_(o.c_) { o.c_ = nullptr; }
+  Connection& operator=(Connection&& o) noexcept;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  Result exec(std::string_view sql);
+  Result exec(std::string_view sql, const std::vector<Param>& params);
+  Result exec(std::string_view sql, const Params& params);
+
+  // Quotes a value for the few places where the protocol takes no parameter
+  // (COPY's query, DDL). Everywhere else values are parameters.
+  std::string literal(std::string_view value) const;
+
+  // "host:port/dbname" for messages.
+  std::string describe() const;
+  int backend_pid() const { return PQbackendPID(c_); }
+  int server_version() const { return PQserverVersion(c_); }
+  bool is_alive() const { return c_ && PQstatus(c_) == CONNECTION_OK; }
+  PGconn* raw() const { return c_; }
+
+  // Builds a pg::Error from the connection's current state.
+  Error error_from(const PGresult* res, std::string_view what) const;
+
+ private:
+  PGconn* c_ = nullptr;
+};
+
+}  // namespace stagesync::pg

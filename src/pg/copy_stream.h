@@ -1,0 +1,48 @@
+// COPY streams over a Connection, after libpqxx's stream_from / stream_to.
+//
+// CopyOut yields the server's CopyData messages one at a time (for COPY TO
+// STDOUT the server sends one message per row, plus the binary trailer).
+// CopyIn sends data; finish() completes the COPY and returns the row count.
+// A CopyIn destroyed without finish() aborts the COPY: it never commits rows.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "pg/connection.h"
+
+namespace stagesync::pg {
+
+class CopyOut {
+ public:
+  CopyOut(Connection& conn, std::string_view copy_sql);
+  ~CopyOut();
+  CopyOut(const CopyOut&) = delete;
+  CopyOut& operator=(const CopyOut&) = delete;
+
+  // Next message, valid until the following call; false at the end of data.
+  bool next(std::string_view& chunk);
+
+ private:
+  Connection& conn_;
+  char* buf_ = nullptr;
+  bool done_ = false;
+};
+
+class CopyIn {
+ public:
+  CopyIn(Connection& conn, std::string_view copy_sql);
+  ~CopyIn();  // aborts when finish() was not called
+  CopyIn(const CopyIn&) = delete;
+  CopyIn& operator=(const CopyIn&) = delete;
+
+  void write(std::string_view data);
+  // Ends the COPY; returns the number of rows the server stored.
+  int64_t finish();
+
+ private:
+  Connection& conn_;
+  bool open_ = true;
+};
+
+}  // namespace stagesync::pg

@@ -1,0 +1,42 @@
+// Typed errors raised by the PostgreSQL layer.
+//
+// pg::Error carries the server's SQLSTATE and diagnostic fields so callers can
+// decide what is transient (connection class, serialization failure, deadlock)
+// and what is permanent, and can name the table/column in messages.
+// A lost connection is reported as pg::Error with is_connection_loss() true.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace stagesync::pg {
+
+struct Diagnostics {
+  std::string sqlstate;    // five characters, empty when the server sent none
+  std::string detail;
+  std::string hint;
+  std::string table;
+  std::string column;
+  std::string constraint;
+  std::string context;
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(std::string message, Diagnostics diag, bool connection_lost)
+      : std::runtime_error(std::move(message)), diag_(std::move(diag)), connection_lost_(connection_lost) {}
+
+  const Diagnostics& diagnostics() const { return diag_; }
+  const std::string& sqlstate() const { return diag_.sqlstate; }
+  // True when the connection to the server is gone (broken socket, server
+  // shutdown, SQLSTATE class 08 / 57P0x). Such errors are worth retrying.
+  bool is_connection_loss() const { return connection_lost_; }
+  // Connection loss, serialization failure, deadlock, lock timeout.
+  bool is_transient() const;
+
+ private:
+  Diagnostics diag_;
+  bool connection_lost_;
+};
+
+}  // namespace stagesync::pg

@@ -1,0 +1,325 @@
+#include "plan/sync_plan.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "pg/sql.h"
+
+namespace stagesync::plan {
+namespace {
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+bool has_key(const std::vector<ColumnValue>& v, const std::string& name) {
+  return std::any_of(v.begin(), v.end(), [&](const ColumnValue& p) { return p.first == name; });
+}
+
+// Whether values of `from` can be stored in a column of `to` without an
+// explicit conversion the user did not ask for. Asked of the target server.
+class TypeCompatibility {
+ public:
+  explicit TypeCompatibility(pg::Connection& target) : target_(target) {}
+
+  bool compatible(const std::string& from, const std::string& to) {
+    auto key = std::make_pair(from, to);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second;
+    pg::Result r = target_.exec(
+        "SELECT CASE WHEN pg_catalog.to_regtype($1) IS NULL OR pg_catalog.to_regtype($2) IS NULL "
+        "  THEN (SELECT typcategory = 'S' FROM pg_catalog.pg_type WHERE oid = pg_catalog.to_regtype($2)) IS TRUE "
+        "  WHEN pg_catalog.to_regtype($1) = pg_catalog.to_regtype($2) THEN true "
+        "  ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_cast WHERE castsource = pg_catalog.to_regtype($1) "
+        "               AND casttarget = pg_catalog.to_regtype($2) AND castcontext IN ('i', 'a')) "
+        "    OR (SELECT typcategory = 'S' FROM pg_catalog.pg_type WHERE oid = pg_catalog.to_regtype($2)) END",
+        std::vector<pg::Param>{from, to});
+    bool ok = r.boolean(0, 0);
+    cache_.emplace(key, ok);
+    return ok;
+  }
+
+ private:
+  pg::Connection& target_;
+  std::map<std::pair<std::string, std::string>, bool> cache_;
+};
+
+class Resolver {
+ public:
+  Resolver(const config::Config& cfg, pg::Connection& source, pg::Connection& target)
+      : cfg_(cfg), source_(source), target_(target), types_(target) {}
+
+  Resolution run(const std::vector<std::string>& only) {
+    std::vector<TablePlan> plans;
+    for (const auto& t : cfg_.tables) plans.push_back(resolve_table(t));
+    for (size_t i = 0; i < plans.size(); ++i) resolve_references(plans, i);
+    Resolution res;
+    res.plan.tables = order_parents_first(std::move(plans));
+    select(res.plan, only);
+    res.problems = std::move(problems_);
+    return res;
+  }
+
+ private:
+  void problem(const std::string& table, const std::string& what) {
+    problems_.push_back("table " + table + ": " + what);
+  }
+
+  // Checks that every name in `names` is a column of `schema`.
+  void expect_columns(const std::string& table, const catalog::TableSchema& schema,
+                      const std::vector<std::string>& names, const std::string& role, const std::string& side) {
+    for (const auto& n : names) {
+      if (!schema.find(n)) {
+        problem(table, role + " column '" + n + "' does not exist in " + side + " table " + schema.display_name());
+      }
+    }
+  }
+
+  TablePlan resolve_table(const config::Table& t) {
+    TablePlan p;
+    p.config = &t;
+    p.name = t.name;
+    p.target_name = t.target;
+    p.duplicates = t.duplicates;
+    auto src = catalog::read_table(source_, t.name);
+    auto tgt = catalog::read_table(target_, t.target);
+    if (!src) problem(t.name, "source table '" + t.name + "' does not exist on the source (" + source_.describe() + ")");
+    if (!tgt) problem(t.name, "target table '" + t.target + "' does not exist on the target (" + target_.describe() + ")");
+    if (!src || !tgt) return p;
+    p.source = *src;
+    p.target = *tgt;
+    const std::string& n = t.name;
+
+    const config::Owner& owner = cfg_.owner_of(t);
+    if (!owner.none) {
+      if (!p.target.find(owner.column)) {
+        problem(n, "owner column '" + owner.column + "' does not exist in target table " + p.target.display_name());
+      }
+      p.owner = ColumnValue{owner.column, owner.value};
+    }
+    for (const auto& [col, value] : cfg_.scope_of(t).equals) {
+      if (!p.source.find(col) || !p.target.find(col)) {
+        problem(n, "scope column '" + col + "' must exist in both " + p.source.display_name() + " (source) and " +
+                       p.target.display_name() + " (target); a table without it sets 'scope: none'");
+      }
+      p.scope.emplace_back(col, value);
+    }
+    expect_columns(n, p.source, t.key, "key", "source");
+    expect_columns(n, p.target, t.key, "key", "target");
+    expect_columns(n, p.source, t.skip, "skip", "source");
+    expect_columns(n, p.target, t.generated, "generated", "target");
+    expect_columns(n, p.target, t.compare_ignore, "compare_ignore", "target");
+    for (const auto& [col, value] : t.set) {
+      if (!p.target.find(col)) problem(n, "set column '" + col + "' does not exist in target table " + p.target.display_name());
+      p.constants.emplace_back(col, value);
+    }
+    for (const auto& k : t.key) {
+      if (contains(t.skip, k) || contains(t.generated, k)) problem(n, "key column '" + k + "' cannot be skipped or generated");
+    }
+    p.key = t.key;
+    resolve_lookups(p, t);
+    stage_source_columns(p, t);
+    stage_lookup_columns(p);
+    check_unfilled_target_columns(p, t);
+    if (t.duplicates.keep_newest && !p.column(t.duplicates.by)) {
+      problem(n, "duplicates 'by' column '" + t.duplicates.by + "' must be a column synced to the target");
+    }
+    if (!t.incremental.cursor.empty()) expect_columns(n, p.source, {t.incremental.cursor}, "incremental cursor", "source");
+    if (p.owner) {
+      for (const auto& k : p.key) {
+        if (k == p.owner->first) problem(n, "the owner column '" + k + "' cannot be part of the key");
+      }
+    }
+    for (const auto& [col, value] : p.scope) {
+      if (!p.column(col)) problem(n, "scope column '" + col + "' must be synced (not skipped or generated)");
+    }
+    return p;
+  }
+
+  void resolve_lookups(TablePlan& p, const config::Table& t) {
+    for (const auto& l : t.lookups) {
+      auto from = catalog::read_table(source_, l.from);
+      if (!from) {
+        problem(t.name, "lookup source table '" + l.from + "' does not exist on the source");
+        continue;
+      }
+      expect_columns(t.name, p.source, l.match, "lookup match", "source");
+      expect_columns(t.name, *from, l.match, "lookup match", "source");
+      expect_columns(t.name, *from, {l.take}, "lookup take", "source");
+      if (!p.target.find(l.column)) {
+        problem(t.name, "lookup column '" + l.column + "' does not exist in target table " + p.target.display_name());
+      }
+      p.lookups.push_back(ResolvedLookup{l.column, *from, l.match, l.take});
+    }
+  }
+
+  bool filled_otherwise(const TablePlan& p, const config::Table& t, const std::string& col) const {
+    return contains(t.skip, col) || contains(t.generated, col) || (p.owner && p.owner->first == col) ||
+           has_key(p.constants, col) ||
+           std::any_of(p.lookups.begin(), p.lookups.end(), [&](const ResolvedLookup& l) { return l.column == col; });
+  }
+
+  void add_staged(TablePlan& p, const config::Table& t, const std::string& name, int lookup,
+                  const catalog::Column& source_col) {
+    const catalog::Column* target_col = p.target.find(name);
+    if (!target_col) return;
+    if (target_col->generated) {
+      problem(t.name, "target column '" + name + "' is generated by the target server; list it under 'generated'");
+      return;
+    }
+    if (!types_.compatible(source_col.base_type, target_col->base_type)) {
+      problem(t.name, "column '" + name + "': source type " + source_col.type + " cannot be stored in target type " +
+                          target_col->type);
+    }
+    StagedColumn c;
+    c.name = name;
+    c.lookup = lookup;
+    c.target = *target_col;
+    c.stage_type = target_col->builtin_type ? target_col->base_type : "pg_catalog.text";
+    c.compare = !contains(t.compare_ignore, name) && !contains(t.key, name);
+    p.columns.push_back(std::move(c));
+  }
+
+  void stage_source_columns(TablePlan& p, const config::Table& t) {
+    for (const auto& col : p.source.columns) {
+      if (filled_otherwise(p, t, col.name)) continue;
+      if (!p.target.find(col.name)) {
+        problem(t.name, "source column '" + col.name + "' has no column in target table " + p.target.display_name() +
+                            " (add it to 'skip' to leave it out)");
+        continue;
+      }
+      add_staged(p, t, col.name, -1, col);
+    }
+  }
+
+  void stage_lookup_columns(TablePlan& p) {
+    for (size_t i = 0; i < p.lookups.size(); ++i) {
+      const ResolvedLookup& l = p.lookups[i];
+      const catalog::Column* take = l.from.find(l.take);
+      if (!take || !p.target.find(l.column)) continue;
+      add_staged(p, *p.config, l.column, static_cast<int>(i), *take);
+    }
+  }
+
+  void check_unfilled_target_columns(const TablePlan& p, const config::Table& t) {
+    for (const auto& col : p.target.columns) {
+      if (!col.not_null || col.has_default) continue;
+      if (p.column(col.name) || (p.owner && p.owner->first == col.name) || has_key(p.constants, col.name)) continue;
+      problem(t.name, "target column '" + col.name + "' is NOT NULL without a default, and nothing fills it " +
+                          "(it is not in the source table, nor in 'set' or 'lookups')");
+    }
+  }
+
+  void resolve_references(std::vector<TablePlan>& plans, size_t i) {
+    TablePlan& p = plans[i];
+    if (!p.config) return;
+    for (const auto& r : p.config->references) {
+      auto parent = std::find_if(plans.begin(), plans.end(), [&](const TablePlan& q) { return q.name == r.parent; });
+      if (parent == plans.end()) {
+        problem(p.name, "reference parent '" + r.parent + "' is not a table listed in the configuration");
+        continue;
+      }
+      std::vector<std::string> parent_cols = r.parent_columns.empty() ? parent->config->key : r.parent_columns;
+      if (parent_cols.empty()) {
+        problem(p.name, "reference to '" + r.parent + "' needs 'parent_columns' (the parent has 'key: none')");
+        continue;
+      }
+      if (parent_cols.size() != r.columns.size()) {
+        problem(p.name, "reference to '" + r.parent + "' has " + std::to_string(r.columns.size()) +
+                            " column(s) but the parent's key has " + std::to_string(parent_cols.size()) +
+                            " (set 'parent_columns')");
+        continue;
+      }
+      bool ok = true;
+      for (const auto& c : r.columns) {
+        if (!p.column(c)) {
+          problem(p.name, "reference column '" + c + "' is not a column synced to the target");
+          ok = false;
+        }
+      }
+      for (const auto& c : parent_cols) {
+        if (!parent->column(c) && !parent->target.columns.empty()) {
+          problem(p.name, "reference parent column '" + c + "' is not a column synced to " + parent->name);
+          ok = false;
+        }
+      }
+      if (ok) {
+        p.references.push_back(
+            ResolvedReference{r.columns, static_cast<size_t>(parent - plans.begin()), parent_cols, r.on_orphan});
+      }
+    }
+  }
+
+  // Topological order (parents first), stable with respect to the config.
+  std::vector<TablePlan> order_parents_first(std::vector<TablePlan> plans) {
+    size_t n = plans.size();
+    std::vector<int> state(n, 0);  // 0 new, 1 visiting, 2 done
+    std::vector<size_t> order;
+    std::vector<size_t> new_index(n);
+    bool cycle = false;
+    std::function<void(size_t)> visit = [&](size_t i) {
+      if (state[i] == 2) return;
+      if (state[i] == 1) {
+        if (!cycle) problem(plans[i].name, "references form a cycle; parents must come before children");
+        cycle = true;
+        return;
+      }
+      state[i] = 1;
+      for (const auto& r : plans[i].references)
+        if (r.parent != i) visit(r.parent);
+      state[i] = 2;
+      new_index[i] = order.size();
+      order.push_back(i);
+    };
+    for (size_t i = 0; i < n; ++i) visit(i);
+    std::vector<TablePlan> out;
+    for (size_t i : order) out.push_back(std::move(plans[i]));
+    for (auto& p : out)
+      for (auto& r : p.references) r.parent = new_index[r.parent];
+    return out;
+  }
+
+  void select(SyncPlan& plan, const std::vector<std::string>& only) {
+    if (only.empty()) return;
+    for (auto& p : plan.tables) p.selected = false;
+    for (const auto& name : only) {
+      auto it = std::find_if(plan.tables.begin(), plan.tables.end(),
+                             [&](const TablePlan& p) { return p.name == name || p.target_name == name; });
+      if (it == plan.tables.end()) {
+        problems_.push_back("--tables: '" + name + "' is not a source or target table in the configuration");
+      } else {
+        it->selected = true;
+      }
+    }
+  }
+
+  const config::Config& cfg_;
+  pg::Connection& source_;
+  pg::Connection& target_;
+  TypeCompatibility types_;
+  std::vector<std::string> problems_;
+};
+
+}  // namespace
+
+const StagedColumn* TablePlan::column(const std::string& name) const {
+  for (const auto& c : columns)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+std::vector<size_t> SyncPlan::selected() const {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < tables.size(); ++i)
+    if (tables[i].selected) out.push_back(i);
+  return out;
+}
+
+Resolution resolve(const config::Config& cfg, pg::Connection& source, pg::Connection& target,
+                   const std::vector<std::string>& only) {
+  return Resolver(cfg, source, target).run(only);
+}
+
+}  // namespace stagesync::plan

@@ -1,0 +1,82 @@
+// SyncPlan: the configuration resolved against both databases.
+//
+// resolve() matches every configured name with a real table and column,
+// decides how each target column is filled (from the source, by a lookup, as
+// a constant, by the server), and orders tables so parents come before their
+// children. Every problem is collected, so `check` reports them all in one
+// pass; a plan with problems must not be run.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "catalog/table_schema.h"
+#include "config/config.h"
+#include "pg/connection.h"
+
+namespace stagesync::plan {
+
+// A column carried through the staging table. Source and target share names.
+struct StagedColumn {
+  std::string name;
+  int lookup = -1;         // index into TablePlan::lookups, or -1 when read from the source table
+  std::string stage_type;  // type of the staging column (= the cast applied at the source)
+  catalog::Column target;  // the target column it lands in
+  bool compare = true;     // differences in it make a row "changed"
+};
+
+struct ResolvedLookup {
+  std::string column;
+  catalog::TableSchema from;
+  std::vector<std::string> match;
+  std::string take;
+};
+
+struct ResolvedReference {
+  std::vector<std::string> columns;         // child columns (all staged)
+  size_t parent = 0;                        // index into SyncPlan::tables
+  std::vector<std::string> parent_columns;  // columns of the parent table
+  config::OrphanPolicy policy = config::OrphanPolicy::Keep;
+};
+
+using ColumnValue = std::pair<std::string, std::string>;
+
+struct TablePlan {
+  const config::Table* config = nullptr;
+  std::string name;         // source table as configured
+  std::string target_name;  // target table as configured
+  bool selected = true;     // part of this run (--tables)
+  catalog::TableSchema source;
+  catalog::TableSchema target;
+  std::vector<StagedColumn> columns;
+  std::vector<std::string> key;             // empty when `key: none`
+  std::optional<ColumnValue> owner;         // owner column and value; nullopt: owns every row
+  std::vector<ColumnValue> scope;           // equality filter on both sides
+  std::vector<ColumnValue> constants;       // `set:` columns
+  std::vector<ResolvedLookup> lookups;
+  std::vector<ResolvedReference> references;
+  config::Duplicates duplicates;
+
+  bool keyed() const { return !key.empty(); }
+  const StagedColumn* column(const std::string& name) const;
+};
+
+struct SyncPlan {
+  std::vector<TablePlan> tables;  // parents before children
+
+  // Indexes of selected tables, parents first.
+  std::vector<size_t> selected() const;
+};
+
+struct Resolution {
+  SyncPlan plan;
+  std::vector<std::string> problems;  // empty when the plan can run
+};
+
+// `only` lists source or target names (from --tables); empty selects all.
+Resolution resolve(const config::Config& cfg, pg::Connection& source, pg::Connection& target,
+                   const std::vector<std::string>& only);
+
+}  // namespace stagesync::plan

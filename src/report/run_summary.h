@@ -1,0 +1,39 @@
+// The outcome of a command, as shown to people and machines.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "apply/table_counts.h"
+
+namespace stagesync::report {
+
+struct TableResult {
+  std::string source;
+  std::string target;
+  std::string mode_requested;  // full | incremental
+  std::string mode_used;       // full | ...
+  std::string reason;          // why mode_used
+  apply::TableCounts counts;
+  // verify only
+  bool verified = false;
+  bool matches = false;
+  int64_t source_rows = 0;
+  int64_t target_rows = 0;
+  std::string source_checksum;
+  std::string target_checksum;
+};
+
+struct RunSummary {
+  std::string command;  // sync | verify | check ...
+  std::string run_id;
+  std::string mode;
+  std::string strategy;
+  std::string outcome = "failed";  // succeeded | failed | differences | ...
+  int exit_code = 1;
+  double seconds = 0;
+  std::string error;  // one line when failed
+  std::vector<TableResult> tables;
+};
+
+}  // namespace stagesync::report

@@ -1,0 +1,19 @@
+// `stagesync check`: configuration, both connections and schema
+// compatibility, every problem in one pass, without writing anything.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace stagesync::run {
+
+struct CheckReport {
+  std::vector<std::string> facts;     // what was found fine
+  std::vector<std::string> problems;  // empty: ready to sync
+};
+
+CheckReport run_check(const config::Config& cfg, const std::vector<std::string>& tables);
+
+}  // namespace stagesync::run

@@ -1,0 +1,163 @@
+#include "run/session.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+
+#include "run/run_errors.h"
+#include "state/metadata.h"
+#include "state/run_lock.h"
+
+namespace stagesync::run {
+namespace {
+
+double since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string hostname() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+std::string os_user() {
+  const char* u = std::getenv("USER");
+  return u ? u : std::to_string(getuid());
+}
+
+}  // namespace
+
+std::unique_ptr<pg::Connection> connect_side(const std::string& side, const pg::Endpoint& endpoint) {
+  try {
+    return std::make_unique<pg::Connection>(endpoint);
+  } catch (const pg::Error& e) {
+    throw pg::Error(side + ": " + e.what(), e.diagnostics(), e.is_connection_loss());
+  }
+}
+
+pg::Endpoint source_endpoint(const config::Config& cfg) {
+  return pg::Endpoint{cfg.source.url, cfg.source.password_env, "stagesync (source)", 10};
+}
+
+pg::Endpoint target_endpoint(const config::Config& cfg) {
+  return pg::Endpoint{cfg.target.url, cfg.target.password_env, "stagesync", 10};
+}
+
+std::string scope_key(const config::Config& cfg) {
+  std::string key;
+  for (const auto& [col, value] : cfg.scope.equals) key += col + "=" + value + ";";
+  return key;
+}
+
+Session::Session(const config::Config& cfg, const SessionOptions& options, report::Reporter& out)
+    : cfg_(cfg), options_(options), out_(out) {}
+
+void Session::open() {
+  if (!cfg_.source.sqlite.empty()) {
+    throw CheckFailed({"source: SQLite sources are not supported by this version yet; use a PostgreSQL source url"});
+  }
+  source_ = connect_side("source", source_endpoint(cfg_));
+  target_ = connect_side("target", target_endpoint(cfg_));
+  source_->exec("SET statement_timeout = 0");
+  if (!cfg_.source.timezone.empty()) {
+    source_->exec("SELECT pg_catalog.set_config('TimeZone', $1, false)", std::vector<pg::Param>{cfg_.source.timezone});
+  }
+  target_->exec("SET statement_timeout = 0");
+  target_->exec("SET lock_timeout = '60s'");
+  plan::Resolution r = plan::resolve(cfg_, *source_, *target_, options_.tables);
+  if (!r.problems.empty()) throw CheckFailed(std::move(r.problems));
+  plan_ = std::move(r.plan);
+}
+
+std::string Session::begin_run(const std::string& command, const std::string& mode, const std::string& strategy) {
+  std::string key = scope_key(cfg_);
+  if (!state::RunLock::acquire(*target_, key, options_.lock_wait_seconds)) {
+    int pid = state::RunLock::holder(*target_, key);
+    throw LockBusy("another stagesync run is in progress on " + target_->describe() +
+                   (pid ? " (server process " + std::to_string(pid) + ")" : std::string()) +
+                   "; try again later or pass --wait SECONDS");
+  }
+  state::ensure_metadata(*target_);
+  int dropped = stage::drop_leftovers(*target_);
+  if (dropped) out_.warning("dropped " + std::to_string(dropped) + " staging table(s) left by an interrupted run");
+  pg::Result abandoned = target_->exec(
+      "UPDATE stagesync.runs SET status = 'abandoned', finished_at = clock_timestamp(), "
+      "error = coalesce(error, 'the run ended without finishing (killed, crashed or disconnected)') "
+      "WHERE status = 'running'");
+  if (abandoned.affected()) out_.warning(std::to_string(abandoned.affected()) + " earlier run(s) had been interrupted; marked abandoned");
+  pg::Result id = target_->exec(
+      "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS') || '_' || "
+      "substr(md5(random()::text || pg_backend_pid()::text), 1, 6)");
+  run_id_ = id.text(0, 0);
+  std::string tables;
+  for (size_t i : plan_.selected()) tables += (tables.empty() ? "" : "\n") + plan_.tables[i].target_name;
+  target_->exec(
+      "INSERT INTO stagesync.runs (run_id, command, mode, strategy, status, host, os_user, tables, stagesync_version) "
+      "VALUES ($1, $2, $3, $4, 'running', $5, $6, pg_catalog.string_to_array($7, E'\\n'), $8)",
+      std::vector<pg::Param>{run_id_, command, mode, strategy, hostname(), os_user(), tables, std::string("0.1.0")});
+  rejects_ = stage::rejects_table(run_id_);
+  stage::create_rejects_table(*target_, run_id_);
+  return run_id_;
+}
+
+void Session::stage_selected() {
+  staged_.clear();
+  staged_.resize(plan_.tables.size());
+  staged_ptrs_.assign(plan_.tables.size(), nullptr);
+  rows_read_.assign(plan_.tables.size(), 0);
+  stage_seconds_.assign(plan_.tables.size(), 0);
+  // One snapshot for every table: parents and children are read as of the same instant.
+  source_->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  for (size_t i : plan_.selected()) {
+    const plan::TablePlan& t = plan_.tables[i];
+    pg::Result est = source_->exec(
+        "SELECT greatest(reltuples, 0)::bigint FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1)",
+        std::vector<pg::Param>{t.source.qualified_name()});
+    int64_t estimate = est.rows() && est.int64(0, 0) > 0 ? est.int64(0, 0) : -1;
+    auto start = std::chrono::steady_clock::now();
+    stage::StagingTable table(*target_, run_id_, i, t);
+    int64_t rows = table.load(*source_, [&](int64_t n) {
+      out_.progress(report::Progress{t.target_name, n, estimate, since(start), false});
+    });
+    rows_read_[i] = rows;
+    stage_seconds_[i] = since(start);
+    out_.progress(report::Progress{t.target_name, rows, estimate, stage_seconds_[i], true});
+    staged_[i] = std::make_unique<apply::TableSql>(t, table.qualified());
+    staged_ptrs_[i] = staged_[i].get();
+  }
+  source_->exec("COMMIT");
+}
+
+std::vector<const plan::TablePlan*> Session::plans() const {
+  std::vector<const plan::TablePlan*> out;
+  for (const auto& t : plan_.tables) out.push_back(&t);
+  return out;
+}
+
+void Session::drop_staging() noexcept {
+  if (!target_ || !target_->is_alive() || run_id_.empty()) return;
+  try {
+    for (size_t i = 0; i < staged_.size(); ++i)
+      if (staged_[i]) target_->exec("DROP TABLE IF EXISTS " + staged_[i]->staging());
+    target_->exec("DROP TABLE IF EXISTS " + rejects_);
+  } catch (const std::exception&) {
+    // Left for the next run's drop_leftovers().
+  }
+}
+
+void Session::fail(const std::string& error) noexcept {
+  if (!target_ || !target_->is_alive() || run_id_.empty()) return;
+  try {
+    target_->exec("ROLLBACK");
+    target_->exec("UPDATE stagesync.runs SET status = 'failed', finished_at = clock_timestamp(), error = $2 "
+                  "WHERE run_id = $1 AND status = 'running'",
+                  std::vector<pg::Param>{run_id_, error.substr(0, 2000)});
+  } catch (const std::exception&) {
+    // The next run marks it abandoned.
+  }
+  drop_staging();
+}
+
+}  // namespace stagesync::run

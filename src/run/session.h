@@ -1,0 +1,77 @@
+// Session: what every command that moves data shares. Opens both
+// connections, resolves the configuration (failing with CheckFailed before any
+// write), takes the run lock, prepares the metadata schema, cleans what a
+// crashed run left, and streams the selected tables into staging tables inside
+// one source snapshot.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apply/table_sql.h"
+#include "config/config.h"
+#include "pg/connection.h"
+#include "plan/sync_plan.h"
+#include "report/reporter.h"
+#include "stage/staging_table.h"
+
+namespace stagesync::run {
+
+struct SessionOptions {
+  std::vector<std::string> tables;  // --tables
+  double lock_wait_seconds = 0;
+};
+
+// Connects; errors name the side ("source: cannot connect: ...").
+std::unique_ptr<pg::Connection> connect_side(const std::string& side, const pg::Endpoint& endpoint);
+pg::Endpoint source_endpoint(const config::Config& cfg);
+pg::Endpoint target_endpoint(const config::Config& cfg);
+
+class Session {
+ public:
+  Session(const config::Config& cfg, const SessionOptions& options, report::Reporter& out);
+
+  // Connects, resolves and validates. Throws CheckFailed listing every problem.
+  void open();
+  // Takes the run lock (LockBusy), ensures metadata, drops crash leftovers,
+  // and records a run row with status 'running'. Returns the run id.
+  std::string begin_run(const std::string& command, const std::string& mode, const std::string& strategy);
+  // Streams every selected table into its staging table (one snapshot).
+  void stage_selected();
+
+  // Marks the run failed (best effort) and drops staging tables (best effort).
+  void fail(const std::string& error) noexcept;
+  // Drops this run's staging tables.
+  void drop_staging() noexcept;
+
+  pg::Connection& source() { return *source_; }
+  pg::Connection& target() { return *target_; }
+  const plan::SyncPlan& plan() const { return plan_; }
+  const std::string& run_id() const { return run_id_; }
+  const std::string& rejects_table() const { return rejects_; }
+  // Index-aligned with plan().tables; nullptr for tables not staged.
+  const std::vector<const apply::TableSql*>& staged() const { return staged_ptrs_; }
+  std::vector<const plan::TablePlan*> plans() const;
+  int64_t rows_read(size_t index) const { return rows_read_.at(index); }
+  double stage_seconds(size_t index) const { return stage_seconds_.at(index); }
+
+ private:
+  const config::Config& cfg_;
+  SessionOptions options_;
+  report::Reporter& out_;
+  std::unique_ptr<pg::Connection> source_;
+  std::unique_ptr<pg::Connection> target_;
+  plan::SyncPlan plan_;
+  std::string run_id_;
+  std::string rejects_;
+  std::vector<std::unique_ptr<apply::TableSql>> staged_;
+  std::vector<const apply::TableSql*> staged_ptrs_;
+  std::vector<int64_t> rows_read_;
+  std::vector<double> stage_seconds_;
+};
+
+// The lock key: target database and scope (runs with different scopes may run together).
+std::string scope_key(const config::Config& cfg);
+
+}  // namespace stagesync::run

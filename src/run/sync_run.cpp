@@ -1,0 +1,156 @@
+#include "run/sync_run.h"
+
+#include <chrono>
+
+#include "apply/apply_table.h"
+#include "apply/prepare.h"
+#include "run/run_errors.h"
+
+namespace stagesync::run {
+namespace {
+
+void refuse_unsafe(const config::Config& cfg, const SyncOptions& o) {
+  if (o.strategy != apply::Strategy::TruncateFirst) return;
+  if (cfg.target.environment != "development" || !o.accept_data_loss) {
+    throw Refused(
+        "--strategy truncate-first clears the target tables before loading them: if the run fails midway, the "
+        "rows are gone (this is how 726 client records were lost). It runs only against a target declared "
+        "'environment: development' and with --i-accept-data-loss. Use --strategy merge (the default) or swap.");
+  }
+  throw Refused("--strategy truncate-first is not available in this version; use merge or swap");
+}
+
+// Applies tables [from, to) of `order` in the current transaction.
+class Applier {
+ public:
+  Applier(Session& s, const SyncOptions& o, std::vector<report::TableResult>& results)
+      : s_(s), o_(o), results_(results) {}
+
+  void prepare(size_t i) {
+    auto start = std::chrono::steady_clock::now();
+    apply::prepare_table(s_.target(), *s_.staged()[i], s_.rejects_table(), s_.plans(), s_.staged(), result(i).counts);
+    add_time(i, start);
+  }
+  void delete_vanished(size_t i) {
+    auto start = std::chrono::steady_clock::now();
+    apply::delete_vanished(s_.target(), *s_.staged()[i], o_.strategy, result(i).counts);
+    add_time(i, start);
+  }
+  void upsert(size_t i) {
+    auto start = std::chrono::steady_clock::now();
+    apply::upsert(s_.target(), *s_.staged()[i], o_.strategy, result(i).counts);
+    result(i).counts.preserved = apply::count_foreign(s_.target(), *s_.staged()[i]);
+    add_time(i, start);
+  }
+  // Writes the per-table record; in the caller's transaction.
+  void record(size_t i) {
+    const report::TableResult& r = result(i);
+    const auto& c = r.counts;
+    s_.target().exec(
+        "INSERT INTO stagesync.table_runs (run_id, table_name, source_table, mode_requested, mode_used, method_reason, "
+        "rows_read, inserted, updated, deleted, rejected, orphans_kept, duplicates_dropped, collisions, seconds) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        std::vector<pg::Param>{s_.run_id(), r.target, r.source, r.mode_requested, r.mode_used, r.reason,
+                               std::to_string(c.read), std::to_string(c.inserted), std::to_string(c.updated),
+                               std::to_string(c.deleted), std::to_string(c.rejected), std::to_string(c.orphans_kept),
+                               std::to_string(c.duplicates_dropped), std::to_string(c.collisions),
+                               std::to_string(c.seconds)});
+    s_.target().exec(
+        "INSERT INTO stagesync.rejects (run_id, table_name, row_key, column_name, reason) "
+        "SELECT $1, table_name, row_key, column_name, reason FROM " + s_.rejects_table() + " WHERE table_name = $2",
+        std::vector<pg::Param>{s_.run_id(), r.target});
+    s_.target().exec(
+        "INSERT INTO stagesync.table_state (table_name, source_table, last_run_id, last_success_at) "
+        "VALUES ($1, $2, $3, clock_timestamp()) ON CONFLICT (table_name) DO UPDATE SET "
+        "source_table = EXCLUDED.source_table, last_run_id = EXCLUDED.last_run_id, last_success_at = EXCLUDED.last_success_at",
+        std::vector<pg::Param>{r.target, r.source, s_.run_id()});
+  }
+
+  report::TableResult& result(size_t i) { return results_.at(index_.at(i)); }
+  void map(size_t plan_index, size_t result_index) {
+    if (index_.size() <= plan_index) index_.resize(plan_index + 1);
+    index_[plan_index] = result_index;
+  }
+
+ private:
+  void add_time(size_t i, std::chrono::steady_clock::time_point start) {
+    result(i).counts.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  Session& s_;
+  const SyncOptions& o_;
+  std::vector<report::TableResult>& results_;
+  std::vector<size_t> index_;
+};
+
+void finish_run_record(pg::Connection& target, const std::string& run_id) {
+  target.exec("UPDATE stagesync.runs SET status = 'succeeded', finished_at = clock_timestamp() WHERE run_id = $1",
+              std::vector<pg::Param>{run_id});
+}
+
+}  // namespace
+
+report::RunSummary run_sync(const config::Config& cfg, const SyncOptions& o, report::Reporter& out) {
+  auto start = std::chrono::steady_clock::now();
+  refuse_unsafe(cfg, o);
+  report::RunSummary summary;
+  summary.command = "sync";
+  summary.mode = o.mode;
+  summary.strategy = apply::to_string(o.strategy);
+
+  Session s(cfg, o.session, out);
+  s.open();
+  summary.run_id = s.begin_run("sync", o.mode, summary.strategy);
+  try {
+    out.info("run " + summary.run_id + ": staging " + std::to_string(s.plan().selected().size()) +
+             " table(s) from the source (production tables untouched)");
+    s.stage_selected();
+    std::vector<size_t> order = s.plan().selected();
+    Applier a(s, o, summary.tables);
+    for (size_t k = 0; k < order.size(); ++k) {
+      const plan::TablePlan& t = s.plan().tables[order[k]];
+      report::TableResult r;
+      r.source = t.name;
+      r.target = t.target_name;
+      r.mode_requested = o.mode;
+      r.mode_used = "full";
+      r.reason = o.mode == "full" ? "full mode requested"
+                                  : "incremental mode is not available in this version: ran a full comparison";
+      r.counts.read = s.rows_read(order[k]);
+      r.counts.seconds = s.stage_seconds(order[k]);
+      summary.tables.push_back(r);
+      a.map(order[k], k);
+    }
+    if (!o.per_table_transactions) {
+      out.info("applying " + std::to_string(order.size()) + " table(s) in one transaction");
+      s.target().exec("BEGIN");
+      for (size_t i : order) a.prepare(i);
+      for (auto it = order.rbegin(); it != order.rend(); ++it) a.delete_vanished(*it);
+      for (size_t i : order) a.upsert(i);
+      for (size_t i : order) a.record(i);
+      finish_run_record(s.target(), summary.run_id);
+      s.target().exec("COMMIT");
+    } else {
+      out.info("applying " + std::to_string(order.size()) + " table(s), one transaction each");
+      for (size_t i : order) {
+        s.target().exec("BEGIN");
+        a.prepare(i);
+        a.delete_vanished(i);
+        a.upsert(i);
+        a.record(i);
+        if (i == order.back()) finish_run_record(s.target(), summary.run_id);
+        s.target().exec("COMMIT");
+      }
+    }
+    for (size_t i : order) out.table_done(a.result(i));
+    s.drop_staging();
+  } catch (const std::exception& e) {
+    s.fail(e.what());
+    throw;
+  }
+  summary.outcome = "succeeded";
+  summary.exit_code = 0;
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return summary;
+}
+
+}  // namespace stagesync::run

@@ -1,0 +1,28 @@
+// `stagesync sync`: stage every selected table, then change the target in one
+// transaction (or one per table), recording the run in the same transaction.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "apply/strategy.h"
+#include "config/config.h"
+#include "report/reporter.h"
+#include "run/session.h"
+
+namespace stagesync::run {
+
+struct SyncOptions {
+  SessionOptions session;
+  std::string mode = "full";  // full | incremental
+  apply::Strategy strategy = apply::Strategy::Merge;
+  bool per_table_transactions = false;
+  bool accept_data_loss = false;
+};
+
+// Returns the summary of a completed run. Throws CheckFailed, LockBusy,
+// Refused, apply::DataRefused, pg::Error, state::MetadataError; in every such
+// case the target tables are as they were before the run.
+report::RunSummary run_sync(const config::Config& cfg, const SyncOptions& options, report::Reporter& out);
+
+}  // namespace stagesync::run

@@ -1,0 +1,43 @@
+#include "stage/source_query.h"
+
+#include "pg/sql.h"
+
+namespace stagesync::stage {
+
+std::string source_select(const plan::TablePlan& table, pg::Connection& source) {
+  std::vector<std::string> exprs;
+  for (const auto& c : table.columns) {
+    std::string from = c.lookup < 0 ? "t." + pg::ident(c.name)
+                                    : "l" + std::to_string(c.lookup) + "." + pg::ident(table.lookups[c.lookup].take);
+    exprs.push_back(from + "::" + c.stage_type);
+  }
+  std::string sql = "SELECT " + pg::join(exprs, ", ") + " FROM " + table.source.qualified_name() + " t";
+  // Each lookup is one hash join against the distinct match values of its
+  // table; where several rows match, the smallest non-NULL value is taken so
+  // the result does not depend on physical row order.
+  for (size_t i = 0; i < table.lookups.size(); ++i) {
+    const auto& l = table.lookups[i];
+    std::string alias = "l" + std::to_string(i);
+    std::string match = pg::column_list(l.match);
+    std::vector<std::string> not_null, on;
+    for (const auto& m : l.match) {
+      not_null.push_back(pg::ident(m) + " IS NOT NULL");
+      on.push_back(alias + "." + pg::ident(m) + " = t." + pg::ident(m));
+    }
+    sql += " LEFT JOIN (SELECT DISTINCT ON (" + match + ") " + match + ", " + pg::ident(l.take) + " FROM " +
+           l.from.qualified_name() + " WHERE " + pg::join(not_null, " AND ") + " ORDER BY " + match + ", " +
+           pg::ident(l.take) + " NULLS LAST) " + alias + " ON " + pg::join(on, " AND ");
+  }
+  if (!table.scope.empty()) {
+    std::vector<std::string> conds;
+    for (const auto& [col, value] : table.scope) conds.push_back("t." + pg::ident(col) + " = " + source.literal(value));
+    sql += " WHERE " + pg::join(conds, " AND ");
+  }
+  return sql;
+}
+
+std::string source_copy(const plan::TablePlan& table, pg::Connection& source) {
+  return "COPY (" + source_select(table, source) + ") TO STDOUT (FORMAT binary)";
+}
+
+}  // namespace stagesync::stage

@@ -1,0 +1,52 @@
+#include "stage/staging_table.h"
+
+#include "pg/copy_stream.h"
+#include "pg/sql.h"
+#include "stage/source_query.h"
+
+namespace stagesync::stage {
+
+StagingTable::StagingTable(pg::Connection& target, const std::string& run_id, size_t index,
+                           const plan::TablePlan& table)
+    : target_(target), table_(table) {
+  name_ = "s_" + run_id + "_" + std::to_string(index);
+  qualified_ = pg::qualified("stagesync", name_);
+  std::vector<std::string> cols;
+  for (const auto& c : table.columns) cols.push_back(pg::ident(c.name) + " " + c.stage_type);
+  target_.exec("CREATE UNLOGGED TABLE " + qualified_ + " (" + pg::join(cols, ", ") + ")");
+}
+
+int64_t StagingTable::load(pg::Connection& source, const ProgressFn& progress) {
+  std::vector<std::string> names;
+  for (const auto& c : table_.columns) names.push_back(c.name);
+  pg::CopyOut out(source, source_copy(table_, source));
+  pg::CopyIn in(target_, "COPY " + qualified_ + " (" + pg::column_list(names) + ") FROM STDIN (FORMAT binary)");
+  // The server sends one CopyData message per row, plus one for the trailer.
+  int64_t messages = 0;
+  std::string_view chunk;
+  while (out.next(chunk)) {
+    in.write(chunk);
+    if ((++messages & 0x3FFF) == 0 && progress) progress(messages);
+  }
+  int64_t rows = in.finish();
+  if (progress) progress(rows);
+  target_.exec("ANALYZE " + qualified_);
+  return rows;
+}
+
+std::string rejects_table(const std::string& run_id) { return pg::qualified("stagesync", "r_" + run_id); }
+
+void create_rejects_table(pg::Connection& target, const std::string& run_id) {
+  target.exec("CREATE UNLOGGED TABLE " + rejects_table(run_id) +
+              " (table_name text NOT NULL, row_key text, column_name text, reason text NOT NULL)");
+}
+
+int drop_leftovers(pg::Connection& target) {
+  pg::Result r = target.exec(
+      "SELECT relname FROM pg_catalog.pg_class WHERE relnamespace = 'stagesync'::regnamespace "
+      "AND relkind = 'r' AND (relname LIKE 's\\_%' OR relname LIKE 'r\\_%')");
+  for (int i = 0; i < r.rows(); ++i) target.exec("DROP TABLE IF EXISTS " + pg::qualified("stagesync", r.text(i, 0)));
+  return r.rows();
+}
+
+}  // namespace stagesync::stage

@@ -1,0 +1,46 @@
+// A staging table in the target's `stagesync` schema, holding one table's
+// source rows in target shape. Production tables are not touched while one is
+// filled. UNLOGGED: a crash loses its contents, never production data, and the
+// next run drops what a crashed run left (drop_leftovers()).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "pg/connection.h"
+#include "plan/sync_plan.h"
+
+namespace stagesync::stage {
+
+// Called while rows stream: rows so far.
+using ProgressFn = std::function<void(int64_t rows)>;
+
+class StagingTable {
+ public:
+  // Creates stagesync."s_<run>_<index>" with the staged columns.
+  StagingTable(pg::Connection& target, const std::string& run_id, size_t index, const plan::TablePlan& table);
+
+  const std::string& qualified() const { return qualified_; }
+  const std::string& name() const { return name_; }
+
+  // Streams the table from `source` (inside the caller's snapshot) with
+  // binary COPY into this table, then ANALYZEs it. Returns rows loaded.
+  int64_t load(pg::Connection& source, const ProgressFn& progress);
+
+ private:
+  pg::Connection& target_;
+  const plan::TablePlan& table_;
+  std::string name_;
+  std::string qualified_;
+};
+
+// The table of rows a run set aside (rejects), stagesync."r_<run>".
+std::string rejects_table(const std::string& run_id);
+void create_rejects_table(pg::Connection& target, const std::string& run_id);
+
+// Drops every staging and reject table in the stagesync schema. Call only
+// while holding the RunLock (no other run can own them). Returns how many.
+int drop_leftovers(pg::Connection& target);
+
+}  // namespace stagesync::stage

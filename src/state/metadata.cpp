@@ -1,0 +1,111 @@
+#include "state/metadata.h"
+
+namespace stagesync::state {
+namespace {
+
+const char* kCreateV1 = R"SQL(
+CREATE SCHEMA IF NOT EXISTS stagesync;
+CREATE TABLE IF NOT EXISTS stagesync.meta (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  schema_version integer NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS stagesync.runs (
+  run_id text PRIMARY KEY,
+  command text NOT NULL,
+  mode text,
+  strategy text,
+  status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'abandoned')),
+  started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  finished_at timestamptz,
+  host text,
+  os_user text,
+  db_user text NOT NULL DEFAULT current_user,
+  tables text[],
+  error text,
+  stagesync_version text
+);
+CREATE TABLE IF NOT EXISTS stagesync.table_runs (
+  run_id text NOT NULL REFERENCES stagesync.runs ON DELETE CASCADE,
+  table_name text NOT NULL,
+  source_table text NOT NULL,
+  mode_requested text,
+  mode_used text,
+  method_reason text,
+  rows_read bigint NOT NULL DEFAULT 0,
+  inserted bigint NOT NULL DEFAULT 0,
+  updated bigint NOT NULL DEFAULT 0,
+  deleted bigint NOT NULL DEFAULT 0,
+  rejected bigint NOT NULL DEFAULT 0,
+  orphans_kept bigint NOT NULL DEFAULT 0,
+  duplicates_dropped bigint NOT NULL DEFAULT 0,
+  collisions bigint NOT NULL DEFAULT 0,
+  seconds double precision,
+  PRIMARY KEY (run_id, table_name)
+);
+CREATE TABLE IF NOT EXISTS stagesync.rejects (
+  run_id text NOT NULL REFERENCES stagesync.runs ON DELETE CASCADE,
+  table_name text NOT NULL,
+  row_key text,
+  column_name text,
+  reason text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rejects_run ON stagesync.rejects (run_id);
+CREATE TABLE IF NOT EXISTS stagesync.table_state (
+  table_name text PRIMARY KEY,
+  source_table text NOT NULL,
+  last_run_id text,
+  last_success_at timestamptz,
+  owned_rows bigint,
+  watermark jsonb
+);
+)SQL";
+
+int current_version(pg::Connection& target) {
+  pg::Result r = target.exec(
+      "SELECT pg_catalog.to_regclass('stagesync.meta') IS NOT NULL, "
+      "       pg_catalog.to_regnamespace('stagesync') IS NOT NULL");
+  if (!r.boolean(0, 0)) {
+    if (r.boolean(0, 1)) {
+      pg::Result other = target.exec(
+          "SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = 'stagesync'::regnamespace "
+          "AND relkind = 'r' AND relname NOT LIKE 's\\_%' AND relname NOT LIKE 'r\\_%'");
+      if (other.int64(0, 0) > 0) {
+        throw MetadataError(
+            "the target has a 'stagesync' schema with tables but no stagesync.meta table: it was not created by "
+            "stagesync or has been damaged; rename or drop it before running stagesync");
+      }
+    }
+    return 0;
+  }
+  pg::Result v = target.exec("SELECT schema_version FROM stagesync.meta");
+  if (v.rows() != 1) throw MetadataError("stagesync.meta on the target must hold exactly one row; it holds " + std::to_string(v.rows()));
+  return static_cast<int>(v.int64(0, 0));
+}
+
+}  // namespace
+
+bool metadata_present(pg::Connection& target) {
+  return current_version(target) == kMetadataVersion;
+}
+
+void ensure_metadata(pg::Connection& target) {
+  int version = current_version(target);
+  if (version > kMetadataVersion) {
+    throw MetadataError("the target's stagesync metadata is version " + std::to_string(version) +
+                        ", newer than this stagesync understands (" + std::to_string(kMetadataVersion) +
+                        "); upgrade stagesync");
+  }
+  if (version == kMetadataVersion) return;
+  target.exec("BEGIN");
+  try {
+    target.exec(kCreateV1);
+    target.exec("INSERT INTO stagesync.meta (schema_version) VALUES (1) ON CONFLICT (singleton) DO NOTHING");
+    target.exec("COMMIT");
+  } catch (...) {
+    if (target.is_alive()) target.exec("ROLLBACK");
+    throw;
+  }
+}
+
+}  // namespace stagesync::state

@@ -1,0 +1,30 @@
+// The `stagesync` schema in the target: run records, per-table results,
+// rejects and per-table state. Created on first use; versioned.
+//
+// ensure_metadata() is idempotent. A schema written by a newer stagesync, or
+// one whose tables are missing or damaged, is an error (MetadataError), never
+// silently recreated: the run records are the audit trail of what was synced.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include "pg/connection.h"
+
+namespace stagesync::state {
+
+inline constexpr const char* kSchema = "stagesync";
+inline constexpr int kMetadataVersion = 1;
+
+class MetadataError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Creates or upgrades the metadata schema. Call while holding the RunLock.
+void ensure_metadata(pg::Connection& target);
+
+// True when the schema exists at the current version (read-only probe).
+bool metadata_present(pg::Connection& target);
+
+}  // namespace stagesync::state

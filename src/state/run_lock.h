@@ -1,0 +1,22 @@
+// One run at a time per target database and scope (SPEC guarantee 6).
+//
+// A session-level advisory lock on the target connection: the server releases
+// it when the session ends, so a crashed or killed run never leaves it behind.
+#pragma once
+
+#include <string>
+
+#include "pg/connection.h"
+
+namespace stagesync::state {
+
+class RunLock {
+ public:
+  // Tries for up to `wait_seconds` (0: once). Returns false when another run
+  // holds the lock; throws pg::Error on connection problems.
+  static bool acquire(pg::Connection& target, const std::string& scope_key, double wait_seconds);
+  // The pid of the session holding the lock, or 0.
+  static int holder(pg::Connection& target, const std::string& scope_key);
+};
+
+}  // namespace stagesync::state
