@@ -81,11 +81,39 @@ std::optional<Strategy> parse_strategy(const std::string& s) {
   return std::nullopt;
 }
 
-void delete_vanished(pg::Connection& target, const TableSql& t, Strategy strategy, TableCounts& counts) {
-  if (strategy != Strategy::Merge) {
-    pg::Params params;
+namespace {
+
+// Swap deletes every owned row. Foreign keys from other tables make that
+// impossible (rows referencing them) or dangerous (ON DELETE CASCADE / SET NULL
+// would change rows the sync does not own): refuse and point to merge.
+void delete_all_owned(pg::Connection& target, const TableSql& t, TableCounts& counts) {
+  pg::Result fk = target.exec(
+      "SELECT conrelid::regclass::text, conname FROM pg_catalog.pg_constraint WHERE contype = 'f' "
+      "AND confrelid = pg_catalog.to_regclass($1) AND conrelid <> confrelid AND confdeltype IN ('c', 'n', 'd') LIMIT 1",
+      std::vector<pg::Param>{t.target()});
+  std::string why = "swap deletes every owned row of " + t.table().target_name + " and re-inserts it; ";
+  if (fk.rows()) {
+    throw pg::Error(why + "foreign key " + fk.text(0, 1) + " on " + fk.text(0, 0) +
+                        " would cascade that delete to rows the sync does not own; nothing was changed: use --strategy merge",
+                    pg::Diagnostics{}, false);
+  }
+  pg::Params params;
+  try {
     pg::Result r = target.exec("DELETE FROM " + t.target() + " t WHERE " + t.owned("t", params), params);
     counts.deleted += r.affected();
+  } catch (const pg::Error& e) {
+    if (e.sqlstate() != "23503") throw;
+    throw pg::Error(why + "rows of other tables reference them (" + e.diagnostics().constraint +
+                        "), so the run stopped and nothing was changed: use --strategy merge",
+                    e.diagnostics(), false);
+  }
+}
+
+}  // namespace
+
+void delete_vanished(pg::Connection& target, const TableSql& t, Strategy strategy, TableCounts& counts) {
+  if (strategy != Strategy::Merge) {
+    delete_all_owned(target, t, counts);
   } else if (t.table().keyed()) {
     delete_keyed(target, t, counts);
   } else {

@@ -310,7 +310,8 @@ struct Sizes {
   long long max_reminder_id() const { return gapped_max(reminders, kReminderRun); }
 
   static long long scaled(double base, double scale, long long minimum) {
-    return std::max(minimum, static_cast<long long>(std::llround(base * std::max(scale, 0.0))));
+    double factor = scale > 0 ? scale : 0;  // also maps NaN to 0
+    return std::max(minimum, static_cast<long long>(std::llround(base * factor)));
   }
 };
 

@@ -26,12 +26,13 @@ std::vector<std::string> desktop_schema_sql();
 // timestamps included, is a function of (scale, seed): server-side INSERT ... SELECT over
 // generate_series with hash-based pseudo-randomness. Ends with ANALYZE.
 // Quirks of the real data: ~8% of climaster ids, ~9% of jobshead job ids and ~10% of mbreminder ids are
-// gaps (deleted rows), so about 10% of jobshead.client_id, 9% of jobtasks.job_id, 10% of
-// mbremdetail.rem_id and some cliunimaster.client_id point at missing parents; climaster.con_id is 0 for
-// ~35% and NULL for ~15%; job_id 1 appears 24 times in jobshead (sporg_id differs, same client);
-// (job_id, sporg_id) = (2..5, *) appear twice with different updated_at (2 and 3: the copy is newer;
-// 4 and 5: the copy is older); jobtasks has 5 rows with a NULL key column; taskchecklist.tc_id is NULL for
-// ~60% and ~1% of its rows repeat exactly; names and notes contain non-ASCII text, quotes, newlines.
+// gaps (deleted rows), so ~9% of jobshead.client_id (gaps or 0; another 1% are NULL), ~9% of
+// jobtasks.job_id, 5-10% of mbremdetail.rem_id (1% NULL) and ~8% of cliunimaster.client_id point at
+// missing parents; climaster.con_id is 0 for ~35% and NULL for ~15%; job_id 1 appears 24 times in
+// jobshead (sporg_id differs, same client); (job_id, sporg_id) = (2..5, *) appear twice with different
+// updated_at (2 and 3: the copy is newer; 4 and 5: the copy is older); jobtasks has 5 rows with a NULL
+// key column; taskchecklist.tc_id is NULL for ~60% and ~1% of its rows repeat exactly; names and notes
+// contain non-ASCII text, quotes, backslashes, tabs and newlines.
 std::vector<std::string> desktop_data_sql(double scale, uint64_t seed);
 
 // Cloud (target) schema: the synced tables (mbreminder -> reminder, mbremdetail -> remdetail) with
