@@ -66,6 +66,9 @@ void Session::open() {
   }
   target_->exec("SET statement_timeout = 0");
   target_->exec("SET lock_timeout = '60s'");
+  // PostgreSQL 14+: a backend whose client died mid-statement stops within a
+  // second instead of finishing the statement (and holding the run lock).
+  if (target_->server_version() >= 140000) target_->exec("SET client_connection_check_interval = '1s'");
   plan::Resolution r = plan::resolve(cfg_, *source_, *target_, options_.tables);
   if (!r.problems.empty()) throw CheckFailed(std::move(r.problems));
   plan_ = std::move(r.plan);
