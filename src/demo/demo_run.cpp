@@ -67,7 +67,9 @@ int run_demo(const DemoOptions& o) {
     int64_t desktop_rows = count(desktop,
                                  "SELECT (SELECT count(*) FROM climaster) + (SELECT count(*) FROM jobshead) + "
                                  "(SELECT count(*) FROM jobtasks) + (SELECT count(*) FROM taskchecklist)");
-    out->info("demo: desktop database generated at scale " + std::to_string(o.scale) + " (" +
+    char scale[32];
+    std::snprintf(scale, sizeof scale, "%g", o.scale);
+    out->info("demo: desktop database generated at scale " + std::string(scale) + " (" +
               report::thousands(desktop_rows) + " rows in the four largest tables) with orphans, duplicate keys, "
               "NULL keys and non-ASCII text; cloud database has mobile-created rows (" +
               fmt_seconds(seconds_since(t1)) + ")");

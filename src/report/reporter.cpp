@@ -64,6 +64,10 @@ class PlainReporter : public Reporter {
   void progress(const Progress& p) override {
     // Plain output logs a table once when done, and otherwise at most every 10 s.
     auto now = std::chrono::steady_clock::now();
+    if (p.table != table_) {
+      table_ = p.table;
+      last_ = now;
+    }
     if (p.done || now - last_ > std::chrono::seconds(10)) {
       std::cerr << "staging " << progress_text(p) << "\n";
       last_ = now;
@@ -74,7 +78,8 @@ class PlainReporter : public Reporter {
   }
   void finished(const RunSummary& s) override { std::cout << summary_line(s) << std::endl; }
 
- protected:
+ private:
+  std::string table_;
   std::chrono::steady_clock::time_point last_{};
 };
 
