@@ -3,27 +3,25 @@
 namespace stagesync::apply {
 namespace {
 
-void delete_keyed(pg::Connection& target, const TableSql& t, TableCounts& counts) {
-  pg::Params params;
-  pg::Result r = target.exec("DELETE FROM " + t.target() + " t WHERE " + t.owned("t", params) +
-                                 " AND NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "t") + ")",
-                             params);
-  counts.deleted += r.affected();
-}
-
-// Keyless: a row value held n times in the target and m times in staging
-// loses its surplus n - m copies; compare whole rows, including constants.
-void delete_keyless(pg::Connection& target, const TableSql& t, TableCounts& counts) {
-  pg::Params params;
+// The owned target rows that are no longer in the source, as a condition on
+// the target (alias t): keyed tables by key; keyless tables as multisets (a
+// row value held n times in the target and m times in staging loses n - m copies).
+std::string vanished(const TableSql& t, pg::Params& params) {
   std::string owned = t.owned("t", params);
+  if (t.table().keyed()) {
+    return owned + " AND NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "t") + ")";
+  }
   std::string tt = t.target_tuple("t", params, true) + "::text";
   std::string st = t.staged_tuple("s", params, true) + "::text";
-  pg::Result r = target.exec(
-      "DELETE FROM " + t.target() + " WHERE ctid IN (SELECT x.id FROM (SELECT t.ctid AS id, " + tt +
-          " AS v, row_number() OVER (PARTITION BY " + tt + ") AS n FROM " + t.target() + " t WHERE " + owned +
-          ") x LEFT JOIN (SELECT " + st + " AS v, count(*) AS n FROM " + t.staging() +
-          " s GROUP BY 1) y ON y.v = x.v WHERE x.n > coalesce(y.n, 0))",
-      params);
+  return "t.ctid IN (SELECT x.id FROM (SELECT t.ctid AS id, " + tt + " AS v, row_number() OVER (PARTITION BY " + tt +
+         ") AS n FROM " + t.target() + " t WHERE " + owned + ") x LEFT JOIN (SELECT " + st +
+         " AS v, count(*) AS n FROM " + t.staging() + " s GROUP BY 1) y ON y.v = x.v WHERE x.n > coalesce(y.n, 0))";
+}
+
+void delete_merge(pg::Connection& target, const TableSql& t, TableCounts& counts) {
+  pg::Params params;
+  std::string where = vanished(t, params);
+  pg::Result r = target.exec("DELETE FROM " + t.target() + " t WHERE " + where, params);
   counts.deleted += r.affected();
 }
 
@@ -114,10 +112,8 @@ void delete_all_owned(pg::Connection& target, const TableSql& t, TableCounts& co
 void delete_vanished(pg::Connection& target, const TableSql& t, Strategy strategy, TableCounts& counts) {
   if (strategy != Strategy::Merge) {
     delete_all_owned(target, t, counts);
-  } else if (t.table().keyed()) {
-    delete_keyed(target, t, counts);
   } else {
-    delete_keyless(target, t, counts);
+    delete_merge(target, t, counts);
   }
 }
 
@@ -135,6 +131,17 @@ void upsert(pg::Connection& target, const TableSql& t, Strategy strategy, TableC
   } else {
     insert_keyless(target, t, counts);
   }
+}
+
+int64_t count_vanished(pg::Connection& target, const TableSql& t) {
+  pg::Params params;
+  std::string where = vanished(t, params);
+  return target.exec("SELECT count(*) FROM " + t.target() + " t WHERE " + where, params).int64(0, 0);
+}
+
+int64_t count_owned(pg::Connection& target, const TableSql& t) {
+  pg::Params params;
+  return target.exec("SELECT count(*) FROM " + t.target() + " t WHERE " + t.owned("t", params), params).int64(0, 0);
 }
 
 int64_t count_foreign(pg::Connection& target, const TableSql& t) {

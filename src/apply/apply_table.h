@@ -21,6 +21,9 @@ namespace stagesync::apply {
 void delete_vanished(pg::Connection& target, const TableSql& t, Strategy strategy, TableCounts& counts);
 void upsert(pg::Connection& target, const TableSql& t, Strategy strategy, TableCounts& counts);
 
+// Owned rows a merge would delete (no longer in the source), and all owned rows.
+int64_t count_vanished(pg::Connection& target, const TableSql& t);
+int64_t count_owned(pg::Connection& target, const TableSql& t);
 // Rows in the target table that the sync does not own (for the summary).
 int64_t count_foreign(pg::Connection& target, const TableSql& t);
 

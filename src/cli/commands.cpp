@@ -42,8 +42,9 @@ report::Format format_of(const Common& c) { return c.json ? report::Format::Json
 
 // Reports a failure as the final summary (JSON) or one clear line (humans).
 int fail(report::Reporter& out, const std::string& command, int code, const std::string& message,
-         const std::vector<std::string>& details = {}) {
+         const std::vector<std::string>& details = {}, const std::vector<report::TableResult>& tables = {}) {
   report::RunSummary s;
+  s.tables = tables;
   s.command = command;
   s.outcome = "failed";
   s.exit_code = code;
@@ -65,6 +66,8 @@ int guarded(report::Reporter& out, const std::string& command, Body body) {
     return fail(out, command, kCheckFailed, e.what(), e.problems());
   } catch (const run::LockBusy& e) {
     return fail(out, command, kLocked, e.what());
+  } catch (const run::MassChangeRefused& e) {
+    return fail(out, command, kMassChange, e.what(), e.tables(), e.results());
   } catch (const run::Refused& e) {
     return fail(out, command, kUsage, e.what());
   } catch (const apply::DataRefused& e) {
@@ -108,7 +111,7 @@ int run_cli(int argc, char** argv) {
 
   CLI::App* sync = app.add_subcommand("sync", "sync source rows into the target");
   add_common(sync, true, true);
-  std::string mode = "full", strategy = "merge", transaction = "per-run";
+  std::string mode = "full", strategy = "merge", transaction = "per-run", allow_mass_delete;
   bool accept_loss = false;
   sync->add_option("--mode", mode, "full | incremental")->check(CLI::IsMember({"full", "incremental"}));
   sync->add_option("--strategy", strategy, "merge | swap | truncate-first")
@@ -116,6 +119,9 @@ int run_cli(int argc, char** argv) {
   sync->add_option("--transaction", transaction, "per-run (default: all tables or none) | per-table")
       ->check(CLI::IsMember({"per-run", "per-table"}));
   sync->add_flag("--i-accept-data-loss", accept_loss, "allow truncate-first on a development target");
+  CLI::Option* mass = sync->add_option("--allow-mass-delete", allow_mass_delete,
+                                       "let mass-change guards pass (all tables, or =a,b for some)")
+                          ->expected(0, 1);
 
   CLI::App* verify = app.add_subcommand("verify", "compare checksums of owned rows, source against target");
   add_common(verify, true, true);
@@ -171,6 +177,10 @@ int run_cli(int argc, char** argv) {
     o.strategy = *apply::parse_strategy(strategy);
     o.per_table_transactions = transaction == "per-table";
     o.accept_data_loss = accept_loss;
+    if (mass->count() > 0) {
+      o.allow_mass_delete = split_tables(allow_mass_delete);
+      o.allow_mass_delete_all = o.allow_mass_delete.empty();
+    }
     return finish(*out, run::run_sync(cfg, o, *out));
   });
 }

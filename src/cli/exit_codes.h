@@ -14,6 +14,7 @@ enum ExitCode : int {
   kDifferences = 6,     // verify found differences between source and target
   kLocked = 7,          // another stagesync run holds the target's run lock
   kMetadata = 8,        // the target's stagesync metadata schema is unusable
+  kMassChange = 9,      // a mass-change guard tripped (the run would delete too much); nothing changed
   kInterrupted = 130,   // stopped by SIGINT/SIGTERM; target unchanged
 };
 

@@ -5,6 +5,7 @@
 // exist in the databases is checked later, by plan::resolve().
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -68,6 +69,15 @@ struct Incremental {
   std::string method;  // "", "cursor" or "fingerprint"
 };
 
+// Mass-change protection (a source that only looks empty). Unset fields
+// inherit: table -> global -> built-in default (see guard/mass_change.h).
+struct Guards {
+  std::optional<double> max_delete_fraction;  // of the owned in-scope rows
+  std::optional<int64_t> min_deletes;         // deletions up to this many never trip the fraction guard
+  std::optional<double> max_shrink_fraction;  // source rows lost since the last successful run
+  std::optional<bool> allow_empty;            // let a table's owned rows go to zero
+};
+
 struct Table {
   std::string name;    // source table
   std::string target;  // target table (defaults to name)
@@ -81,6 +91,7 @@ struct Table {
   std::vector<std::string> compare_ignore;
   Duplicates duplicates;
   Incremental incremental;
+  Guards guards;
   std::optional<Owner> owner;  // per-table override of the global owner
   std::optional<Scope> scope;  // per-table override of the global scope
   Location at;
@@ -102,6 +113,7 @@ struct Config {
   Scope scope;
   std::vector<Table> tables;
   std::vector<Reverse> reverse;
+  Guards guards;
 
   // The effective owner and scope of a table (override, else global).
   const Owner& owner_of(const Table& t) const { return t.owner ? *t.owner : owner; }

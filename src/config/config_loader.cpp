@@ -171,7 +171,7 @@ class Reader {
     t.at = at(n);
     std::string what = "a table entry";
     if (!expect_map(n, what, {"name", "target", "key", "skip", "generated", "set", "lookups", "references",
-                              "duplicates", "incremental", "owner", "scope", "compare_ignore"})) {
+                              "duplicates", "incremental", "owner", "scope", "compare_ignore", "guards"})) {
       return t;
     }
     scalar(n, "name", what, t.name, true);
@@ -222,9 +222,46 @@ class Reader {
         }
       }
     }
+    if (YAML::Node g = n["guards"]) t.guards = guards(g, what + " guards");
     if (YAML::Node o = n["owner"]) t.owner = owner(o, what);
     if (YAML::Node s = n["scope"]) t.scope = scope(s, what);
     return t;
+  }
+
+  std::optional<double> fraction(const YAML::Node& map, const char* key, const std::string& what) {
+    std::string text;
+    if (!scalar(map, key, what, text, false)) return std::nullopt;
+    try {
+      size_t used = 0;
+      double v = std::stod(text, &used);
+      if (used == text.size() && v >= 0 && v <= 1) return v;
+    } catch (const std::exception&) {
+    }
+    problem(map[key], "'" + std::string(key) + "' in " + what + " must be a number from 0 to 1, not '" + text + "'");
+    return std::nullopt;
+  }
+
+  Guards guards(const YAML::Node& n, const std::string& what) {
+    Guards g;
+    if (!expect_map(n, what, {"max_delete_fraction", "min_deletes", "max_shrink_fraction", "allow_empty"})) return g;
+    g.max_delete_fraction = fraction(n, "max_delete_fraction", what);
+    g.max_shrink_fraction = fraction(n, "max_shrink_fraction", what);
+    std::string text;
+    if (scalar(n, "min_deletes", what, text, false)) {
+      try {
+        size_t used = 0;
+        long long v = std::stoll(text, &used);
+        if (used != text.size() || v < 0) throw std::invalid_argument(text);
+        g.min_deletes = v;
+      } catch (const std::exception&) {
+        problem(n["min_deletes"], "'min_deletes' in " + what + " must be a whole number >= 0, not '" + text + "'");
+      }
+    }
+    if (scalar(n, "allow_empty", what, text, false)) {
+      if (text == "true" || text == "false") g.allow_empty = text == "true";
+      else problem(n["allow_empty"], "'allow_empty' in " + what + " must be true or false");
+    }
+    return g;
   }
 
   Reverse reverse(const YAML::Node& n) {
@@ -268,7 +305,8 @@ Config parse_config(const std::string& yaml_text, const std::string& file) {
   Config c;
   c.path = file;
   if (!root.IsMap()) throw ConfigError({file + ":1: the configuration must be a mapping with source, target and tables"});
-  rd.expect_map(root, "the configuration", {"source", "target", "owner", "scope", "tables", "reverse"});
+  rd.expect_map(root, "the configuration", {"source", "target", "owner", "scope", "tables", "reverse", "guards"});
+  if (root["guards"]) c.guards = rd.guards(root["guards"], "the global guards");
   if (root["source"]) c.source = rd.endpoint(root["source"], "source", true);
   else rd.problem(root, "missing required key 'source'");
   if (root["target"]) c.target = rd.endpoint(root["target"], "target", false);

@@ -125,6 +125,9 @@ nlohmann::json table_json(const TableResult& t) {
     j["mode_used"] = t.mode_used;
     j["reason"] = t.reason;
     j["counts"] = counts_json(t.counts);
+    j["guard"] = {{"owned_rows_before", t.owned_before}, {"would_delete", t.would_delete},
+                  {"tripped", t.guard_tripped.empty() ? nlohmann::json() : nlohmann::json(t.guard_tripped)},
+                  {"overridden", t.guard_overridden}};
   }
   return j;
 }

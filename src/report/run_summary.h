@@ -15,6 +15,11 @@ struct TableResult {
   std::string mode_used;       // full | ...
   std::string reason;          // why mode_used
   apply::TableCounts counts;
+  // mass-change guard (sync only)
+  int64_t owned_before = 0;
+  int64_t would_delete = 0;
+  std::string guard_tripped;  // why the guard stopped (or would have stopped) the run; empty: passed
+  bool guard_overridden = false;
   // verify only
   bool verified = false;
   bool matches = false;

@@ -1,9 +1,11 @@
 #include "run/sync_run.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "apply/apply_table.h"
 #include "apply/prepare.h"
+#include "guard/mass_change.h"
 #include "run/run_errors.h"
 
 namespace stagesync::run {
@@ -66,6 +68,38 @@ class Applier {
         std::vector<pg::Param>{r.target, r.source, s_.run_id()});
   }
 
+  // Measures what the apply is about to do and judges it; returns a
+  // description of the trip when this table must stop the run.
+  std::optional<std::string> guard(size_t i, const config::Config& cfg) {
+    const apply::TableSql& t = *s_.staged()[i];
+    report::TableResult& r = result(i);
+    guard::Facts f;
+    f.owned_before = apply::count_owned(s_.target(), t);
+    f.would_delete = apply::count_vanished(s_.target(), t);
+    f.owned_after = s_.target().exec("SELECT count(*) FROM " + t.staging()).int64(0, 0);
+    f.source_rows = r.counts.read;
+    pg::Result prev = s_.target().exec(
+        "SELECT tr.rows_read FROM stagesync.table_runs tr JOIN stagesync.runs r USING (run_id) "
+        "WHERE r.status = 'succeeded' AND r.command = 'sync' AND tr.table_name = $1 "
+        "ORDER BY r.finished_at DESC LIMIT 1",
+        std::vector<pg::Param>{r.target});
+    if (prev.rows()) f.previous_source_rows = prev.int64(0, 0);
+    r.owned_before = f.owned_before;
+    r.would_delete = f.would_delete;
+    auto trip = guard::judge(f, guard::limits_for(t.table().config->guards, cfg.guards));
+    if (!trip) return std::nullopt;
+    r.guard_tripped = *trip;
+    bool allowed = o_.allow_mass_delete_all ||
+                   std::find_if(o_.allow_mass_delete.begin(), o_.allow_mass_delete.end(), [&](const std::string& n) {
+                     return n == r.source || n == r.target;
+                   }) != o_.allow_mass_delete.end();
+    if (allowed) {
+      r.guard_overridden = true;
+      return std::nullopt;
+    }
+    return "table " + r.target + ": " + *trip;
+  }
+
   report::TableResult& result(size_t i) { return results_.at(index_.at(i)); }
   void map(size_t plan_index, size_t result_index) {
     if (index_.size() <= plan_index) index_.resize(plan_index + 1);
@@ -120,10 +154,26 @@ report::RunSummary run_sync(const config::Config& cfg, const SyncOptions& o, rep
       summary.tables.push_back(r);
       a.map(order[k], k);
     }
+    // Judges every table before anything is applied; throws MassChangeRefused.
+    auto check_guards = [&]() {
+      std::vector<std::string> tripped;
+      for (size_t i : order) {
+        if (auto why = a.guard(i, cfg)) tripped.push_back(*why);
+      }
+      for (size_t i : order) {
+        const report::TableResult& r = a.result(i);
+        if (r.guard_overridden) out.warning("mass-change guard overridden for " + r.target + ": " + r.guard_tripped);
+      }
+      if (!tripped.empty()) {
+        for (const auto& t : tripped) out.warning(t);
+        throw MassChangeRefused(tripped, summary.tables);
+      }
+    };
     if (!o.per_table_transactions) {
       out.info("applying " + std::to_string(order.size()) + " table(s) in one transaction");
       s.target().exec("BEGIN");
       for (size_t i : order) a.prepare(i);
+      check_guards();
       for (auto it = order.rbegin(); it != order.rend(); ++it) a.delete_vanished(*it);
       for (size_t i : order) a.upsert(i);
       for (size_t i : order) a.record(i);
@@ -131,6 +181,15 @@ report::RunSummary run_sync(const config::Config& cfg, const SyncOptions& o, rep
       s.target().exec("COMMIT");
     } else {
       out.info("applying " + std::to_string(order.size()) + " table(s), one transaction each");
+      // Guards need every table prepared: a rolled-back pass first, so a trip changes nothing.
+      s.target().exec("BEGIN");
+      for (size_t i : order) a.prepare(i);
+      check_guards();
+      s.target().exec("ROLLBACK");
+      for (size_t i : order) {
+        const apply::TableCounts& c = a.result(i).counts;
+        a.result(i).counts = apply::TableCounts{.read = c.read, .seconds = c.seconds};
+      }
       for (size_t i : order) {
         s.target().exec("BEGIN");
         a.prepare(i);

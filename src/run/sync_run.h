@@ -18,10 +18,13 @@ struct SyncOptions {
   apply::Strategy strategy = apply::Strategy::Merge;
   bool per_table_transactions = false;
   bool accept_data_loss = false;
+  // --allow-mass-delete: every table (all) or the named source/target tables.
+  bool allow_mass_delete_all = false;
+  std::vector<std::string> allow_mass_delete;
 };
 
 // Returns the summary of a completed run. Throws CheckFailed, LockBusy,
-// Refused, apply::DataRefused, pg::Error, state::MetadataError; in every such
+// Refused, MassChangeRefused, apply::DataRefused, pg::Error, state::MetadataError; in every such
 // case the target tables are as they were before the run.
 report::RunSummary run_sync(const config::Config& cfg, const SyncOptions& options, report::Reporter& out);
 
