@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "demo/demo_run.h"
 #include "pg/error.h"
+#include "pg/interrupt.h"
 #include "report/reporter.h"
 #include "run/check_run.h"
 #include "run/run_errors.h"
@@ -66,6 +67,8 @@ int guarded(report::Reporter& out, const std::string& command, Body body) {
     return fail(out, command, kCheckFailed, e.what(), e.problems());
   } catch (const run::LockBusy& e) {
     return fail(out, command, kLocked, e.what());
+  } catch (const run::InDoubt& e) {
+    return fail(out, command, kInDoubt, e.what());
   } catch (const run::MassChangeRefused& e) {
     return fail(out, command, kMassChange, e.what(), e.tables(), e.results());
   } catch (const run::Refused& e) {
@@ -75,11 +78,14 @@ int guarded(report::Reporter& out, const std::string& command, Body body) {
   } catch (const state::MetadataError& e) {
     return fail(out, command, kMetadata, e.what());
   } catch (const pg::Error& e) {
+    // A statement cancelled by SIGINT/SIGTERM fails because of the signal.
+    if (pg::interrupted()) return fail(out, command, kInterrupted, pg::Interrupted().what());
     std::string hint = e.is_connection_loss() ? " (connection lost; the target is unchanged or fully synced: the run "
                                                 "either committed or rolled back as a whole)"
                                               : "";
     return fail(out, command, kDatabase, std::string(e.what()) + hint);
   } catch (const std::exception& e) {
+    if (pg::interrupted()) return fail(out, command, kInterrupted, pg::Interrupted().what());
     return fail(out, command, kInternal, std::string("internal error: ") + e.what());
   }
 }
@@ -152,6 +158,7 @@ int run_cli(int argc, char** argv) {
     }
   }
 
+  pg::install_signal_handlers();
   if (app.got_subcommand("demo")) return demo::run_demo(demo_opts);
 
   auto out = report::make_reporter(format_of(c));

@@ -15,6 +15,7 @@ enum ExitCode : int {
   kLocked = 7,          // another stagesync run holds the target's run lock
   kMetadata = 8,        // the target's stagesync metadata schema is unusable
   kMassChange = 9,      // a mass-change guard tripped (the run would delete too much); nothing changed
+  kInDoubt = 10,        // the connection was lost during COMMIT and could not be re-established: unchanged or fully synced, unknown which
   kInterrupted = 130,   // stopped by SIGINT/SIGTERM; target unchanged
 };
 

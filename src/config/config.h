@@ -78,6 +78,15 @@ struct Guards {
   std::optional<bool> allow_empty;            // let a table's owned rows go to zero
 };
 
+// Retries of transient faults (lost connections, server restarts,
+// serialization failures, deadlocks, lock timeouts): the whole run starts
+// again from a clean state after a jittered exponential backoff.
+struct Retry {
+  int attempts = 5;             // total tries, including the first
+  double max_seconds = 600;     // no new attempt starts after this much time since the first
+  double initial_delay = 1.0;   // seconds; doubles each time (capped at 60), +/- 50% jitter
+};
+
 struct Table {
   std::string name;    // source table
   std::string target;  // target table (defaults to name)
@@ -114,6 +123,7 @@ struct Config {
   std::vector<Table> tables;
   std::vector<Reverse> reverse;
   Guards guards;
+  Retry retry;
 
   // The effective owner and scope of a table (override, else global).
   const Owner& owner_of(const Table& t) const { return t.owner ? *t.owner : owner; }

@@ -264,6 +264,36 @@ class Reader {
     return g;
   }
 
+  Retry retry(const YAML::Node& n) {
+    Retry r;
+    const std::string what = "retry";
+    if (!expect_map(n, what, {"attempts", "max_seconds", "initial_delay"})) return r;
+    std::string text;
+    if (scalar(n, "attempts", what, text, false)) {
+      try {
+        size_t used = 0;
+        int v = std::stoi(text, &used);
+        if (used != text.size() || v < 1 || v > 100) throw std::invalid_argument(text);
+        r.attempts = v;
+      } catch (const std::exception&) {
+        problem(n["attempts"], "retry attempts must be a whole number from 1 to 100, not '" + text + "'");
+      }
+    }
+    for (auto [key, field] : {std::pair<const char*, double*>{"max_seconds", &r.max_seconds},
+                              std::pair<const char*, double*>{"initial_delay", &r.initial_delay}}) {
+      if (!scalar(n, key, what, text, false)) continue;
+      try {
+        size_t used = 0;
+        double v = std::stod(text, &used);
+        if (used != text.size() || v < 0) throw std::invalid_argument(text);
+        *field = v;
+      } catch (const std::exception&) {
+        problem(n[key], "retry " + std::string(key) + " must be a number of seconds >= 0, not '" + text + "'");
+      }
+    }
+    return r;
+  }
+
   Reverse reverse(const YAML::Node& n) {
     Reverse r;
     r.at = at(n);
@@ -305,7 +335,8 @@ Config parse_config(const std::string& yaml_text, const std::string& file) {
   Config c;
   c.path = file;
   if (!root.IsMap()) throw ConfigError({file + ":1: the configuration must be a mapping with source, target and tables"});
-  rd.expect_map(root, "the configuration", {"source", "target", "owner", "scope", "tables", "reverse", "guards"});
+  rd.expect_map(root, "the configuration", {"source", "target", "owner", "scope", "tables", "reverse", "guards", "retry"});
+  if (root["retry"]) c.retry = rd.retry(root["retry"]);
   if (root["guards"]) c.guards = rd.guards(root["guards"], "the global guards");
   if (root["source"]) c.source = rd.endpoint(root["source"], "source", true);
   else rd.problem(root, "missing required key 'source'");

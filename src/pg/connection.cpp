@@ -1,5 +1,7 @@
 #include "pg/connection.h"
 
+#include "pg/interrupt.h"
+
 #include <cstdlib>
 #include <memory>
 
@@ -57,20 +59,34 @@ Connection::Connection(const Endpoint& endpoint) {
     throw Error("cannot connect: " + msg, Diagnostics{"08001", {}, {}, {}, {}, {}, {}}, true);
   }
   PQsetNoticeProcessor(c_, ignore_notice, nullptr);
+  cancel_ = PQgetCancel(c_);
+  if (cancel_) register_cancel(cancel_);
   // text_literal() relies on this (the default since PostgreSQL 9.1).
   PGresult* r = PQexec(c_, "SET standard_conforming_strings = on");
   if (r) PQclear(r);
 }
 
-Connection::~Connection() {
-  if (c_) PQfinish(c_);
+void Connection::close() noexcept {
+  if (cancel_) {
+    unregister_cancel(cancel_);
+    PQfreeCancel(cancel_);
+    cancel_ = nullptr;
+  }
+  if (c_) {
+    PQfinish(c_);
+    c_ = nullptr;
+  }
 }
+
+Connection::~Connection() { close(); }
 
 Connection& Connection::operator=(Connection&& o) noexcept {
   if (this != &o) {
-    if (c_) PQfinish(c_);
+    close();
     c_ = o.c_;
+    cancel_ = o.cancel_;
     o.c_ = nullptr;
+    o.cancel_ = nullptr;
   }
   return *this;
 }

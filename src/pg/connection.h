@@ -37,7 +37,11 @@ class Connection {
   // names host, port and database, never the password.
   explicit Connection(const Endpoint& endpoint);
   ~Connection();
-  Connection(Connection&& o) noexcept : c_(o.c_) { o.c_ = nullptr; }
+  void close() noexcept;
+  Connection(Connection&& o) noexcept : c_(o.c_), cancel_(o.cancel_) {
+    o.c_ = nullptr;
+    o.cancel_ = nullptr;
+  }
   Connection& operator=(Connection&& o) noexcept;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -62,6 +66,7 @@ class Connection {
 
  private:
   PGconn* c_ = nullptr;
+  PGcancel* cancel_ = nullptr;  // registered with pg/interrupt while open
 };
 
 }  // namespace stagesync::pg

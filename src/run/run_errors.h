@@ -33,6 +33,13 @@ class Refused : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The connection was lost during COMMIT and could not be re-established to
+// learn whether the run committed.
+class InDoubt : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // A mass-change guard tripped: the run would delete too much; nothing was changed.
 class MassChangeRefused : public std::runtime_error {
  public:

@@ -64,14 +64,20 @@ void Session::open() {
   if (!cfg_.source.timezone.empty()) {
     source_->exec("SELECT pg_catalog.set_config('TimeZone', $1, false)", std::vector<pg::Param>{cfg_.source.timezone});
   }
-  target_->exec("SET statement_timeout = 0");
-  target_->exec("SET lock_timeout = '60s'");
-  // PostgreSQL 14+: a backend whose client died mid-statement stops within a
-  // second instead of finishing the statement (and holding the run lock).
-  if (target_->server_version() >= 140000) target_->exec("SET client_connection_check_interval = '1s'");
+  configure_target();
   plan::Resolution r = plan::resolve(cfg_, *source_, *target_, options_.tables);
   if (!r.problems.empty()) throw CheckFailed(std::move(r.problems));
   plan_ = std::move(r.plan);
+}
+
+void Session::configure_target() {
+  target_->exec("SET statement_timeout = 0");
+  // The sync waits at most this long for a row lock held by the app; then the
+  // attempt fails with 55P03 and is retried (the app is never blocked by a queue behind us for long).
+  target_->exec("SET lock_timeout = '10s'");
+  // PostgreSQL 14+: a backend whose client died mid-statement stops within a
+  // second instead of finishing the statement (and holding the run lock).
+  if (target_->server_version() >= 140000) target_->exec("SET client_connection_check_interval = '1s'");
 }
 
 std::string Session::begin_run(const std::string& command, const std::string& mode, const std::string& strategy) {
@@ -103,6 +109,12 @@ std::string Session::begin_run(const std::string& command, const std::string& mo
   rejects_ = stage::rejects_table(run_id_);
   stage::create_rejects_table(*target_, run_id_);
   return run_id_;
+}
+
+void Session::reconnect_target() {
+  target_.reset();
+  target_ = connect_side("target", target_endpoint(cfg_));
+  configure_target();
 }
 
 void Session::stage_selected() {

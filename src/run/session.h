@@ -40,6 +40,8 @@ class Session {
   // Streams every selected table into its staging table (one snapshot).
   void stage_selected();
 
+  // Replaces a lost target connection (the run lock went with the old session).
+  void reconnect_target();
   // Marks the run failed (best effort) and drops staging tables (best effort).
   void fail(const std::string& error) noexcept;
   // Drops this run's staging tables.
@@ -57,6 +59,8 @@ class Session {
   double stage_seconds(size_t index) const { return stage_seconds_.at(index); }
 
  private:
+  void configure_target();
+
   const config::Config& cfg_;
   SessionOptions options_;
   report::Reporter& out_;

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "apply/apply_table.h"
 #include "apply/prepare.h"
 #include "guard/mass_change.h"
+#include "pg/interrupt.h"
+#include "run/backoff.h"
 #include "run/run_errors.h"
 
 namespace stagesync::run {
@@ -121,11 +124,50 @@ void finish_run_record(pg::Connection& target, const std::string& run_id) {
               std::vector<pg::Param>{run_id});
 }
 
-}  // namespace
+// COMMIT, resolving the in-doubt case: when the connection drops during
+// COMMIT the client cannot know whether the server committed. It reconnects
+// and looks for this transaction's own record (the table_runs row of
+// `last_table`, written in the same transaction): present means committed,
+// absent means rolled back. Never re-applies a committed run, never reports a
+// lost one as done.
+void commit(Session& s, const std::string& run_id, const std::string& last_table, report::Reporter& out) {
+  pg::throw_if_interrupted();
+  try {
+    s.target().exec("COMMIT");
+    return;
+  } catch (const pg::Error& e) {
+    if (!e.is_connection_loss()) throw;
+    out.warning("the connection was lost during COMMIT (" + std::string(e.what()) +
+                "); reconnecting to find out whether the run committed");
+    bool committed = false;
+    for (int attempt = 0;; ++attempt) {
+      try {
+        s.reconnect_target();
+        committed = s.target()
+                        .exec("SELECT EXISTS (SELECT 1 FROM stagesync.table_runs WHERE run_id = $1 AND table_name = $2)",
+                              std::vector<pg::Param>{run_id, last_table})
+                        .boolean(0, 0);
+        break;
+      } catch (const pg::Error& again) {
+        if (!again.is_connection_loss() || attempt >= 20 || pg::interrupted()) {
+          throw InDoubt("the connection to the target was lost during COMMIT of run " + run_id +
+                        " and could not be re-established to check whether it committed; the target is either "
+                        "unchanged or fully synced: run `stagesync verify` or sync again");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+    }
+    if (committed) {
+      out.warning("run " + run_id + " did commit before the connection was lost");
+      return;
+    }
+    out.warning("run " + run_id + " did not commit; nothing was changed");
+    throw;
+  }
+}
 
-report::RunSummary run_sync(const config::Config& cfg, const SyncOptions& o, report::Reporter& out) {
+report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, report::Reporter& out) {
   auto start = std::chrono::steady_clock::now();
-  refuse_unsafe(cfg, o);
   report::RunSummary summary;
   summary.command = "sync";
   summary.mode = o.mode;
@@ -178,7 +220,7 @@ report::RunSummary run_sync(const config::Config& cfg, const SyncOptions& o, rep
       for (size_t i : order) a.upsert(i);
       for (size_t i : order) a.record(i);
       finish_run_record(s.target(), summary.run_id);
-      s.target().exec("COMMIT");
+      commit(s, summary.run_id, summary.tables.back().target, out);
     } else {
       out.info("applying " + std::to_string(order.size()) + " table(s), one transaction each");
       // Guards need every table prepared: a rolled-back pass first, so a trip changes nothing.
@@ -197,7 +239,7 @@ report::RunSummary run_sync(const config::Config& cfg, const SyncOptions& o, rep
         a.upsert(i);
         a.record(i);
         if (i == order.back()) finish_run_record(s.target(), summary.run_id);
-        s.target().exec("COMMIT");
+        commit(s, summary.run_id, a.result(i).target, out);
       }
     }
     for (size_t i : order) out.table_done(a.result(i));
@@ -210,6 +252,26 @@ report::RunSummary run_sync(const config::Config& cfg, const SyncOptions& o, rep
   summary.exit_code = 0;
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
+}
+
+}  // namespace
+
+report::RunSummary run_sync(const config::Config& cfg, const SyncOptions& options, report::Reporter& out) {
+  refuse_unsafe(cfg, options);
+  Backoff backoff(cfg.retry);
+  SyncOptions o = options;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return run_once(cfg, o, out);
+    } catch (const pg::Error& e) {
+      pg::throw_if_interrupted();
+      if (!e.is_transient()) throw;
+      std::string why = (e.sqlstate().empty() ? "" : "SQLSTATE " + e.sqlstate() + ": ") + e.what();
+      if (!backoff.wait_before_retry(attempt, why, out)) throw;
+      // The failed attempt's server session may take a moment to end and release the run lock.
+      o.session.lock_wait_seconds = std::max(o.session.lock_wait_seconds, 30.0);
+    }
+  }
 }
 
 }  // namespace stagesync::run

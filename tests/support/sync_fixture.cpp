@@ -120,6 +120,29 @@ CliResult SyncFixture::cli(const std::vector<std::string>& args) {
   return r;
 }
 
+pid_t SyncFixture::spawn(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {binary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargs;
+  for (auto& a : argv) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    execv(cargs[0], cargs.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int SyncFixture::wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 std::string SyncFixture::content(const std::string& table, const std::vector<std::string>& columns) {
   std::string row = columns.empty() ? "t::text" : "ROW(" + pg::column_list(columns, "t") + ")::text";
   return tgt_conn_

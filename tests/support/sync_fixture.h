@@ -5,6 +5,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/types.h>
 
 #include <map>
 #include <string>
@@ -42,6 +43,10 @@ class SyncFixture : public ::testing::Test {
   report::RunSummary verify(const std::string& config_path);
   // Runs the real stagesync binary with arguments; captures output.
   CliResult cli(const std::vector<std::string>& args);
+  // Starts the binary in the background (output discarded); returns its pid.
+  pid_t spawn(const std::vector<std::string>& args);
+  // Waits for a spawned process: its exit code, or 128 + signal.
+  static int wait_exit(pid_t pid);
 
   // Content of a table, independent of physical order: md5 of sorted row texts
   // over `columns` (all columns when empty).
