@@ -160,6 +160,32 @@ TEST_F(Cli, VerifyMatchesAfterSyncAndReportsTampering) {
   EXPECT_EQ(count("SELECT count(*) FROM climaster WHERE note = 'tampered'"), 1) << "verify must not write";
 }
 
+TEST_F(Cli, StatusShowsRunsTablesAndLeftoversOfAnInterruptedRun) {
+  std::string cfg = good_config();
+  CliResult empty = cli({"status", "--config", cfg, "--json"});
+  EXPECT_EQ(empty.exit_code, 0) << empty.out << empty.err;
+  EXPECT_EQ(json_lines(empty.out).back()["runs"].size(), 0u);
+  ASSERT_EQ(cli({"sync", "--config", cfg}).exit_code, 0);
+  // What a run killed mid-staging leaves behind.
+  tgt().exec("INSERT INTO stagesync.runs (run_id, command, status) VALUES ('killed_run', 'sync', 'running');"
+             "CREATE UNLOGGED TABLE stagesync.s_killed_run_0 (x int)");
+  CliResult r = cli({"status", "--config", cfg, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto s = json_lines(r.out).back();
+  EXPECT_EQ(s["runs"].size(), 2u);
+  EXPECT_EQ(s["interrupted_runs"], 1);
+  EXPECT_EQ(s["staging_tables"][0], "s_killed_run_0");
+  EXPECT_EQ(s["tables"][0]["last_counts"]["inserted"], "2");
+  CliResult human = cli({"status", "--config", cfg});
+  EXPECT_NE(human.out.find("leftover staging tables"), std::string::npos) << human.out;
+  // The next run cleans up and says so.
+  ASSERT_EQ(cli({"sync", "--config", cfg}).exit_code, 0);
+  auto after = json_lines(cli({"status", "--config", cfg, "--json"}).out).back();
+  EXPECT_EQ(after["staging_tables"].size(), 0u);
+  EXPECT_EQ(after["interrupted_runs"], 0);
+  EXPECT_EQ(count("SELECT count(*) FROM stagesync.runs WHERE run_id = 'killed_run' AND status = 'abandoned'"), 1);
+}
+
 TEST_F(Cli, CommandsNotYetAvailableSayItAndFail) {
   CliResult r = cli({"reverse", "--config", good_config()});
   EXPECT_EQ(r.exit_code, 2);

@@ -13,6 +13,7 @@
 #include "report/reporter.h"
 #include "run/check_run.h"
 #include "run/run_errors.h"
+#include "run/status_run.h"
 #include "run/sync_run.h"
 #include "run/verify_run.h"
 #include "state/metadata.h"
@@ -138,7 +139,11 @@ int run_cli(int argc, char** argv) {
   demo->add_flag("--keep", demo_opts.keep, "leave the demo server running and print how to reach it");
   demo->add_flag("--json", demo_opts.json, "one JSON object per line on standard output");
 
-  std::vector<std::string> later = {"plan", "reverse", "status", "backup", "restore"};
+  CLI::App* status = app.add_subcommand("status", "recent runs, last success per table, leftovers, locks");
+  status->add_option("--config", c.config_path, "configuration file (YAML)")->required();
+  status->add_flag("--json", c.json, "one JSON object on standard output");
+
+  std::vector<std::string> later = {"plan", "reverse", "backup", "restore"};
   for (const auto& name : later) {
     CLI::App* sub = app.add_subcommand(name, "(not available in this version)");
     sub->allow_extras();
@@ -175,6 +180,16 @@ int run_cli(int argc, char** argv) {
       s.outcome = "succeeded";
       s.exit_code = kOk;
       return finish(*out, s);
+    }
+    if (command == "status") {
+      nlohmann::json st = run::read_status(cfg);
+      if (c.json) {
+        st["event"] = "status";
+        std::cout << st.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) << std::endl;
+      } else {
+        std::cout << run::render_status(st);
+      }
+      return kOk;
     }
     run::SessionOptions session{tables, c.wait};
     if (command == "verify") return finish(*out, run::run_verify(cfg, session, *out));

@@ -27,6 +27,9 @@ void install_signal_handlers() {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // A closed stdout (`stagesync demo | head`) must not kill the process
+  // before it has stopped its servers and rolled back: writes just fail.
+  signal(SIGPIPE, SIG_IGN);
 }
 
 bool interrupted() { return g_interrupted != 0; }
