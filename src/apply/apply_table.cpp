@@ -3,9 +3,12 @@
 namespace stagesync::apply {
 namespace {
 
-// The owned target rows that are no longer in the source, as a condition on
-// the target (alias t): keyed tables by key; keyless tables as multisets (a
-// row value held n times in the target and m times in staging loses n - m copies).
+// Each clause below defines one set of rows; the apply executes it, the plan
+// counts it, so the two cannot disagree.
+
+// Condition on target alias t: the owned rows a merge deletes (no longer in the
+// source). Keyed tables by key; keyless tables as multisets (a row value held n
+// times in the target and m times in staging loses n - m copies).
 std::string vanished(const TableSql& t, pg::Params& params) {
   std::string owned = t.owned("t", params);
   if (t.table().keyed()) {
@@ -18,28 +21,31 @@ std::string vanished(const TableSql& t, pg::Params& params) {
          " AS v, count(*) AS n FROM " + t.staging() + " s GROUP BY 1) y ON y.v = x.v WHERE x.n > coalesce(y.n, 0))";
 }
 
-void delete_merge(pg::Connection& target, const TableSql& t, TableCounts& counts) {
-  pg::Params params;
-  std::string where = vanished(t, params);
-  pg::Result r = target.exec("DELETE FROM " + t.target() + " t WHERE " + where, params);
-  counts.deleted += r.affected();
+// Condition joining target t and staging s: owned rows whose compared values
+// differ (keyed merge only). Empty when nothing is compared.
+std::string changed(const TableSql& t, pg::Params& params) {
+  if (!t.has_compared_values()) return "";
+  std::string owned = t.owned("t", params);
+  return t.same_key("s", "t") + " AND " + owned + " AND " + t.target_tuple("t", params, false) +
+         " IS DISTINCT FROM " + t.staged_tuple("s", params, false);
 }
 
-void update_keyed(pg::Connection& target, const TableSql& t, TableCounts& counts) {
-  if (!t.has_compared_values()) return;
-  const plan::TablePlan& p = t.table();
-  pg::Params params;
-  std::vector<std::string> sets;
-  for (const auto& c : p.columns)
-    if (!t.is_key(c)) sets.push_back(pg::ident(c.name) + " = " + t.insert_value("s", c));
-  for (const auto& kv : p.constants) sets.push_back(pg::ident(kv.first) + " = " + t.constant(kv, params));
-  if (sets.empty()) return;
+// FROM ... WHERE over staging alias s: the staged rows a merge inserts.
+std::string new_rows(const TableSql& t, pg::Params& params) {
+  if (t.table().keyed()) {
+    return "FROM " + t.staging() + " s WHERE NOT EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " +
+           t.same_key("t", "s") + ")";
+  }
   std::string owned = t.owned("t", params);
-  std::string differs = t.target_tuple("t", params, false) + " IS DISTINCT FROM " + t.staged_tuple("s", params, false);
-  pg::Result r = target.exec("UPDATE " + t.target() + " t SET " + pg::join(sets, ", ") + " FROM " + t.staging() +
-                                 " s WHERE " + t.same_key("s", "t") + " AND " + owned + " AND " + differs,
-                             params);
-  counts.updated += r.affected();
+  std::string tt = t.target_tuple("t", params, true) + "::text";
+  std::string st = t.staged_tuple("s", params, true) + "::text";
+  return "FROM (SELECT s.*, " + st + " AS ss_v, row_number() OVER (PARTITION BY " + st + ") AS ss_n FROM " +
+         t.staging() + " s) s LEFT JOIN (SELECT " + tt + " AS v, count(*) AS n FROM " + t.target() + " t WHERE " +
+         owned + " GROUP BY 1) y ON y.v = s.ss_v WHERE s.ss_n > coalesce(y.n, 0)";
+}
+
+int64_t count_of(pg::Connection& target, const std::string& from_where, const pg::Params& params) {
+  return target.exec("SELECT count(*) " + from_where, params).int64(0, 0);
 }
 
 void insert_rows(pg::Connection& target, const TableSql& t, const std::string& from_where, pg::Params& params,
@@ -50,15 +56,17 @@ void insert_rows(pg::Connection& target, const TableSql& t, const std::string& f
   counts.inserted += r.affected();
 }
 
-void insert_keyless(pg::Connection& target, const TableSql& t, TableCounts& counts) {
+void update_changed(pg::Connection& target, const TableSql& t, TableCounts& counts) {
   pg::Params params;
-  std::string owned = t.owned("t", params);
-  std::string tt = t.target_tuple("t", params, true) + "::text";
-  std::string st = t.staged_tuple("s", params, true) + "::text";
-  std::string from = "FROM (SELECT s.*, " + st + " AS ss_v, row_number() OVER (PARTITION BY " + st +
-                     ") AS ss_n FROM " + t.staging() + " s) s LEFT JOIN (SELECT " + tt + " AS v, count(*) AS n FROM " +
-                     t.target() + " t WHERE " + owned + " GROUP BY 1) y ON y.v = s.ss_v WHERE s.ss_n > coalesce(y.n, 0)";
-  insert_rows(target, t, from, params, counts);
+  std::vector<std::string> sets;
+  for (const auto& c : t.table().columns)
+    if (!t.is_key(c)) sets.push_back(pg::ident(c.name) + " = " + t.insert_value("s", c));
+  for (const auto& kv : t.table().constants) sets.push_back(pg::ident(kv.first) + " = " + t.constant(kv, params));
+  std::string cond = changed(t, params);
+  if (sets.empty() || cond.empty()) return;
+  pg::Result r = target.exec(
+      "UPDATE " + t.target() + " t SET " + pg::join(sets, ", ") + " FROM " + t.staging() + " s WHERE " + cond, params);
+  counts.updated += r.affected();
 }
 
 }  // namespace
@@ -112,31 +120,47 @@ void delete_all_owned(pg::Connection& target, const TableSql& t, TableCounts& co
 void delete_vanished(pg::Connection& target, const TableSql& t, Strategy strategy, TableCounts& counts) {
   if (strategy != Strategy::Merge) {
     delete_all_owned(target, t, counts);
-  } else {
-    delete_merge(target, t, counts);
+    return;
   }
+  pg::Params params;
+  std::string where = vanished(t, params);
+  counts.deleted += target.exec("DELETE FROM " + t.target() + " t WHERE " + where, params).affected();
 }
 
 void upsert(pg::Connection& target, const TableSql& t, Strategy strategy, TableCounts& counts) {
+  pg::Params params;
   if (strategy != Strategy::Merge) {
-    pg::Params params;
     insert_rows(target, t, "FROM " + t.staging() + " s", params, counts);
-  } else if (t.table().keyed()) {
-    update_keyed(target, t, counts);
-    pg::Params params;
-    insert_rows(target, t,
-                "FROM " + t.staging() + " s WHERE NOT EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " +
-                    t.same_key("t", "s") + ")",
-                params, counts);
-  } else {
-    insert_keyless(target, t, counts);
+    return;
   }
+  if (t.table().keyed()) update_changed(target, t, counts);
+  std::string from = new_rows(t, params);
+  insert_rows(target, t, from, params, counts);
+}
+
+TableCounts predict(pg::Connection& target, const TableSql& t, Strategy strategy) {
+  TableCounts c;
+  if (strategy != Strategy::Merge) {
+    c.deleted = count_owned(target, t);
+    c.inserted = target.exec("SELECT count(*) FROM " + t.staging()).int64(0, 0);
+    return c;
+  }
+  c.deleted = count_vanished(target, t);
+  if (t.table().keyed()) {
+    pg::Params params;
+    std::string cond = changed(t, params);
+    if (!cond.empty()) c.updated = count_of(target, "FROM " + t.target() + " t JOIN " + t.staging() + " s ON " + cond, params);
+  }
+  pg::Params params;
+  std::string from = new_rows(t, params);
+  c.inserted = count_of(target, from, params);
+  return c;
 }
 
 int64_t count_vanished(pg::Connection& target, const TableSql& t) {
   pg::Params params;
   std::string where = vanished(t, params);
-  return target.exec("SELECT count(*) FROM " + t.target() + " t WHERE " + where, params).int64(0, 0);
+  return count_of(target, "FROM " + t.target() + " t WHERE " + where, params);
 }
 
 int64_t count_owned(pg::Connection& target, const TableSql& t) {

@@ -21,6 +21,10 @@ namespace stagesync::apply {
 void delete_vanished(pg::Connection& target, const TableSql& t, Strategy strategy, TableCounts& counts);
 void upsert(pg::Connection& target, const TableSql& t, Strategy strategy, TableCounts& counts);
 
+// What delete_vanished() + upsert() would do (inserted, updated, deleted),
+// counted with the same clauses, writing nothing.
+TableCounts predict(pg::Connection& target, const TableSql& t, Strategy strategy);
+
 // Owned rows a merge would delete (no longer in the source), and all owned rows.
 int64_t count_vanished(pg::Connection& target, const TableSql& t);
 int64_t count_owned(pg::Connection& target, const TableSql& t);

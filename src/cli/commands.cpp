@@ -143,7 +143,12 @@ int run_cli(int argc, char** argv) {
   status->add_option("--config", c.config_path, "configuration file (YAML)")->required();
   status->add_flag("--json", c.json, "one JSON object on standard output");
 
-  std::vector<std::string> later = {"plan", "reverse", "backup", "restore"};
+  CLI::App* plan = app.add_subcommand("plan", "what a sync would do per table, without changing synced tables");
+  add_common(plan, true, true);
+  plan->add_option("--mode", mode, "full | incremental")->check(CLI::IsMember({"full", "incremental"}));
+  plan->add_option("--strategy", strategy, "merge | swap")->check(CLI::IsMember({"merge", "swap"}));
+
+  std::vector<std::string> later = {"reverse", "backup", "restore"};
   for (const auto& name : later) {
     CLI::App* sub = app.add_subcommand(name, "(not available in this version)");
     sub->allow_extras();
@@ -199,6 +204,7 @@ int run_cli(int argc, char** argv) {
     o.strategy = *apply::parse_strategy(strategy);
     o.per_table_transactions = transaction == "per-table";
     o.accept_data_loss = accept_loss;
+    o.plan_only = command == "plan";
     if (mass->count() > 0) {
       o.allow_mass_delete = split_tables(allow_mass_delete);
       o.allow_mass_delete_all = o.allow_mass_delete.empty();

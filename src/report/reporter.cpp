@@ -34,8 +34,10 @@ std::string progress_text(const Progress& p) {
 
 std::string counts_text(const TableResult& t) {
   const auto& c = t.counts;
-  std::string s = t.target + ": read " + thousands(c.read) + ", inserted " + thousands(c.inserted) + ", updated " +
-                  thousands(c.updated) + ", deleted " + thousands(c.deleted);
+  std::string verb = t.planned ? "would " : "";
+  std::string s = t.target + ": read " + thousands(c.read) + ", " + verb + "insert" + (t.planned ? " " : "ed ") +
+                  thousands(c.inserted) + ", " + verb + "update" + (t.planned ? " " : "d ") + thousands(c.updated) +
+                  ", " + verb + "delete" + (t.planned ? " " : "d ") + thousands(c.deleted);
   if (c.rejected) s += ", rejected " + thousands(c.rejected);
   if (c.collisions) s += " (" + thousands(c.collisions) + " key collisions)";
   if (c.orphans_kept) s += ", orphans kept " + thousands(c.orphans_kept);
@@ -125,6 +127,7 @@ nlohmann::json table_json(const TableResult& t) {
     j["mode_used"] = t.mode_used;
     j["reason"] = t.reason;
     j["counts"] = counts_json(t.counts);
+    j["planned"] = t.planned;
     j["guard"] = {{"owned_rows_before", t.owned_before}, {"would_delete", t.would_delete},
                   {"tripped", t.guard_tripped.empty() ? nlohmann::json() : nlohmann::json(t.guard_tripped)},
                   {"overridden", t.guard_overridden}};
@@ -145,7 +148,7 @@ class JsonReporter : public Reporter {
   }
   void table_done(const TableResult& t) override {
     nlohmann::json j = table_json(t);
-    j["event"] = t.verified ? "verified" : "applied";
+    j["event"] = t.verified ? "verified" : t.planned ? "planned" : "applied";
     emit(j);
   }
   void finished(const RunSummary& s) override {

@@ -15,6 +15,7 @@ struct TableResult {
   std::string mode_used;       // full | ...
   std::string reason;          // why mode_used
   apply::TableCounts counts;
+  bool planned = false;  // counts are a plan's prediction, nothing was written
   // mass-change guard (sync only)
   int64_t owned_before = 0;
   int64_t would_delete = 0;

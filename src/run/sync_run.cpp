@@ -169,15 +169,15 @@ void commit(Session& s, const std::string& run_id, const std::string& last_table
 report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, report::Reporter& out) {
   auto start = std::chrono::steady_clock::now();
   report::RunSummary summary;
-  summary.command = "sync";
+  summary.command = o.plan_only ? "plan" : "sync";
   summary.mode = o.mode;
   summary.strategy = apply::to_string(o.strategy);
 
   Session s(cfg, o.session, out);
   s.open();
-  summary.run_id = s.begin_run("sync", o.mode, summary.strategy);
+  summary.run_id = s.begin_run(summary.command, o.mode, summary.strategy);
   try {
-    out.info("run " + summary.run_id + ": staging " + std::to_string(s.plan().selected().size()) +
+    out.info(summary.command + " " + summary.run_id + ": staging " + std::to_string(s.plan().selected().size()) +
              " table(s) from the source (production tables untouched)");
     s.stage_selected();
     std::vector<size_t> order = s.plan().selected();
@@ -211,7 +211,24 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
         throw MassChangeRefused(tripped, summary.tables);
       }
     };
-    if (!o.per_table_transactions) {
+    if (o.plan_only) {
+      s.target().exec("BEGIN");
+      for (size_t i : order) a.prepare(i);
+      for (size_t i : order) {
+        if (auto why = a.guard(i, cfg)) out.warning(*why + " (a sync would stop here)");
+      }
+      for (size_t i : order) {
+        report::TableResult& r = a.result(i);
+        apply::TableCounts p = apply::predict(s.target(), *s.staged()[i], o.strategy);
+        r.counts.inserted = p.inserted;
+        r.counts.updated = p.updated;
+        r.counts.deleted = p.deleted;
+        r.counts.preserved = apply::count_foreign(s.target(), *s.staged()[i]);
+        r.planned = true;
+      }
+      s.target().exec("ROLLBACK");
+      finish_run_record(s.target(), summary.run_id);
+    } else if (!o.per_table_transactions) {
       out.info("applying " + std::to_string(order.size()) + " table(s) in one transaction");
       s.target().exec("BEGIN");
       for (size_t i : order) a.prepare(i);

@@ -18,6 +18,9 @@ struct SyncOptions {
   apply::Strategy strategy = apply::Strategy::Merge;
   bool per_table_transactions = false;
   bool accept_data_loss = false;
+  // `stagesync plan`: stage and judge as a sync would, count what it would
+  // insert, update and delete, report guards, then roll back.
+  bool plan_only = false;
   // --allow-mass-delete: every table (all) or the named source/target tables.
   bool allow_mass_delete_all = false;
   std::vector<std::string> allow_mass_delete;
