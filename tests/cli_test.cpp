@@ -40,6 +40,14 @@ TEST_F(Cli, CheckPassesOnAGoodConfiguration) {
   CliResult r = cli({"check", "--config", good_config()});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_FALSE(stagesync_schema_exists()) << "check must not write to the target";
+  // The pre-flight checklist, as facts.
+  EXPECT_NE(r.err.find("environment production"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("strategy merge: stages every row"), std::string::npos) << r.err;
+  ASSERT_EQ(cli({"sync", "--config", good_config()}).exit_code, 0);
+  ASSERT_EQ(cli({"backup", "--config", good_config()}).exit_code, 0);
+  CliResult again = cli({"check", "--config", good_config(), "--strategy", "truncate-first"});
+  EXPECT_NE(again.err.find("restorable"), std::string::npos) << again.err;
+  EXPECT_NE(again.err.find("Refused here: the target is not declared development"), std::string::npos) << again.err;
 }
 
 TEST_F(Cli, CheckReportsEveryProblemInOnePassBeforeAnyWrite) {

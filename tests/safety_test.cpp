@@ -50,7 +50,7 @@ class Safety : public Scenario {
     } else {
       for (auto* server : {&Servers::source(), &Servers::target()}) {
         admin(*server).exec(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'stagesync%' "
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name IN ('stagesync', 'stagesync (source)') "
             "AND datname IN ($1, $2)",
             std::vector<pg::Param>{db.name(), src_db_.name()});
       }

@@ -138,6 +138,20 @@ void upsert(pg::Connection& target, const TableSql& t, Strategy strategy, TableC
   insert_rows(target, t, from, params, counts);
 }
 
+void insert_in_batches(pg::Connection& target, const TableSql& t, int64_t batch_rows, TableCounts& counts) {
+  while (true) {
+    pg::Params params;
+    std::string select = t.insert_select(params);
+    pg::Result r = target.exec(
+        "WITH s AS (DELETE FROM " + t.staging() + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " + t.staging() +
+            " LIMIT " + std::to_string(batch_rows) + ")) RETURNING *) INSERT INTO " + t.target() + " (" +
+            pg::column_list(t.insert_columns()) + ") SELECT " + select + " FROM s",
+        params);
+    if (r.affected() == 0) return;
+    counts.inserted += r.affected();
+  }
+}
+
 TableCounts predict(pg::Connection& target, const TableSql& t, Strategy strategy) {
   TableCounts c;
   if (strategy != Strategy::Merge) {

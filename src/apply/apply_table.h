@@ -21,6 +21,10 @@ namespace stagesync::apply {
 void delete_vanished(pg::Connection& target, const TableSql& t, Strategy strategy, TableCounts& counts);
 void upsert(pg::Connection& target, const TableSql& t, Strategy strategy, TableCounts& counts);
 
+// truncate-first's load: moves staged rows into the target `batch_rows` at a
+// time, each batch its own statement (committed when run outside a transaction).
+void insert_in_batches(pg::Connection& target, const TableSql& t, int64_t batch_rows, TableCounts& counts);
+
 // What delete_vanished() + upsert() would do (inserted, updated, deleted),
 // counted with the same clauses, writing nothing.
 TableCounts predict(pg::Connection& target, const TableSql& t, Strategy strategy);

@@ -11,6 +11,8 @@
 #include "pg/error.h"
 #include "pg/interrupt.h"
 #include "report/reporter.h"
+#include "backup/backup.h"
+#include "run/backup_run.h"
 #include "run/check_run.h"
 #include "run/run_errors.h"
 #include "run/status_run.h"
@@ -96,6 +98,35 @@ int finish(report::Reporter& out, const report::RunSummary& s) {
   return s.exit_code;
 }
 
+int backup_command(report::Reporter& out, const config::Config& cfg, const std::string& command, const Common& c,
+                   const std::vector<std::string>& tables, bool list, int prune_keep, const std::string& id) {
+  report::RunSummary s;
+  s.command = command;
+  s.outcome = "succeeded";
+  s.exit_code = kOk;
+  if (command == "restore") {
+    run::run_restore(cfg, id, c.wait);
+    s.backup_id = id;
+    out.info("restored backup " + id + ": the owned rows of its tables are back as they were");
+  } else if (list || prune_keep >= 0) {
+    pg::Connection target = run::locked_target(cfg, c.wait);
+    if (prune_keep >= 0) out.info("dropped " + std::to_string(backup::prune(target, prune_keep)) + " backup(s)");
+    for (const auto& b : backup::list(target)) {
+      std::string line = b.id + "  " + b.created_at + "  " + b.reason + (b.restorable() ? "" : "  NOT RESTORABLE");
+      for (const auto& t : b.tables) {
+        line += "\n    " + t.table + ": " + std::to_string(t.rows) + " rows" +
+                (t.shape_unchanged ? "" : " (table changed shape since)");
+      }
+      out.info(line);
+    }
+  } else {
+    s.backup_id = run::run_backup(cfg, tables, c.wait);
+    out.info("backup " + s.backup_id + " taken; restore with: stagesync restore --config " + c.config_path +
+             " --backup " + s.backup_id);
+  }
+  return finish(out, s);
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -115,6 +146,9 @@ int run_cli(int argc, char** argv) {
   check->add_option("--config", c.config_path, "configuration file (YAML)")->required();
   check->add_option("--tables", c.tables, "comma-separated source or target table names");
   check->add_flag("--json", c.json, "machine-readable output");
+  std::string check_strategy = "merge";
+  check->add_option("--strategy", check_strategy, "the strategy whose risks to state")
+      ->check(CLI::IsMember({"merge", "swap", "truncate-first"}));
 
   CLI::App* sync = app.add_subcommand("sync", "sync source rows into the target");
   add_common(sync, true, true);
@@ -148,7 +182,18 @@ int run_cli(int argc, char** argv) {
   plan->add_option("--mode", mode, "full | incremental")->check(CLI::IsMember({"full", "incremental"}));
   plan->add_option("--strategy", strategy, "merge | swap")->check(CLI::IsMember({"merge", "swap"}));
 
-  std::vector<std::string> later = {"reverse", "backup", "restore"};
+  CLI::App* backup_cmd = app.add_subcommand("backup", "copy the owned rows of target tables (server-side); list; prune");
+  add_common(backup_cmd, true, true);
+  bool list_backups = false;
+  int prune_keep = -1;
+  backup_cmd->add_flag("--list", list_backups, "list backups and whether each is restorable");
+  backup_cmd->add_option("--prune", prune_keep, "drop all but the newest N backups");
+  CLI::App* restore_cmd = app.add_subcommand("restore", "put a backup's rows back, in one transaction");
+  add_common(restore_cmd, false, true);
+  std::string backup_id;
+  restore_cmd->add_option("--backup", backup_id, "backup id (see backup --list)")->required();
+
+  std::vector<std::string> later = {"reverse"};
   for (const auto& name : later) {
     CLI::App* sub = app.add_subcommand(name, "(not available in this version)");
     sub->allow_extras();
@@ -177,8 +222,8 @@ int run_cli(int argc, char** argv) {
     config::Config cfg = config::load_config(c.config_path);
     std::vector<std::string> tables = split_tables(c.tables);
     if (command == "check") {
-      run::CheckReport r = run::run_check(cfg, tables);
-      for (const auto& f : r.facts) out->info("ok: " + f);
+      run::CheckReport r = run::run_check(cfg, tables, check_strategy);
+      for (const auto& f : r.facts) out->info("- " + f);
       if (!r.problems.empty()) throw run::CheckFailed(r.problems);
       report::RunSummary s;
       s.command = "check";
@@ -196,6 +241,8 @@ int run_cli(int argc, char** argv) {
       }
       return kOk;
     }
+    if (command == "backup" || command == "restore") return backup_command(*out, cfg, command, c, tables,
+                                                                           list_backups, prune_keep, backup_id);
     run::SessionOptions session{tables, c.wait};
     if (command == "verify") return finish(*out, run::run_verify(cfg, session, *out));
     run::SyncOptions o;

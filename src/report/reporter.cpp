@@ -156,7 +156,7 @@ class JsonReporter : public Reporter {
     for (const auto& t : s.tables) tables.push_back(table_json(t));
     emit({{"event", "summary"}, {"command", s.command}, {"run_id", s.run_id}, {"mode", s.mode},
           {"strategy", s.strategy}, {"outcome", s.outcome}, {"exit_code", s.exit_code},
-          {"seconds", s.seconds}, {"error", s.error}, {"tables", tables}});
+          {"seconds", s.seconds}, {"error", s.error}, {"backup_id", s.backup_id}, {"tables", tables}});
   }
 
  private:

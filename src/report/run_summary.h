@@ -39,6 +39,7 @@ struct RunSummary {
   int exit_code = 1;
   double seconds = 0;
   std::string error;  // one line when failed
+  std::string backup_id;  // automatic backup taken by the run (truncate-first)
   std::vector<TableResult> tables;
 };
 

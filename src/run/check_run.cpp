@@ -1,13 +1,30 @@
 #include "run/check_run.h"
 
+#include "backup/backup.h"
 #include "plan/sync_plan.h"
 #include "run/session.h"
 #include "state/metadata.h"
 
 namespace stagesync::run {
 
-CheckReport run_check(const config::Config& cfg, const std::vector<std::string>& tables) {
+std::string strategy_risk(const config::Config& cfg, const std::string& strategy) {
+  if (strategy == "swap") {
+    return "strategy swap: stages every row, then deletes and re-inserts all owned rows in one transaction; "
+           "atomic (a failure changes nothing), rewrites every owned row each run, regenerates identity values";
+  }
+  if (strategy == "truncate-first") {
+    return std::string("strategy truncate-first: NOT atomic; clears owned rows, then loads in committed batches; a "
+                       "failure midway leaves tables partial or empty until restored from the automatic backup. ") +
+           (cfg.target.environment == "development" ? "Allowed here with --i-accept-data-loss (development target)."
+                                                    : "Refused here: the target is not declared development.");
+  }
+  return "strategy merge: stages every row, then inserts, updates and deletes only differences in one transaction; "
+         "atomic (a failure changes nothing); rows the sync does not own are never touched";
+}
+
+CheckReport run_check(const config::Config& cfg, const std::vector<std::string>& tables, const std::string& strategy) {
   CheckReport report;
+  report.facts.push_back(strategy_risk(cfg, strategy));
   std::unique_ptr<pg::Connection> source, target;
   if (!cfg.source.sqlite.empty()) {
     report.problems.push_back("source: SQLite sources are not supported by this version yet");
@@ -26,8 +43,19 @@ CheckReport run_check(const config::Config& cfg, const std::vector<std::string>&
                            std::to_string(target->server_version() / 10000) + "), environment " +
                            cfg.target.environment);
     try {
+      bool present = state::metadata_present(*target);
       report.facts.push_back(std::string("target: stagesync metadata ") +
-                             (state::metadata_present(*target) ? "present" : "not created yet (the first run creates it)"));
+                             (present ? "present" : "not created yet (the first run creates it)"));
+      if (present) {
+        auto backups = backup::list(*target);
+        if (backups.empty()) {
+          report.facts.push_back("backup: none taken yet (`stagesync backup --config ...` takes one)");
+        } else {
+          const auto& b = backups.front();
+          report.facts.push_back("backup: last " + b.id + " at " + b.created_at + ", " +
+                                 (b.restorable() ? "restorable" : "NOT restorable (a table changed shape since)"));
+        }
+      }
     } catch (const std::exception& e) {
       report.problems.push_back(std::string("target: ") + e.what());
     }

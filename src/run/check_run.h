@@ -14,6 +14,9 @@ struct CheckReport {
   std::vector<std::string> problems;  // empty: ready to sync
 };
 
-CheckReport run_check(const config::Config& cfg, const std::vector<std::string>& tables);
+// Pre-flight: also states the target environment, the last backup and
+// whether it is restorable, and what `strategy` risks.
+CheckReport run_check(const config::Config& cfg, const std::vector<std::string>& tables,
+                      const std::string& strategy = "merge");
 
 }  // namespace stagesync::run

@@ -61,6 +61,27 @@ CREATE TABLE IF NOT EXISTS stagesync.table_state (
 );
 )SQL";
 
+// Version 2: backups (server-side copies of the owned rows of target tables).
+const char* kUpgradeToV2 = R"SQL(
+CREATE TABLE IF NOT EXISTS stagesync.backups (
+  backup_id text PRIMARY KEY,
+  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  reason text NOT NULL,
+  run_id text
+);
+CREATE TABLE IF NOT EXISTS stagesync.backup_tables (
+  backup_id text NOT NULL REFERENCES stagesync.backups ON DELETE CASCADE,
+  ordinal integer NOT NULL,
+  table_name text NOT NULL,
+  target_table text NOT NULL,
+  copy_table text NOT NULL,
+  shape text NOT NULL,
+  owned_predicate jsonb NOT NULL,
+  rows bigint NOT NULL,
+  PRIMARY KEY (backup_id, ordinal)
+);
+)SQL";
+
 int current_version(pg::Connection& target) {
   pg::Result r = target.exec(
       "SELECT pg_catalog.to_regclass('stagesync.meta') IS NOT NULL, "
@@ -97,10 +118,15 @@ void ensure_metadata(pg::Connection& target) {
                         "); upgrade stagesync");
   }
   if (version == kMetadataVersion) return;
+  // Creation and each upgrade step run in one transaction: a failure leaves the previous version.
   target.exec("BEGIN");
   try {
-    target.exec(kCreateV1);
-    target.exec("INSERT INTO stagesync.meta (schema_version) VALUES (1) ON CONFLICT (singleton) DO NOTHING");
+    if (version < 1) {
+      target.exec(kCreateV1);
+      target.exec("INSERT INTO stagesync.meta (schema_version) VALUES (1) ON CONFLICT (singleton) DO NOTHING");
+    }
+    if (version < 2) target.exec(kUpgradeToV2);
+    target.exec("UPDATE stagesync.meta SET schema_version = " + std::to_string(kMetadataVersion));
     target.exec("COMMIT");
   } catch (...) {
     if (target.is_alive()) target.exec("ROLLBACK");

@@ -70,7 +70,7 @@ void Scenario::recreate_from_template(const std::string& name) {
 void Scenario::wait_for_backends_gone(const std::string& db) {
   pg::Connection a = admin(Servers::target());
   for (int i = 0; i < 300; ++i) {
-    if (a.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'stagesync%'",
+    if (a.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'stagesync'",
                std::vector<pg::Param>{db}).int64(0, 0) == 0)
       return;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 #include <string_view>
@@ -96,6 +97,12 @@ void TcpProxy::accept_loop() {
   }
 }
 
+bool TcpProxy::should_hold(std::string_view data) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (hold_left_ <= 0 || data.find(hold_text_) == std::string_view::npos) return false;
+  return --hold_left_ == 0;
+}
+
 void TcpProxy::pump(int client, int server, int64_t cut_at) {
   pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
   char buf[65536];
@@ -115,6 +122,12 @@ void TcpProxy::pump(int client, int server, int64_t cut_at) {
       if (cut_at > 0 && moved + n >= cut_at) {
         write_all(to, buf, static_cast<size_t>(cut_at - moved));  // part of the message, then the cut
         ++cuts_;
+        open = false;
+        break;
+      }
+      if (i == 0 && should_hold(std::string_view(buf, len))) {
+        held_ = true;
+        while (!stopping_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
         open = false;
         break;
       }

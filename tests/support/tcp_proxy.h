@@ -9,6 +9,7 @@
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -24,6 +25,15 @@ class TcpProxy {
   int port() const { return port_; }
   // Cut each of the next `connections` connections after `bytes` bytes (0: no cut).
   void cut_after_bytes(int64_t bytes, int connections);
+  // Stop forwarding (hold the connection open, silent) when the client sends
+  // `text` for the `occurrence`-th time: the client is then frozen at that
+  // exact point, for a test to kill it there. held() tells when it happened.
+  void hold_on(const std::string& text, int occurrence) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_text_ = text;
+    hold_left_ = occurrence;
+  }
+  bool held() const { return held_; }
   // Cut the next connection that sends COMMIT, as given.
   void cut_on_commit(CommitCut how) { commit_cut_ = how; }
   int cuts() const { return cuts_; }
@@ -34,6 +44,7 @@ class TcpProxy {
  private:
   void accept_loop();
   void pump(int client, int server, int64_t cut_at);
+  bool should_hold(std::string_view data);
 
   int upstream_port_;
   int listen_fd_ = -1;
@@ -44,6 +55,9 @@ class TcpProxy {
   std::atomic<CommitCut> commit_cut_{CommitCut::None};
   std::atomic<int> cuts_{0};
   std::atomic<int64_t> bytes_{0};
+  std::string hold_text_;
+  int hold_left_ = 0;
+  std::atomic<bool> held_{false};
   std::thread acceptor_;
   std::mutex mu_;
   std::vector<std::thread> pumps_;
