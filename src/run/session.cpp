@@ -152,18 +152,33 @@ std::vector<const plan::TablePlan*> Session::plans() const {
 }
 
 void Session::drop_staging() noexcept {
-  if (!target_ || !target_->is_alive() || run_id_.empty()) return;
-  try {
+  if (!target_ || run_id_.empty()) return;
+  auto drop = [&] {
     for (size_t i = 0; i < staged_.size(); ++i)
       if (staged_[i]) target_->exec("DROP TABLE IF EXISTS " + staged_[i]->staging());
     target_->exec("DROP TABLE IF EXISTS " + rejects_);
+  };
+  try {
+    try {
+      drop();
+    } catch (const pg::Error& e) {
+      if (!e.is_connection_loss()) throw;
+      // The connection dropped after the work was done: these tables are this
+      // run's own, so a new session may drop them without the run lock.
+      reconnect_target();
+      drop();
+    }
   } catch (const std::exception&) {
     // Left for the next run's drop_leftovers().
   }
 }
 
 void Session::fail(const std::string& error) noexcept {
-  if (!target_ || !target_->is_alive() || run_id_.empty()) return;
+  if (!target_ || run_id_.empty()) return;
+  if (!target_->is_alive()) {
+    drop_staging();  // reconnects; the run record is marked abandoned by the next run
+    return;
+  }
   try {
     target_->exec("ROLLBACK");
     target_->exec("UPDATE stagesync.runs SET status = 'failed', finished_at = clock_timestamp(), error = $2 "
