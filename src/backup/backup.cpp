@@ -35,18 +35,6 @@ std::string owned_sql(const nlohmann::json& owned, pg::Params& params) {
   return conds.empty() ? "true" : pg::join(conds, " AND ");
 }
 
-std::string quoted_target(const std::string& name) {
-  std::string out;
-  size_t start = 0;
-  while (true) {
-    size_t dot = name.find('.', start);
-    if (!out.empty()) out += '.';
-    out += pg::ident(name.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
-    if (dot == std::string::npos) return out;
-    start = dot + 1;
-  }
-}
-
 }  // namespace
 
 bool Backup::restorable() const {
@@ -95,7 +83,7 @@ std::string create(pg::Connection& target, const config::Config& cfg, const std:
     target.exec("INSERT INTO stagesync.backups (backup_id, reason) VALUES ($1, $2)", std::vector<pg::Param>{id, reason});
     for (size_t i = 0; i < tables.size(); ++i) {
       const config::Table& t = *tables[i];
-      std::string source = quoted_target(t.target);
+      std::string source = pg::dotted_name(t.target);
       std::string copy = "b_" + id + "_" + std::to_string(i);
       target.exec("CREATE TABLE " + pg::qualified("stagesync", copy) + " AS SELECT * FROM " + source + " WITH NO DATA");
       nlohmann::json owned = owned_of(cfg, t);

@@ -17,16 +17,7 @@ std::string TableSchema::display_name() const {
 }
 
 std::optional<TableSchema> read_table(pg::Connection& conn, const std::string& name) {
-  // Quote each dotted part so that names keep their case, as written in the config.
-  std::string quoted;
-  size_t start = 0;
-  while (true) {
-    size_t dot = name.find('.', start);
-    if (!quoted.empty()) quoted += '.';
-    quoted += pg::ident(name.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
+  std::string quoted = pg::dotted_name(name);
   pg::Result rel = conn.exec(
       "SELECT c.oid, n.nspname, c.relname FROM pg_catalog.pg_class c "
       "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "

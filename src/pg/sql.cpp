@@ -14,6 +14,18 @@ std::string ident(std::string_view name) {
   return out;
 }
 
+std::string dotted_name(std::string_view name) {
+  std::string out;
+  size_t start = 0;
+  while (true) {
+    size_t dot = name.find('.', start);
+    if (!out.empty()) out += '.';
+    out += ident(name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+    if (dot == std::string_view::npos) return out;
+    start = dot + 1;
+  }
+}
+
 std::string qualified(std::string_view schema, std::string_view name) {
   return ident(schema) + "." + ident(name);
 }

@@ -9,6 +9,8 @@ namespace stagesync::pg {
 
 // "name" with embedded quotes doubled: safe for any UTF-8 name.
 std::string ident(std::string_view name);
+// A configured table name, "table" or "schema.table", each part quoted so it keeps its case.
+std::string dotted_name(std::string_view name);
 // "schema"."name"
 std::string qualified(std::string_view schema, std::string_view name);
 // alias."c1", alias."c2" (alias may be empty)

@@ -89,13 +89,17 @@ report::RunSummary SyncFixture::verify(const std::string& config_path) {
   return run::run_verify(cfg, run::SessionOptions{}, out);
 }
 
-CliResult SyncFixture::cli(const std::vector<std::string>& args) {
-  static std::atomic<int> n{0};
-  std::string base = (std::filesystem::temp_directory_path() /
-                      ("stagesync-cli-" + std::to_string(getpid()) + "-" + std::to_string(n++)))
-                         .string();
-  std::string out_path = base + ".out", err_path = base + ".err";
-  std::vector<std::string> argv = {binary()};
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atoi(v) : fallback;
+}
+
+namespace {
+
+// Forks and runs the binary with `args`, stdout/stderr to the given files.
+pid_t start(const std::string& binary, const std::vector<std::string>& args, const std::string& out_path,
+            const std::string& err_path) {
+  std::vector<std::string> argv = {binary};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargs;
   for (auto& a : argv) cargs.push_back(a.data());
@@ -109,6 +113,18 @@ CliResult SyncFixture::cli(const std::vector<std::string>& args) {
     execv(cargs[0], cargs.data());
     _exit(127);
   }
+  return pid;
+}
+
+}  // namespace
+
+CliResult SyncFixture::cli(const std::vector<std::string>& args) {
+  static std::atomic<int> n{0};
+  std::string base = (std::filesystem::temp_directory_path() /
+                      ("stagesync-cli-" + std::to_string(getpid()) + "-" + std::to_string(n++)))
+                         .string();
+  std::string out_path = base + ".out", err_path = base + ".err";
+  pid_t pid = start(binary(), args, out_path, err_path);
   int status = 0;
   waitpid(pid, &status, 0);
   CliResult r;
@@ -120,22 +136,7 @@ CliResult SyncFixture::cli(const std::vector<std::string>& args) {
   return r;
 }
 
-pid_t SyncFixture::spawn(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {binary()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> cargs;
-  for (auto& a : argv) cargs.push_back(a.data());
-  cargs.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int null = open("/dev/null", O_WRONLY);
-    dup2(null, 1);
-    dup2(null, 2);
-    execv(cargs[0], cargs.data());
-    _exit(127);
-  }
-  return pid;
-}
+pid_t SyncFixture::spawn(const std::vector<std::string>& args) { return start(binary(), args, "/dev/null", "/dev/null"); }
 
 int SyncFixture::wait_exit(pid_t pid) {
   int status = 0;

@@ -23,6 +23,9 @@ struct CliResult {
   std::string err;  // standard error
 };
 
+// An integer from the environment (test knobs such as trial counts), or `fallback`.
+int env_int(const char* name, int fallback);
+
 class SyncFixture : public ::testing::Test {
  protected:
   SyncFixture();
