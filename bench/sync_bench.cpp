@@ -11,15 +11,22 @@
 //                   tables with their keys and foreign keys. The SELECT drops
 //                   only what the constraints or the configuration demand (NULL
 //                   keys, duplicate keys, skipped orphans) so it keeps the same
-//                   rows as stagesync.
+//                   rows as stagesync. Measured into an empty target, and once
+//                   more over the target it filled (the DELETE then has rows).
 //   stagesync       the real binary as a child process: wall time and peak RSS
 //                   (wait4's ru_maxrss). Full sync into an empty target, re-sync
 //                   with nothing changed, and a full sync with --strategy swap.
 //
 // Every measurement starts from a freshly created target database (no mobile
 // rows), so every variant moves the same rows. Each is repeated --repeat times
-// and the median is reported. --profile adds one extra safe floor and stagesync
-// run with log_min_duration_statement = 0 and prints their slowest statements.
+// and the median is reported. The floors run with jit = off so they stay lower
+// bounds (JIT compilation of their large INSERTs costs 0.1-0.3 s at scale 10).
+//
+// --vacuumed-target adds a stagesync full sync into an empty target whose tables
+// were VACUUM ANALYZEd (as after `vacuumdb --analyze`, or after every row was
+// deleted and autovacuum ran): the planner then knows the tables are empty.
+// --profile adds one extra safe floor and round of stagesync runs (full, re-sync,
+// swap) with log_min_duration_statement = 0 and prints their slowest statements.
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -34,6 +41,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <regex>
 #include <stdexcept>
 #include <string>
@@ -63,11 +71,13 @@ struct Options {
   std::string stagesync;
   bool markdown = false;
   bool profile = false;
+  bool vacuumed_target = false;
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   if (!problem.empty()) std::cerr << "sync_bench: " << problem << "\n";
-  std::cerr << "usage: sync_bench --scale N [--repeat R] [--stagesync PATH] [--markdown] [--profile]\n";
+  std::cerr << "usage: sync_bench --scale N [--repeat R] [--stagesync PATH] [--markdown] [--profile]\n"
+               "                  [--vacuumed-target]\n";
   std::exit(2);
 }
 
@@ -93,6 +103,8 @@ Options parse_args(int argc, char** argv) {
         o.markdown = true;
       } else if (a == "--profile") {
         o.profile = true;
+      } else if (a == "--vacuumed-target") {
+        o.vacuumed_target = true;
       } else {
         usage(a == "--help" || a == "-h" ? "" : "unknown argument " + a);
       }
@@ -121,6 +133,12 @@ std::string fixed(double v, int decimals) {
 
 pg::Connection connect(const cluster::LocalCluster& server, const std::string& db) {
   return pg::Connection(pg::Endpoint{server.conninfo(db), "", "sync_bench", 10});
+}
+
+pg::Connection connect_floor(const cluster::LocalCluster& server, const std::string& db) {
+  pg::Connection c = connect(server, db);
+  c.exec("SET jit = off");
+  return c;
 }
 
 // Streams a table's source rows (the plan's SELECT, cast to the staging types)
@@ -160,6 +178,13 @@ struct LoggedStatement {
   double ms = 0;
   std::string server;
   std::string sql;
+};
+
+// What the servers logged during one profiled run.
+struct RunLog {
+  std::string name;
+  std::vector<LoggedStatement> statements;  // slowest first
+  std::vector<std::string> autovacuum_cancels;  // "automatic vacuum of table ..." the run's locks cancelled
 };
 
 class Bench {
@@ -221,8 +246,8 @@ class Bench {
       for (size_t i : order) cloud.exec("CREATE TABLE " + floor_table(i) + " " + staged_columns_ddl(plan_.tables[i]));
     }
     auto start = Clock::now();
-    pg::Connection desktop = connect(source_, "desktop");
-    pg::Connection cloud = connect(target_, "cloud");
+    pg::Connection desktop = connect_floor(source_, "desktop");
+    pg::Connection cloud = connect_floor(target_, "cloud");
     desktop.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     rows = 0;
     for (size_t i : order) rows += copy_table(desktop, cloud, plan_.tables[i], floor_table(i));
@@ -233,6 +258,13 @@ class Bench {
   // Returns seconds; `inserted` receives the rows inserted into the target.
   double safe_floor(int64_t& inserted) {
     fresh_target();
+    return run_safe_floor(inserted);
+  }
+
+  // The safe floor again over the target the previous one filled: its DELETE
+  // now removes every row (the counterpart of --strategy swap).
+  double safe_floor_again(int64_t& inserted) {
+    settle_target();
     return run_safe_floor(inserted);
   }
 
@@ -277,20 +309,28 @@ class Bench {
     return n;
   }
 
-  // One safe floor and one stagesync full sync with every statement logged on
-  // both servers; returns the statements of each, slowest first.
-  std::vector<std::pair<std::string, std::vector<LoggedStatement>>> profile() {
-    std::vector<std::pair<std::string, std::vector<LoggedStatement>>> out;
+  // One safe floor and one round of stagesync runs (full sync, re-sync, swap)
+  // with every statement logged on both servers.
+  std::vector<RunLog> profile() {
+    std::vector<RunLog> out;
     log_statements(true);
     fresh_target();
     auto marks = log_sizes();
     int64_t rows = 0;
     run_safe_floor(rows);
-    out.emplace_back("safe floor", logged_since(marks));
+    out.push_back(logged_since("safe floor", marks));
     fresh_target();
     marks = log_sizes();
     stagesync({});
-    out.emplace_back("stagesync full sync", logged_since(marks));
+    out.push_back(logged_since("stagesync full sync", marks));
+    settle_target();
+    marks = log_sizes();
+    stagesync({});
+    out.push_back(logged_since("stagesync re-sync, no change", marks));
+    settle_target();
+    marks = log_sizes();
+    stagesync({"--strategy", "swap"});
+    out.push_back(logged_since("stagesync full sync, swap", marks));
     log_statements(false);
     return out;
   }
@@ -307,8 +347,8 @@ class Bench {
   double run_safe_floor(int64_t& inserted) {
     std::vector<size_t> order = plan_.selected();
     auto start = Clock::now();
-    pg::Connection desktop = connect(source_, "desktop");
-    pg::Connection cloud = connect(target_, "cloud");
+    pg::Connection desktop = connect_floor(source_, "desktop");
+    pg::Connection cloud = connect_floor(target_, "cloud");
     desktop.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     for (size_t i : order) {
       cloud.exec("CREATE TEMP TABLE " + temp_table(i) + " " + staged_columns_ddl(plan_.tables[i]));
@@ -370,32 +410,38 @@ class Bench {
   }
 
   // Statements both servers logged after `marks`, slowest first, shortened
-  // for reading: no "pg_catalog"./"public". prefixes, column lists as (...),
-  // this run's staging tables as staging[<target table>].
-  std::vector<LoggedStatement> logged_since(const std::vector<std::uintmax_t>& marks) const {
+  // for reading (see shorten()). Also lists autovacuum workers cancelled by a
+  // lock request: the request waited deadlock_timeout (1 s) before that.
+  RunLog logged_since(const std::string& name, const std::vector<std::uintmax_t>& marks) const {
     static const std::regex entry(R"(^\d{4}-\d\d-\d\d )");
     static const std::regex duration(R"(duration: ([0-9.]+) ms  (?:statement|execute [^:]*): (.*))");
-    std::vector<LoggedStatement> out;
+    RunLog out{name, {}, {}};
     const cluster::LocalCluster* servers[] = {&source_, &target_};
     for (int k = 0; k < 2; ++k) {
       std::ifstream in(servers[k]->directory() + "/server.log");
       in.seekg(static_cast<std::streamoff>(marks[k]));
       std::string line;
       std::smatch m;
-      bool continues = false;  // statements may span lines
+      bool statement = false;  // statements may span lines
       while (std::getline(in, line)) {
-        if (!std::regex_search(line, entry)) {
-          if (continues) out.back().sql += " " + line;
-        } else if ((continues = std::regex_search(line, m, duration))) {
-          out.push_back({std::stod(m[1].str()), k == 0 ? "source" : "target", m[2].str()});
+        if (std::regex_search(line, entry)) {
+          statement = std::regex_search(line, m, duration);
+          if (statement) out.statements.push_back({std::stod(m[1].str()), k == 0 ? "source" : "target", m[2].str()});
+        } else if (statement) {
+          out.statements.back().sql += " " + line;
+        } else if (line.find("automatic vacuum of table") != std::string::npos ||
+                   line.find("automatic analyze of table") != std::string::npos) {
+          out.autovacuum_cancels.push_back(shorten(line));
         }
       }
     }
-    for (auto& s : out) s.sql = shorten(s.sql);
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.ms > b.ms; });
+    for (auto& s : out.statements) s.sql = shorten(s.sql);
+    std::sort(out.statements.begin(), out.statements.end(), [](const auto& a, const auto& b) { return a.ms > b.ms; });
     return out;
   }
 
+  // No "pg_catalog"./"public". prefixes, column lists as (...), select lists
+  // as ..., this run's staging tables as staging[<target table>].
   std::string shorten(std::string sql) const {
     static const std::regex prefixes(R"("pg_catalog"\.|"public"\.)");
     static const std::regex spaces(R"(\s+)");
@@ -405,6 +451,7 @@ class Bench {
     static const std::regex rejects(R"re("stagesync"\."r_[0-9A-Za-z]+_[0-9a-f]+")re");
     sql = std::regex_replace(sql, prefixes, "");
     sql = std::regex_replace(sql, spaces, " ");
+    if (!sql.empty() && sql[0] == ' ') sql.erase(0, 1);
     sql = std::regex_replace(sql, columns, "(...)");
     sql = std::regex_replace(sql, select_list, "...");
     sql = std::regex_replace(sql, rejects, "rejects");
@@ -434,6 +481,7 @@ struct Variant {
 };
 
 void print_results(const std::vector<Variant>& variants, int64_t rows, bool markdown) {
+  // Ratios are to the first two variants: the physical and the safe floor.
   double physical = median(variants[0].seconds), safe = median(variants[1].seconds);
   std::vector<std::vector<std::string>> table = {
       {"variant", "wall s (median)", "min..max s", "rows read", "rows/s", "x physical", "x safe", "peak RSS MB"}};
@@ -477,25 +525,38 @@ int main(int argc, char** argv) {
     Bench bench(o);
     std::cerr << "generated in " << fixed(bench.generate_seconds(), 1) << " s; PostgreSQL " << bench.server_version()
               << ", " << bench.table_count() << " tables\n";
+    enum { kPhysical, kSafe, kSafeAgain, kFull, kResync, kSwap, kVacuumed };
     std::vector<Variant> v = {{"physical floor", {}, {}},
                               {"safe floor", {}, {}},
+                              {"safe floor, into the filled target", {}, {}},
                               {"stagesync full sync", {}, {}},
                               {"stagesync re-sync, no change", {}, {}},
                               {"stagesync full sync, swap", {}, {}}};
-    int64_t rows = 0, safe_rows = 0, synced_rows = 0;
+    if (o.vacuumed_target) v.push_back({"stagesync full sync, vacuumed empty target", {}, {}});
+    auto record = [&](Variant& variant, const ChildRun& run) {
+      variant.seconds.push_back(run.seconds);
+      variant.rss_kb.push_back(run.max_rss_kb);
+    };
+    int64_t rows = 0, safe_rows = 0, again_rows = 0, synced_rows = 0;
     for (int r = 0; r < o.repeat; ++r) {
       std::cerr << "run " << r + 1 << "/" << o.repeat << ": physical floor";
-      v[0].seconds.push_back(bench.physical_floor(rows));
+      v[kPhysical].seconds.push_back(bench.physical_floor(rows));
       std::cerr << ", safe floor";
-      v[1].seconds.push_back(bench.safe_floor(safe_rows));
+      v[kSafe].seconds.push_back(bench.safe_floor(safe_rows));
+      v[kSafeAgain].seconds.push_back(bench.safe_floor_again(again_rows));
       std::cerr << ", stagesync";
       bench.fresh_target();
-      for (size_t k = 2; k < v.size(); ++k) {
-        ChildRun run = bench.stagesync(k == 4 ? std::vector<std::string>{"--strategy", "swap"} : std::vector<std::string>{});
-        v[k].seconds.push_back(run.seconds);
-        v[k].rss_kb.push_back(run.max_rss_kb);
-        if (k == 2) synced_rows = bench.target_rows();
+      record(v[kFull], bench.stagesync({}));
+      synced_rows = bench.target_rows();
+      bench.settle_target();
+      record(v[kResync], bench.stagesync({}));
+      bench.settle_target();
+      record(v[kSwap], bench.stagesync({"--strategy", "swap"}));
+      if (o.vacuumed_target) {
+        std::cerr << ", stagesync into a vacuumed target";
+        bench.fresh_target();
         bench.settle_target();
+        record(v[kVacuumed], bench.stagesync({}));
       }
       std::cerr << "\n";
     }
@@ -506,22 +567,38 @@ int main(int argc, char** argv) {
     if (o.markdown) std::cout << "\n";
     print_results(v, rows, o.markdown);
     if (o.markdown) std::cout << "\n";
-    std::cout << "rows in the target tables after the safe floor: " << safe_rows << ", after stagesync: " << synced_rows
-              << (safe_rows == synced_rows ? " (same)" : " (DIFFERENT)") << "\n";
+    bool same = safe_rows == synced_rows && again_rows == safe_rows;
+    std::cout << "rows in the target tables after the safe floor: " << safe_rows << " (again: " << again_rows
+              << "), after stagesync: " << synced_rows << (same ? " (same)" : " (DIFFERENT)") << "\n";
     if (o.profile) {
-      for (const auto& [name, statements] : bench.profile()) {
+      for (const RunLog& run : bench.profile()) {
+        const auto& statements = run.statements;
         double total = 0;
-        for (const auto& s : statements) total += s.ms;
-        std::cout << "\n" << name << ": " << statements.size() << " statements, " << fixed(total / 1000, 2)
-                  << " s in total; slowest:\n";
+        std::map<std::string, std::pair<double, int>> by_kind;  // "<server> <first word>" -> ms, count
+        for (const auto& s : statements) {
+          total += s.ms;
+          auto& k = by_kind[s.server + " " + s.sql.substr(0, s.sql.find(' '))];
+          k.first += s.ms;
+          ++k.second;
+        }
+        std::cout << "\n" << run.name << ": " << statements.size() << " statements, " << fixed(total / 1000, 2)
+                  << " s in total;";
+        for (const auto& [kind, t] : by_kind) {
+          if (t.first >= 10) std::cout << " " << kind << " " << fixed(t.first / 1000, 2) << " s (" << t.second << "),";
+        }
+        std::cout << " slowest:\n";
         for (size_t i = 0; i < statements.size() && i < 25; ++i) {
           std::string sql = statements[i].sql.substr(0, 240);
           std::cout << (o.markdown ? "- " : "  ") << fixed(statements[i].ms, 0) << " ms  " << statements[i].server
                     << "  " << (o.markdown ? "`" + sql + "`" : sql) << "\n";
         }
+        for (const auto& cancel : run.autovacuum_cancels) {
+          std::cout << (o.markdown ? "- " : "  ") << "autovacuum cancelled by a lock request (up to 1 s wait): " << cancel
+                    << "\n";
+        }
       }
     }
-    return safe_rows == synced_rows ? 0 : 1;
+    return same ? 0 : 1;
   } catch (const std::exception& e) {
     std::cerr << "\nsync_bench failed: " << e.what() << "\n";
     return 1;
