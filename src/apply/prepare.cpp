@@ -72,7 +72,9 @@ void refuse_unstorable(pg::Connection& target, const TableSql& t) {
       conds.push_back(v + " IS NULL");
       whens.push_back("WHEN " + v + " IS NULL THEN " + pg::text_literal("column " + c.name + ": NULL, but the target column is NOT NULL"));
     }
-    if (c.target.max_length >= 0) {
+    // A source column whose own limit fits the target's cannot hold a value too long.
+    bool fits = c.source_max_length >= 0 && c.source_max_length <= c.target.max_length;
+    if (c.target.max_length >= 0 && !fits) {
       std::string len = "pg_catalog.char_length(pg_catalog.rtrim(" + v + "::text, ' '))";
       std::string n = std::to_string(c.target.max_length);
       conds.push_back(len + " > " + n);

@@ -179,6 +179,7 @@ class Resolver {
     c.target = *target_col;
     c.stage_type = target_col->builtin_type ? target_col->base_type : "pg_catalog.text";
     c.compare = !contains(t.compare_ignore, name) && !contains(t.key, name);
+    c.source_max_length = source_col.max_length;
     p.columns.push_back(std::move(c));
   }
 

@@ -25,6 +25,7 @@ struct StagedColumn {
   std::string stage_type;  // type of the staging column (= the cast applied at the source)
   catalog::Column target;  // the target column it lands in
   bool compare = true;     // differences in it make a row "changed"
+  int source_max_length = -1;  // character limit of the source column, -1 when none (or unknown)
 };
 
 struct ResolvedLookup {

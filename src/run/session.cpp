@@ -111,6 +111,11 @@ std::string Session::begin_run(const std::string& command, const std::string& mo
   return run_id_;
 }
 
+void Session::begin() {
+  target_->exec("BEGIN");
+  target_->exec("SET LOCAL enable_nestloop = off");
+}
+
 void Session::reconnect_target() {
   target_.reset();
   target_ = connect_side("target", target_endpoint(cfg_));

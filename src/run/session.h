@@ -40,6 +40,10 @@ class Session {
   // Streams every selected table into its staging table (one snapshot).
   void stage_selected();
 
+  // BEGIN on the target, with the apply's planner setting: set-based joins of
+  // whole tables, never nested loops (an analysed-empty target table would
+  // otherwise make an INSERT ... NOT EXISTS quadratic).
+  void begin();
   // Replaces a lost target connection (the run lock went with the old session).
   void reconnect_target();
   // Marks the run failed (best effort) and drops staging tables (best effort).

@@ -53,8 +53,8 @@ class Applier {
     result(i).counts.preserved = apply::count_foreign(s_.target(), *s_.staged()[i]);
     add_time(i, start);
   }
-  // Writes the per-table record; in the caller's transaction.
-  void record(size_t i) {
+  // Writes the per-table record (and its rejects, when `with_rejects`); in the caller's transaction.
+  void record(size_t i, bool with_rejects) {
     const report::TableResult& r = result(i);
     const auto& c = r.counts;
     s_.target().exec(
@@ -66,10 +66,12 @@ class Applier {
                                std::to_string(c.deleted), std::to_string(c.rejected), std::to_string(c.orphans_kept),
                                std::to_string(c.duplicates_dropped), std::to_string(c.collisions),
                                std::to_string(c.seconds)});
-    s_.target().exec(
-        "INSERT INTO stagesync.rejects (run_id, table_name, row_key, column_name, reason) "
-        "SELECT $1, table_name, row_key, column_name, reason FROM " + s_.rejects_table() + " WHERE table_name = $2",
-        std::vector<pg::Param>{s_.run_id(), r.target});
+    if (with_rejects) {
+      s_.target().exec(
+          "INSERT INTO stagesync.rejects (run_id, table_name, row_key, column_name, reason) "
+          "SELECT $1, table_name, row_key, column_name, reason FROM " + s_.rejects_table() + " WHERE table_name = $2",
+          std::vector<pg::Param>{s_.run_id(), r.target});
+    }
     s_.target().exec(
         "INSERT INTO stagesync.table_state (table_name, source_table, last_run_id, last_success_at) "
         "VALUES ($1, $2, $3, clock_timestamp()) ON CONFLICT (table_name) DO UPDATE SET "
@@ -79,12 +81,14 @@ class Applier {
 
   // Measures what the apply is about to do and judges it; returns a
   // description of the trip when this table must stop the run.
-  std::optional<std::string> guard(size_t i, const config::Config& cfg) {
+  // With `deleted`, the merge deletes already ran in this transaction and
+  // their count is the planned deletions (the rows are still there to count as owned before).
+  std::optional<std::string> guard(size_t i, const config::Config& cfg, std::optional<int64_t> deleted = std::nullopt) {
     const apply::TableSql& t = *s_.staged()[i];
     report::TableResult& r = result(i);
     guard::Facts f;
-    f.owned_before = apply::count_owned(s_.target(), t);
-    f.would_delete = apply::count_vanished(s_.target(), t);
+    f.would_delete = deleted ? *deleted : apply::count_vanished(s_.target(), t);
+    f.owned_before = apply::count_owned(s_.target(), t) + (deleted ? *deleted : 0);
     f.owned_after = s_.target().exec("SELECT count(*) FROM " + t.staging()).int64(0, 0);
     f.source_rows = r.counts.read;
     pg::Result prev = s_.target().exec(
@@ -107,6 +111,13 @@ class Applier {
       return std::nullopt;
     }
     return "table " + r.target + ": " + *trip;
+  }
+
+  // Every table's rejects at once (one pass over the run's reject table).
+  void record_rejects() {
+    s_.target().exec("INSERT INTO stagesync.rejects (run_id, table_name, row_key, column_name, reason) "
+                     "SELECT $1, table_name, row_key, column_name, reason FROM " + s_.rejects_table(),
+                     std::vector<pg::Param>{s_.run_id()});
   }
 
   report::TableResult& result(size_t i) { return results_.at(index_.at(i)); }
@@ -203,10 +214,12 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
       a.map(order[k], k);
     }
     // Judges every table before anything is applied; throws MassChangeRefused.
-    auto check_guards = [&]() {
+    auto check_guards = [&](bool after_merge_deletes) {
       std::vector<std::string> tripped;
       for (size_t i : order) {
-        if (auto why = a.guard(i, cfg)) tripped.push_back(*why);
+        std::optional<int64_t> deleted;
+        if (after_merge_deletes) deleted = a.result(i).counts.deleted;
+        if (auto why = a.guard(i, cfg, deleted)) tripped.push_back(*why);
       }
       for (size_t i : order) {
         const report::TableResult& r = a.result(i);
@@ -218,7 +231,7 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
       }
     };
     if (o.plan_only) {
-      s.target().exec("BEGIN");
+      s.begin();
       for (size_t i : order) a.prepare(i);
       for (size_t i : order) {
         if (auto why = a.guard(i, cfg)) out.warning(*why + " (a sync would stop here)");
@@ -238,50 +251,54 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
       // The seed's development pattern, honestly: judge, back up, clear, then
       // load in committed batches. Not atomic: a failure midway leaves tables
       // partial or empty, and the automatic backup is the way back.
-      s.target().exec("BEGIN");
+      s.begin();
       for (size_t i : order) a.prepare(i);
-      check_guards();
+      check_guards(false);
       s.target().exec("COMMIT");
       std::vector<const config::Table*> tables;
       for (size_t i : order) tables.push_back(s.plan().tables[i].config);
       summary.backup_id = backup::create(s.target(), cfg, tables, "automatic, before truncate-first run " + summary.run_id);
       out.warning("truncate-first: backup " + summary.backup_id + " taken; if this run fails midway, `stagesync restore "
                   "--config " + cfg.path + " --backup " + summary.backup_id + "` brings the tables back");
-      s.target().exec("BEGIN");
+      s.begin();
       for (auto it = order.rbegin(); it != order.rend(); ++it) a.delete_vanished(*it);
       s.target().exec("COMMIT");
       for (size_t i : order) a.load_in_batches(i);
-      s.target().exec("BEGIN");
-      for (size_t i : order) a.record(i);
+      s.begin();
+      for (size_t i : order) a.record(i, false);
+      a.record_rejects();
       finish_run_record(s.target(), summary.run_id);
       commit(s, summary.run_id, summary.tables.back().target, out);
     } else if (!o.per_table_transactions) {
       out.info("applying " + std::to_string(order.size()) + " table(s) in one transaction");
-      s.target().exec("BEGIN");
+      s.begin();
       for (size_t i : order) a.prepare(i);
-      check_guards();
+      bool merge = o.strategy == apply::Strategy::Merge;
+      if (!merge) check_guards(false);
       for (auto it = order.rbegin(); it != order.rend(); ++it) a.delete_vanished(*it);
+      if (merge) check_guards(true);  // the deletes' own counts; a trip rolls them back
       for (size_t i : order) a.upsert(i);
-      for (size_t i : order) a.record(i);
+      for (size_t i : order) a.record(i, false);
+      a.record_rejects();
       finish_run_record(s.target(), summary.run_id);
       commit(s, summary.run_id, summary.tables.back().target, out);
     } else {
       out.info("applying " + std::to_string(order.size()) + " table(s), one transaction each");
       // Guards need every table prepared: a rolled-back pass first, so a trip changes nothing.
-      s.target().exec("BEGIN");
+      s.begin();
       for (size_t i : order) a.prepare(i);
-      check_guards();
+      check_guards(false);
       s.target().exec("ROLLBACK");
       for (size_t i : order) {
         const apply::TableCounts& c = a.result(i).counts;
         a.result(i).counts = apply::TableCounts{.read = c.read, .seconds = c.seconds};
       }
       for (size_t i : order) {
-        s.target().exec("BEGIN");
+        s.begin();
         a.prepare(i);
         a.delete_vanished(i);
         a.upsert(i);
-        a.record(i);
+        a.record(i, true);
         if (i == order.back()) finish_run_record(s.target(), summary.run_id);
         commit(s, summary.run_id, a.result(i).target, out);
       }

@@ -33,7 +33,7 @@ report::RunSummary run_verify(const config::Config& cfg, const SessionOptions& o
   summary.run_id = s.begin_run("verify", "", "");
   try {
     s.stage_selected();
-    s.target().exec("BEGIN");
+    s.begin();
     bool all_match = true;
     for (size_t i : s.plan().selected()) {
       const apply::TableSql& t = *s.staged()[i];

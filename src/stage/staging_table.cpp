@@ -1,5 +1,7 @@
 #include "stage/staging_table.h"
 
+#include <algorithm>
+
 #include "pg/copy_stream.h"
 #include "pg/sql.h"
 #include "stage/source_query.h"
@@ -13,7 +15,10 @@ StagingTable::StagingTable(pg::Connection& target, const std::string& run_id, si
   qualified_ = pg::qualified("stagesync", name_);
   std::vector<std::string> cols;
   for (const auto& c : table.columns) cols.push_back(pg::ident(c.name) + " " + c.stage_type);
-  target_.exec("CREATE UNLOGGED TABLE " + qualified_ + " (" + pg::join(cols, ", ") + ")");
+  // Autovacuum has nothing to gain on a table that lives for one run, and a
+  // DROP would wait for it to be cancelled.
+  target_.exec("CREATE UNLOGGED TABLE " + qualified_ + " (" + pg::join(cols, ", ") +
+               ") WITH (autovacuum_enabled = false)");
 }
 
 int64_t StagingTable::load(pg::Connection& source, const ProgressFn& progress) {
@@ -30,7 +35,15 @@ int64_t StagingTable::load(pg::Connection& source, const ProgressFn& progress) {
   }
   int64_t rows = in.finish();
   if (progress) progress(rows);
-  target_.exec("ANALYZE " + qualified_);
+  // Statistics for the columns the apply joins and groups on (and the row
+  // count); the others are never used in a plan.
+  std::vector<std::string> analyzed = table_.key;
+  for (const auto& r : table_.references) analyzed.insert(analyzed.end(), r.columns.begin(), r.columns.end());
+  if (table_.duplicates.keep_newest) analyzed.push_back(table_.duplicates.by);
+  std::sort(analyzed.begin(), analyzed.end());
+  analyzed.erase(std::unique(analyzed.begin(), analyzed.end()), analyzed.end());
+  if (analyzed.empty() && !table_.columns.empty()) analyzed.push_back(table_.columns.front().name);
+  target_.exec("ANALYZE " + qualified_ + (analyzed.empty() ? "" : " (" + pg::column_list(analyzed) + ")"));
   return rows;
 }
 
@@ -38,7 +51,8 @@ std::string rejects_table(const std::string& run_id) { return pg::qualified("sta
 
 void create_rejects_table(pg::Connection& target, const std::string& run_id) {
   target.exec("CREATE UNLOGGED TABLE " + rejects_table(run_id) +
-              " (table_name text NOT NULL, row_key text, column_name text, reason text NOT NULL)");
+              " (table_name text NOT NULL, row_key text, column_name text, reason text NOT NULL) "
+              "WITH (autovacuum_enabled = false)");
 }
 
 int drop_leftovers(pg::Connection& target) {
