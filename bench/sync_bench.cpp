@@ -15,7 +15,8 @@
 //                   more over the target it filled (the DELETE then has rows).
 //   stagesync       the real binary as a child process: wall time and peak RSS
 //                   (wait4's ru_maxrss). Full sync into an empty target, re-sync
-//                   with nothing changed, and a full sync with --strategy swap.
+//                   with nothing changed, a full sync with --strategy swap, and one
+//                   with --strategy truncate-first (development target, automatic backup included).
 //
 // Every measurement starts from a freshly created target database (no mobile
 // rows), so every variant moves the same rows. Each is repeated --repeat times
@@ -203,6 +204,12 @@ class Bench {
     config_path_ = target_.directory() + "/bench.yaml";
     std::ofstream(config_path_) << yaml;
     cfg_ = config::parse_config(yaml, config_path_);
+    // The same configuration with the target declared a development database, for truncate-first.
+    std::string dev = yaml;
+    size_t at = dev.find("target:");
+    dev.insert(dev.find('\n', at) + 1, "  environment: development\n");
+    dev_config_path_ = target_.directory() + "/bench-development.yaml";
+    std::ofstream(dev_config_path_) << dev;
     fresh_target();
     pg::Connection desktop = connect(source_, "desktop");
     pg::Connection cloud = connect(target_, "cloud");
@@ -269,8 +276,8 @@ class Bench {
   }
 
   // `stagesync sync --config FILE <extra>` into the current target.
-  ChildRun stagesync(const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {o_.stagesync, "sync", "--config", config_path_};
+  ChildRun stagesync(const std::vector<std::string>& extra, bool development = false) {
+    std::vector<std::string> args = {o_.stagesync, "sync", "--config", development ? dev_config_path_ : config_path_};
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -469,6 +476,7 @@ class Bench {
   cluster::LocalCluster target_{"stagesync-bench-tgt"};
   double generate_seconds_ = 0;
   std::string config_path_;
+  std::string dev_config_path_;
   config::Config cfg_;
   plan::SyncPlan plan_;
   std::string server_version_;
@@ -525,13 +533,14 @@ int main(int argc, char** argv) {
     Bench bench(o);
     std::cerr << "generated in " << fixed(bench.generate_seconds(), 1) << " s; PostgreSQL " << bench.server_version()
               << ", " << bench.table_count() << " tables\n";
-    enum { kPhysical, kSafe, kSafeAgain, kFull, kResync, kSwap, kVacuumed };
+    enum { kPhysical, kSafe, kSafeAgain, kFull, kResync, kSwap, kTruncate, kVacuumed };
     std::vector<Variant> v = {{"physical floor", {}, {}},
                               {"safe floor", {}, {}},
                               {"safe floor, into the filled target", {}, {}},
                               {"stagesync full sync", {}, {}},
                               {"stagesync re-sync, no change", {}, {}},
-                              {"stagesync full sync, swap", {}, {}}};
+                              {"stagesync full sync, swap", {}, {}},
+                              {"stagesync full sync, truncate-first", {}, {}}};
     if (o.vacuumed_target) v.push_back({"stagesync full sync, vacuumed empty target", {}, {}});
     auto record = [&](Variant& variant, const ChildRun& run) {
       variant.seconds.push_back(run.seconds);
@@ -552,6 +561,8 @@ int main(int argc, char** argv) {
       record(v[kResync], bench.stagesync({}));
       bench.settle_target();
       record(v[kSwap], bench.stagesync({"--strategy", "swap"}));
+      bench.settle_target();
+      record(v[kTruncate], bench.stagesync({"--strategy", "truncate-first", "--i-accept-data-loss"}, true));
       if (o.vacuumed_target) {
         std::cerr << ", stagesync into a vacuumed target";
         bench.fresh_target();
