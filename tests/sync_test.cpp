@@ -376,6 +376,27 @@ TEST_F(Sync, SwapIsRefusedByTargetForeignKeysAndChangesNothing) {
   EXPECT_NO_THROW(sync(cfg, Strategy::Merge));
 }
 
+TEST_F(Sync, MergeNeverLetsADeleteCascadeIntoRowsItDoesNotOwn) {
+  src().exec("CREATE TABLE parent (id int); INSERT INTO parent VALUES (1), (2)");
+  tgt().exec("CREATE TABLE parent (id int PRIMARY KEY, source char(1) NOT NULL DEFAULT 'D');"
+             "CREATE TABLE mobile_note (id int PRIMARY KEY, parent_id int REFERENCES parent ON DELETE CASCADE)");
+  std::string cfg = config_with_tables("  - { name: parent, key: [id] }\n", "owner: { column: source, value: D }\n");
+  sync(cfg);
+  tgt().exec("INSERT INTO mobile_note VALUES (10, 2)");
+  src().exec("DELETE FROM parent WHERE id = 2");
+  std::string before = content("parent") + content("mobile_note");
+  try {
+    sync(cfg);
+    FAIL() << "the cascade must be refused";
+  } catch (const apply::DataRefused& e) {
+    EXPECT_NE(std::string(e.what()).find("mobile_note_parent_id_fkey"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(content("parent") + content("mobile_note"), before);
+  // Once nothing references the vanished row, the delete goes through.
+  tgt().exec("DELETE FROM mobile_note");
+  EXPECT_EQ(table(sync(cfg), "parent").counts.deleted, 1);
+}
+
 TEST_F(Sync, TruncateFirstIsRefusedOnProduction) {
   src().exec("CREATE TABLE t (id int)");
   tgt().exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)");

@@ -117,11 +117,47 @@ void delete_all_owned(pg::Connection& target, const TableSql& t, TableCounts& co
 
 }  // namespace
 
+namespace {
+
+// A merge deletes owned rows that vanished from the source. A foreign key
+// elsewhere with ON DELETE CASCADE / SET NULL / SET DEFAULT would carry that
+// delete into rows still referencing them (children the sync does not own,
+// or that are not part of this run; owned children that vanished too were
+// deleted first). Refuse instead of letting the server change those rows.
+void refuse_cascades(pg::Connection& target, const TableSql& t) {
+  pg::Result fks = target.exec(
+      "SELECT c.conname, c.conrelid::regclass::text, "
+      "  (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(n, ord) "
+      "   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n), "
+      "  (SELECT string_agg('t.' || quote_ident(a.attname), ', ' ORDER BY k.ord) FROM unnest(c.confkey) WITH ORDINALITY k(n, ord) "
+      "   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n) "
+      "FROM pg_catalog.pg_constraint c WHERE c.contype = 'f' AND c.confrelid = pg_catalog.to_regclass($1) "
+      "AND c.conrelid <> c.confrelid AND c.confdeltype IN ('c', 'n', 'd')",
+      std::vector<pg::Param>{t.target()});
+  for (int i = 0; i < fks.rows(); ++i) {
+    pg::Params params;
+    std::string where = vanished(t, params);
+    int64_t n = count_of(target, "FROM " + fks.text(i, 1) + " x WHERE (" + fks.text(i, 2) + ") IN (SELECT " +
+                                     fks.text(i, 3) + " FROM " + t.target() + " t WHERE " + where + ")",
+                         params);
+    if (n > 0) {
+      throw DataRefused(t.table().target_name,
+                        "owned rows that vanished from the source are still referenced by " + std::to_string(n) +
+                            " row(s) of " + fks.text(i, 1) + " through foreign key " + fks.text(i, 0) +
+                            ", which would cascade the delete into them; nothing was applied. Remove or re-parent "
+                            "those rows (or sync their table in the same run if the sync owns them)");
+    }
+  }
+}
+
+}  // namespace
+
 void delete_vanished(pg::Connection& target, const TableSql& t, Strategy strategy, TableCounts& counts) {
   if (strategy != Strategy::Merge) {
     delete_all_owned(target, t, counts);
     return;
   }
+  refuse_cascades(target, t);
   pg::Params params;
   std::string where = vanished(t, params);
   counts.deleted += target.exec("DELETE FROM " + t.target() + " t WHERE " + where, params).affected();
