@@ -68,6 +68,7 @@ void Session::open() {
   plan::Resolution r = plan::resolve(cfg_, *source_, *target_, options_.tables);
   if (!r.problems.empty()) throw CheckFailed(std::move(r.problems));
   plan_ = std::move(r.plan);
+  if (plan_.selected().empty()) throw CheckFailed({"the configuration lists no tables to sync"});
 }
 
 void Session::configure_target() {
