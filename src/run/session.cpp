@@ -139,6 +139,7 @@ void Session::stage_selected() {
     int64_t estimate = est.rows() && est.int64(0, 0) > 0 ? est.int64(0, 0) : -1;
     auto start = std::chrono::steady_clock::now();
     stage::StagingTable table(*target_, run_id_, i, t);
+    created_.push_back(table.qualified());  // dropped by drop_staging() even if the load fails
     int64_t rows = table.load(*source_, [&](int64_t n) {
       out_.progress(report::Progress{t.target_name, n, estimate, since(start), false});
     });
@@ -160,8 +161,7 @@ std::vector<const plan::TablePlan*> Session::plans() const {
 void Session::drop_staging() noexcept {
   if (!target_ || run_id_.empty()) return;
   auto drop = [&] {
-    for (size_t i = 0; i < staged_.size(); ++i)
-      if (staged_[i]) target_->exec("DROP TABLE IF EXISTS " + staged_[i]->staging());
+    for (const auto& name : created_) target_->exec("DROP TABLE IF EXISTS " + name);
     target_->exec("DROP TABLE IF EXISTS " + rejects_);
   };
   try {

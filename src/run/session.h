@@ -75,6 +75,7 @@ class Session {
   std::string rejects_;
   std::vector<std::unique_ptr<apply::TableSql>> staged_;
   std::vector<const apply::TableSql*> staged_ptrs_;
+  std::vector<std::string> created_;  // every staging table this run created
   std::vector<int64_t> rows_read_;
   std::vector<double> stage_seconds_;
 };
