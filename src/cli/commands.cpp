@@ -130,6 +130,7 @@ int backup_command(report::Reporter& out, const config::Config& cfg, const std::
 }  // namespace
 
 int run_cli(int argc, char** argv) {
+  pg::install_signal_handlers();  // first: a signal from now on rolls back instead of killing
   CLI::App app{"stagesync: keep a cloud PostgreSQL database in sync with a desktop database, safely."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "stagesync 0.1.0");
@@ -213,7 +214,6 @@ int run_cli(int argc, char** argv) {
     }
   }
 
-  pg::install_signal_handlers();
   if (app.got_subcommand("demo")) return demo::run_demo(demo_opts);
 
   auto out = report::make_reporter(format_of(c));
