@@ -11,8 +11,7 @@ namespace stagesync::stage {
 StagingTable::StagingTable(pg::Connection& target, const std::string& run_id, size_t index,
                            const plan::TablePlan& table)
     : target_(target), table_(table) {
-  name_ = "s_" + run_id + "_" + std::to_string(index);
-  qualified_ = pg::qualified("stagesync", name_);
+  qualified_ = pg::qualified("stagesync", "s_" + run_id + "_" + std::to_string(index));
   std::vector<std::string> cols;
   for (const auto& c : table.columns) cols.push_back(pg::ident(c.name) + " " + c.stage_type);
   // Autovacuum has nothing to gain on a table that lives for one run, and a

@@ -22,7 +22,6 @@ class StagingTable {
   StagingTable(pg::Connection& target, const std::string& run_id, size_t index, const plan::TablePlan& table);
 
   const std::string& qualified() const { return qualified_; }
-  const std::string& name() const { return name_; }
 
   // Streams the table from `source` (inside the caller's snapshot) with
   // binary COPY into this table, then ANALYZEs it. Returns rows loaded.
@@ -31,7 +30,6 @@ class StagingTable {
  private:
   pg::Connection& target_;
   const plan::TablePlan& table_;
-  std::string name_;
   std::string qualified_;
 };
 
