@@ -36,9 +36,16 @@ int64_t Result::affected() const {
 
 Connection::Connection(const Endpoint& endpoint) {
   std::string timeout = std::to_string(endpoint.connect_timeout_s);
-  std::vector<const char*> keys = {"dbname", "application_name", "connect_timeout", "client_encoding"};
-  std::vector<const char*> values = {endpoint.conninfo.c_str(), endpoint.application_name.c_str(),
-                                     timeout.c_str(), "UTF8"};
+  // libpq keeps the last value of a repeated key, and the conninfo in "dbname"
+  // is expanded in place: the defaults before it (dead-peer detection over
+  // TCP, so a silently vanished server is noticed within about a minute
+  // instead of never) yield to anything the user wrote in the conninfo, while
+  // the settings after it are stagesync's own.
+  std::vector<const char*> keys = {"keepalives",          "keepalives_idle",  "keepalives_interval",
+                                   "keepalives_count",    "tcp_user_timeout", "dbname",
+                                   "application_name",    "connect_timeout",  "client_encoding"};
+  std::vector<const char*> values = {"1",     "30", "10", "3", "60000", endpoint.conninfo.c_str(),
+                                     endpoint.application_name.c_str(), timeout.c_str(), "UTF8"};
   const char* password = nullptr;
   if (!endpoint.password_env.empty()) {
     password = std::getenv(endpoint.password_env.c_str());

@@ -117,6 +117,8 @@ void Session::begin() {
   target_->exec("SET LOCAL enable_nestloop = off");
 }
 
+std::string Session::application_name() const { return target_endpoint(cfg_).application_name; }
+
 void Session::reconnect_target() {
   target_.reset();
   target_ = connect_side("target", target_endpoint(cfg_));

@@ -53,6 +53,8 @@ class Session {
 
   pg::Connection& source() { return *source_; }
   pg::Connection& target() { return *target_; }
+  // The application_name of stagesync's target sessions (to recognise its own server sessions).
+  std::string application_name() const;
   const plan::SyncPlan& plan() const { return plan_; }
   const std::string& run_id() const { return run_id_; }
   const std::string& rejects_table() const { return rejects_; }

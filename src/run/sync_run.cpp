@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 
 #include "apply/apply_table.h"
 #include "apply/prepare.h"
@@ -10,6 +9,7 @@
 #include "guard/mass_change.h"
 #include "pg/interrupt.h"
 #include "run/backoff.h"
+#include "run/commit_run.h"
 #include "run/run_errors.h"
 
 namespace stagesync::run {
@@ -141,48 +141,6 @@ void finish_run_record(pg::Connection& target, const std::string& run_id) {
               std::vector<pg::Param>{run_id});
 }
 
-// COMMIT, resolving the in-doubt case: when the connection drops during
-// COMMIT the client cannot know whether the server committed. It reconnects
-// and looks for this transaction's own record (the table_runs row of
-// `last_table`, written in the same transaction): present means committed,
-// absent means rolled back. Never re-applies a committed run, never reports a
-// lost one as done.
-void commit(Session& s, const std::string& run_id, const std::string& last_table, report::Reporter& out) {
-  pg::throw_if_interrupted();
-  try {
-    s.target().exec("COMMIT");
-    return;
-  } catch (const pg::Error& e) {
-    if (!e.is_connection_loss()) throw;
-    out.warning("the connection was lost during COMMIT (" + std::string(e.what()) +
-                "); reconnecting to find out whether the run committed");
-    bool committed = false;
-    for (int attempt = 0;; ++attempt) {
-      try {
-        s.reconnect_target();
-        committed = s.target()
-                        .exec("SELECT EXISTS (SELECT 1 FROM stagesync.table_runs WHERE run_id = $1 AND table_name = $2)",
-                              std::vector<pg::Param>{run_id, last_table})
-                        .boolean(0, 0);
-        break;
-      } catch (const pg::Error& again) {
-        if (!again.is_connection_loss() || attempt >= 20 || pg::interrupted()) {
-          throw InDoubt("the connection to the target was lost during COMMIT of run " + run_id +
-                        " and could not be re-established to check whether it committed; the target is either "
-                        "unchanged or fully synced: run `stagesync verify` or sync again");
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      }
-    }
-    if (committed) {
-      out.warning("run " + run_id + " did commit before the connection was lost");
-      return;
-    }
-    out.warning("run " + run_id + " did not commit; nothing was changed");
-    throw;
-  }
-}
-
 report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, report::Reporter& out) {
   auto start = std::chrono::steady_clock::now();
   report::RunSummary summary;
@@ -268,7 +226,7 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
       for (size_t i : order) a.record(i, false);
       a.record_rejects();
       finish_run_record(s.target(), summary.run_id);
-      commit(s, summary.run_id, summary.tables.back().target, out);
+      commit_run(s, summary.run_id, summary.tables.back().target, out);
     } else if (!o.per_table_transactions) {
       out.info("applying " + std::to_string(order.size()) + " table(s) in one transaction");
       s.begin();
@@ -281,7 +239,7 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
       for (size_t i : order) a.record(i, false);
       a.record_rejects();
       finish_run_record(s.target(), summary.run_id);
-      commit(s, summary.run_id, summary.tables.back().target, out);
+      commit_run(s, summary.run_id, summary.tables.back().target, out);
     } else {
       out.info("applying " + std::to_string(order.size()) + " table(s), one transaction each");
       // Guards need every table prepared: a rolled-back pass first, so a trip changes nothing.
@@ -300,7 +258,7 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
         a.upsert(i);
         a.record(i, true);
         if (i == order.back()) finish_run_record(s.target(), summary.run_id);
-        commit(s, summary.run_id, a.result(i).target, out);
+        commit_run(s, summary.run_id, a.result(i).target, out);
       }
     }
     for (size_t i : order) out.table_done(a.result(i));

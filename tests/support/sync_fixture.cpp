@@ -1,7 +1,5 @@
 #include "support/sync_fixture.h"
 
-#include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -14,6 +12,7 @@
 #include "report/reporter.h"
 #include "run/sync_run.h"
 #include "run/verify_run.h"
+#include "support/child_process.h"
 
 namespace stagesync::testing {
 namespace {
@@ -94,54 +93,36 @@ int env_int(const char* name, int fallback) {
   return v && *v ? std::atoi(v) : fallback;
 }
 
-namespace {
-
-// Forks and runs the binary with `args`, stdout/stderr to the given files.
-pid_t start(const std::string& binary, const std::vector<std::string>& args, const std::string& out_path,
-            const std::string& err_path) {
-  std::vector<std::string> argv = {binary};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> cargs;
-  for (auto& a : argv) cargs.push_back(a.data());
-  cargs.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int o = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(o, 1);
-    dup2(e, 2);
-    execv(cargs[0], cargs.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-}  // namespace
-
 CliResult SyncFixture::cli(const std::vector<std::string>& args) {
   static std::atomic<int> n{0};
   std::string base = (std::filesystem::temp_directory_path() /
                       ("stagesync-cli-" + std::to_string(getpid()) + "-" + std::to_string(n++)))
                          .string();
   std::string out_path = base + ".out", err_path = base + ".err";
-  pid_t pid = start(binary(), args, out_path, err_path);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  ChildExit e = wait_child(start_child(binary(), args, out_path, err_path));
   CliResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.exit_code = e.code;
   r.out = slurp(out_path);
   r.err = slurp(err_path);
+  if (e.timed_out) {
+    std::string line;
+    for (const auto& a : args) line += " " + a;
+    ADD_FAILURE() << "stagesync" << line << " did not finish in time and was killed; output:\n"
+                  << r.out << r.err << "\nstacks:\n" << e.stacks;
+  }
   std::remove(out_path.c_str());
   std::remove(err_path.c_str());
   return r;
 }
 
-pid_t SyncFixture::spawn(const std::vector<std::string>& args) { return start(binary(), args, "/dev/null", "/dev/null"); }
+pid_t SyncFixture::spawn(const std::vector<std::string>& args) {
+  return start_child(binary(), args, "/dev/null", "/dev/null");
+}
 
 int SyncFixture::wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  ChildExit e = wait_child(pid);
+  if (e.timed_out) ADD_FAILURE() << "stagesync (pid " << pid << ") did not finish in time and was killed; stacks:\n" << e.stacks;
+  return e.code;
 }
 
 std::string SyncFixture::content(const std::string& table, const std::vector<std::string>& columns) {

@@ -15,7 +15,7 @@ namespace stagesync::testing {
 namespace {
 
 int connect_local(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -43,7 +43,7 @@ bool is_commit(std::string_view data) { return data.find(std::string_view("COMMI
 }  // namespace
 
 TcpProxy::TcpProxy(int upstream_port) : upstream_port_(upstream_port) {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in a{};
@@ -71,8 +71,14 @@ void TcpProxy::stop() {
   shutdown(listen_fd_, SHUT_RDWR);
   close(listen_fd_);
   if (acceptor_.joinable()) acceptor_.join();
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& t : pumps_)
+  // Join outside the lock: a pump still forwarding its last bytes takes mu_
+  // in should_hold(), and joining it while holding mu_ would never return.
+  std::vector<std::thread> pumps;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pumps.swap(pumps_);
+  }
+  for (auto& t : pumps)
     if (t.joinable()) t.join();
 }
 
@@ -80,7 +86,7 @@ void TcpProxy::accept_loop() {
   while (!stopping_) {
     pollfd p{listen_fd_, POLLIN, 0};
     if (poll(&p, 1, 100) <= 0) continue;
-    int client = accept(listen_fd_, nullptr, nullptr);
+    int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) continue;
     int server = connect_local(upstream_port_);
     if (server < 0) {
