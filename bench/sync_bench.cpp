@@ -54,9 +54,9 @@
 #include "config/config.h"
 #include "demo/reference_data.h"
 #include "pg/connection.h"
-#include "pg/copy_stream.h"
 #include "pg/sql.h"
 #include "plan/sync_plan.h"
+#include "stage/copy_pipe.h"
 #include "stage/source_query.h"
 
 extern char** environ;
@@ -147,11 +147,8 @@ pg::Connection connect_floor(const cluster::LocalCluster& server, const std::str
 int64_t copy_table(pg::Connection& source, pg::Connection& target, const plan::TablePlan& t, const std::string& into) {
   std::vector<std::string> names;
   for (const auto& c : t.columns) names.push_back(c.name);
-  pg::CopyOut out(source, stage::source_copy(t, source));
-  pg::CopyIn in(target, "COPY " + into + " (" + pg::column_list(names) + ") FROM STDIN (FORMAT binary)");
-  std::string_view chunk;
-  while (out.next(chunk)) in.write(chunk);
-  return in.finish();
+  return stage::pipe_copy(source, stage::source_copy(t, source), target,
+                          "COPY " + into + " (" + pg::column_list(names) + ") FROM STDIN (FORMAT binary)");
 }
 
 // "(c1 type1, c2 type2, ...)" with the staging types.

@@ -7,10 +7,13 @@ namespace {
 // counts it, so the two cannot disagree.
 
 // Condition on target alias t: the owned rows a merge deletes (no longer in the
-// source). Keyed tables by key; keyless tables as multisets (a row value held n
+// source). Incremental runs: the keys reconcile() listed. Keyed tables by key; keyless tables as multisets (a row value held n
 // times in the target and m times in staging loses n - m copies).
 std::string vanished(const TableSql& t, pg::Params& params) {
   std::string owned = t.owned("t", params);
+  if (t.incremental()) {
+    return owned + " AND EXISTS (SELECT 1 FROM " + t.deletions() + " d WHERE " + t.same_key("d", "t") + ")";
+  }
   if (t.table().keyed()) {
     return owned + " AND NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "t") + ")";
   }

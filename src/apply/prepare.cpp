@@ -124,11 +124,10 @@ void judge_reference(pg::Connection& target, const TableSql& t, const std::strin
   }
   std::string orphan = pg::join(not_null, " AND ");
   if (parent_staged) {
-    TableSql parent_sql(parent, parent_staged->staging());
     orphan += " AND NOT EXISTS (SELECT 1 FROM " + parent_staged->staging() + " ps WHERE " +
               pg::join(in_parent_stage, " AND ") + ") AND NOT EXISTS (SELECT 1 FROM " + parent.target.qualified_name() +
-              " pt WHERE " + pg::join(in_parent_target, " AND ") + " AND " + parent_sql.owned("pt", params) +
-              " IS NOT TRUE)";
+              " pt WHERE " + pg::join(in_parent_target, " AND ") + " AND " + parent_staged->survives_apply("pt", params) +
+              ")";
   } else {
     orphan += " AND NOT EXISTS (SELECT 1 FROM " + parent.target.qualified_name() + " pt WHERE " +
               pg::join(in_parent_target, " AND ") + ")";

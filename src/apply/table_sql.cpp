@@ -11,6 +11,11 @@ std::string TableSql::owned(const std::string& alias, pg::Params& params) const 
   return conds.empty() ? "true" : "(" + pg::join(conds, " AND ") + ")";
 }
 
+std::string TableSql::survives_apply(const std::string& alias, pg::Params& params) const {
+  if (!incremental()) return owned(alias, params) + " IS NOT TRUE";
+  return "NOT EXISTS (SELECT 1 FROM " + deletions_ + " d WHERE " + same_key("d", alias) + ")";
+}
+
 std::string TableSql::same_key(const std::string& a, const std::string& b) const {
   std::vector<std::string> conds;
   for (const auto& k : t_.key) conds.push_back(a + "." + pg::ident(k) + " = " + b + "." + pg::ident(k));

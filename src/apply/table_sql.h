@@ -17,6 +17,16 @@ class TableSql {
 
   const plan::TablePlan& table() const { return t_; }
   const std::string& staging() const { return staging_; }
+
+  // Incremental runs stage only changed rows, so "vanished from the source"
+  // cannot mean "not staged": it is the explicit list of keys in `deletions`
+  // (a table with the key columns, found by delta::reconcile()). Empty: full.
+  void set_deletions(std::string deletions) { deletions_ = std::move(deletions); }
+  const std::string& deletions() const { return deletions_; }
+  bool incremental() const { return !deletions_.empty(); }
+  // Condition on target alias: the row is still there after this run's deletes
+  // of owned rows (apart from staged rows, which the caller checks itself).
+  std::string survives_apply(const std::string& alias, pg::Params& params) const;
   std::string target() const { return t_.target.qualified_name(); }
 
   // alias."owner" = $n AND alias."scope" = $m ...; "true" when every row is owned.
@@ -48,6 +58,7 @@ class TableSql {
  private:
   const plan::TablePlan& t_;
   std::string staging_;
+  std::string deletions_;
 };
 
 }  // namespace stagesync::apply

@@ -84,13 +84,15 @@ int run_demo(const DemoOptions& o) {
     report::RunSummary first = run::run_sync(cfg, sync, *out);
     out->finished(first);
 
-    out->info("\n== 2. desktop changes: updates, inserts, deletes, a renamed client ==");
+    out->info("\n== 2. desktop changes (updates, inserts, deletes, a renamed client), then an incremental sync ==");
     exec_all(desktop, desktop_changes_sql(42));
-    report::RunSummary second = run::run_sync(cfg, sync, *out);
+    run::SyncOptions incremental = sync;
+    incremental.mode = "incremental";
+    report::RunSummary second = run::run_sync(cfg, incremental, *out);
     out->finished(second);
 
-    out->info("\n== 3. the same sync again: nothing changed, so nothing is written ==");
-    report::RunSummary third = run::run_sync(cfg, sync, *out);
+    out->info("\n== 3. the same incremental sync again: nothing changed, so nothing is written ==");
+    report::RunSummary third = run::run_sync(cfg, incremental, *out);
     out->finished(third);
     int64_t third_writes = 0;
     for (const auto& t : third.tables) third_writes += t.counts.inserted + t.counts.updated + t.counts.deleted;
@@ -102,7 +104,7 @@ int run_demo(const DemoOptions& o) {
     bool mobile_intact = mobile_fingerprint(cloud) == mobile_before;
     out->info("\n== summary ==");
     out->info("full sync:        " + fmt_seconds(first.seconds));
-    out->info("changes synced:   " + fmt_seconds(second.seconds));
+    out->info("incremental sync: " + fmt_seconds(second.seconds));
     out->info("repeat sync:      " + fmt_seconds(third.seconds) + ", rows written: " + std::to_string(third_writes));
     out->info(std::string("verify:           ") + (check.exit_code == 0 ? "every table matches" : "DIFFERENCES FOUND"));
     out->info(std::string("mobile rows:      ") + (mobile_intact ? "untouched (byte-identical)" : "CHANGED"));

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <cstdlib>
 
 #include "run/run_errors.h"
@@ -125,33 +126,86 @@ void Session::reconnect_target() {
   configure_target();
 }
 
-void Session::stage_selected() {
+void Session::stage_selected(bool incremental, apply::Strategy strategy) {
+  size_t n = plan_.tables.size();
   staged_.clear();
-  staged_.resize(plan_.tables.size());
-  staged_ptrs_.assign(plan_.tables.size(), nullptr);
-  rows_read_.assign(plan_.tables.size(), 0);
-  stage_seconds_.assign(plan_.tables.size(), 0);
+  staged_.resize(n);
+  staged_ptrs_.assign(n, nullptr);
+  rows_read_.assign(n, 0);
+  source_rows_.assign(n, 0);
+  stage_seconds_.assign(n, 0);
+  methods_.assign(n, delta::MethodChoice{});
+  watermarks_.assign(n, delta::Watermark{});
+  // Each table's watermark and last run, as its last successful run left them.
+  std::map<std::string, std::pair<std::string, std::string>> previous;
+  pg::Result st = target_->exec(
+      "SELECT table_name, coalesce(watermark::text, ''), coalesce(last_run_id, '') FROM stagesync.table_state");
+  for (int r = 0; r < st.rows(); ++r) previous[st.text(r, 0)] = {st.text(r, 1), st.text(r, 2)};
+  std::string identity = delta::source_identity(*source_);
+  bool hashes_match = !incremental || delta::same_text_hash(*source_, *target_);
   // One snapshot for every table: parents and children are read as of the same instant.
   source_->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  snapshot_ = delta::current_snapshot(*source_, identity);
+  delta::TextSettings settings;
+  if (incremental) settings = delta::read_text_settings(*source_);
   for (size_t i : plan_.selected()) {
     const plan::TablePlan& t = plan_.tables[i];
-    pg::Result est = source_->exec(
-        "SELECT greatest(reltuples, 0)::bigint FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1)",
+    pg::Result rel = source_->exec(
+        "SELECT greatest(reltuples, 0)::bigint, relkind::text FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1)",
         std::vector<pg::Param>{t.source.qualified_name()});
-    int64_t estimate = est.rows() && est.int64(0, 0) > 0 ? est.int64(0, 0) : -1;
+    int64_t estimate = rel.rows() && rel.int64(0, 0) > 0 ? rel.int64(0, 0) : -1;
+    delta::TableFacts facts;
+    facts.incremental_requested = incremental;
+    facts.strategy = strategy;
+    facts.row_versions = rel.rows() && std::string("rpm").find(rel.text(0, 1)) != std::string::npos;
+    facts.fingerprints_match = hashes_match;
+    facts.now = snapshot_;
+    facts.now.lookup_rows = delta::lookup_rows(t, *source_);
+    watermarks_[i] = facts.now;
+    auto prev = previous.find(t.target_name);
+    if (prev != previous.end()) facts.previous = delta::from_json(prev->second.first);
+    if (incremental && facts.previous && !t.lookups.empty()) {
+      facts.lookup_change = delta::lookup_changes(*source_, *facts.previous, facts.now);
+    }
+    methods_[i] = delta::choose_method(t, facts);
+    const delta::MethodChoice& m = methods_[i];
+
     auto start = std::chrono::steady_clock::now();
     stage::StagingTable table(*target_, run_id_, i, t);
     created_.push_back(table.qualified());  // dropped by drop_staging() even if the load fails
-    int64_t rows = table.load(*source_, [&](int64_t n) {
-      out_.progress(report::Progress{t.target_name, n, estimate, since(start), false});
-    });
+    std::string where = m.method == delta::Method::Cursor ? m.window : m.method == delta::Method::Fingerprint ? "false" : "";
+    int64_t rows = table.load(*source_, [&](int64_t k) {
+      out_.progress(report::Progress{t.target_name, k, estimate, since(start), false});
+    }, where);
+    staged_[i] = std::make_unique<apply::TableSql>(t, table.qualified());
+    source_rows_[i] = rows;
+    if (m.method != delta::Method::Full) {
+      std::string base = "s_" + run_id_ + "_" + std::to_string(i);
+      delta::ReconcileInput in;
+      in.method = m.method;
+      in.table = staged_[i].get();
+      in.staging = &table;
+      in.deletions = pg::qualified("stagesync", base + "_d");
+      in.work_base = base;
+      if (m.method == delta::Method::Cursor && prev != previous.end()) in.previous_run_id = prev->second.second;
+      in.estimated_rows = std::max<int64_t>(estimate, 0);
+      in.settings = settings;
+      delta::Reconciled rec = delta::reconcile(*source_, *target_, in, created_);
+      rows += rec.rows_fetched;
+      source_rows_[i] = rec.source_rows;
+      table.analyze();
+      staged_[i]->set_deletions(in.deletions);
+    }
     rows_read_[i] = rows;
     stage_seconds_[i] = since(start);
     out_.progress(report::Progress{t.target_name, rows, estimate, stage_seconds_[i], true});
-    staged_[i] = std::make_unique<apply::TableSql>(t, table.qualified());
     staged_ptrs_[i] = staged_[i].get();
   }
   source_->exec("COMMIT");
+}
+
+std::string Session::watermark_json(size_t index) const {
+  return delta::to_json(watermarks_.at(index), delta::to_string(methods_.at(index).method));
 }
 
 std::vector<const plan::TablePlan*> Session::plans() const {

@@ -9,8 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "apply/strategy.h"
 #include "apply/table_sql.h"
 #include "config/config.h"
+#include "delta/change_method.h"
+#include "delta/reconcile.h"
 #include "pg/connection.h"
 #include "plan/sync_plan.h"
 #include "report/reporter.h"
@@ -37,8 +40,10 @@ class Session {
   // Takes the run lock (LockBusy), ensures metadata, drops crash leftovers,
   // and records a run row with status 'running'. Returns the run id.
   std::string begin_run(const std::string& command, const std::string& mode, const std::string& strategy);
-  // Streams every selected table into its staging table (one snapshot).
-  void stage_selected();
+  // Streams every selected table into its staging table (one snapshot). With
+  // `incremental`, each table is read by the method delta::choose_method()
+  // picks: only its changes (and the keys it lost) are staged.
+  void stage_selected(bool incremental = false, apply::Strategy strategy = apply::Strategy::Merge);
 
   // BEGIN on the target, with the apply's planner setting: set-based joins of
   // whole tables, never nested loops (an analysed-empty target table would
@@ -62,6 +67,11 @@ class Session {
   const std::vector<const apply::TableSql*>& staged() const { return staged_ptrs_; }
   std::vector<const plan::TablePlan*> plans() const;
   int64_t rows_read(size_t index) const { return rows_read_.at(index); }
+  // In-scope source rows of the table in this run's snapshot (all of them, even when fewer were read).
+  int64_t source_rows(size_t index) const { return source_rows_.at(index); }
+  const delta::MethodChoice& method(size_t index) const { return methods_.at(index); }
+  // The watermark a successful run records for the table (its snapshot).
+  std::string watermark_json(size_t index) const;
   double stage_seconds(size_t index) const { return stage_seconds_.at(index); }
 
  private:
@@ -79,6 +89,10 @@ class Session {
   std::vector<const apply::TableSql*> staged_ptrs_;
   std::vector<std::string> created_;  // every staging table this run created
   std::vector<int64_t> rows_read_;
+  std::vector<int64_t> source_rows_;
+  std::vector<delta::MethodChoice> methods_;
+  delta::Watermark snapshot_;
+  std::vector<delta::Watermark> watermarks_;  // per table: the snapshot and its lookup tables' counts
   std::vector<double> stage_seconds_;
 };
 

@@ -6,6 +6,7 @@
 #include "apply/apply_table.h"
 #include "apply/prepare.h"
 #include "backup/backup.h"
+#include "delta/change_method.h"
 #include "guard/mass_change.h"
 #include "pg/interrupt.h"
 #include "run/backoff.h"
@@ -59,13 +60,13 @@ class Applier {
     const auto& c = r.counts;
     s_.target().exec(
         "INSERT INTO stagesync.table_runs (run_id, table_name, source_table, mode_requested, mode_used, method_reason, "
-        "rows_read, inserted, updated, deleted, rejected, orphans_kept, duplicates_dropped, collisions, seconds) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        "rows_read, inserted, updated, deleted, rejected, orphans_kept, duplicates_dropped, collisions, seconds, "
+        "source_rows) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         std::vector<pg::Param>{s_.run_id(), r.target, r.source, r.mode_requested, r.mode_used, r.reason,
                                std::to_string(c.read), std::to_string(c.inserted), std::to_string(c.updated),
                                std::to_string(c.deleted), std::to_string(c.rejected), std::to_string(c.orphans_kept),
                                std::to_string(c.duplicates_dropped), std::to_string(c.collisions),
-                               std::to_string(c.seconds)});
+                               std::to_string(c.seconds), std::to_string(r.source_rows)});
     if (with_rejects) {
       s_.target().exec(
           "INSERT INTO stagesync.rejects (run_id, table_name, row_key, column_name, reason) "
@@ -73,10 +74,11 @@ class Applier {
           std::vector<pg::Param>{s_.run_id(), r.target});
     }
     s_.target().exec(
-        "INSERT INTO stagesync.table_state (table_name, source_table, last_run_id, last_success_at) "
-        "VALUES ($1, $2, $3, clock_timestamp()) ON CONFLICT (table_name) DO UPDATE SET "
-        "source_table = EXCLUDED.source_table, last_run_id = EXCLUDED.last_run_id, last_success_at = EXCLUDED.last_success_at",
-        std::vector<pg::Param>{r.target, r.source, s_.run_id()});
+        "INSERT INTO stagesync.table_state (table_name, source_table, last_run_id, last_success_at, watermark) "
+        "VALUES ($1, $2, $3, clock_timestamp(), $4::jsonb) ON CONFLICT (table_name) DO UPDATE SET "
+        "source_table = EXCLUDED.source_table, last_run_id = EXCLUDED.last_run_id, "
+        "last_success_at = EXCLUDED.last_success_at, watermark = EXCLUDED.watermark",
+        std::vector<pg::Param>{r.target, r.source, s_.run_id(), s_.watermark_json(i)});
   }
 
   // Measures what the apply is about to do and judges it; returns a
@@ -89,10 +91,10 @@ class Applier {
     guard::Facts f;
     f.would_delete = deleted ? *deleted : apply::count_vanished(s_.target(), t);
     f.owned_before = apply::count_owned(s_.target(), t) + (deleted ? *deleted : 0);
-    f.owned_after = s_.target().exec("SELECT count(*) FROM " + t.staging()).int64(0, 0);
-    f.source_rows = r.counts.read;
+    f.owned_after = r.source_rows;
+    f.source_rows = r.source_rows;
     pg::Result prev = s_.target().exec(
-        "SELECT tr.rows_read FROM stagesync.table_runs tr JOIN stagesync.runs r USING (run_id) "
+        "SELECT coalesce(tr.source_rows, tr.rows_read) FROM stagesync.table_runs tr JOIN stagesync.runs r USING (run_id) "
         "WHERE r.status = 'succeeded' AND r.command = 'sync' AND tr.table_name = $1 "
         "ORDER BY r.finished_at DESC LIMIT 1",
         std::vector<pg::Param>{r.target});
@@ -154,7 +156,7 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
   try {
     out.info(summary.command + " " + summary.run_id + ": staging " + std::to_string(s.plan().selected().size()) +
              " table(s) from the source (production tables untouched)");
-    s.stage_selected();
+    s.stage_selected(o.mode == "incremental", o.strategy);
     std::vector<size_t> order = s.plan().selected();
     Applier a(s, o, summary.tables);
     for (size_t k = 0; k < order.size(); ++k) {
@@ -163,10 +165,10 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
       r.source = t.name;
       r.target = t.target_name;
       r.mode_requested = o.mode;
-      r.mode_used = "full";
-      r.reason = o.mode == "full" ? "full mode requested"
-                                  : "incremental mode is not available in this version: ran a full comparison";
+      r.mode_used = delta::to_string(s.method(order[k]).method);
+      r.reason = s.method(order[k]).reason;
       r.counts.read = s.rows_read(order[k]);
+      r.source_rows = s.source_rows(order[k]);
       r.counts.seconds = s.stage_seconds(order[k]);
       summary.tables.push_back(r);
       a.map(order[k], k);

@@ -4,12 +4,12 @@
 
 namespace stagesync::stage {
 
-std::string source_select(const plan::TablePlan& table, pg::Connection& source) {
+std::string source_select(const plan::TablePlan& table, pg::Connection& source, const std::string& where) {
   std::vector<std::string> exprs;
   for (const auto& c : table.columns) {
     std::string from = c.lookup < 0 ? "t." + pg::ident(c.name)
                                     : "l" + std::to_string(c.lookup) + "." + pg::ident(table.lookups[c.lookup].take);
-    exprs.push_back(from + "::" + c.stage_type);
+    exprs.push_back(from + "::" + c.stage_type + " AS " + pg::ident(c.name));
   }
   std::string sql = "SELECT " + pg::join(exprs, ", ") + " FROM " + table.source.qualified_name() + " t";
   // Each lookup is one hash join against the distinct match values of its
@@ -28,16 +28,17 @@ std::string source_select(const plan::TablePlan& table, pg::Connection& source) 
            l.from.qualified_name() + " WHERE " + pg::join(not_null, " AND ") + " ORDER BY " + match + ", " +
            pg::ident(l.take) + " NULLS LAST) " + alias + " ON " + pg::join(on, " AND ");
   }
-  if (!table.scope.empty()) {
-    std::vector<std::string> conds;
-    for (const auto& [col, value] : table.scope) conds.push_back("t." + pg::ident(col) + " = " + source.literal(value));
-    sql += " WHERE " + pg::join(conds, " AND ");
-  }
+  std::vector<std::string> conds;
+  for (const auto& [col, value] : table.scope) conds.push_back("t." + pg::ident(col) + " = " + source.literal(value));
+  if (!where.empty()) conds.push_back("(" + where + ")");
+  if (!conds.empty()) sql += " WHERE " + pg::join(conds, " AND ");
   return sql;
 }
 
-std::string source_copy(const plan::TablePlan& table, pg::Connection& source) {
-  return "COPY (" + source_select(table, source) + ") TO STDOUT (FORMAT binary)";
+std::string binary_copy_out(const std::string& select) { return "COPY (" + select + ") TO STDOUT (FORMAT binary)"; }
+
+std::string source_copy(const plan::TablePlan& table, pg::Connection& source, const std::string& where) {
+  return binary_copy_out(source_select(table, source, where));
 }
 
 }  // namespace stagesync::stage

@@ -1,6 +1,6 @@
 // The SELECT that reads one table from the source, already in target shape:
-// staged columns in order, each cast to its staging type, lookups joined,
-// the scope applied.
+// staged columns in order (named as the target columns), each cast to its
+// staging type, lookups joined, the scope applied.
 #pragma once
 
 #include <string>
@@ -11,10 +11,13 @@
 namespace stagesync::stage {
 
 // A SELECT statement. Scope values are quoted with `source.literal()` since a
-// COPY statement accepts no parameters.
-std::string source_select(const plan::TablePlan& table, pg::Connection& source);
+// COPY statement accepts no parameters. `where`, when not empty, is one more
+// condition on the source table (alias `t`), such as incremental's change window.
+std::string source_select(const plan::TablePlan& table, pg::Connection& source, const std::string& where = "");
 
+// `COPY (<select>) TO STDOUT (FORMAT binary)`.
+std::string binary_copy_out(const std::string& select);
 // `COPY (source_select) TO STDOUT (FORMAT binary)`.
-std::string source_copy(const plan::TablePlan& table, pg::Connection& source);
+std::string source_copy(const plan::TablePlan& table, pg::Connection& source, const std::string& where = "");
 
 }  // namespace stagesync::stage

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "pg/copy_stream.h"
+#include "stage/copy_pipe.h"
 #include "pg/sql.h"
 #include "stage/source_query.h"
 
@@ -20,20 +20,23 @@ StagingTable::StagingTable(pg::Connection& target, const std::string& run_id, si
                ") WITH (autovacuum_enabled = false)");
 }
 
-int64_t StagingTable::load(pg::Connection& source, const ProgressFn& progress) {
+std::string StagingTable::copy_in() const {
   std::vector<std::string> names;
   for (const auto& c : table_.columns) names.push_back(c.name);
-  pg::CopyOut out(source, source_copy(table_, source));
-  pg::CopyIn in(target_, "COPY " + qualified_ + " (" + pg::column_list(names) + ") FROM STDIN (FORMAT binary)");
-  // The server sends one CopyData message per row, plus one for the trailer.
-  int64_t messages = 0;
-  std::string_view chunk;
-  while (out.next(chunk)) {
-    in.write(chunk);
-    if ((++messages & 0x3FFF) == 0 && progress) progress(messages);
-  }
-  int64_t rows = in.finish();
-  if (progress) progress(rows);
+  return "COPY " + qualified_ + " (" + pg::column_list(names) + ") FROM STDIN (FORMAT binary)";
+}
+
+int64_t StagingTable::load(pg::Connection& source, const ProgressFn& progress, const std::string& where) {
+  int64_t rows = pipe_copy(source, source_copy(table_, source, where), target_, copy_in(), progress);
+  analyze();
+  return rows;
+}
+
+int64_t StagingTable::append(pg::Connection& source, const std::string& select) {
+  return pipe_copy(source, binary_copy_out(select), target_, copy_in());
+}
+
+void StagingTable::analyze() {
   // Statistics for the columns the apply joins and groups on (and the row
   // count); the others are never used in a plan.
   std::vector<std::string> analyzed = table_.key;
@@ -43,7 +46,6 @@ int64_t StagingTable::load(pg::Connection& source, const ProgressFn& progress) {
   analyzed.erase(std::unique(analyzed.begin(), analyzed.end()), analyzed.end());
   if (analyzed.empty() && !table_.columns.empty()) analyzed.push_back(table_.columns.front().name);
   target_.exec("ANALYZE " + qualified_ + (analyzed.empty() ? "" : " (" + pg::column_list(analyzed) + ")"));
-  return rows;
 }
 
 std::string rejects_table(const std::string& run_id) { return pg::qualified("stagesync", "r_" + run_id); }

@@ -10,11 +10,9 @@
 
 #include "pg/connection.h"
 #include "plan/sync_plan.h"
+#include "stage/copy_pipe.h"
 
 namespace stagesync::stage {
-
-// Called while rows stream: rows so far.
-using ProgressFn = std::function<void(int64_t rows)>;
 
 class StagingTable {
  public:
@@ -25,9 +23,14 @@ class StagingTable {
 
   // Streams the table from `source` (inside the caller's snapshot) with
   // binary COPY into this table, then ANALYZEs it. Returns rows loaded.
-  int64_t load(pg::Connection& source, const ProgressFn& progress);
+  // `where` limits the rows read (see source_select()).
+  int64_t load(pg::Connection& source, const ProgressFn& progress, const std::string& where = "");
+  // Adds the rows of `select` (the staged columns, in order) from `source`; no ANALYZE.
+  int64_t append(pg::Connection& source, const std::string& select);
+  void analyze();
 
  private:
+  std::string copy_in() const;
   pg::Connection& target_;
   const plan::TablePlan& table_;
   std::string qualified_;

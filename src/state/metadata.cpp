@@ -82,6 +82,12 @@ CREATE TABLE IF NOT EXISTS stagesync.backup_tables (
 );
 )SQL";
 
+// Version 3: incremental runs. A table's in-scope source row count per run
+// (rows_read counts only what an incremental run read).
+const char* kUpgradeToV3 = R"SQL(
+ALTER TABLE stagesync.table_runs ADD COLUMN IF NOT EXISTS source_rows bigint;
+)SQL";
+
 int current_version(pg::Connection& target) {
   pg::Result r = target.exec(
       "SELECT pg_catalog.to_regclass('stagesync.meta') IS NOT NULL, "
@@ -126,6 +132,7 @@ void ensure_metadata(pg::Connection& target) {
       target.exec("INSERT INTO stagesync.meta (schema_version) VALUES (1) ON CONFLICT (singleton) DO NOTHING");
     }
     if (version < 2) target.exec(kUpgradeToV2);
+    if (version < 3) target.exec(kUpgradeToV3);
     target.exec("UPDATE stagesync.meta SET schema_version = " + std::to_string(kMetadataVersion));
     target.exec("COMMIT");
   } catch (...) {

@@ -72,9 +72,11 @@ std::string SyncFixture::config_with_tables(const std::string& tables_yaml, cons
 }
 
 report::RunSummary SyncFixture::sync(const std::string& config_path, apply::Strategy strategy,
-                                     const std::vector<std::string>& tables, bool per_table) {
+                                     const std::vector<std::string>& tables, bool per_table,
+                                     const std::string& mode) {
   config::Config cfg = config::load_config(config_path);
   run::SyncOptions o;
+  o.mode = mode;
   o.strategy = strategy;
   o.session.tables = tables;
   o.per_table_transactions = per_table;

@@ -42,7 +42,11 @@ class SyncFixture : public ::testing::Test {
 
   // Runs sync in-process. Exceptions propagate.
   report::RunSummary sync(const std::string& config_path, apply::Strategy strategy = apply::Strategy::Merge,
-                          const std::vector<std::string>& tables = {}, bool per_table = false);
+                          const std::vector<std::string>& tables = {}, bool per_table = false,
+                          const std::string& mode = "full");
+  report::RunSummary incremental(const std::string& config_path, bool per_table = false) {
+    return sync(config_path, apply::Strategy::Merge, {}, per_table, "incremental");
+  }
   report::RunSummary verify(const std::string& config_path);
   // Runs the real stagesync binary with arguments; captures output.
   CliResult cli(const std::vector<std::string>& args);

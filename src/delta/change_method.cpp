@@ -1,0 +1,84 @@
+#include "delta/change_method.h"
+
+#include "pg/sql.h"
+
+namespace stagesync::delta {
+
+std::map<std::string, int64_t> lookup_rows(const plan::TablePlan& t, pg::Connection& source) {
+  std::map<std::string, int64_t> out;
+  for (const auto& l : t.lookups) {
+    std::string name = l.from.qualified_name();
+    if (!out.count(name)) out[name] = source.exec("SELECT count(*) FROM " + name).int64(0, 0);
+  }
+  return out;
+}
+
+std::string lookup_changes(pg::Connection& source, const Watermark& since, const Watermark& now) {
+  std::string why;
+  std::optional<std::string> window = changed_since(since, now, why);
+  if (!window) return why;
+  for (const auto& [name, rows] : now.lookup_rows) {
+    auto before = since.lookup_rows.find(name);
+    if (before == since.lookup_rows.end()) return "lookup table " + name + " was not counted by the last run";
+    if (before->second != rows) return "lookup table " + name + " changed since the last run (row count)";
+    if (source.exec("SELECT EXISTS (SELECT 1 FROM " + name + " t WHERE " + *window + ")").boolean(0, 0)) {
+      return "lookup table " + name + " changed since the last run";
+    }
+  }
+  return "";
+}
+
+std::string to_string(Method m) {
+  switch (m) {
+    case Method::Full: return "full";
+    case Method::Cursor: return "cursor";
+    case Method::Fingerprint: return "fingerprint";
+  }
+  return "full";
+}
+
+MethodChoice choose_method(const plan::TablePlan& t, const TableFacts& f) {
+  auto full = [](std::string why) { return MethodChoice{Method::Full, std::move(why), {}}; };
+  if (!f.incremental_requested) return full("full mode requested");
+  if (f.strategy != apply::Strategy::Merge) {
+    return full("strategy " + apply::to_string(f.strategy) + " rewrites every owned row");
+  }
+  if (!t.keyed()) return full("key: none: rows have no identity to follow between runs, compared whole");
+  if (!f.fingerprints_match) {
+    return full("the source and target servers hash text differently, so fingerprints cannot be compared");
+  }
+  const config::Table& cfg = *t.config;
+  std::string why_fingerprint;
+  if (cfg.incremental.method == "fingerprint") {
+    why_fingerprint = "incremental: { method: fingerprint } configured";
+  } else if (!f.row_versions) {
+    why_fingerprint = "the source relation has no row versions (a view or foreign table)";
+  } else if (!t.lookups.empty() && (!f.previous || !f.lookup_change.empty())) {
+    why_fingerprint = f.previous ? f.lookup_change : "no watermark yet for the tables its lookups read";
+  }
+  if (!why_fingerprint.empty()) {
+    return MethodChoice{Method::Fingerprint, "fingerprints: " + why_fingerprint, {}};
+  }
+  if (!f.previous) return full("no watermark from an earlier successful run yet; this run records one");
+  std::string why;
+  std::optional<std::string> window = changed_since(*f.previous, f.now, why);
+  if (!window) return full(why);
+  std::string reason = "cursor: row versions newer than the last run's source snapshot, deletions by key set";
+  if (t.duplicates.keep_newest) {
+    // The newest row of a key can only be chosen among all its rows: read
+    // every row sharing a key with a changed one.
+    std::string inner = *changed_since(*f.previous, f.now, why, "c");
+    std::vector<std::string> outer_keys, inner_keys;
+    for (const auto& k : t.key) {
+      outer_keys.push_back("t." + pg::ident(k));
+      inner_keys.push_back("c." + pg::ident(k));
+    }
+    window = "(" + pg::join(outer_keys, ", ") + ") IN (SELECT " + pg::join(inner_keys, ", ") + " FROM " +
+             t.source.qualified_name() + " c WHERE " + inner + ")";
+    reason += "; every row of a changed key is read (duplicates: keep newest)";
+  }
+  if (!cfg.incremental.cursor.empty()) reason += " (" + cfg.incremental.cursor + " alone is not trusted)";
+  return MethodChoice{Method::Cursor, reason, *window};
+}
+
+}  // namespace stagesync::delta

@@ -1,0 +1,55 @@
+// How one table's changes are found in an incremental run, and why.
+//
+//  cursor       rows whose version is newer than the last run's source snapshot
+//               (changed_since()), plus key-set reconciliation for deletions
+//  fingerprint  per-row fingerprints of the mapped rows, compared by buckets,
+//               then by key in the buckets that differ (reconcile())
+//  full         every row, as in --mode full
+//
+// choose_method() never fails: where an incremental method cannot be trusted
+// it answers full and says why (the run summary shows it).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "apply/strategy.h"
+#include "delta/watermark.h"
+#include "pg/connection.h"
+#include "plan/sync_plan.h"
+
+namespace stagesync::delta {
+
+enum class Method { Full, Cursor, Fingerprint };
+std::string to_string(Method m);
+
+struct MethodChoice {
+  Method method = Method::Full;
+  std::string reason;
+  std::string window;  // cursor: the change-window condition on the source table (alias t)
+};
+
+struct TableFacts {
+  bool incremental_requested = false;
+  apply::Strategy strategy = apply::Strategy::Merge;
+  bool row_versions = true;      // the source relation has xmin (a table, not a view)
+  bool fingerprints_match = true; // both servers hash text alike (fingerprints comparable)
+  std::optional<Watermark> previous;  // the table's watermark from its last successful run
+  Watermark now;                       // this run's snapshot
+  // Why the tables its lookups read may have changed since `previous`
+  // (lookup_changes()); empty when they provably did not.
+  std::string lookup_change;
+};
+
+// For a table with lookups: empty when none of the lookup tables counted in
+// `now.lookup_rows` changed in the window `since` -> `now` (no row version in
+// the window, row count as recorded in `since`), else which one changed and
+// how. Runs inside the source snapshot.
+std::string lookup_changes(pg::Connection& source, const Watermark& since, const Watermark& now);
+// Row counts of the table's lookup tables in the current snapshot.
+std::map<std::string, int64_t> lookup_rows(const plan::TablePlan& table, pg::Connection& source);
+
+MethodChoice choose_method(const plan::TablePlan& table, const TableFacts& facts);
+
+}  // namespace stagesync::delta

@@ -1,0 +1,62 @@
+// Key-set and fingerprint reconciliation between the source (in the run's
+// snapshot) and the target's owned rows, moving little more than what differs.
+//
+// Both servers hash each row's canonical text (the key for the cursor method,
+// key and compared columns for fingerprints) and sum the hashes per bucket.
+// Only buckets whose digests differ are looked at again: their (key, hash)
+// pairs come over from the source, and the target works out
+//   - deletions: owned target keys the source no longer has (into `deletions`),
+//   - rows to fetch: source keys the target lacks or holds with another
+//     fingerprint, plus keys rejected by the table's previous run (they may
+//     pass now, e.g. when their parent arrived); those rows are appended to the
+//     staging table from the source, in the same snapshot.
+// With nothing changed, what crosses the network is one digest per bucket.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "apply/table_sql.h"
+#include "delta/change_method.h"
+#include "pg/connection.h"
+#include "stage/staging_table.h"
+
+namespace stagesync::delta {
+
+// Session settings that change how values print as text (and so their
+// fingerprints), read from the source and applied to the target's
+// reconciliation transaction.
+struct TextSettings {
+  std::vector<std::pair<std::string, std::string>> values;
+};
+TextSettings read_text_settings(pg::Connection& source);
+// True when both servers' hashtextextended() agree on a probe text.
+bool same_text_hash(pg::Connection& source, pg::Connection& target);
+
+struct Reconciled {
+  int64_t source_rows = 0;      // in-scope source rows (the table's size at the source)
+  int buckets = 0;
+  int buckets_differing = 0;
+  int64_t keys_compared = 0;    // (key, hash) pairs moved for the differing buckets
+  int64_t rows_fetched = 0;     // rows appended to staging
+  int64_t deletions = 0;        // keys listed for deletion
+};
+
+struct ReconcileInput {
+  Method method = Method::Cursor;
+  const apply::TableSql* table = nullptr;  // staging holds the rows read so far (cursor: the change window)
+  stage::StagingTable* staging = nullptr;
+  std::string deletions;        // qualified name of the table to create for the deletion keys
+  std::string work_base;        // unqualified name prefix for this table's other work tables (schema stagesync)
+  std::string previous_run_id;  // the table's last successful run (its rejects are retried), or empty
+  int64_t estimated_rows = 0;
+  TextSettings settings;
+};
+
+// Runs inside the caller's source snapshot; uses its own transaction on the
+// target (work tables persist). `created` receives every table it creates.
+Reconciled reconcile(pg::Connection& source, pg::Connection& target, const ReconcileInput& in,
+                     std::vector<std::string>& created);
+
+}  // namespace stagesync::delta

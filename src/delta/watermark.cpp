@@ -1,0 +1,75 @@
+#include "delta/watermark.h"
+
+#include <nlohmann/json.hpp>
+
+namespace stagesync::delta {
+namespace {
+constexpr int64_t kXidSpace = int64_t{1} << 32;
+}  // namespace
+
+std::string source_identity(pg::Connection& source) {
+  pg::Result db = source.exec(
+      "SELECT d.oid::text || '/' || d.datname FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()");
+  std::string id = db.text(0, 0);
+  try {
+    pg::Result sys = source.exec("SELECT system_identifier::text FROM pg_catalog.pg_control_system()");
+    if (sys.rows() == 1) id = sys.text(0, 0) + "/" + id;
+  } catch (const pg::Error& e) {
+    if (e.is_connection_loss()) throw;  // a refused call is fine: the database part still identifies it
+  }
+  return id;
+}
+
+Watermark current_snapshot(pg::Connection& source, const std::string& identity) {
+  pg::Result r = source.exec(
+      "SELECT pg_catalog.txid_snapshot_xmin(s), pg_catalog.txid_snapshot_xmax(s) "
+      "FROM pg_catalog.txid_current_snapshot() s");
+  return Watermark{r.int64(0, 0), r.int64(0, 1), identity, {}};
+}
+
+std::string to_json(const Watermark& w, const std::string& method) {
+  nlohmann::json j = {{"format", 1},       {"xmin", w.xmin},     {"xmax", w.xmax},
+                      {"source", w.source}, {"method", method},   {"lookup_rows", w.lookup_rows}};
+  return j.dump();
+}
+
+std::optional<Watermark> from_json(const std::string& json) {
+  if (json.empty()) return std::nullopt;
+  nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || j.value("format", 0) != 1 || !j.contains("xmin") || !j["xmin"].is_number_integer() ||
+      !j.contains("xmax") || !j["xmax"].is_number_integer()) {
+    return std::nullopt;
+  }
+  Watermark w{j["xmin"].get<int64_t>(), j["xmax"].get<int64_t>(), j.value("source", std::string()), {}};
+  if (j.contains("lookup_rows") && j["lookup_rows"].is_object()) {
+    for (const auto& [name, n] : j["lookup_rows"].items())
+      if (n.is_number_integer()) w.lookup_rows[name] = n.get<int64_t>();
+  }
+  return w;
+}
+
+std::optional<std::string> changed_since(const Watermark& since, const Watermark& now, std::string& why,
+                                         const std::string& alias) {
+  if (since.source != now.source) {
+    why = "the source is not the database the last run read (" + since.source + ", now " + now.source + ")";
+    return std::nullopt;
+  }
+  if (since.xmin > now.xmax) {
+    why = "the source's transaction counter is behind the last run's (restored or replaced source)";
+    return std::nullopt;
+  }
+  if (now.xmax - since.xmin >= kXidSpace / 2) {
+    why = "the last run's snapshot is more than 2^31 transactions old";
+    return std::nullopt;
+  }
+  if (since.xmin == now.xmax) return "false";
+  // Row versions carry 32-bit transaction ids: the 64-bit window
+  // [since.xmin, now.xmax) maps onto one interval of them, or two when it
+  // crosses an epoch boundary. Ids above now.xmax-1 are not visible anyway.
+  int64_t lo = since.xmin % kXidSpace, hi = now.xmax % kXidSpace;
+  std::string x = alias + ".xmin::text::bigint";
+  if (lo < hi) return x + " >= " + std::to_string(lo) + " AND " + x + " < " + std::to_string(hi);
+  return x + " >= " + std::to_string(lo) + " OR " + x + " < " + std::to_string(hi);
+}
+
+}  // namespace stagesync::delta

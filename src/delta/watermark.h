@@ -1,0 +1,55 @@
+// Where the last run's view of the source ended, in the source's own terms.
+//
+// A watermark is the transaction snapshot the run read the source in: `xmin`
+// (every transaction below it had finished: its rows were visible or will
+// never be) and `xmax` (the first transaction id not yet assigned), 64-bit
+// with epoch. It comes from the source server's transaction counter, never
+// from a clock, so a long transaction, a late commit, a NULL or skewed
+// timestamp cannot hide a row from the next run: every row version the last
+// run could not see was written by a transaction with id >= its `xmin`.
+// See docs/incremental.md for the argument in full.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "pg/connection.h"
+
+namespace stagesync::delta {
+
+struct Watermark {
+  int64_t xmin = 0;
+  int64_t xmax = 0;
+  std::string source;  // identity of the source database (see source_identity())
+  // Row counts of the tables a table's lookups read, in this snapshot: with
+  // no row version in the change window, an unchanged count proves that no
+  // lookup row was deleted either.
+  std::map<std::string, int64_t> lookup_rows;
+};
+
+// "system identifier/database oid/database name" when the role may read
+// pg_control_system(), else "database oid/database name". Call outside a
+// transaction (a refused function call would abort it).
+std::string source_identity(pg::Connection& source);
+
+// The snapshot of the transaction open on `source`. Call it as the first
+// statement of the REPEATABLE READ transaction that reads the rows, so the
+// snapshot it reports is the one the rows are read in.
+Watermark current_snapshot(pg::Connection& source, const std::string& identity);
+
+std::string to_json(const Watermark& w, const std::string& method);
+// nullopt when `json` is empty or not a watermark of this format.
+std::optional<Watermark> from_json(const std::string& json);
+
+// The condition on the source table's `alias` selecting every row version
+// written by a transaction that `since` could not see, as seen from `now`
+// (it also selects some rows `since` did see; reading them again is
+// harmless). nullopt with `why` when `since` cannot be used: another source,
+// a transaction counter that went backwards (restored or replaced source), or
+// a watermark so old that 32-bit transaction ids may have wrapped.
+std::optional<std::string> changed_since(const Watermark& since, const Watermark& now, std::string& why,
+                                         const std::string& alias = "t");
+
+}  // namespace stagesync::delta

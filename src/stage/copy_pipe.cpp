@@ -1,0 +1,23 @@
+#include "stage/copy_pipe.h"
+
+#include "pg/copy_stream.h"
+
+namespace stagesync::stage {
+
+int64_t pipe_copy(pg::Connection& from, const std::string& copy_out, pg::Connection& to, const std::string& copy_in,
+                  const ProgressFn& progress) {
+  pg::CopyOut out(from, copy_out);
+  pg::CopyIn in(to, copy_in);
+  // The server sends one CopyData message per row, plus one for the trailer.
+  int64_t messages = 0;
+  std::string_view chunk;
+  while (out.next(chunk)) {
+    in.write(chunk);
+    if ((++messages & 0x3FFF) == 0 && progress) progress(messages);
+  }
+  int64_t rows = in.finish();
+  if (progress) progress(rows);
+  return rows;
+}
+
+}  // namespace stagesync::stage

@@ -1,0 +1,23 @@
+// Moves the rows of a COPY ... TO STDOUT on one server into a COPY ... FROM
+// STDIN on another, message by message: memory stays bounded by one message
+// whatever the row count, and no row is decoded on the way.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "pg/connection.h"
+
+namespace stagesync::stage {
+
+// Called while rows stream: rows so far.
+using ProgressFn = std::function<void(int64_t rows)>;
+
+// Runs `copy_out` on `from` and `copy_in` on `to` (same format on both sides);
+// returns the rows the receiving server loaded. Throws pg::Error from either
+// side; an unfinished COPY IN is aborted, never completed.
+int64_t pipe_copy(pg::Connection& from, const std::string& copy_out, pg::Connection& to, const std::string& copy_in,
+                  const ProgressFn& progress = nullptr);
+
+}  // namespace stagesync::stage
