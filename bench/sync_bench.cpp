@@ -15,8 +15,11 @@
 //                   more over the target it filled (the DELETE then has rows).
 //   stagesync       the real binary as a child process: wall time and peak RSS
 //                   (wait4's ru_maxrss). Full sync into an empty target, re-sync
-//                   with nothing changed, a full sync with --strategy swap, and one
-//                   with --strategy truncate-first (development target, automatic backup included).
+//                   with nothing changed, a full sync with --strategy swap, one
+//                   with --strategy truncate-first (development target, automatic
+//                   backup included), then --mode incremental with no change, after
+//                   the demo's change batch (about 1% of the rows updated, some
+//                   inserted and deleted) and after deleting 1% of every keyed table.
 //
 // Every measurement starts from a freshly created target database (no mobile
 // rows), so every variant moves the same rows. Each is repeated --repeat times
@@ -216,6 +219,23 @@ class Bench {
     server_version_ = cloud.exec("SHOW server_version").text(0, 0);
   }
 
+  // Runs statements on the source database (the incremental variants change it).
+  void change_source(const std::vector<std::string>& statements) {
+    pg::Connection desktop = connect(source_, "desktop");
+    for (const auto& sql : statements) desktop.exec(sql);
+    desktop.exec("VACUUM ANALYZE");
+  }
+  // Deletes about `percent` % of the rows of every keyed table of the plan.
+  std::vector<std::string> delete_share(double percent) const {
+    std::vector<std::string> out;
+    for (size_t i : plan_.selected()) {
+      const plan::TablePlan& t = plan_.tables[i];
+      if (!t.keyed()) continue;
+      out.push_back("DELETE FROM " + t.source.qualified_name() + " WHERE ctid IN (SELECT ctid FROM " +
+                    t.source.qualified_name() + " TABLESAMPLE BERNOULLI (" + std::to_string(percent) + ") REPEATABLE (7))");
+    }
+    return out;
+  }
   double generate_seconds() const { return generate_seconds_; }
   const std::string& server_version() const { return server_version_; }
   size_t table_count() const { return plan_.selected().size(); }
@@ -530,14 +550,17 @@ int main(int argc, char** argv) {
     Bench bench(o);
     std::cerr << "generated in " << fixed(bench.generate_seconds(), 1) << " s; PostgreSQL " << bench.server_version()
               << ", " << bench.table_count() << " tables\n";
-    enum { kPhysical, kSafe, kSafeAgain, kFull, kResync, kSwap, kTruncate, kVacuumed };
+    enum { kPhysical, kSafe, kSafeAgain, kFull, kResync, kSwap, kTruncate, kIncNone, kIncChanged, kIncDeleted, kVacuumed };
     std::vector<Variant> v = {{"physical floor", {}, {}},
                               {"safe floor", {}, {}},
                               {"safe floor, into the filled target", {}, {}},
                               {"stagesync full sync", {}, {}},
                               {"stagesync re-sync, no change", {}, {}},
                               {"stagesync full sync, swap", {}, {}},
-                              {"stagesync full sync, truncate-first", {}, {}}};
+                              {"stagesync full sync, truncate-first", {}, {}},
+                              {"stagesync incremental, no change", {}, {}},
+                              {"stagesync incremental, ~1% changed", {}, {}},
+                              {"stagesync incremental, 1% deleted", {}, {}}};
     if (o.vacuumed_target) v.push_back({"stagesync full sync, vacuumed empty target", {}, {}});
     auto record = [&](Variant& variant, const ChildRun& run) {
       variant.seconds.push_back(run.seconds);
@@ -560,6 +583,17 @@ int main(int argc, char** argv) {
       record(v[kSwap], bench.stagesync({"--strategy", "swap"}));
       bench.settle_target();
       record(v[kTruncate], bench.stagesync({"--strategy", "truncate-first", "--i-accept-data-loss"}, true));
+      // Incremental runs over the synced target. The source changes stay
+      // (later rounds start from them); each round's full runs read them too.
+      std::cerr << ", incremental";
+      bench.settle_target();
+      record(v[kIncNone], bench.stagesync({"--mode", "incremental"}));
+      bench.change_source(demo::desktop_changes_sql(1000 + static_cast<uint64_t>(r)));
+      bench.settle_target();
+      record(v[kIncChanged], bench.stagesync({"--mode", "incremental"}));
+      bench.change_source(bench.delete_share(1.0));
+      bench.settle_target();
+      record(v[kIncDeleted], bench.stagesync({"--mode", "incremental"}));
       if (o.vacuumed_target) {
         std::cerr << ", stagesync into a vacuumed target";
         bench.fresh_target();

@@ -43,7 +43,8 @@ nlohmann::json read_status(const config::Config& cfg, int recent_runs) {
     pg::Result r = target->exec(
         "SELECT to_char(st.last_success_at, 'YYYY-MM-DD HH24:MI:SS TZ'), "
         "round(extract(epoch FROM now() - st.last_success_at))::bigint::text, st.last_run_id, "
-        "tr.rows_read::text, tr.inserted::text, tr.updated::text, tr.deleted::text, tr.rejected::text "
+        "tr.rows_read::text, tr.inserted::text, tr.updated::text, tr.deleted::text, tr.rejected::text, "
+        "tr.mode_used, st.watermark ->> 'xmin', st.watermark ->> 'xmax' "
         "FROM stagesync.table_state st LEFT JOIN stagesync.table_runs tr "
         "ON tr.run_id = st.last_run_id AND tr.table_name = st.table_name WHERE st.table_name = $1",
         std::vector<pg::Param>{t.target});
@@ -54,6 +55,10 @@ nlohmann::json read_status(const config::Config& cfg, int recent_runs) {
       j["last_run_id"] = value(r, 0, 2);
       j["last_counts"] = {{"read", value(r, 0, 3)}, {"inserted", value(r, 0, 4)}, {"updated", value(r, 0, 5)},
                           {"deleted", value(r, 0, 6)}, {"rejected", value(r, 0, 7)}};
+      j["last_method"] = value(r, 0, 8);
+      // The source snapshot the last run read in: the next incremental run reads
+      // row versions from transactions at or above its xmin.
+      j["watermark"] = {{"source_xmin", value(r, 0, 9)}, {"source_xmax", value(r, 0, 10)}};
     } else {
       j["last_success"] = nullptr;
     }
@@ -104,7 +109,8 @@ std::string render_status(const nlohmann::json& s) {
       const auto& c = t["last_counts"];
       out += "last success " + str(t["last_success"]) + " (" + str(t["lag_seconds"]) + " s ago), read " +
              str(c["read"]) + ", inserted " + str(c["inserted"]) + ", updated " + str(c["updated"]) + ", deleted " +
-             str(c["deleted"]) + ", rejected " + str(c["rejected"]) + "\n";
+             str(c["deleted"]) + ", rejected " + str(c["rejected"]) + " (" + str(t["last_method"]) +
+             "); watermark: source transactions from " + str(t["watermark"]["source_xmin"]) + "\n";
     }
   }
   return out;
