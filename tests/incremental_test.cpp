@@ -186,6 +186,28 @@ TEST_F(Incremental, RowRejectedForAMissingParentIsSyncedWhenTheParentArrives) {
   EXPECT_EQ(column("SELECT v FROM child ORDER BY id"), (std::vector<std::string>{"a", "orphan for now"}));
 }
 
+TEST_F(Incremental, ChildrenOfADeletedParentAreJudgedAgainAsInAFullRun) {
+  src().exec(
+      "CREATE TABLE parent (id int PRIMARY KEY, name text); CREATE TABLE child (id int PRIMARY KEY, parent_id int, v text);"
+      "INSERT INTO parent VALUES (1, 'one'), (2, 'two'); INSERT INTO child VALUES (1, 1, 'a'), (2, 2, 'b'), (3, 2, 'c');");
+  // The target enforces the reference: deleting parent 2 before its children fails.
+  tgt().exec("CREATE TABLE parent (id int PRIMARY KEY, name text);"
+             "CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent, v text);");
+  std::string cfg = config_with_tables(
+      "  - { name: parent, key: [id] }\n"
+      "  - { name: child, key: [id], references: [ { columns: [parent_id], parent: parent, on_orphan: skip } ] }\n");
+  sync(cfg);
+  incremental(cfg);
+  // The desktop deletes a parent but leaves its children behind (no FK there).
+  src().exec("DELETE FROM parent WHERE id = 2");
+  auto s = incremental(cfg);
+  EXPECT_EQ(table(s, "parent").counts.deleted, 1);
+  EXPECT_EQ(table(s, "child").counts.deleted, 2) << "orphaned children go, as a full run with on_orphan: skip does";
+  EXPECT_EQ(table(s, "child").counts.rejected, 2);
+  EXPECT_EQ(column("SELECT id FROM child ORDER BY id"), (std::vector<std::string>{"1"}));
+  EXPECT_EQ(column("SELECT id FROM parent ORDER BY id"), (std::vector<std::string>{"1"}));
+}
+
 TEST_F(Incremental, FingerprintMethodFindsChangesAndDeletesByComparingRows) {
   items_schema(5000);
   std::string cfg = items_config(", incremental: { method: fingerprint }");

@@ -16,9 +16,19 @@ std::string examples(const pg::Result& r, int64_t total, const std::string& noun
 int64_t set_aside(pg::Connection& target, const TableSql& t, const std::string& rejects, const std::string& condition,
                   const std::string& column_expr, const std::string& reason_expr, pg::Params& params) {
   std::string table_param = params.add(t.table().target_name);
+  // Incremental runs stage only some rows: a set-aside row's owned target copy
+  // (synced earlier) must go explicitly, as a full run's would by not being staged.
+  std::string keys, also_delete;
+  if (t.incremental()) {
+    std::vector<std::string> not_null;
+    for (const auto& k : t.table().key) not_null.push_back(pg::ident(k) + " IS NOT NULL");
+    keys = pg::column_list(t.table().key, "s") + ", ";
+    also_delete = ", deleted AS (INSERT INTO " + t.deletions() + " SELECT " + pg::column_list(t.table().key) +
+                  " FROM gone WHERE " + pg::join(not_null, " AND ") + ")";
+  }
   pg::Result r = target.exec(
-      "WITH gone AS (DELETE FROM " + t.staging() + " s WHERE " + condition + " RETURNING " + t.key_json("s") +
-          " AS row_key, " + column_expr + " AS column_name, " + reason_expr + " AS reason) " +
+      "WITH gone AS (DELETE FROM " + t.staging() + " s WHERE " + condition + " RETURNING " + keys + t.key_json("s") +
+          " AS row_key, " + column_expr + " AS column_name, " + reason_expr + " AS reason)" + also_delete + " " +
           "INSERT INTO " + rejects + " (table_name, row_key, column_name, reason) " +
           "SELECT " + table_param + ", row_key, column_name, reason FROM gone",
       params);

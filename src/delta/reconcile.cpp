@@ -200,6 +200,8 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
                 std::vector<pg::Param>{in.previous_run_id, p.target_name});
   }
 
+  for (const auto& select : in.also_fetch) target.exec("INSERT INTO " + want + " " + select);
+
   // Fetch the wanted rows from the source, a chunk of keys at a time.
   std::vector<std::string> arrays, unnest_cols, casts;
   for (size_t i = 0; i < hash.keys().size(); ++i) {

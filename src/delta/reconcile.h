@@ -52,6 +52,9 @@ struct ReconcileInput {
   std::string previous_run_id;  // the table's last successful run (its rejects are retried), or empty
   int64_t estimated_rows = 0;
   TextSettings settings;
+  // More keys to fetch: SELECTs on the target yielding key tuples in staging
+  // types (children of parent rows this run deletes, to be judged again).
+  std::vector<std::string> also_fetch;
 };
 
 // Runs inside the caller's source snapshot; uses its own transaction on the

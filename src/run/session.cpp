@@ -190,6 +190,18 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
       if (m.method == delta::Method::Cursor && prev != previous.end()) in.previous_run_id = prev->second.second;
       in.estimated_rows = std::max<int64_t>(estimate, 0);
       in.settings = settings;
+      // Children of parent rows this run deletes are judged again (on_orphan
+      // applies to them as in a full run) although they did not change.
+      for (const auto& ref : t.references) {
+        const apply::TableSql* parent = staged_[ref.parent].get();
+        const plan::TablePlan& pp = plan_.tables[ref.parent];
+        if (!parent || !parent->incremental() || ref.parent_columns != pp.key) continue;
+        std::vector<std::string> keys;
+        for (const auto& k : t.key) keys.push_back("c." + pg::ident(k) + "::" + t.column(k)->stage_type);
+        in.also_fetch.push_back("SELECT " + pg::join(keys, ", ") + " FROM " + t.target.qualified_name() + " c WHERE (" +
+                                pg::column_list(ref.columns, "c") + ") IN (SELECT " +
+                                pg::column_list(pp.key, "d") + " FROM " + parent->deletions() + " d)");
+      }
       delta::Reconciled rec = delta::reconcile(*source_, *target_, in, created_);
       rows += rec.rows_fetched;
       source_rows_[i] = rec.source_rows;
