@@ -14,8 +14,9 @@ namespace {
 constexpr int64_t kFetchChunk = 10000;  // keys per fetch statement
 
 struct Digest {
-  int64_t rows = 0, lo = 0, hi = 0;
-  bool operator==(const Digest& o) const { return std::tie(rows, lo, hi) == std::tie(o.rows, o.lo, o.hi); }
+  int64_t rows = 0;
+  std::string sum;  // exact sum of the 64-bit hashes (numeric)
+  bool operator==(const Digest& o) const { return rows == o.rows && sum == o.sum; }
 };
 using Digests = std::map<int, Digest>;
 
@@ -43,11 +44,14 @@ class TableHash {
     return "pg_catalog.hashtextextended(ROW(" + pg::join(parts, ", ") + ")::text, 0)";
   }
   std::string bucket(const std::string& h) const { return "((" + h + " >> 40) & " + mask_ + ")::int"; }
-  // Per-bucket digest of the hashes `h` of the rows of `from`.
-  std::string digest(const std::string& h, const std::string& from) const {
-    return "SELECT b, count(*), sum(lo), sum(hi) FROM (SELECT " + bucket("x.h") +
-           " AS b, x.h & 2147483647 AS lo, (x.h >> 31) & 2147483647 AS hi FROM (SELECT " + h + " AS h " + from +
-           ") x) y GROUP BY b";
+  // One digest of the hashes `h` of the rows of `from` (plus `extra` columns).
+  std::string total(const std::string& h, const std::string& from, const std::string& extra = "") const {
+    return "SELECT count(*), coalesce(sum(x.h), 0)::text" + extra + " FROM (SELECT " + h + " AS h, * " + from + ") x";
+  }
+  // Per-bucket digests of the same.
+  std::string buckets(const std::string& h, const std::string& from) const {
+    return "SELECT b, count(*), sum(h)::text FROM (SELECT " + bucket("x.h") + " AS b, x.h FROM (SELECT " + h +
+           " AS h " + from + ") x) y GROUP BY b";
   }
   const std::vector<const plan::StagedColumn*>& keys() const { return keys_; }
   std::vector<std::string> key_names() const {
@@ -67,18 +71,15 @@ class TableHash {
   std::vector<const plan::StagedColumn*> values_;
 };
 
-Digests read_digests(pg::Connection& conn, const std::string& sql, const pg::Params& params) {
-  pg::Result r = conn.exec(sql, params);
+Digests read_buckets(pg::Result r) {
   Digests d;
-  for (int i = 0; i < r.rows(); ++i) {
-    d[static_cast<int>(r.int64(i, 0))] = Digest{r.int64(i, 1), r.int64(i, 2), r.int64(i, 3)};
-  }
+  for (int i = 0; i < r.rows(); ++i) d[static_cast<int>(r.int64(i, 0))] = Digest{r.int64(i, 1), r.text(i, 2)};
   return d;
 }
 
 int bucket_count(int64_t rows) {
   int b = 64;
-  while (b < 65536 && int64_t{b} * 32 < rows) b *= 2;
+  while (b < 16384 && int64_t{b} * 64 < rows) b *= 2;
   return b;
 }
 
@@ -105,65 +106,106 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
   Reconciled out;
   out.buckets = bucket_count(in.estimated_rows);
   TableHash hash(p, in.method, out.buckets);
-
-  // The source side, in the run's snapshot.
-  std::string src = stage::source_select(p, source);
-  // The planner cannot know a bucket expression has few values and would sort
-  // every row to group them; hashing the groups needs memory for the buckets only.
-  std::string sort = source.exec("SELECT pg_catalog.current_setting('enable_sort')").text(0, 0);
-  source.exec("SET LOCAL enable_sort = off");
-  Digests theirs = read_digests(source, hash.digest(hash.hash("s"), "FROM (" + src + ") s"), pg::Params{});
-  source.exec("SELECT pg_catalog.set_config('enable_sort', $1, true)", std::vector<pg::Param>{sort});
-  for (const auto& [b, d] : theirs) out.source_rows += d.rows;
+  bool cursor = in.method == Method::Cursor;
+  std::string keys = pg::column_list(hash.key_names());
 
   target.exec("BEGIN");
   target.exec("SET LOCAL enable_sort = off");
   for (const auto& [name, value] : in.settings.values) {
     target.exec("SELECT pg_catalog.set_config($1, $2, true)", std::vector<pg::Param>{name, value});
   }
-  // The target side: owned rows; for the cursor method also the keys the
-  // change window staged, so a new row is not a difference.
+  auto work_table = [&](const std::string& suffix, const std::string& columns) {
+    std::string name = pg::qualified("stagesync", in.work_base + suffix);
+    target.exec("CREATE UNLOGGED TABLE " + name + " (" + columns + ") WITH (autovacuum_enabled = false)");
+    created.push_back(name);
+    return name;
+  };
+  target.exec("CREATE UNLOGGED TABLE " + in.deletions + " (" + hash.key_ddl() + ") WITH (autovacuum_enabled = false)");
+  created.push_back(in.deletions);
+  std::string want = work_table("_w", hash.key_ddl());
+
+  // Keys the previous run set aside (cursor method), with why: NULL column for
+  // a key collision, the reference's columns for an orphan.
+  std::string known = work_table("_r", hash.key_ddl() + ", column_name text");
+  if (cursor && !in.previous_run_id.empty()) {
+    std::vector<std::string> extracted, present;
+    for (const auto* c : hash.keys()) {
+      std::string v = "(r.row_key::json ->> " + pg::text_literal(c->name) + ")";
+      extracted.push_back("CAST(" + v + " AS " + c->stage_type + ")");
+      present.push_back(v + " IS NOT NULL");
+    }
+    target.exec("INSERT INTO " + known + " SELECT DISTINCT ON (" + pg::join(extracted, ", ") + ") " +
+                    pg::join(extracted, ", ") + ", r.column_name FROM stagesync.rejects r WHERE r.run_id = $1 AND "
+                    "r.table_name = $2 AND r.row_key LIKE '{%' AND " + pg::join(present, " AND "),
+                std::vector<pg::Param>{in.previous_run_id, p.target_name});
+    target.exec("ANALYZE " + known);
+  }
+
+  // Whole-table digests, computed by both servers at once.
+  std::string src = stage::source_select(p, source);
+  // keep newest: the target holds one row per key, so the source's keys count once.
+  // Rows with a NULL key can never be matched (every run sets them aside):
+  // they are not part of the key set.
+  std::vector<std::string> key_present;
+  for (const auto& k : hash.key_names()) key_present.push_back("s." + pg::ident(k) + " IS NOT NULL");
+  const std::string source_rows = "FROM (" + src + ") s WHERE " + pg::join(key_present, " AND ");
+  std::string source_from = source_rows;
+  if (cursor && p.duplicates.keep_newest) source_from = "FROM (SELECT DISTINCT " + keys + " " + source_rows + ") s";
   pg::Params params;
   std::string owned = t.owned("t", params);
-  std::string from = "FROM " + t.target() + " t WHERE " + owned;
-  if (in.method == Method::Cursor) {
-    std::vector<std::string> tk, sk;
+  std::string target_from = "FROM " + t.target() + " t WHERE " + owned;
+  std::string target_alias = "t", owned_count = ", count(*)::text";
+  if (cursor) {
+    // The target side holds the owned rows, the keys the change window just
+    // staged and the keys set aside before: with nothing else changed, the
+    // same set as the source.
+    std::vector<std::string> tk, sk, kk;
     for (const auto* c : hash.keys()) {
       tk.push_back(canonical("t", *c) + " AS " + pg::ident(c->name));
       sk.push_back(canonical("s", *c) + " AS " + pg::ident(c->name));
     }
-    from = "FROM (SELECT " + pg::join(tk, ", ") + " FROM " + t.target() + " t WHERE " + owned + " UNION ALL SELECT DISTINCT " +
-           pg::join(sk, ", ") + " FROM " + t.staging() + " s WHERE NOT EXISTS (SELECT 1 FROM " + t.target() +
-           " t WHERE " + t.same_key("t", "s") + " AND " + t.owned("t", params) + ")) u";
+    target_from = "FROM (SELECT " + pg::join(tk, ", ") + ", 1 AS o FROM " + t.target() + " t WHERE " + owned +
+                  " UNION ALL SELECT *, 0 FROM (SELECT " + pg::join(sk, ", ") + " FROM " + t.staging() +
+                  " s UNION SELECT " + pg::join(sk, ", ") + " FROM " + known + " s) s WHERE NOT EXISTS (SELECT 1 FROM " +
+                  t.target() + " t WHERE " + t.same_key("t", "s") + " AND " + t.owned("t", params) + ")) u";
+    target_alias = "u";
+    owned_count = ", coalesce(sum(x.o), 0)::text";
   }
-  Digests ours = read_digests(target, hash.digest(hash.hash(in.method == Method::Cursor ? "u" : "t"), from), params);
+  source.send(hash.total(hash.hash("s"), source_from), pg::Params{});
+  target.send(hash.total(hash.hash(target_alias), target_from, owned_count), params);
+  pg::Result theirs_total = source.receive();
+  pg::Result ours_total = target.receive();
+  out.source_rows = theirs_total.int64(0, 0);
+  out.target_owned = ours_total.int64(0, 2);
 
   std::vector<std::string> differing;
-  for (const auto& [b, d] : theirs) {
-    auto it = ours.find(b);
-    if (it == ours.end() || !(it->second == d)) differing.push_back(std::to_string(b));
+  if (theirs_total.text(0, 0) != ours_total.text(0, 0) || theirs_total.text(0, 1) != ours_total.text(0, 1)) {
+    // The planner cannot know a bucket expression has few values and would
+    // sort every row to group them; a hash aggregate needs memory for the buckets only.
+    std::string sort = source.exec("SELECT pg_catalog.current_setting('enable_sort')").text(0, 0);
+    source.exec("SET LOCAL enable_sort = off");
+    source.send(hash.buckets(hash.hash("s"), source_from), pg::Params{});
+    target.send(hash.buckets(hash.hash(target_alias), target_from), params);
+    Digests theirs = read_buckets(source.receive());
+    Digests ours = read_buckets(target.receive());
+    source.exec("SELECT pg_catalog.set_config('enable_sort', $1, true)", std::vector<pg::Param>{sort});
+    for (const auto& [b, d] : theirs) {
+      auto it = ours.find(b);
+      if (it == ours.end() || !(it->second == d)) differing.push_back(std::to_string(b));
+    }
+    for (const auto& [b, d] : ours)
+      if (!theirs.count(b)) differing.push_back(std::to_string(b));
   }
-  for (const auto& [b, d] : ours)
-    if (!theirs.count(b)) differing.push_back(std::to_string(b));
   out.buckets_differing = static_cast<int>(differing.size());
-  std::string buckets = "{" + pg::join(differing, ",") + "}";
-
-  target.exec("CREATE UNLOGGED TABLE " + in.deletions + " (" + hash.key_ddl() + ") WITH (autovacuum_enabled = false)");
-  created.push_back(in.deletions);
-  std::string want = pg::qualified("stagesync", in.work_base + "_w");
-  target.exec("CREATE UNLOGGED TABLE " + want + " (" + hash.key_ddl() + ") WITH (autovacuum_enabled = false)");
-  created.push_back(want);
-  std::string keys = pg::column_list(hash.key_names());
 
   if (!differing.empty()) {
+    std::string buckets = "{" + pg::join(differing, ",") + "}";
     // (key, hash) of the source rows in the differing buckets.
-    std::string pairs = pg::qualified("stagesync", in.work_base + "_k");
-    target.exec("CREATE UNLOGGED TABLE " + pairs + " (" + hash.key_ddl() + ", h bigint) WITH (autovacuum_enabled = false)");
-    created.push_back(pairs);
+    std::string pairs = work_table("_k", hash.key_ddl() + ", h bigint");
     out.keys_compared = stage::pipe_copy(
         source,
         stage::binary_copy_out("SELECT " + keys + ", h FROM (SELECT " + pg::column_list(hash.key_names(), "s") + ", " +
-                               hash.hash("s") + " AS h FROM (" + src + ") s) x WHERE " + hash.bucket("x.h") +
+                               hash.hash("s") + " AS h " + source_rows + ") x WHERE " + hash.bucket("x.h") +
                                " = ANY (" + source.literal(buckets) + "::int[])"),
         target, "COPY " + pairs + " (" + keys + ", h) FROM STDIN (FORMAT binary)");
     target.exec("ANALYZE " + pairs);
@@ -179,6 +221,7 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     std::string wowned = t.owned("t", wp);
     target.exec("INSERT INTO " + want + " SELECT " + pg::column_list(hash.key_names(), "k") + " FROM " + pairs +
                     " k WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "k") +
+                    ") AND NOT EXISTS (SELECT 1 FROM " + known + " s WHERE " + t.same_key("s", "k") +
                     ") AND NOT EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " + t.same_key("t", "k") + " AND " +
                     wowned + " AND " + t_hash + " = k.h) UNION SELECT " + keys + " FROM " + pairs + " GROUP BY " +
                     keys + " HAVING count(*) > 1",
@@ -186,20 +229,30 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
   }
   out.deletions = target.exec("SELECT count(*) FROM " + in.deletions).int64(0, 0);
 
-  // Keys the previous run set aside: their rows may pass now.
-  if (!in.previous_run_id.empty()) {
-    std::vector<std::string> extracted, present;
-    for (const auto* c : hash.keys()) {
-      std::string v = "(r.row_key::json ->> " + pg::text_literal(c->name) + ")";
-      extracted.push_back("CAST(" + v + " AS " + c->stage_type + ")");
-      present.push_back(v + " IS NOT NULL");
-    }
-    target.exec("INSERT INTO " + want + " SELECT DISTINCT " + pg::join(extracted, ", ") +
-                    " FROM stagesync.rejects r WHERE r.run_id = $1 AND r.table_name = $2 AND r.row_key LIKE '{%' AND " +
-                    pg::join(present, " AND "),
-                std::vector<pg::Param>{in.previous_run_id, p.target_name});
+  if (cursor && !in.previous_run_id.empty()) {
+    // Set-aside keys that may pass now are fetched and judged again; the
+    // others stay set aside, recorded again for this run.
+    std::string retry = "(r.column_name IS NULL AND NOT EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " +
+                        t.same_key("t", "r") + "))" +
+                        (in.retry_orphans ? " OR r.column_name IS NOT NULL" : "");
+    std::string not_staged = "NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "r") + ")";
+    out.rejects_retried = target.exec("INSERT INTO " + want + " SELECT " + pg::column_list(hash.key_names(), "r") +
+                                      " FROM " + known + " r WHERE " + not_staged + " AND (" + retry + ")")
+                              .affected();
+    // Two sets of up to every row: hashed, never a nested loop (the planner
+    // misjudges the freshly filled work table).
+    std::string nestloop = target.exec("SELECT pg_catalog.current_setting('enable_nestloop')").text(0, 0);
+    target.exec("SET LOCAL enable_nestloop = off");
+    out.rejects_carried =
+        target
+            .exec("INSERT INTO " + in.run_rejects + " (table_name, row_key, column_name, reason) SELECT $1, "
+                  "x.row_key, x.column_name, x.reason FROM stagesync.rejects x JOIN " + known + " r ON x.row_key = " +
+                  t.key_json("r") + " AND x.column_name IS NOT DISTINCT FROM r.column_name WHERE x.run_id = $2 AND "
+                  "x.table_name = $1 AND " + not_staged + " AND NOT (" + retry + ")",
+                  std::vector<pg::Param>{p.target_name, in.previous_run_id})
+            .affected();
+    target.exec("SELECT pg_catalog.set_config('enable_nestloop', $1, true)", std::vector<pg::Param>{nestloop});
   }
-
   for (const auto& select : in.also_fetch) target.exec("INSERT INTO " + want + " " + select);
 
   // Fetch the wanted rows from the source, a chunk of keys at a time.

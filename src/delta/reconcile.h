@@ -10,7 +10,9 @@
 //     fingerprint, plus keys rejected by the table's previous run (they may
 //     pass now, e.g. when their parent arrived); those rows are appended to the
 //     staging table from the source, in the same snapshot.
-// With nothing changed, what crosses the network is one digest per bucket.
+// Both servers first compute one digest of the whole table, at the same time;
+// with nothing changed nothing more is done. Otherwise the digests per bucket
+// cross the network.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +43,9 @@ struct Reconciled {
   int64_t keys_compared = 0;    // (key, hash) pairs moved for the differing buckets
   int64_t rows_fetched = 0;     // rows appended to staging
   int64_t deletions = 0;        // keys listed for deletion
+  int64_t target_owned = -1;    // owned in-scope target rows before the run (-1: not counted)
+  int64_t rejects_retried = 0;  // keys the previous run set aside, fetched again
+  int64_t rejects_carried = 0;  // keys the previous run set aside, still set aside (not fetched)
 };
 
 struct ReconcileInput {
@@ -49,7 +54,15 @@ struct ReconcileInput {
   stage::StagingTable* staging = nullptr;
   std::string deletions;        // qualified name of the table to create for the deletion keys
   std::string work_base;        // unqualified name prefix for this table's other work tables (schema stagesync)
-  std::string previous_run_id;  // the table's last successful run (its rejects are retried), or empty
+  std::string previous_run_id;  // the table's last successful run (cursor: its rejects, see below), or empty
+  // Cursor method: rows the previous run set aside never reach the target, so
+  // they are counted as present on the target side of the digests (else they
+  // would differ on every run) and carried into this run's `run_rejects`,
+  // unless they may pass now: set aside for a reference while `retry_orphans`
+  // (a table they reference staged rows in this run), or for a key collision
+  // whose foreign target row is gone. Those are fetched and judged again.
+  bool retry_orphans = false;
+  std::string run_rejects;      // this run's reject table
   int64_t estimated_rows = 0;
   TextSettings settings;
   // More keys to fetch: SELECTs on the target yielding key tuples in staging

@@ -140,6 +140,24 @@ Result Connection::exec(std::string_view sql, const Params& params) {
   return exec(sql, values);
 }
 
+void Connection::send(std::string_view sql, const Params& params) {
+  std::string text(sql);
+  std::vector<const char*> values;
+  for (const auto& p : params.values()) values.push_back(p.c_str());
+  if (!PQsendQueryParams(c_, text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
+                         0)) {
+    throw error_from(nullptr, "query failed on " + describe());
+  }
+}
+
+Result Connection::receive() {
+  Result res(PQgetResult(c_));
+  while (PGresult* more = PQgetResult(c_)) PQclear(more);
+  ExecStatusType st = res.raw() ? PQresultStatus(res.raw()) : PGRES_FATAL_ERROR;
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) return res;
+  throw error_from(res.raw(), "query failed on " + describe());
+}
+
 std::string Connection::literal(std::string_view value) const {
   std::unique_ptr<char, decltype(&PQfreemem)> q(PQescapeLiteral(c_, value.data(), value.size()),
                                                 &PQfreemem);

@@ -49,6 +49,11 @@ class Connection {
   Result exec(std::string_view sql);
   Result exec(std::string_view sql, const std::vector<Param>& params);
   Result exec(std::string_view sql, const Params& params);
+  // exec() in two halves, so statements on two servers can run at the same
+  // time: send() returns once the statement is sent, receive() waits for its
+  // result (and throws like exec()). Nothing else may be sent in between.
+  void send(std::string_view sql, const Params& params);
+  Result receive();
 
   // Quotes a value for the few places where the protocol takes no parameter
   // (COPY's query, DDL). Everywhere else values are parameters.

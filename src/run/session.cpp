@@ -115,7 +115,15 @@ std::string Session::begin_run(const std::string& command, const std::string& mo
 
 void Session::begin() {
   target_->exec("BEGIN");
-  target_->exec("SET LOCAL enable_nestloop = off");
+  // Incremental runs that staged few rows want the opposite: index lookups
+  // into the large target tables, not a hash of each of them.
+  int64_t staged = 0;
+  bool all_incremental = true;
+  for (size_t i : plan_.selected()) {
+    staged += rows_read_.at(i);
+    all_incremental = all_incremental && staged_.at(i) && staged_.at(i)->incremental();
+  }
+  if (!all_incremental || staged > kSmallStagedRows) target_->exec("SET LOCAL enable_nestloop = off");
 }
 
 std::string Session::application_name() const { return target_endpoint(cfg_).application_name; }
@@ -136,6 +144,9 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
   stage_seconds_.assign(n, 0);
   methods_.assign(n, delta::MethodChoice{});
   watermarks_.assign(n, delta::Watermark{});
+  target_owned_.assign(n, -1);
+  carried_rejects_.assign(n, 0);
+  changed_rows_.assign(n, 0);
   // Each table's watermark and last run, as its last successful run left them.
   std::map<std::string, std::pair<std::string, std::string>> previous;
   pg::Result st = target_->exec(
@@ -179,6 +190,7 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
     }, where);
     staged_[i] = std::make_unique<apply::TableSql>(t, table.qualified());
     source_rows_[i] = rows;
+    changed_rows_[i] = rows;
     if (m.method != delta::Method::Full) {
       std::string base = "s_" + run_id_ + "_" + std::to_string(i);
       delta::ReconcileInput in;
@@ -190,6 +202,14 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
       if (m.method == delta::Method::Cursor && prev != previous.end()) in.previous_run_id = prev->second.second;
       in.estimated_rows = std::max<int64_t>(estimate, 0);
       in.settings = settings;
+      in.run_rejects = rejects_;
+      for (const auto& ref : t.references) {
+        // A parent may have arrived when its table had new or changed rows
+        // (a full read cannot tell which: always).
+        const delta::Method pm = methods_.at(ref.parent).method;
+        bool changed = pm == delta::Method::Full ? staged_.at(ref.parent) != nullptr : changed_rows_.at(ref.parent) > 0;
+        in.retry_orphans = in.retry_orphans || changed;
+      }
       // Children of parent rows this run deletes are judged again (on_orphan
       // applies to them as in a full run) although they did not change.
       for (const auto& ref : t.references) {
@@ -204,7 +224,10 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
       }
       delta::Reconciled rec = delta::reconcile(*source_, *target_, in, created_);
       rows += rec.rows_fetched;
+      if (m.method == delta::Method::Fingerprint) changed_rows_[i] = rec.rows_fetched;
       source_rows_[i] = rec.source_rows;
+      target_owned_[i] = rec.target_owned;
+      carried_rejects_[i] = rec.rejects_carried;
       table.analyze();
       staged_[i]->set_deletions(in.deletions);
     }

@@ -70,6 +70,10 @@ class Session {
   // In-scope source rows of the table in this run's snapshot (all of them, even when fewer were read).
   int64_t source_rows(size_t index) const { return source_rows_.at(index); }
   const delta::MethodChoice& method(size_t index) const { return methods_.at(index); }
+  // Owned in-scope target rows counted while reconciling (-1: not counted).
+  int64_t target_owned(size_t index) const { return target_owned_.at(index); }
+  // Keys the previous run set aside that stay set aside without being read again.
+  int64_t carried_rejects(size_t index) const { return carried_rejects_.at(index); }
   // The watermark a successful run records for the table (its snapshot).
   std::string watermark_json(size_t index) const;
   double stage_seconds(size_t index) const { return stage_seconds_.at(index); }
@@ -92,7 +96,11 @@ class Session {
   std::vector<int64_t> source_rows_;
   std::vector<delta::MethodChoice> methods_;
   delta::Watermark snapshot_;
-  std::vector<delta::Watermark> watermarks_;  // per table: the snapshot and its lookup tables' counts
+  std::vector<delta::Watermark> watermarks_;
+  std::vector<int64_t> target_owned_;
+  std::vector<int64_t> carried_rejects_;
+  std::vector<int64_t> changed_rows_;  // rows read because they changed (cursor window, fingerprint differences)
+  static constexpr int64_t kSmallStagedRows = 100000;  // per table: the snapshot and its lookup tables' counts
   std::vector<double> stage_seconds_;
 };
 

@@ -35,6 +35,7 @@ class Applier {
   void prepare(size_t i) {
     auto start = std::chrono::steady_clock::now();
     apply::prepare_table(s_.target(), *s_.staged()[i], s_.rejects_table(), s_.plans(), s_.staged(), result(i).counts);
+    result(i).counts.rejected += s_.carried_rejects(i);
     add_time(i, start);
   }
   void delete_vanished(size_t i) {
@@ -51,7 +52,8 @@ class Applier {
   void upsert(size_t i) {
     auto start = std::chrono::steady_clock::now();
     apply::upsert(s_.target(), *s_.staged()[i], o_.strategy, result(i).counts);
-    result(i).counts.preserved = apply::count_foreign(s_.target(), *s_.staged()[i]);
+    // A whole-table count; incremental runs leave it out (0: not counted).
+    if (!s_.staged()[i]->incremental()) result(i).counts.preserved = apply::count_foreign(s_.target(), *s_.staged()[i]);
     add_time(i, start);
   }
   // Writes the per-table record (and its rejects, when `with_rejects`); in the caller's transaction.
@@ -90,7 +92,8 @@ class Applier {
     report::TableResult& r = result(i);
     guard::Facts f;
     f.would_delete = deleted ? *deleted : apply::count_vanished(s_.target(), t);
-    f.owned_before = apply::count_owned(s_.target(), t) + (deleted ? *deleted : 0);
+    f.owned_before = s_.target_owned(i) >= 0 ? s_.target_owned(i)
+                                             : apply::count_owned(s_.target(), t) + (deleted ? *deleted : 0);
     f.owned_after = r.source_rows;
     f.source_rows = r.source_rows;
     pg::Result prev = s_.target().exec(

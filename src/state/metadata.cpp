@@ -83,9 +83,11 @@ CREATE TABLE IF NOT EXISTS stagesync.backup_tables (
 )SQL";
 
 // Version 3: incremental runs. A table's in-scope source row count per run
-// (rows_read counts only what an incremental run read).
+// (rows_read counts only what an incremental run read); rejects looked up by
+// run and table (an incremental run carries its table's earlier rejects).
 const char* kUpgradeToV3 = R"SQL(
 ALTER TABLE stagesync.table_runs ADD COLUMN IF NOT EXISTS source_rows bigint;
+CREATE INDEX IF NOT EXISTS rejects_run_table ON stagesync.rejects (run_id, table_name);
 )SQL";
 
 int current_version(pg::Connection& target) {
