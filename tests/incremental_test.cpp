@@ -85,6 +85,31 @@ TEST_F(Incremental, ThreeRunsWithNoChangeWriteNothing) {
   expect_synced("after three no-change runs");
 }
 
+TEST_F(Incremental, AnUnchangedTableIsNotReadButASwapOfRowsIsFound) {
+  items_schema(3000);
+  src().exec("CREATE TABLE notes (body text); INSERT INTO notes VALUES ('x'), ('x'), ('y');");
+  tgt().exec("CREATE TABLE notes (body text);");
+  std::string cfg = config_with_tables("  - { name: items, key: [id] }\n  - { name: notes, key: none, owner: none }\n",
+                                       "owner: { column: source, value: D }\n");
+  sync(cfg);
+  std::string items = versions("items"), notes = versions("notes");
+  auto quiet = incremental(cfg);
+  for (const char* name : {"items", "notes"}) {
+    EXPECT_NE(table(quiet, name).reason.find("nothing changed"), std::string::npos) << table(quiet, name).reason;
+    EXPECT_EQ(table(quiet, name).counts.read, 0) << name;
+  }
+  EXPECT_EQ(versions("items"), items);
+  EXPECT_EQ(versions("notes"), notes);
+  // Same row counts as before, different rows: one deleted, one inserted.
+  src().exec("DELETE FROM items WHERE id = 100; INSERT INTO items VALUES (9100, 'replacement', 1, NULL);"
+             "DELETE FROM notes WHERE body = 'y'; INSERT INTO notes VALUES ('z');");
+  auto swapped = incremental(cfg);
+  EXPECT_EQ(table(swapped, "items").counts.deleted, 1);
+  EXPECT_EQ(table(swapped, "items").counts.inserted, 1);
+  EXPECT_EQ(column("SELECT body FROM notes ORDER BY body"), (std::vector<std::string>{"x", "x", "z"}));
+  expect_synced("after rows were swapped at equal counts");
+}
+
 TEST_F(Incremental, LongTransactionCommittingAfterTheRunIsNotMissed) {
   items_schema();
   std::string cfg = items_config();

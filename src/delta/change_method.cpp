@@ -4,11 +4,14 @@
 
 namespace stagesync::delta {
 
-std::map<std::string, int64_t> lookup_rows(const plan::TablePlan& t, pg::Connection& source) {
+std::map<std::string, int64_t> lookup_rows(const plan::TablePlan& t, pg::Connection& source,
+                                           const std::map<std::string, int64_t>& known) {
   std::map<std::string, int64_t> out;
   for (const auto& l : t.lookups) {
     std::string name = l.from.qualified_name();
-    if (!out.count(name)) out[name] = source.exec("SELECT count(*) FROM " + name).int64(0, 0);
+    if (out.count(name)) continue;
+    auto k = known.find(name);
+    out[name] = k != known.end() ? k->second : source.exec("SELECT count(*) FROM " + name).int64(0, 0);
   }
   return out;
 }
@@ -38,7 +41,7 @@ std::string to_string(Method m) {
 }
 
 MethodChoice choose_method(const plan::TablePlan& t, const TableFacts& f) {
-  auto full = [](std::string why) { return MethodChoice{Method::Full, std::move(why), {}}; };
+  auto full = [](std::string why) { return MethodChoice{Method::Full, std::move(why), {}, {}}; };
   if (!f.incremental_requested) return full("full mode requested");
   if (f.strategy != apply::Strategy::Merge) {
     return full("strategy " + apply::to_string(f.strategy) + " rewrites every owned row");
@@ -57,7 +60,7 @@ MethodChoice choose_method(const plan::TablePlan& t, const TableFacts& f) {
     why_fingerprint = f.previous ? f.lookup_change : "no watermark yet for the tables its lookups read";
   }
   if (!why_fingerprint.empty()) {
-    return MethodChoice{Method::Fingerprint, "fingerprints: " + why_fingerprint, {}};
+    return MethodChoice{Method::Fingerprint, "fingerprints: " + why_fingerprint, {}, {}};
   }
   if (!f.previous) return full("no watermark from an earlier successful run yet; this run records one");
   std::string why;
@@ -78,7 +81,7 @@ MethodChoice choose_method(const plan::TablePlan& t, const TableFacts& f) {
     reason += "; every row of a changed key is read (duplicates: keep newest)";
   }
   if (!cfg.incremental.cursor.empty()) reason += " (" + cfg.incremental.cursor + " alone is not trusted)";
-  return MethodChoice{Method::Cursor, reason, *window};
+  return MethodChoice{Method::Cursor, reason, *window, *changed_since(*f.previous, f.now, why)};
 }
 
 }  // namespace stagesync::delta

@@ -27,7 +27,9 @@ std::string to_string(Method m);
 struct MethodChoice {
   Method method = Method::Full;
   std::string reason;
-  std::string window;  // cursor: the change-window condition on the source table (alias t)
+  std::string window;       // cursor: the rows to read (alias t): the change window, or for
+                            // keep-newest tables every row of a key with a changed row
+  std::string change_window;  // cursor: the change window itself (alias t)
 };
 
 struct TableFacts {
@@ -48,7 +50,9 @@ struct TableFacts {
 // how. Runs inside the source snapshot.
 std::string lookup_changes(pg::Connection& source, const Watermark& since, const Watermark& now);
 // Row counts of the table's lookup tables in the current snapshot.
-std::map<std::string, int64_t> lookup_rows(const plan::TablePlan& table, pg::Connection& source);
+// `known` holds counts this snapshot already has (tables read whole, no scope).
+std::map<std::string, int64_t> lookup_rows(const plan::TablePlan& table, pg::Connection& source,
+                                           const std::map<std::string, int64_t>& known);
 
 MethodChoice choose_method(const plan::TablePlan& table, const TableFacts& facts);
 

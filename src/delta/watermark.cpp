@@ -24,12 +24,22 @@ Watermark current_snapshot(pg::Connection& source, const std::string& identity) 
   pg::Result r = source.exec(
       "SELECT pg_catalog.txid_snapshot_xmin(s), pg_catalog.txid_snapshot_xmax(s) "
       "FROM pg_catalog.txid_current_snapshot() s");
-  return Watermark{r.int64(0, 0), r.int64(0, 1), identity, {}};
+  Watermark w{r.int64(0, 0), r.int64(0, 1), identity, {}, -1, {}, -1};
+  // age(x) is (stable id - x) as int32, the stable id fixed at its first use
+  // in this transaction; measure it from a normal id (3 and up).
+  int64_t probe = w.xmin % kXidSpace;
+  if (probe >= 3) {
+    int64_t a = source.exec("SELECT pg_catalog.age($1::text::xid)", std::vector<pg::Param>{std::to_string(probe)})
+                    .int64(0, 0);
+    if (a >= 0) w.age_base = (probe + a) % kXidSpace;
+  }
+  return w;
 }
 
 std::string to_json(const Watermark& w, const std::string& method) {
-  nlohmann::json j = {{"format", 1},       {"xmin", w.xmin},     {"xmax", w.xmax},
-                      {"source", w.source}, {"method", method},   {"lookup_rows", w.lookup_rows}};
+  nlohmann::json j = {{"format", 1},         {"xmin", w.xmin},     {"xmax", w.xmax},
+                      {"source", w.source},   {"method", method},   {"lookup_rows", w.lookup_rows},
+                      {"rows", w.rows},       {"rejects_run", w.rejects_run}};
   return j.dump();
 }
 
@@ -40,7 +50,9 @@ std::optional<Watermark> from_json(const std::string& json) {
       !j.contains("xmax") || !j["xmax"].is_number_integer()) {
     return std::nullopt;
   }
-  Watermark w{j["xmin"].get<int64_t>(), j["xmax"].get<int64_t>(), j.value("source", std::string()), {}};
+  Watermark w{j["xmin"].get<int64_t>(), j["xmax"].get<int64_t>(), j.value("source", std::string()), {}, -1, {}, -1};
+  if (j.contains("rows") && j["rows"].is_number_integer()) w.rows = j["rows"].get<int64_t>();
+  w.rejects_run = j.value("rejects_run", std::string());
   if (j.contains("lookup_rows") && j["lookup_rows"].is_object()) {
     for (const auto& [name, n] : j["lookup_rows"].items())
       if (n.is_number_integer()) w.lookup_rows[name] = n.get<int64_t>();
@@ -67,6 +79,15 @@ std::optional<std::string> changed_since(const Watermark& since, const Watermark
   // [since.xmin, now.xmax) maps onto one interval of them, or two when it
   // crosses an epoch boundary. Ids above now.xmax-1 are not visible anyway.
   int64_t lo = since.xmin % kXidSpace, hi = now.xmax % kXidSpace;
+  if (now.age_base >= 0) {
+    // x in [lo, hi) <=> age(x) = base - x in [base - hi + 1, base - lo], all
+    // below 2^31 since base >= hi and hi - lo < 2^31 (checked above).
+    int64_t from = (now.age_base - hi + 1 + kXidSpace) % kXidSpace;
+    int64_t to = (now.age_base - lo + kXidSpace) % kXidSpace;
+    if (from <= to && to < kXidSpace / 2) {
+      return "pg_catalog.age(" + alias + ".xmin) BETWEEN " + std::to_string(from) + " AND " + std::to_string(to);
+    }
+  }
   std::string x = alias + ".xmin::text::bigint";
   if (lo < hi) return x + " >= " + std::to_string(lo) + " AND " + x + " < " + std::to_string(hi);
   return x + " >= " + std::to_string(lo) + " OR " + x + " < " + std::to_string(hi);

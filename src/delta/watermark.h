@@ -27,6 +27,17 @@ struct Watermark {
   // no row version in the change window, an unchanged count proves that no
   // lookup row was deleted either.
   std::map<std::string, int64_t> lookup_rows;
+  // In-scope source rows in this snapshot (count(*) with the scope), or -1.
+  // With no row version in the change window, an equal count proves the
+  // table did not change at all (a delete alone lowers it).
+  int64_t rows = -1;
+  // The run whose rejects for this table are still the current ones (a run
+  // that found nothing changed keeps the earlier run's).
+  std::string rejects_run;
+  // Not stored: the 32-bit transaction id age() measures from in the
+  // transaction that took this snapshot (-1: unknown). Window conditions
+  // written with age() are twice as fast as comparing ids converted to text.
+  int64_t age_base = -1;
 };
 
 // "system identifier/database oid/database name" when the role may read

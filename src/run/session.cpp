@@ -8,6 +8,7 @@
 
 #include "run/run_errors.h"
 #include "state/metadata.h"
+#include "stage/source_query.h"
 #include "state/run_lock.h"
 
 namespace stagesync::run {
@@ -147,6 +148,8 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
   target_owned_.assign(n, -1);
   carried_rejects_.assign(n, 0);
   changed_rows_.assign(n, 0);
+  deletions_.assign(n, 0);
+  unchanged_.assign(n, false);
   // Each table's watermark and last run, as its last successful run left them.
   std::map<std::string, std::pair<std::string, std::string>> previous;
   pg::Result st = target_->exec(
@@ -171,7 +174,14 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
     facts.row_versions = rel.rows() && std::string("rpm").find(rel.text(0, 1)) != std::string::npos;
     facts.fingerprints_match = hashes_match;
     facts.now = snapshot_;
-    facts.now.lookup_rows = delta::lookup_rows(t, *source_);
+    std::map<std::string, int64_t> counted;  // whole source tables counted earlier in this snapshot
+    for (size_t j : plan_.selected()) {
+      if (j == i) break;
+      if (plan_.tables[j].scope.empty() && watermarks_[j].rows >= 0) {
+        counted[plan_.tables[j].source.qualified_name()] = watermarks_[j].rows;
+      }
+    }
+    facts.now.lookup_rows = delta::lookup_rows(t, *source_, counted);
     watermarks_[i] = facts.now;
     auto prev = previous.find(t.target_name);
     if (prev != previous.end()) facts.previous = delta::from_json(prev->second.first);
@@ -179,18 +189,57 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
       facts.lookup_change = delta::lookup_changes(*source_, *facts.previous, facts.now);
     }
     methods_[i] = delta::choose_method(t, facts);
-    const delta::MethodChoice& m = methods_[i];
+    delta::MethodChoice& m = methods_[i];
+    std::string previous_rejects;  // the run whose rejects of this table are current
+    if (facts.previous) previous_rejects = facts.previous->rejects_run;
+    if (previous_rejects.empty() && prev != previous.end()) previous_rejects = prev->second.second;
+    watermarks_[i].rejects_run = run_id_;
 
     auto start = std::chrono::steady_clock::now();
     stage::StagingTable table(*target_, run_id_, i, t);
     created_.push_back(table.qualified());  // dropped by drop_staging() even if the load fails
+    staged_[i] = std::make_unique<apply::TableSql>(t, table.qualified());
+    // The table's in-scope source rows, and how many are in the change window.
+    std::string why;
+    std::optional<std::string> window;
+    if (incremental && strategy == apply::Strategy::Merge && facts.row_versions && facts.previous &&
+        t.config->incremental.method != "fingerprint" && facts.lookup_change.empty()) {
+      window = delta::changed_since(*facts.previous, facts.now, why);
+    }
+    if (window || m.method != delta::Method::Full) {
+      pg::Result c = source_->exec(stage::source_count(t, *source_, window ? *window : "false"));
+      watermarks_[i].rows = c.int64(0, 0);
+      if (window && c.int64(0, 1) == 0 && facts.previous->rows == watermarks_[i].rows && !references_changed(t) &&
+          (!t.keyed() || !collision_freed(t, previous_rejects))) {
+        // No row version in the change window and the same row count: the
+        // table did not change at all. Nothing to read, compare or apply.
+        if (t.keyed()) {
+          std::string deletions = pg::qualified("stagesync", "s_" + run_id_ + "_" + std::to_string(i) + "_d");
+          std::vector<std::string> cols;
+          for (const auto& k : t.key) cols.push_back(pg::ident(k) + " " + t.column(k)->stage_type);
+          target_->exec("CREATE UNLOGGED TABLE " + deletions + " (" + pg::join(cols, ", ") +
+                        ") WITH (autovacuum_enabled = false)");
+          created_.push_back(deletions);
+          staged_[i]->set_deletions(deletions);  // parents' rows all survive, for children's references
+        }
+        unchanged_[i] = true;
+        m = delta::MethodChoice{delta::Method::Cursor,
+                                "cursor: nothing changed since the last run (no new row version, same row count)", "", ""};
+        source_rows_[i] = target_owned_[i] = watermarks_[i].rows;
+        watermarks_[i].rejects_run = previous_rejects;
+        stage_seconds_[i] = since(start);
+        out_.progress(report::Progress{t.target_name, 0, estimate, stage_seconds_[i], true});
+        staged_ptrs_[i] = staged_[i].get();
+        continue;
+      }
+    }
     std::string where = m.method == delta::Method::Cursor ? m.window : m.method == delta::Method::Fingerprint ? "false" : "";
     int64_t rows = table.load(*source_, [&](int64_t k) {
       out_.progress(report::Progress{t.target_name, k, estimate, since(start), false});
     }, where);
-    staged_[i] = std::make_unique<apply::TableSql>(t, table.qualified());
     source_rows_[i] = rows;
     changed_rows_[i] = rows;
+    if (m.method == delta::Method::Full) watermarks_[i].rows = rows;
     if (m.method != delta::Method::Full) {
       std::string base = "s_" + run_id_ + "_" + std::to_string(i);
       delta::ReconcileInput in;
@@ -199,17 +248,11 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
       in.staging = &table;
       in.deletions = pg::qualified("stagesync", base + "_d");
       in.work_base = base;
-      if (m.method == delta::Method::Cursor && prev != previous.end()) in.previous_run_id = prev->second.second;
+      if (m.method == delta::Method::Cursor) in.previous_run_id = previous_rejects;
       in.estimated_rows = std::max<int64_t>(estimate, 0);
       in.settings = settings;
       in.run_rejects = rejects_;
-      for (const auto& ref : t.references) {
-        // A parent may have arrived when its table had new or changed rows
-        // (a full read cannot tell which: always).
-        const delta::Method pm = methods_.at(ref.parent).method;
-        bool changed = pm == delta::Method::Full ? staged_.at(ref.parent) != nullptr : changed_rows_.at(ref.parent) > 0;
-        in.retry_orphans = in.retry_orphans || changed;
-      }
+      in.retry_orphans = references_changed(t);
       // Children of parent rows this run deletes are judged again (on_orphan
       // applies to them as in a full run) although they did not change.
       for (const auto& ref : t.references) {
@@ -227,6 +270,7 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
       if (m.method == delta::Method::Fingerprint) changed_rows_[i] = rec.rows_fetched;
       source_rows_[i] = rec.source_rows;
       target_owned_[i] = rec.target_owned;
+      deletions_[i] = rec.deletions;
       carried_rejects_[i] = rec.rejects_carried;
       table.analyze();
       staged_[i]->set_deletions(in.deletions);
@@ -237,6 +281,34 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
     staged_ptrs_[i] = staged_[i].get();
   }
   source_->exec("COMMIT");
+}
+
+bool Session::references_changed(const plan::TablePlan& t) const {
+  for (const auto& ref : t.references) {
+    // A parent may have arrived, or gone, when its table had new, changed or
+    // deleted rows in this run (a full read cannot tell which: always).
+    if (!staged_.at(ref.parent)) continue;
+    if (methods_.at(ref.parent).method == delta::Method::Full) return true;
+    if (changed_rows_.at(ref.parent) > 0 || deletions_.at(ref.parent) > 0) return true;
+  }
+  return false;
+}
+
+bool Session::collision_freed(const plan::TablePlan& t, const std::string& rejects_run) const {
+  if (rejects_run.empty()) return false;
+  std::vector<std::string> same;
+  for (const auto& k : t.key) {
+    same.push_back("t." + pg::ident(k) + " = CAST((x.row_key::json ->> " + pg::text_literal(k) + ") AS " +
+                   t.column(k)->stage_type + ")");
+  }
+  // Keys set aside because a row the sync does not own held them (column_name
+  // IS NULL), whose holder is gone: their rows may be inserted now.
+  return target_
+      ->exec("SELECT EXISTS (SELECT 1 FROM stagesync.rejects x WHERE x.run_id = $1 AND x.table_name = $2 AND "
+             "x.column_name IS NULL AND x.row_key LIKE '{%' AND NOT EXISTS (SELECT 1 FROM " + t.target.qualified_name() +
+             " t WHERE " + pg::join(same, " AND ") + "))",
+             std::vector<pg::Param>{rejects_run, t.target_name})
+      .boolean(0, 0);
 }
 
 std::string Session::watermark_json(size_t index) const {

@@ -72,6 +72,9 @@ class Session {
   const delta::MethodChoice& method(size_t index) const { return methods_.at(index); }
   // Owned in-scope target rows counted while reconciling (-1: not counted).
   int64_t target_owned(size_t index) const { return target_owned_.at(index); }
+  // The table provably did not change at the source since its last run
+  // (incremental): it has nothing to prepare, guard or apply.
+  bool unchanged(size_t index) const { return unchanged_.at(index); }
   // Keys the previous run set aside that stay set aside without being read again.
   int64_t carried_rejects(size_t index) const { return carried_rejects_.at(index); }
   // The watermark a successful run records for the table (its snapshot).
@@ -80,6 +83,10 @@ class Session {
 
  private:
   void configure_target();
+  // Whether a table referenced by `t` had new, changed or deleted rows in this run.
+  bool references_changed(const plan::TablePlan& t) const;
+  // Whether a key `t` set aside in `rejects_run` for a collision is free now.
+  bool collision_freed(const plan::TablePlan& t, const std::string& rejects_run) const;
 
   const config::Config& cfg_;
   SessionOptions options_;
@@ -99,7 +106,9 @@ class Session {
   std::vector<delta::Watermark> watermarks_;
   std::vector<int64_t> target_owned_;
   std::vector<int64_t> carried_rejects_;
-  std::vector<int64_t> changed_rows_;  // rows read because they changed (cursor window, fingerprint differences)
+  std::vector<int64_t> changed_rows_;
+  std::vector<int64_t> deletions_;
+  std::vector<bool> unchanged_;  // proved unchanged at the source: nothing to prepare or apply  // keys an incremental table lists for deletion  // rows read because they changed (cursor window, fingerprint differences)
   static constexpr int64_t kSmallStagedRows = 100000;  // per table: the snapshot and its lookup tables' counts
   std::vector<double> stage_seconds_;
 };

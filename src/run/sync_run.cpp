@@ -33,12 +33,14 @@ class Applier {
       : s_(s), o_(o), results_(results) {}
 
   void prepare(size_t i) {
+    if (s_.unchanged(i)) return;
     auto start = std::chrono::steady_clock::now();
     apply::prepare_table(s_.target(), *s_.staged()[i], s_.rejects_table(), s_.plans(), s_.staged(), result(i).counts);
     result(i).counts.rejected += s_.carried_rejects(i);
     add_time(i, start);
   }
   void delete_vanished(size_t i) {
+    if (s_.unchanged(i)) return;
     auto start = std::chrono::steady_clock::now();
     apply::delete_vanished(s_.target(), *s_.staged()[i], o_.strategy, result(i).counts);
     add_time(i, start);
@@ -50,6 +52,7 @@ class Applier {
     add_time(i, start);
   }
   void upsert(size_t i) {
+    if (s_.unchanged(i)) return;
     auto start = std::chrono::steady_clock::now();
     apply::upsert(s_.target(), *s_.staged()[i], o_.strategy, result(i).counts);
     // A whole-table count; incremental runs leave it out (0: not counted).
@@ -88,6 +91,7 @@ class Applier {
   // With `deleted`, the merge deletes already ran in this transaction and
   // their count is the planned deletions (the rows are still there to count as owned before).
   std::optional<std::string> guard(size_t i, const config::Config& cfg, std::optional<int64_t> deleted = std::nullopt) {
+    if (s_.unchanged(i)) return std::nullopt;  // deletes nothing; the source is as the last run left it
     const apply::TableSql& t = *s_.staged()[i];
     report::TableResult& r = result(i);
     guard::Facts f;
@@ -201,12 +205,13 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
       }
       for (size_t i : order) {
         report::TableResult& r = a.result(i);
+        r.planned = true;
+        if (s.unchanged(i)) continue;
         apply::TableCounts p = apply::predict(s.target(), *s.staged()[i], o.strategy);
         r.counts.inserted = p.inserted;
         r.counts.updated = p.updated;
         r.counts.deleted = p.deleted;
         r.counts.preserved = apply::count_foreign(s.target(), *s.staged()[i]);
-        r.planned = true;
       }
       s.target().exec("ROLLBACK");
       finish_run_record(s.target(), summary.run_id);

@@ -4,6 +4,16 @@
 
 namespace stagesync::stage {
 
+namespace {
+
+std::vector<std::string> scope_conditions(const plan::TablePlan& table, pg::Connection& source) {
+  std::vector<std::string> conds;
+  for (const auto& [col, value] : table.scope) conds.push_back("t." + pg::ident(col) + " = " + source.literal(value));
+  return conds;
+}
+
+}  // namespace
+
 std::string source_select(const plan::TablePlan& table, pg::Connection& source, const std::string& where) {
   std::vector<std::string> exprs;
   for (const auto& c : table.columns) {
@@ -28,11 +38,16 @@ std::string source_select(const plan::TablePlan& table, pg::Connection& source, 
            l.from.qualified_name() + " WHERE " + pg::join(not_null, " AND ") + " ORDER BY " + match + ", " +
            pg::ident(l.take) + " NULLS LAST) " + alias + " ON " + pg::join(on, " AND ");
   }
-  std::vector<std::string> conds;
-  for (const auto& [col, value] : table.scope) conds.push_back("t." + pg::ident(col) + " = " + source.literal(value));
+  std::vector<std::string> conds = scope_conditions(table, source);
   if (!where.empty()) conds.push_back("(" + where + ")");
   if (!conds.empty()) sql += " WHERE " + pg::join(conds, " AND ");
   return sql;
+}
+
+std::string source_count(const plan::TablePlan& table, pg::Connection& source, const std::string& window) {
+  std::vector<std::string> conds = scope_conditions(table, source);
+  return "SELECT count(*), count(*) FILTER (WHERE " + window + ") FROM " + table.source.qualified_name() + " t" +
+         (conds.empty() ? "" : " WHERE " + pg::join(conds, " AND "));
 }
 
 std::string binary_copy_out(const std::string& select) { return "COPY (" + select + ") TO STDOUT (FORMAT binary)"; }

@@ -15,6 +15,11 @@ namespace stagesync::stage {
 // condition on the source table (alias `t`), such as incremental's change window.
 std::string source_select(const plan::TablePlan& table, pg::Connection& source, const std::string& where = "");
 
+// "SELECT count(*), count(*) FILTER (WHERE <window>)" over the source table's
+// in-scope rows (alias t): the rows source_select() reads, and how many of them
+// are in `window`.
+std::string source_count(const plan::TablePlan& table, pg::Connection& source, const std::string& window);
+
 // `COPY (<select>) TO STDOUT (FORMAT binary)`.
 std::string binary_copy_out(const std::string& select);
 // `COPY (source_select) TO STDOUT (FORMAT binary)`.
