@@ -233,6 +233,35 @@ TEST_F(Incremental, ChildrenOfADeletedParentAreJudgedAgainAsInAFullRun) {
   EXPECT_EQ(column("SELECT id FROM parent ORDER BY id"), (std::vector<std::string>{"1"}));
 }
 
+TEST_F(Incremental, LookupValuesFollowTheirTableEvenWhenItsRowsAreDeleted) {
+  src().exec(
+      "CREATE TABLE jobs (job_id int PRIMARY KEY, client_id int);"
+      "CREATE TABLE tasks (job_id int, task_id int, note text, PRIMARY KEY (job_id, task_id));"
+      "INSERT INTO jobs SELECT g, 100 + g FROM generate_series(1, 50) g;"
+      "INSERT INTO tasks SELECT 1 + g % 50, g, 't' FROM generate_series(1, 500) g;");
+  tgt().exec("CREATE TABLE tasks (job_id int, task_id int, note text, client_id int, PRIMARY KEY (job_id, task_id));");
+  std::string cfg = config_with_tables(
+      "  - name: tasks\n    key: [job_id, task_id]\n"
+      "    lookups: [ { column: client_id, from: jobs, match: [job_id], take: client_id } ]\n");
+  sync(cfg);
+  incremental(cfg);
+  // The tasks rows do not change; the values they look up do: an update, and
+  // a delete (which leaves no row version behind).
+  src().exec("UPDATE jobs SET client_id = 999 WHERE job_id = 7; DELETE FROM jobs WHERE job_id = 8;");
+  auto s = incremental(cfg);
+  const auto& t = table(s, "tasks");
+  EXPECT_EQ(t.mode_used, "cursor") << t.reason;
+  EXPECT_NE(t.reason.find("lookup"), std::string::npos) << t.reason;
+  EXPECT_EQ(t.counts.updated, 20);
+  EXPECT_EQ(t.counts.read, 20) << "only the rows whose lookup value changed are read";
+  EXPECT_EQ(count("SELECT count(*) FROM tasks WHERE job_id = 7 AND client_id = 999"), 10);
+  EXPECT_EQ(count("SELECT count(*) FROM tasks WHERE job_id = 8 AND client_id IS NULL"), 10);
+  std::string v = versions("tasks");
+  auto again = incremental(cfg);
+  EXPECT_EQ(writes(table(again, "tasks")), 0);
+  EXPECT_EQ(versions("tasks"), v);
+}
+
 TEST_F(Incremental, FingerprintMethodFindsChangesAndDeletesByComparingRows) {
   items_schema(5000);
   std::string cfg = items_config(", incremental: { method: fingerprint }");

@@ -31,6 +31,13 @@ std::string lookup_changes(pg::Connection& source, const Watermark& since, const
   return "";
 }
 
+bool lookups_comparable(const plan::TablePlan& t) {
+  for (const auto& l : t.lookups)
+    for (const auto& m : l.match)
+      if (!t.column(m)) return false;
+  return true;
+}
+
 std::string to_string(Method m) {
   switch (m) {
     case Method::Full: return "full";
@@ -41,7 +48,7 @@ std::string to_string(Method m) {
 }
 
 MethodChoice choose_method(const plan::TablePlan& t, const TableFacts& f) {
-  auto full = [](std::string why) { return MethodChoice{Method::Full, std::move(why), {}, {}}; };
+  auto full = [](std::string why) { return MethodChoice{Method::Full, std::move(why), {}, {}, false}; };
   if (!f.incremental_requested) return full("full mode requested");
   if (f.strategy != apply::Strategy::Merge) {
     return full("strategy " + apply::to_string(f.strategy) + " rewrites every owned row");
@@ -56,11 +63,11 @@ MethodChoice choose_method(const plan::TablePlan& t, const TableFacts& f) {
     why_fingerprint = "incremental: { method: fingerprint } configured";
   } else if (!f.row_versions) {
     why_fingerprint = "the source relation has no row versions (a view or foreign table)";
-  } else if (!t.lookups.empty() && (!f.previous || !f.lookup_change.empty())) {
-    why_fingerprint = f.previous ? f.lookup_change : "no watermark yet for the tables its lookups read";
+  } else if (!t.lookups.empty() && f.previous && !f.lookup_change.empty() && !lookups_comparable(t)) {
+    why_fingerprint = f.lookup_change + " (and its match columns are not synced, so stored values cannot be compared)";
   }
   if (!why_fingerprint.empty()) {
-    return MethodChoice{Method::Fingerprint, "fingerprints: " + why_fingerprint, {}, {}};
+    return MethodChoice{Method::Fingerprint, "fingerprints: " + why_fingerprint, {}, {}, false};
   }
   if (!f.previous) return full("no watermark from an earlier successful run yet; this run records one");
   std::string why;
@@ -80,8 +87,10 @@ MethodChoice choose_method(const plan::TablePlan& t, const TableFacts& f) {
              t.source.qualified_name() + " c WHERE " + inner + ")";
     reason += "; every row of a changed key is read (duplicates: keep newest)";
   }
+  bool drift = !t.lookups.empty() && !f.lookup_change.empty();
+  if (drift) reason += "; " + f.lookup_change + ": rows whose lookup value differs now are read too";
   if (!cfg.incremental.cursor.empty()) reason += " (" + cfg.incremental.cursor + " alone is not trusted)";
-  return MethodChoice{Method::Cursor, reason, *window, *changed_since(*f.previous, f.now, why)};
+  return MethodChoice{Method::Cursor, reason, *window, *changed_since(*f.previous, f.now, why), drift};
 }
 
 }  // namespace stagesync::delta

@@ -30,6 +30,9 @@ struct MethodChoice {
   std::string window;       // cursor: the rows to read (alias t): the change window, or for
                             // keep-newest tables every row of a key with a changed row
   std::string change_window;  // cursor: the change window itself (alias t)
+  // cursor: a table a lookup reads changed, so the rows whose stored lookup
+  // value differs from the source's current one are read too (lookup_drift()).
+  bool lookup_drift = false;
 };
 
 struct TableFacts {
@@ -49,6 +52,9 @@ struct TableFacts {
 // the window, row count as recorded in `since`), else which one changed and
 // how. Runs inside the source snapshot.
 std::string lookup_changes(pg::Connection& source, const Watermark& since, const Watermark& now);
+// Whether every lookup's match columns are synced columns of the table, so
+// the target's stored lookup values can be checked (lookup_drift()).
+bool lookups_comparable(const plan::TablePlan& table);
 // Row counts of the table's lookup tables in the current snapshot.
 // `known` holds counts this snapshot already has (tables read whole, no scope).
 std::map<std::string, int64_t> lookup_rows(const plan::TablePlan& table, pg::Connection& source,

@@ -6,6 +6,7 @@
 #include <map>
 #include <cstdlib>
 
+#include "delta/lookup_drift.h"
 #include "run/run_errors.h"
 #include "state/metadata.h"
 #include "stage/source_query.h"
@@ -224,7 +225,8 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
         }
         unchanged_[i] = true;
         m = delta::MethodChoice{delta::Method::Cursor,
-                                "cursor: nothing changed since the last run (no new row version, same row count)", "", ""};
+                                "cursor: nothing changed since the last run (no new row version, same row count)", "", "",
+                                false};
         source_rows_[i] = target_owned_[i] = watermarks_[i].rows;
         watermarks_[i].rejects_run = previous_rejects;
         stage_seconds_[i] = since(start);
@@ -253,6 +255,9 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
       in.settings = settings;
       in.run_rejects = rejects_;
       in.retry_orphans = references_changed(t);
+      if (m.lookup_drift) {
+        for (auto& select : delta::lookup_drift(t, *source_, *target_, base, created_)) in.also_fetch.push_back(select);
+      }
       // Children of parent rows this run deletes are judged again (on_orphan
       // applies to them as in a full run) although they did not change.
       for (const auto& ref : t.references) {

@@ -14,6 +14,14 @@ std::vector<std::string> scope_conditions(const plan::TablePlan& table, pg::Conn
 
 }  // namespace
 
+std::string lookup_select(const plan::ResolvedLookup& l) {
+  std::string match = pg::column_list(l.match);
+  std::vector<std::string> not_null;
+  for (const auto& m : l.match) not_null.push_back(pg::ident(m) + " IS NOT NULL");
+  return "SELECT DISTINCT ON (" + match + ") " + match + ", " + pg::ident(l.take) + " FROM " + l.from.qualified_name() +
+         " WHERE " + pg::join(not_null, " AND ") + " ORDER BY " + match + ", " + pg::ident(l.take) + " NULLS LAST";
+}
+
 std::string source_select(const plan::TablePlan& table, pg::Connection& source, const std::string& where) {
   std::vector<std::string> exprs;
   for (const auto& c : table.columns) {
@@ -28,15 +36,9 @@ std::string source_select(const plan::TablePlan& table, pg::Connection& source, 
   for (size_t i = 0; i < table.lookups.size(); ++i) {
     const auto& l = table.lookups[i];
     std::string alias = "l" + std::to_string(i);
-    std::string match = pg::column_list(l.match);
-    std::vector<std::string> not_null, on;
-    for (const auto& m : l.match) {
-      not_null.push_back(pg::ident(m) + " IS NOT NULL");
-      on.push_back(alias + "." + pg::ident(m) + " = t." + pg::ident(m));
-    }
-    sql += " LEFT JOIN (SELECT DISTINCT ON (" + match + ") " + match + ", " + pg::ident(l.take) + " FROM " +
-           l.from.qualified_name() + " WHERE " + pg::join(not_null, " AND ") + " ORDER BY " + match + ", " +
-           pg::ident(l.take) + " NULLS LAST) " + alias + " ON " + pg::join(on, " AND ");
+    std::vector<std::string> on;
+    for (const auto& m : l.match) on.push_back(alias + "." + pg::ident(m) + " = t." + pg::ident(m));
+    sql += " LEFT JOIN (" + lookup_select(l) + ") " + alias + " ON " + pg::join(on, " AND ");
   }
   std::vector<std::string> conds = scope_conditions(table, source);
   if (!where.empty()) conds.push_back("(" + where + ")");

@@ -20,6 +20,10 @@ std::string source_select(const plan::TablePlan& table, pg::Connection& source, 
 // are in `window`.
 std::string source_count(const plan::TablePlan& table, pg::Connection& source, const std::string& window);
 
+// One lookup's value per match value: the match columns and `take`, the
+// smallest non-NULL `take` where several rows match.
+std::string lookup_select(const plan::ResolvedLookup& lookup);
+
 // `COPY (<select>) TO STDOUT (FORMAT binary)`.
 std::string binary_copy_out(const std::string& select);
 // `COPY (source_select) TO STDOUT (FORMAT binary)`.

@@ -1,0 +1,44 @@
+#include "delta/lookup_drift.h"
+
+#include "pg/sql.h"
+#include "stage/copy_pipe.h"
+#include "stage/source_query.h"
+
+namespace stagesync::delta {
+
+std::vector<std::string> lookup_drift(const plan::TablePlan& t, pg::Connection& source, pg::Connection& target,
+                                      const std::string& work_base, std::vector<std::string>& created) {
+  std::vector<std::string> out;
+  std::vector<std::string> keys;
+  for (const auto& k : t.key) keys.push_back("c." + pg::ident(k) + "::" + t.column(k)->stage_type);
+  for (size_t i = 0; i < t.lookups.size(); ++i) {
+    const plan::ResolvedLookup& l = t.lookups[i];
+    const plan::StagedColumn* filled = nullptr;
+    for (const auto& c : t.columns)
+      if (c.lookup == static_cast<int>(i)) filled = &c;
+    if (!filled) continue;
+    std::string name = pg::qualified("stagesync", work_base + "_l" + std::to_string(i));
+    std::vector<std::string> ddl, casts, names, on;
+    for (const auto& m : l.match) {
+      const plan::StagedColumn* mc = t.column(m);
+      ddl.push_back(pg::ident(m) + " " + mc->stage_type);
+      casts.push_back("x." + pg::ident(m) + "::" + mc->stage_type);
+      names.push_back(m);
+      on.push_back("v." + pg::ident(m) + " = c." + pg::ident(m));
+    }
+    target.exec("CREATE UNLOGGED TABLE " + name + " (" + pg::join(ddl, ", ") + ", v " + filled->stage_type +
+                ") WITH (autovacuum_enabled = false)");
+    created.push_back(name);
+    stage::pipe_copy(source,
+                     stage::binary_copy_out("SELECT " + pg::join(casts, ", ") + ", x." + pg::ident(l.take) + "::" +
+                                            filled->stage_type + " FROM (" + stage::lookup_select(l) + ") x"),
+                     target, "COPY " + name + " (" + pg::column_list(names) + ", v) FROM STDIN (FORMAT binary)");
+    target.exec("ANALYZE " + name);
+    out.push_back("SELECT " + pg::join(keys, ", ") + " FROM " + t.target.qualified_name() + " c LEFT JOIN " + name +
+                  " v ON " + pg::join(on, " AND ") + " WHERE c." + pg::ident(filled->name) + "::" +
+                  filled->stage_type + " IS DISTINCT FROM v.v");
+  }
+  return out;
+}
+
+}  // namespace stagesync::delta

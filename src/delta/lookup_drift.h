@@ -1,0 +1,29 @@
+// Rows whose stored lookup value is no longer the source's.
+//
+// A lookup fills a column from another source table. When that table changed
+// since the last run (rows inserted, updated, deleted: deletions leave no row
+// version to find), the rows of this table that depend on the change did not
+// change themselves, so the change window does not contain them. Instead of
+// re-reading the table, compare: the source's current lookup (one row per
+// match value) is copied to the target, and every target row whose stored
+// value differs from it is selected for reading again. Whatever happened to
+// the lookup table, a row whose value is still right is left alone, and one
+// whose value is wrong is found.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pg/connection.h"
+#include "plan/sync_plan.h"
+
+namespace stagesync::delta {
+
+// SELECTs on the target (key columns in staging types) of the rows of `table`
+// whose lookup values differ from the source's now. Runs inside the source
+// snapshot; creates work tables "<work_base>_l<n>" in schema stagesync (added
+// to `created`). Requires lookups_comparable(table).
+std::vector<std::string> lookup_drift(const plan::TablePlan& table, pg::Connection& source, pg::Connection& target,
+                                      const std::string& work_base, std::vector<std::string>& created);
+
+}  // namespace stagesync::delta
