@@ -198,10 +198,11 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
   }
   out.buckets_differing = static_cast<int>(differing.size());
 
+  std::string pairs;  // (key, hash) of the source rows in the differing buckets
+  std::string differing_literal = "{" + pg::join(differing, ",") + "}";
   if (!differing.empty()) {
-    std::string buckets = "{" + pg::join(differing, ",") + "}";
-    // (key, hash) of the source rows in the differing buckets.
-    std::string pairs = work_table("_k", hash.key_ddl() + ", h bigint");
+    std::string buckets = differing_literal;
+    pairs = work_table("_k", hash.key_ddl() + ", h bigint");
     out.keys_compared = stage::pipe_copy(
         source,
         stage::binary_copy_out("SELECT " + keys + ", h FROM (SELECT " + pg::column_list(hash.key_names(), "s") + ", " +
@@ -230,8 +231,7 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
   out.deletions = target.exec("SELECT count(*) FROM " + in.deletions).int64(0, 0);
 
   if (cursor && !in.previous_run_id.empty()) {
-    // Set-aside keys that may pass now are fetched and judged again; the
-    // others stay set aside, recorded again for this run.
+    // Set-aside keys that may pass now are fetched and judged again.
     std::string retry = "(r.column_name IS NULL AND NOT EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " +
                         t.same_key("t", "r") + "))" +
                         (in.retry_orphans ? " OR r.column_name IS NOT NULL" : "");
@@ -239,21 +239,33 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     out.rejects_retried = target.exec("INSERT INTO " + want + " SELECT " + pg::column_list(hash.key_names(), "r") +
                                       " FROM " + known + " r WHERE " + not_staged + " AND (" + retry + ")")
                               .affected();
-    // Two sets of up to every row: hashed, never a nested loop (the planner
-    // misjudges the freshly filled work table).
-    std::string nestloop = target.exec("SELECT pg_catalog.current_setting('enable_nestloop')").text(0, 0);
-    target.exec("SET LOCAL enable_nestloop = off");
-    out.rejects_carried =
-        target
-            .exec("INSERT INTO " + in.run_rejects + " (table_name, row_key, column_name, reason) SELECT $1, "
-                  "x.row_key, x.column_name, x.reason FROM stagesync.rejects x JOIN " + known + " r ON x.row_key = " +
-                  t.key_json("r") + " AND x.column_name IS NOT DISTINCT FROM r.column_name WHERE x.run_id = $2 AND "
-                  "x.table_name = $1 AND " + not_staged + " AND NOT (" + retry + ")",
-                  std::vector<pg::Param>{p.target_name, in.previous_run_id})
-            .affected();
-    target.exec("SELECT pg_catalog.set_config('enable_nestloop', $1, true)", std::vector<pg::Param>{nestloop});
   }
   for (const auto& select : in.also_fetch) target.exec("INSERT INTO " + want + " " + select);
+  for (const auto& parent : in.children_of) {
+    std::vector<std::string> arrays, casts, cols;
+    for (size_t i = 0; i < parent.columns.size(); ++i) {
+      const plan::StagedColumn* c = p.column(parent.columns[i]);
+      arrays.push_back("pg_catalog.array_agg(" + pg::ident(parent.parent_columns[i]) + "::text)::text");
+      casts.push_back("CAST(u.a" + std::to_string(i) + " AS " + c->stage_type + ")");
+      cols.push_back("a" + std::to_string(i));
+    }
+    std::string pcols = pg::column_list(parent.parent_columns);
+    pg::Result chunks = target.exec("SELECT " + pg::join(arrays, ", ") + " FROM (SELECT " + pcols +
+                                    ", (row_number() OVER () - 1) / " + std::to_string(kFetchChunk) +
+                                    " AS g FROM (SELECT DISTINCT " + pcols + " FROM " + parent.staging + ") d) x GROUP BY g");
+    for (int r = 0; r < chunks.rows(); ++r) {
+      std::vector<std::string> lits;
+      for (size_t i = 0; i < parent.columns.size(); ++i) {
+        lits.push_back(source.literal(chunks.text(r, static_cast<int>(i))) + "::text[]");
+      }
+      stage::pipe_copy(source,
+                       stage::binary_copy_out("SELECT " + pg::column_list(hash.key_names(), "s") + " FROM (" + src +
+                                              ") s WHERE (" + pg::column_list(parent.columns, "s") + ") IN (SELECT " +
+                                              pg::join(casts, ", ") + " FROM unnest(" + pg::join(lits, ", ") +
+                                              ") AS u(" + pg::join(cols, ", ") + "))"),
+                       target, "COPY " + want + " (" + keys + ") FROM STDIN (FORMAT binary)");
+    }
+  }
 
   // Fetch the wanted rows from the source, a chunk of keys at a time.
   std::vector<std::string> arrays, unnest_cols, casts;
@@ -265,7 +277,8 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
   }
   pg::Result chunks = target.exec("SELECT " + pg::join(arrays, ", ") + " FROM (SELECT " + keys +
                                   ", (row_number() OVER () - 1) / " + std::to_string(kFetchChunk) +
-                                  " AS g FROM (SELECT DISTINCT " + keys + " FROM " + want + ") d) x GROUP BY g");
+                                  " AS g FROM (SELECT DISTINCT " + keys + " FROM " + want + " w WHERE NOT EXISTS (SELECT 1 FROM " +
+                                  t.staging() + " s WHERE " + t.same_key("s", "w") + ")) d) x GROUP BY g");
   for (int r = 0; r < chunks.rows(); ++r) {
     std::vector<std::string> lits;
     for (size_t i = 0; i < hash.keys().size(); ++i) lits.push_back(source.literal(chunks.text(r, static_cast<int>(i))) + "::text[]");
@@ -273,6 +286,30 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
         source, "SELECT * FROM (" + src + ") s WHERE (" + pg::column_list(hash.key_names(), "s") + ") IN (SELECT " +
                     pg::join(casts, ", ") + " FROM unnest(" + pg::join(lits, ", ") + ") AS u(" +
                     pg::join(unnest_cols, ", ") + "))");
+  }
+  if (cursor && !in.previous_run_id.empty()) {
+    // The set-aside keys not read again stay set aside, recorded for this run,
+    // unless the source no longer has them (their bucket differed and the
+    // source sent no such key).
+    std::string not_staged = "NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "r") + ")";
+    std::string gone = "false";
+    if (!pairs.empty()) {
+      gone = hash.bucket(hash.hash("r")) + " = ANY (" + pg::text_literal(differing_literal) +
+             "::int[]) AND NOT EXISTS (SELECT 1 FROM " + pairs + " k WHERE " + t.same_key("k", "r") + ")";
+    }
+    // Two sets of up to every row: hashed, never a nested loop (the planner
+    // misjudges the freshly filled work table).
+    std::string nestloop = target.exec("SELECT pg_catalog.current_setting('enable_nestloop')").text(0, 0);
+    target.exec("SET LOCAL enable_nestloop = off");
+    out.rejects_carried =
+        target
+            .exec("INSERT INTO " + in.run_rejects + " (table_name, row_key, column_name, reason) SELECT $1, "
+                  "x.row_key, x.column_name, x.reason FROM stagesync.rejects x JOIN " + known + " r ON x.row_key = " +
+                  t.key_json("r") + " AND x.column_name IS NOT DISTINCT FROM r.column_name WHERE x.run_id = $2 AND "
+                  "x.table_name = $1 AND " + not_staged + " AND NOT (" + gone + ")",
+                  std::vector<pg::Param>{p.target_name, in.previous_run_id})
+            .affected();
+    target.exec("SELECT pg_catalog.set_config('enable_nestloop', $1, true)", std::vector<pg::Param>{nestloop});
   }
   target.exec("ANALYZE " + in.deletions);
   target.exec("COMMIT");

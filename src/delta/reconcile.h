@@ -68,6 +68,16 @@ struct ReconcileInput {
   // More keys to fetch: SELECTs on the target yielding key tuples in staging
   // types (children of parent rows this run deletes, to be judged again).
   std::vector<std::string> also_fetch;
+  // Children of rows a parent table staged in this run (new or changed
+  // parents): their rows are read too, so rows set aside earlier for a missing
+  // parent pass once it arrives. Parent staging table, parent columns, and this
+  // table's referencing columns (same order).
+  struct ParentRows {
+    std::string staging;
+    std::vector<std::string> parent_columns;
+    std::vector<std::string> columns;
+  };
+  std::vector<ParentRows> children_of;
 };
 
 // Runs inside the caller's source snapshot; uses its own transaction on the

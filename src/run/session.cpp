@@ -254,7 +254,15 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
       in.estimated_rows = std::max<int64_t>(estimate, 0);
       in.settings = settings;
       in.run_rejects = rejects_;
-      in.retry_orphans = references_changed(t);
+      for (const auto& ref : t.references) {
+        const apply::TableSql* parent = staged_.at(ref.parent).get();
+        if (!parent) continue;
+        if (!parent->incremental()) {
+          in.retry_orphans = true;  // every parent row was read: no telling which arrived
+        } else if (changed_rows_.at(ref.parent) > 0) {
+          in.children_of.push_back({parent->staging(), ref.parent_columns, ref.columns});
+        }
+      }
       if (m.lookup_drift) {
         for (auto& select : delta::lookup_drift(t, *source_, *target_, base, created_)) in.also_fetch.push_back(select);
       }
