@@ -13,12 +13,26 @@ namespace {
 
 constexpr int64_t kFetchChunk = 10000;  // keys per fetch statement
 
+// Count and exact sum of 64-bit hashes: digests of disjoint sets add up.
 struct Digest {
   int64_t rows = 0;
-  std::string sum;  // exact sum of the 64-bit hashes (numeric)
+  __int128 sum = 0;
   bool operator==(const Digest& o) const { return rows == o.rows && sum == o.sum; }
+  Digest& operator+=(const Digest& o) {
+    rows += o.rows;
+    sum += o.sum;
+    return *this;
+  }
 };
 using Digests = std::map<int, Digest>;
+
+// A numeric sum of up to 2^63 int64 values, as the server prints it.
+__int128 parse_sum(const std::string& text) {
+  __int128 v = 0;
+  bool negative = !text.empty() && text[0] == '-';
+  for (size_t i = negative ? 1 : 0; i < text.size() && text[i] != '.'; ++i) v = v * 10 + (text[i] - '0');
+  return negative ? -v : v;
+}
 
 // The text a value hashes as, the same on both servers: built-in types in the
 // target's own type (so the source value is rounded as the target stores
@@ -45,13 +59,13 @@ class TableHash {
   }
   std::string bucket(const std::string& h) const { return "((" + h + " >> 40) & " + mask_ + ")::int"; }
   // One digest of the hashes `h` of the rows of `from` (plus `extra` columns).
-  std::string total(const std::string& h, const std::string& from, const std::string& extra = "") const {
-    return "SELECT count(*), coalesce(sum(x.h), 0)::text" + extra + " FROM (SELECT " + h + " AS h, * " + from + ") x";
+  std::string total(const std::string& h, const std::string& from) const {
+    return "SELECT count(*), coalesce(sum(y.h), 0)::text FROM (SELECT " + h + " AS h " + from + ") y";
   }
   // Per-bucket digests of the same.
   std::string buckets(const std::string& h, const std::string& from) const {
-    return "SELECT b, count(*), sum(h)::text FROM (SELECT " + bucket("x.h") + " AS b, x.h FROM (SELECT " + h +
-           " AS h " + from + ") x) y GROUP BY b";
+    return "SELECT b, count(*), sum(h)::text FROM (SELECT " + bucket("y.h") + " AS b, y.h FROM (SELECT " + h +
+           " AS h " + from + ") y) z GROUP BY b";
   }
   const std::vector<const plan::StagedColumn*>& keys() const { return keys_; }
   std::vector<std::string> key_names() const {
@@ -71,11 +85,12 @@ class TableHash {
   std::vector<const plan::StagedColumn*> values_;
 };
 
-Digests read_buckets(pg::Result r) {
-  Digests d;
-  for (int i = 0; i < r.rows(); ++i) d[static_cast<int>(r.int64(i, 0))] = Digest{r.int64(i, 1), r.text(i, 2)};
+Digests read_buckets(pg::Result r, Digests d = {}) {
+  for (int i = 0; i < r.rows(); ++i) d[static_cast<int>(r.int64(i, 0))] += Digest{r.int64(i, 1), parse_sum(r.text(i, 2))};
   return d;
 }
+
+Digest read_total(const pg::Result& r) { return Digest{r.int64(0, 0), parse_sum(r.text(0, 1))}; }
 
 int bucket_count(int64_t rows) {
   int b = 64;
@@ -154,40 +169,38 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
   pg::Params params;
   std::string owned = t.owned("t", params);
   std::string target_from = "FROM " + t.target() + " t WHERE " + owned;
-  std::string target_alias = "t", owned_count = ", count(*)::text";
+  // Cursor method: the target side also holds the keys the change window just
+  // staged and the keys set aside before (neither is an owned target row):
+  // with nothing else changed, the same key set as the source. Digested apart
+  // (a small set) and added.
+  std::string extra_from;
+  pg::Params extra_params;
   if (cursor) {
-    // The target side holds the owned rows, the keys the change window just
-    // staged and the keys set aside before: with nothing else changed, the
-    // same set as the source.
-    std::vector<std::string> tk, sk, kk;
-    for (const auto* c : hash.keys()) {
-      tk.push_back(canonical("t", *c) + " AS " + pg::ident(c->name));
-      sk.push_back(canonical("s", *c) + " AS " + pg::ident(c->name));
-    }
-    target_from = "FROM (SELECT " + pg::join(tk, ", ") + ", 1 AS o FROM " + t.target() + " t WHERE " + owned +
-                  " UNION ALL SELECT *, 0 FROM (SELECT " + pg::join(sk, ", ") + " FROM " + t.staging() +
-                  " s UNION SELECT " + pg::join(sk, ", ") + " FROM " + known + " s) s WHERE NOT EXISTS (SELECT 1 FROM " +
-                  t.target() + " t WHERE " + t.same_key("t", "s") + " AND " + t.owned("t", params) + ")) u";
-    target_alias = "u";
-    owned_count = ", coalesce(sum(x.o), 0)::text";
+    std::vector<std::string> sk;
+    for (const auto* c : hash.keys()) sk.push_back(canonical("s", *c) + " AS " + pg::ident(c->name));
+    extra_from = "FROM (SELECT " + pg::join(sk, ", ") + " FROM " + t.staging() + " s UNION SELECT " +
+                 pg::join(sk, ", ") + " FROM " + known + " s) x WHERE NOT EXISTS (SELECT 1 FROM " + t.target() +
+                 " t WHERE " + t.same_key("t", "x") + " AND " + t.owned("t", extra_params) + ")";
   }
   source.send(hash.total(hash.hash("s"), source_from), pg::Params{});
-  target.send(hash.total(hash.hash(target_alias), target_from, owned_count), params);
-  pg::Result theirs_total = source.receive();
-  pg::Result ours_total = target.receive();
-  out.source_rows = theirs_total.int64(0, 0);
-  out.target_owned = ours_total.int64(0, 2);
+  target.send(hash.total(hash.hash("t"), target_from), params);
+  Digest theirs_total = read_total(source.receive());
+  Digest ours_total = read_total(target.receive());
+  out.source_rows = theirs_total.rows;
+  out.target_owned = ours_total.rows;
+  if (cursor) ours_total += read_total(target.exec(hash.total(hash.hash("x"), extra_from), extra_params));
 
   std::vector<std::string> differing;
-  if (theirs_total.text(0, 0) != ours_total.text(0, 0) || theirs_total.text(0, 1) != ours_total.text(0, 1)) {
+  if (!(theirs_total == ours_total)) {
     // The planner cannot know a bucket expression has few values and would
     // sort every row to group them; a hash aggregate needs memory for the buckets only.
     std::string sort = source.exec("SELECT pg_catalog.current_setting('enable_sort')").text(0, 0);
     source.exec("SET LOCAL enable_sort = off");
     source.send(hash.buckets(hash.hash("s"), source_from), pg::Params{});
-    target.send(hash.buckets(hash.hash(target_alias), target_from), params);
+    target.send(hash.buckets(hash.hash("t"), target_from), params);
     Digests theirs = read_buckets(source.receive());
     Digests ours = read_buckets(target.receive());
+    if (cursor) ours = read_buckets(target.exec(hash.buckets(hash.hash("x"), extra_from), extra_params), ours);
     source.exec("SELECT pg_catalog.set_config('enable_sort', $1, true)", std::vector<pg::Param>{sort});
     for (const auto& [b, d] : theirs) {
       auto it = ours.find(b);
