@@ -81,6 +81,17 @@ std::string TableSql::key_json(const std::string& alias) const {
   return "pg_catalog.json_build_object(" + pg::join(parts, ", ") + ")::text";
 }
 
+std::string TableSql::key_from_json(const std::string& json, const std::string& column) const {
+  const plan::StagedColumn* c = t_.column(column);
+  return "CAST((" + json + "::json ->> " + pg::text_literal(column) + ") AS " + c->stage_type + ")";
+}
+
+std::string TableSql::key_ddl() const {
+  std::vector<std::string> cols;
+  for (const auto& k : t_.key) cols.push_back(pg::ident(k) + " " + t_.column(k)->stage_type);
+  return pg::join(cols, ", ");
+}
+
 std::vector<std::string> TableSql::insert_columns() const {
   std::vector<std::string> cols;
   for (const auto& c : t_.columns) cols.push_back(c.name);

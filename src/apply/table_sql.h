@@ -50,6 +50,11 @@ class TableSql {
 
   // json_build_object of the key columns (the whole row when keyless), as text.
   std::string key_json(const std::string& alias) const;
+  // The inverse for key column `column`: its staged value out of a key_json()
+  // text `json` (NULL when absent).
+  std::string key_from_json(const std::string& json, const std::string& column) const;
+  // "k1 type1, k2 type2": the key columns with their staging types (DDL).
+  std::string key_ddl() const;
 
   // Target columns written by INSERT, and the matching SELECT list over staging alias "s".
   std::vector<std::string> insert_columns() const;

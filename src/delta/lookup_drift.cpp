@@ -3,11 +3,12 @@
 #include "pg/sql.h"
 #include "stage/copy_pipe.h"
 #include "stage/source_query.h"
+#include "stage/staging_table.h"
 
 namespace stagesync::delta {
 
 std::vector<std::string> lookup_drift(const plan::TablePlan& t, pg::Connection& source, pg::Connection& target,
-                                      const std::string& work_base, std::vector<std::string>& created) {
+                                      const std::string& run_id, size_t index, std::vector<std::string>& created) {
   std::vector<std::string> out;
   std::vector<std::string> keys;
   for (const auto& k : t.key) keys.push_back("c." + pg::ident(k) + "::" + t.column(k)->stage_type);
@@ -17,7 +18,6 @@ std::vector<std::string> lookup_drift(const plan::TablePlan& t, pg::Connection& 
     for (const auto& c : t.columns)
       if (c.lookup == static_cast<int>(i)) filled = &c;
     if (!filled) continue;
-    std::string name = pg::qualified("stagesync", work_base + "_l" + std::to_string(i));
     std::vector<std::string> ddl, casts, names, on;
     for (const auto& m : l.match) {
       const plan::StagedColumn* mc = t.column(m);
@@ -26,8 +26,8 @@ std::vector<std::string> lookup_drift(const plan::TablePlan& t, pg::Connection& 
       names.push_back(m);
       on.push_back("v." + pg::ident(m) + " = c." + pg::ident(m));
     }
-    target.exec("CREATE UNLOGGED TABLE " + name + " (" + pg::join(ddl, ", ") + ", v " + filled->stage_type +
-                ") WITH (autovacuum_enabled = false)");
+    std::string name = stage::create_work_table(target, stage::work_table_name(run_id, index, "_l" + std::to_string(i)),
+                                                pg::join(ddl, ", ") + ", v " + filled->stage_type);
     created.push_back(name);
     stage::pipe_copy(source,
                      stage::binary_copy_out("SELECT " + pg::join(casts, ", ") + ", x." + pg::ident(l.take) + "::" +

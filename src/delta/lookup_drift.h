@@ -21,9 +21,9 @@ namespace stagesync::delta {
 
 // SELECTs on the target (key columns in staging types) of the rows of `table`
 // whose lookup values differ from the source's now. Runs inside the source
-// snapshot; creates work tables "<work_base>_l<n>" in schema stagesync (added
-// to `created`). Requires lookups_comparable(table).
+// snapshot; creates work tables stage::work_table_name(run_id, index, "_l<n>")
+// (added to `created`). Requires lookups_comparable(table).
 std::vector<std::string> lookup_drift(const plan::TablePlan& table, pg::Connection& source, pg::Connection& target,
-                                      const std::string& work_base, std::vector<std::string>& created);
+                                      const std::string& run_id, size_t index, std::vector<std::string>& created);
 
 }  // namespace stagesync::delta

@@ -1,12 +1,14 @@
 #include "delta/reconcile.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <tuple>
 
 #include "pg/sql.h"
 #include "stage/copy_pipe.h"
 #include "stage/source_query.h"
+#include "stage/staging_table.h"
 
 namespace stagesync::delta {
 namespace {
@@ -58,7 +60,7 @@ class TableHash {
     return "pg_catalog.hashtextextended(ROW(" + pg::join(parts, ", ") + ")::text, 0)";
   }
   std::string bucket(const std::string& h) const { return "((" + h + " >> 40) & " + mask_ + ")::int"; }
-  // One digest of the hashes `h` of the rows of `from` (plus `extra` columns).
+  // One digest of the hashes `h` of the rows of `from`.
   std::string total(const std::string& h, const std::string& from) const {
     return "SELECT count(*), coalesce(sum(y.h), 0)::text FROM (SELECT " + h + " AS h " + from + ") y";
   }
@@ -72,11 +74,6 @@ class TableHash {
     std::vector<std::string> out;
     for (const auto* c : keys_) out.push_back(c->name);
     return out;
-  }
-  std::string key_ddl() const {
-    std::vector<std::string> cols;
-    for (const auto* c : keys_) cols.push_back(pg::ident(c->name) + " " + c->stage_type);
-    return pg::join(cols, ", ");
   }
 
  private:
@@ -92,6 +89,34 @@ Digests read_buckets(pg::Result r, Digests d = {}) {
 
 Digest read_total(const pg::Result& r) { return Digest{r.int64(0, 0), parse_sum(r.text(0, 1))}; }
 
+// Runs `use` once per chunk of up to kFetchChunk distinct rows of `columns`
+// of `from` (a table or "table alias WHERE ..." on the target), with the
+// chunk as a source-side condition "(<alias>.c1, ...) IN (SELECT ...)" over
+// the values (travelling as text arrays, cast back to `types`).
+void for_each_key_chunk(pg::Connection& target, pg::Connection& source, const std::string& from,
+                        const std::vector<std::string>& columns, const std::vector<std::string>& types,
+                        const std::string& alias, const std::vector<std::string>& matched,
+                        const std::function<void(const std::string& condition)>& use) {
+  std::vector<std::string> arrays, casts, names;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    arrays.push_back("pg_catalog.array_agg(" + pg::ident(columns[i]) + "::text)::text");
+    casts.push_back("CAST(u.a" + std::to_string(i) + " AS " + types[i] + ")");
+    names.push_back("a" + std::to_string(i));
+  }
+  std::string cols = pg::column_list(columns);
+  pg::Result chunks = target.exec("SELECT " + pg::join(arrays, ", ") + " FROM (SELECT " + cols +
+                                  ", (row_number() OVER () - 1) / " + std::to_string(kFetchChunk) +
+                                  " AS g FROM (SELECT DISTINCT " + cols + " FROM " + from + ") d) x GROUP BY g");
+  for (int r = 0; r < chunks.rows(); ++r) {
+    std::vector<std::string> lits;
+    for (size_t i = 0; i < columns.size(); ++i) {
+      lits.push_back(source.literal(chunks.text(r, static_cast<int>(i))) + "::text[]");
+    }
+    use("(" + pg::column_list(matched, alias) + ") IN (SELECT " + pg::join(casts, ", ") + " FROM unnest(" +
+        pg::join(lits, ", ") + ") AS u(" + pg::join(names, ", ") + "))");
+  }
+}
+
 int bucket_count(int64_t rows) {
   int b = 64;
   while (b < 16384 && int64_t{b} * 64 < rows) b *= 2;
@@ -99,6 +124,11 @@ int bucket_count(int64_t rows) {
 }
 
 }  // namespace
+
+std::string deletions_table(pg::Connection& target, const apply::TableSql& t, const std::string& run_id,
+                            size_t index) {
+  return stage::create_work_table(target, stage::work_table_name(run_id, index, "_d"), t.key_ddl());
+}
 
 TextSettings read_text_settings(pg::Connection& source) {
   TextSettings s;
@@ -119,8 +149,7 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
   const apply::TableSql& t = *in.table;
   const plan::TablePlan& p = t.table();
   Reconciled out;
-  out.buckets = bucket_count(in.estimated_rows);
-  TableHash hash(p, in.method, out.buckets);
+  TableHash hash(p, in.method, bucket_count(in.estimated_rows));
   bool cursor = in.method == Method::Cursor;
   std::string keys = pg::column_list(hash.key_names());
 
@@ -130,24 +159,21 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     target.exec("SELECT pg_catalog.set_config($1, $2, true)", std::vector<pg::Param>{name, value});
   }
   auto work_table = [&](const std::string& suffix, const std::string& columns) {
-    std::string name = pg::qualified("stagesync", in.work_base + suffix);
-    target.exec("CREATE UNLOGGED TABLE " + name + " (" + columns + ") WITH (autovacuum_enabled = false)");
-    created.push_back(name);
-    return name;
+    created.push_back(stage::create_work_table(target, stage::work_table_name(in.run_id, in.index, suffix), columns));
+    return created.back();
   };
-  target.exec("CREATE UNLOGGED TABLE " + in.deletions + " (" + hash.key_ddl() + ") WITH (autovacuum_enabled = false)");
-  created.push_back(in.deletions);
-  std::string want = work_table("_w", hash.key_ddl());
+  out.deletions = deletions_table(target, t, in.run_id, in.index);
+  created.push_back(out.deletions);
+  std::string want = work_table("_w", t.key_ddl());
 
   // Keys the previous run set aside (cursor method), with why: NULL column for
   // a key collision, the reference's columns for an orphan.
-  std::string known = work_table("_r", hash.key_ddl() + ", column_name text");
+  std::string known = work_table("_r", t.key_ddl() + ", column_name text");
   if (cursor && !in.previous_run_id.empty()) {
     std::vector<std::string> extracted, present;
-    for (const auto* c : hash.keys()) {
-      std::string v = "(r.row_key::json ->> " + pg::text_literal(c->name) + ")";
-      extracted.push_back("CAST(" + v + " AS " + c->stage_type + ")");
-      present.push_back(v + " IS NOT NULL");
+    for (const auto& k : p.key) {
+      extracted.push_back(t.key_from_json("r.row_key", k));
+      present.push_back(extracted.back() + " IS NOT NULL");
     }
     target.exec("INSERT INTO " + known + " SELECT DISTINCT ON (" + pg::join(extracted, ", ") + ") " +
                     pg::join(extracted, ", ") + ", r.column_name FROM stagesync.rejects r WHERE r.run_id = $1 AND "
@@ -209,14 +235,12 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     for (const auto& [b, d] : ours)
       if (!theirs.count(b)) differing.push_back(std::to_string(b));
   }
-  out.buckets_differing = static_cast<int>(differing.size());
 
   std::string pairs;  // (key, hash) of the source rows in the differing buckets
-  std::string differing_literal = "{" + pg::join(differing, ",") + "}";
+  std::string buckets = "{" + pg::join(differing, ",") + "}";
   if (!differing.empty()) {
-    std::string buckets = differing_literal;
-    pairs = work_table("_k", hash.key_ddl() + ", h bigint");
-    out.keys_compared = stage::pipe_copy(
+    pairs = work_table("_k", t.key_ddl() + ", h bigint");
+    stage::pipe_copy(
         source,
         stage::binary_copy_out("SELECT " + keys + ", h FROM (SELECT " + pg::column_list(hash.key_names(), "s") + ", " +
                                hash.hash("s") + " AS h " + source_rows + ") x WHERE " + hash.bucket("x.h") +
@@ -227,7 +251,7 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     pg::Params dp;
     std::string dbucket = dp.add(buckets);
     std::string downed = t.owned("t", dp);
-    target.exec("INSERT INTO " + in.deletions + " SELECT " + pg::column_list(hash.key_names(), "t") + " FROM " +
+    target.exec("INSERT INTO " + out.deletions + " SELECT " + pg::column_list(hash.key_names(), "t") + " FROM " +
                     t.target() + " t WHERE " + downed + " AND " + hash.bucket(t_hash) + " = ANY (" + dbucket +
                     "::int[]) AND NOT EXISTS (SELECT 1 FROM " + pairs + " k WHERE " + t.same_key("k", "t") + ")",
                 dp);
@@ -241,73 +265,46 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
                     keys + " HAVING count(*) > 1",
                 wp);
   }
-  out.deletions = target.exec("SELECT count(*) FROM " + in.deletions).int64(0, 0);
+  out.deletion_count = target.exec("SELECT count(*) FROM " + out.deletions).int64(0, 0);
 
+  const std::string not_staged =
+      "NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "r") + ")";
   if (cursor && !in.previous_run_id.empty()) {
     // Set-aside keys that may pass now are fetched and judged again.
     std::string retry = "(r.column_name IS NULL AND NOT EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " +
                         t.same_key("t", "r") + "))" +
                         (in.retry_orphans ? " OR r.column_name IS NOT NULL" : "");
-    std::string not_staged = "NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "r") + ")";
-    out.rejects_retried = target.exec("INSERT INTO " + want + " SELECT " + pg::column_list(hash.key_names(), "r") +
-                                      " FROM " + known + " r WHERE " + not_staged + " AND (" + retry + ")")
-                              .affected();
+    target.exec("INSERT INTO " + want + " SELECT " + pg::column_list(hash.key_names(), "r") + " FROM " + known +
+                " r WHERE " + not_staged + " AND (" + retry + ")");
   }
   for (const auto& select : in.also_fetch) target.exec("INSERT INTO " + want + " " + select);
+  std::vector<std::string> key_types;
+  for (const auto* c : hash.keys()) key_types.push_back(c->stage_type);
   for (const auto& parent : in.children_of) {
-    std::vector<std::string> arrays, casts, cols;
-    for (size_t i = 0; i < parent.columns.size(); ++i) {
-      const plan::StagedColumn* c = p.column(parent.columns[i]);
-      arrays.push_back("pg_catalog.array_agg(" + pg::ident(parent.parent_columns[i]) + "::text)::text");
-      casts.push_back("CAST(u.a" + std::to_string(i) + " AS " + c->stage_type + ")");
-      cols.push_back("a" + std::to_string(i));
-    }
-    std::string pcols = pg::column_list(parent.parent_columns);
-    pg::Result chunks = target.exec("SELECT " + pg::join(arrays, ", ") + " FROM (SELECT " + pcols +
-                                    ", (row_number() OVER () - 1) / " + std::to_string(kFetchChunk) +
-                                    " AS g FROM (SELECT DISTINCT " + pcols + " FROM " + parent.staging + ") d) x GROUP BY g");
-    for (int r = 0; r < chunks.rows(); ++r) {
-      std::vector<std::string> lits;
-      for (size_t i = 0; i < parent.columns.size(); ++i) {
-        lits.push_back(source.literal(chunks.text(r, static_cast<int>(i))) + "::text[]");
-      }
-      stage::pipe_copy(source,
-                       stage::binary_copy_out("SELECT " + pg::column_list(hash.key_names(), "s") + " FROM (" + src +
-                                              ") s WHERE (" + pg::column_list(parent.columns, "s") + ") IN (SELECT " +
-                                              pg::join(casts, ", ") + " FROM unnest(" + pg::join(lits, ", ") +
-                                              ") AS u(" + pg::join(cols, ", ") + "))"),
-                       target, "COPY " + want + " (" + keys + ") FROM STDIN (FORMAT binary)");
-    }
+    std::vector<std::string> types;
+    for (const auto& c : parent.columns) types.push_back(p.column(c)->stage_type);
+    for_each_key_chunk(target, source, parent.staging, parent.parent_columns, types, "s", parent.columns,
+                       [&](const std::string& children) {
+                         stage::pipe_copy(source,
+                                          stage::binary_copy_out("SELECT " + pg::column_list(hash.key_names(), "s") +
+                                                                 " FROM (" + src + ") s WHERE " + children),
+                                          target, "COPY " + want + " (" + keys + ") FROM STDIN (FORMAT binary)");
+                       });
   }
 
   // Fetch the wanted rows from the source, a chunk of keys at a time.
-  std::vector<std::string> arrays, unnest_cols, casts;
-  for (size_t i = 0; i < hash.keys().size(); ++i) {
-    const auto* c = hash.keys()[i];
-    arrays.push_back("pg_catalog.array_agg(" + pg::ident(c->name) + "::text)::text");
-    unnest_cols.push_back("a" + std::to_string(i));
-    casts.push_back("CAST(u.a" + std::to_string(i) + " AS " + c->stage_type + ")");
-  }
-  pg::Result chunks = target.exec("SELECT " + pg::join(arrays, ", ") + " FROM (SELECT " + keys +
-                                  ", (row_number() OVER () - 1) / " + std::to_string(kFetchChunk) +
-                                  " AS g FROM (SELECT DISTINCT " + keys + " FROM " + want + " w WHERE NOT EXISTS (SELECT 1 FROM " +
-                                  t.staging() + " s WHERE " + t.same_key("s", "w") + ")) d) x GROUP BY g");
-  for (int r = 0; r < chunks.rows(); ++r) {
-    std::vector<std::string> lits;
-    for (size_t i = 0; i < hash.keys().size(); ++i) lits.push_back(source.literal(chunks.text(r, static_cast<int>(i))) + "::text[]");
-    out.rows_fetched += in.staging->append(
-        source, "SELECT * FROM (" + src + ") s WHERE (" + pg::column_list(hash.key_names(), "s") + ") IN (SELECT " +
-                    pg::join(casts, ", ") + " FROM unnest(" + pg::join(lits, ", ") + ") AS u(" +
-                    pg::join(unnest_cols, ", ") + "))");
-  }
+  for_each_key_chunk(target, source,
+                     want + " w WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "w") + ")",
+                     hash.key_names(), key_types, "s", hash.key_names(), [&](const std::string& wanted) {
+                       out.rows_fetched += in.staging->append(source, "SELECT * FROM (" + src + ") s WHERE " + wanted);
+                     });
   if (cursor && !in.previous_run_id.empty()) {
     // The set-aside keys not read again stay set aside, recorded for this run,
     // unless the source no longer has them (their bucket differed and the
     // source sent no such key).
-    std::string not_staged = "NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "r") + ")";
     std::string gone = "false";
     if (!pairs.empty()) {
-      gone = hash.bucket(hash.hash("r")) + " = ANY (" + pg::text_literal(differing_literal) +
+      gone = hash.bucket(hash.hash("r")) + " = ANY (" + pg::text_literal(buckets) +
              "::int[]) AND NOT EXISTS (SELECT 1 FROM " + pairs + " k WHERE " + t.same_key("k", "r") + ")";
     }
     // Two sets of up to every row: hashed, never a nested loop (the planner
@@ -324,7 +321,7 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
             .affected();
     target.exec("SELECT pg_catalog.set_config('enable_nestloop', $1, true)", std::vector<pg::Param>{nestloop});
   }
-  target.exec("ANALYZE " + in.deletions);
+  target.exec("ANALYZE " + out.deletions);
   target.exec("COMMIT");
   return out;
 }

@@ -37,23 +37,25 @@ TextSettings read_text_settings(pg::Connection& source);
 bool same_text_hash(pg::Connection& source, pg::Connection& target);
 
 struct Reconciled {
-  int64_t source_rows = 0;      // in-scope source rows (the table's size at the source)
-  int buckets = 0;
-  int buckets_differing = 0;
-  int64_t keys_compared = 0;    // (key, hash) pairs moved for the differing buckets
+  int64_t source_rows = 0;      // in-scope source rows with a key (the table's size at the source)
   int64_t rows_fetched = 0;     // rows appended to staging
-  int64_t deletions = 0;        // keys listed for deletion
-  int64_t target_owned = -1;    // owned in-scope target rows before the run (-1: not counted)
-  int64_t rejects_retried = 0;  // keys the previous run set aside, fetched again
+  std::string deletions;        // the table of keys to delete (see deletions_table())
+  int64_t deletion_count = 0;   // keys listed in it
+  int64_t target_owned = -1;    // owned in-scope target rows before the run
   int64_t rejects_carried = 0;  // keys the previous run set aside, still set aside (not fetched)
 };
+
+// Creates the (empty) table of key values to delete for table `index` of run
+// `run_id`, with the table's key columns; returns its name.
+std::string deletions_table(pg::Connection& target, const apply::TableSql& table, const std::string& run_id,
+                            size_t index);
 
 struct ReconcileInput {
   Method method = Method::Cursor;
   const apply::TableSql* table = nullptr;  // staging holds the rows read so far (cursor: the change window)
   stage::StagingTable* staging = nullptr;
-  std::string deletions;        // qualified name of the table to create for the deletion keys
-  std::string work_base;        // unqualified name prefix for this table's other work tables (schema stagesync)
+  std::string run_id;           // names the work tables (stage::work_table_name())
+  size_t index = 0;
   std::string previous_run_id;  // the table's last successful run (cursor: its rejects, see below), or empty
   // Cursor method: rows the previous run set aside never reach the target, so
   // they are counted as present on the target side of the digests (else they

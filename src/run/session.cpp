@@ -211,17 +211,13 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
       pg::Result c = source_->exec(stage::source_count(t, *source_, window ? *window : "false"));
       watermarks_[i].rows = c.int64(0, 0);
       if (window && c.int64(0, 1) == 0 && facts.previous->rows == watermarks_[i].rows && !references_changed(t) &&
-          (!t.keyed() || !collision_freed(t, previous_rejects))) {
+          (!t.keyed() || !collision_freed(i, previous_rejects))) {
         // No row version in the change window and the same row count: the
         // table did not change at all. Nothing to read, compare or apply.
         if (t.keyed()) {
-          std::string deletions = pg::qualified("stagesync", "s_" + run_id_ + "_" + std::to_string(i) + "_d");
-          std::vector<std::string> cols;
-          for (const auto& k : t.key) cols.push_back(pg::ident(k) + " " + t.column(k)->stage_type);
-          target_->exec("CREATE UNLOGGED TABLE " + deletions + " (" + pg::join(cols, ", ") +
-                        ") WITH (autovacuum_enabled = false)");
-          created_.push_back(deletions);
-          staged_[i]->set_deletions(deletions);  // parents' rows all survive, for children's references
+          // An empty deletion list: for children's references, every parent row survives.
+          created_.push_back(delta::deletions_table(*target_, *staged_[i], run_id_, i));
+          staged_[i]->set_deletions(created_.back());
         }
         unchanged_[i] = true;
         m = delta::MethodChoice{delta::Method::Cursor,
@@ -243,13 +239,12 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
     changed_rows_[i] = rows;
     if (m.method == delta::Method::Full) watermarks_[i].rows = rows;
     if (m.method != delta::Method::Full) {
-      std::string base = "s_" + run_id_ + "_" + std::to_string(i);
       delta::ReconcileInput in;
       in.method = m.method;
       in.table = staged_[i].get();
       in.staging = &table;
-      in.deletions = pg::qualified("stagesync", base + "_d");
-      in.work_base = base;
+      in.run_id = run_id_;
+      in.index = i;
       if (m.method == delta::Method::Cursor) in.previous_run_id = previous_rejects;
       in.estimated_rows = std::max<int64_t>(estimate, 0);
       in.settings = settings;
@@ -259,34 +254,32 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
         if (!parent) continue;
         if (!parent->incremental()) {
           in.retry_orphans = true;  // every parent row was read: no telling which arrived
-        } else if (changed_rows_.at(ref.parent) > 0) {
-          in.children_of.push_back({parent->staging(), ref.parent_columns, ref.columns});
+          continue;
+        }
+        // Children of new or changed parents are read (an orphan passes when
+        // its parent arrives); children of parents this run deletes are judged
+        // again (on_orphan applies to them as in a full run).
+        if (changed_rows_.at(ref.parent) > 0) in.children_of.push_back({parent->staging(), ref.parent_columns, ref.columns});
+        if (ref.parent_columns == plan_.tables[ref.parent].key) {
+          std::vector<std::string> keys;
+          for (const auto& k : t.key) keys.push_back("c." + pg::ident(k) + "::" + t.column(k)->stage_type);
+          in.also_fetch.push_back("SELECT " + pg::join(keys, ", ") + " FROM " + t.target.qualified_name() + " c WHERE (" +
+                                  pg::column_list(ref.columns, "c") + ") IN (SELECT " +
+                                  pg::column_list(ref.parent_columns, "d") + " FROM " + parent->deletions() + " d)");
         }
       }
       if (m.lookup_drift) {
-        for (auto& select : delta::lookup_drift(t, *source_, *target_, base, created_)) in.also_fetch.push_back(select);
-      }
-      // Children of parent rows this run deletes are judged again (on_orphan
-      // applies to them as in a full run) although they did not change.
-      for (const auto& ref : t.references) {
-        const apply::TableSql* parent = staged_[ref.parent].get();
-        const plan::TablePlan& pp = plan_.tables[ref.parent];
-        if (!parent || !parent->incremental() || ref.parent_columns != pp.key) continue;
-        std::vector<std::string> keys;
-        for (const auto& k : t.key) keys.push_back("c." + pg::ident(k) + "::" + t.column(k)->stage_type);
-        in.also_fetch.push_back("SELECT " + pg::join(keys, ", ") + " FROM " + t.target.qualified_name() + " c WHERE (" +
-                                pg::column_list(ref.columns, "c") + ") IN (SELECT " +
-                                pg::column_list(pp.key, "d") + " FROM " + parent->deletions() + " d)");
+        for (auto& select : delta::lookup_drift(t, *source_, *target_, run_id_, i, created_)) in.also_fetch.push_back(select);
       }
       delta::Reconciled rec = delta::reconcile(*source_, *target_, in, created_);
       rows += rec.rows_fetched;
       if (m.method == delta::Method::Fingerprint) changed_rows_[i] = rec.rows_fetched;
       source_rows_[i] = rec.source_rows;
       target_owned_[i] = rec.target_owned;
-      deletions_[i] = rec.deletions;
+      deletions_[i] = rec.deletion_count;
       carried_rejects_[i] = rec.rejects_carried;
       table.analyze();
-      staged_[i]->set_deletions(in.deletions);
+      staged_[i]->set_deletions(rec.deletions);
     }
     rows_read_[i] = rows;
     stage_seconds_[i] = since(start);
@@ -307,13 +300,11 @@ bool Session::references_changed(const plan::TablePlan& t) const {
   return false;
 }
 
-bool Session::collision_freed(const plan::TablePlan& t, const std::string& rejects_run) const {
+bool Session::collision_freed(size_t index, const std::string& rejects_run) const {
+  const plan::TablePlan& t = plan_.tables.at(index);
   if (rejects_run.empty()) return false;
   std::vector<std::string> same;
-  for (const auto& k : t.key) {
-    same.push_back("t." + pg::ident(k) + " = CAST((x.row_key::json ->> " + pg::text_literal(k) + ") AS " +
-                   t.column(k)->stage_type + ")");
-  }
+  for (const auto& k : t.key) same.push_back("t." + pg::ident(k) + " = " + staged_.at(index)->key_from_json("x.row_key", k));
   // Keys set aside because a row the sync does not own held them (column_name
   // IS NULL), whose holder is gone: their rows may be inserted now.
   return target_

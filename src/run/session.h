@@ -85,8 +85,8 @@ class Session {
   void configure_target();
   // Whether a table referenced by `t` had new, changed or deleted rows in this run.
   bool references_changed(const plan::TablePlan& t) const;
-  // Whether a key `t` set aside in `rejects_run` for a collision is free now.
-  bool collision_freed(const plan::TablePlan& t, const std::string& rejects_run) const;
+  // Whether a key table `index` set aside in `rejects_run` for a collision is free now.
+  bool collision_freed(size_t index, const std::string& rejects_run) const;
 
   const config::Config& cfg_;
   SessionOptions options_;

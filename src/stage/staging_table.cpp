@@ -11,13 +11,18 @@ namespace stagesync::stage {
 StagingTable::StagingTable(pg::Connection& target, const std::string& run_id, size_t index,
                            const plan::TablePlan& table)
     : target_(target), table_(table) {
-  qualified_ = pg::qualified("stagesync", "s_" + run_id + "_" + std::to_string(index));
   std::vector<std::string> cols;
   for (const auto& c : table.columns) cols.push_back(pg::ident(c.name) + " " + c.stage_type);
-  // Autovacuum has nothing to gain on a table that lives for one run, and a
-  // DROP would wait for it to be cancelled.
-  target_.exec("CREATE UNLOGGED TABLE " + qualified_ + " (" + pg::join(cols, ", ") +
-               ") WITH (autovacuum_enabled = false)");
+  qualified_ = create_work_table(target_, work_table_name(run_id, index), pg::join(cols, ", "));
+}
+
+std::string create_work_table(pg::Connection& target, const std::string& qualified, const std::string& columns_ddl) {
+  target.exec("CREATE UNLOGGED TABLE " + qualified + " (" + columns_ddl + ") WITH (autovacuum_enabled = false)");
+  return qualified;
+}
+
+std::string work_table_name(const std::string& run_id, size_t index, const std::string& suffix) {
+  return pg::qualified("stagesync", "s_" + run_id + "_" + std::to_string(index) + suffix);
 }
 
 std::string StagingTable::copy_in() const {
@@ -51,9 +56,8 @@ void StagingTable::analyze() {
 std::string rejects_table(const std::string& run_id) { return pg::qualified("stagesync", "r_" + run_id); }
 
 void create_rejects_table(pg::Connection& target, const std::string& run_id) {
-  target.exec("CREATE UNLOGGED TABLE " + rejects_table(run_id) +
-              " (table_name text NOT NULL, row_key text, column_name text, reason text NOT NULL) "
-              "WITH (autovacuum_enabled = false)");
+  create_work_table(target, rejects_table(run_id),
+                    "table_name text NOT NULL, row_key text, column_name text, reason text NOT NULL");
 }
 
 int drop_leftovers(pg::Connection& target) {

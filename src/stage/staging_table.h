@@ -36,6 +36,15 @@ class StagingTable {
   std::string qualified_;
 };
 
+// Creates a table that lives for one run in the stagesync schema: UNLOGGED
+// (a crash loses only it), autovacuum off (nothing to gain in one run, and a
+// DROP would wait for a worker to be cancelled). Returns `qualified`.
+std::string create_work_table(pg::Connection& target, const std::string& qualified, const std::string& columns_ddl);
+
+// stagesync."s_<run>_<index><suffix>": the names of a run's per-table work
+// tables, all dropped by drop_leftovers() after a crash.
+std::string work_table_name(const std::string& run_id, size_t index, const std::string& suffix = "");
+
 // The table of rows a run set aside (rejects), stagesync."r_<run>".
 std::string rejects_table(const std::string& run_id);
 void create_rejects_table(pg::Connection& target, const std::string& run_id);
