@@ -39,6 +39,18 @@ class Incremental : public SyncFixture {
     return config_with_tables("  - { name: items, key: [id]" + table_extra + " }\n",
                               "owner: { column: source, value: D }\n");
   }
+  // Parents and children with an `on_orphan: skip` reference; `target_fk`
+  // makes the target enforce it. Returns the configuration.
+  std::string parent_child_schema(const std::string& parents, const std::string& children, bool target_fk) {
+    src().exec("CREATE TABLE parent (id int PRIMARY KEY, name text); CREATE TABLE child (id int PRIMARY KEY, parent_id int, v text);"
+               "INSERT INTO parent VALUES " + parents + "; INSERT INTO child VALUES " + children + ";");
+    tgt().exec(std::string("CREATE TABLE parent (id int PRIMARY KEY, name text);") +
+               "CREATE TABLE child (id int PRIMARY KEY, parent_id int" + (target_fk ? " REFERENCES parent" : "") +
+               ", v text);");
+    return config_with_tables(
+        "  - { name: parent, key: [id] }\n"
+        "  - { name: child, key: [id], references: [ { columns: [parent_id], parent: parent, on_orphan: skip } ] }\n");
+  }
   // Owned rows of the target against the source: equal when fully synced.
   void expect_synced(const std::string& what) {
     std::string source = src().exec("SELECT count(*) || ':' || coalesce(md5(string_agg(ROW(id, name, qty, updated_at)::text, ',' "
@@ -67,6 +79,31 @@ TEST_F(Incremental, FirstRunIsFullThenOnlyChangesAreRead) {
   EXPECT_EQ(t.counts.inserted, 1);
   expect_synced("after the second run");
   EXPECT_EQ(count("SELECT count(*) FROM stagesync.table_state WHERE table_name = 'items' AND watermark ? 'xmin'"), 1);
+  // status shows the method and the watermark (SPEC 1.6).
+  CliResult status = cli({"status", "--config", cfg, "--json"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  std::string xmin = tgt().exec("SELECT watermark ->> 'xmin' FROM stagesync.table_state WHERE table_name = 'items'").text(0, 0);
+  EXPECT_NE(status.out.find("\"source_xmin\":\"" + xmin + "\""), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("\"last_method\":\"cursor\""), std::string::npos) << status.out;
+}
+
+TEST_F(Incremental, AFailedRunLeavesTheWatermarkAndItsChangesAreSyncedLater) {
+  items_schema();
+  tgt().exec("ALTER TABLE items ADD CONSTRAINT qty_small CHECK (qty < 1000)");
+  std::string cfg = items_config();
+  incremental(cfg);
+  std::string watermark = tgt().exec("SELECT watermark::text FROM stagesync.table_state").text(0, 0);
+  // A change the target refuses makes the whole run fail, after it has read
+  // the other change: the watermark must not move past either.
+  src().exec("UPDATE items SET name = 'changed before the failure' WHERE id = 3; UPDATE items SET qty = 5000 WHERE id = 4");
+  CliResult failed = cli({"sync", "--config", cfg, "--mode", "incremental"});
+  EXPECT_NE(failed.exit_code, 0) << failed.out;
+  EXPECT_EQ(tgt().exec("SELECT watermark::text FROM stagesync.table_state").text(0, 0), watermark);
+  EXPECT_EQ(column("SELECT name FROM items WHERE id = 3"), (std::vector<std::string>{"item 3"}));
+  src().exec("UPDATE items SET qty = 5 WHERE id = 4");
+  auto s = incremental(cfg);
+  EXPECT_EQ(table(s, "items").mode_used, "cursor");
+  expect_synced("after the failed run");
 }
 
 TEST_F(Incremental, ThreeRunsWithNoChangeWriteNothing) {
@@ -193,13 +230,7 @@ TEST_F(Incremental, ConcurrentDesktopWritesDuringRunsAreAllSynced) {
 }
 
 TEST_F(Incremental, RowRejectedForAMissingParentIsSyncedWhenTheParentArrives) {
-  src().exec(
-      "CREATE TABLE parent (id int PRIMARY KEY, name text); CREATE TABLE child (id int PRIMARY KEY, parent_id int, v text);"
-      "INSERT INTO parent VALUES (1, 'one'); INSERT INTO child VALUES (1, 1, 'a'), (2, 2, 'orphan for now');");
-  tgt().exec("CREATE TABLE parent (id int PRIMARY KEY, name text); CREATE TABLE child (id int PRIMARY KEY, parent_id int, v text);");
-  std::string cfg = config_with_tables(
-      "  - { name: parent, key: [id] }\n"
-      "  - { name: child, key: [id], references: [ { columns: [parent_id], parent: parent, on_orphan: skip } ] }\n");
+  std::string cfg = parent_child_schema("(1, 'one')", "(1, 1, 'a'), (2, 2, 'orphan for now')", false);
   auto first = incremental(cfg);
   EXPECT_EQ(table(first, "child").counts.rejected, 1);
   EXPECT_EQ(count("SELECT count(*) FROM child"), 1);
@@ -212,15 +243,8 @@ TEST_F(Incremental, RowRejectedForAMissingParentIsSyncedWhenTheParentArrives) {
 }
 
 TEST_F(Incremental, ChildrenOfADeletedParentAreJudgedAgainAsInAFullRun) {
-  src().exec(
-      "CREATE TABLE parent (id int PRIMARY KEY, name text); CREATE TABLE child (id int PRIMARY KEY, parent_id int, v text);"
-      "INSERT INTO parent VALUES (1, 'one'), (2, 'two'); INSERT INTO child VALUES (1, 1, 'a'), (2, 2, 'b'), (3, 2, 'c');");
   // The target enforces the reference: deleting parent 2 before its children fails.
-  tgt().exec("CREATE TABLE parent (id int PRIMARY KEY, name text);"
-             "CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent, v text);");
-  std::string cfg = config_with_tables(
-      "  - { name: parent, key: [id] }\n"
-      "  - { name: child, key: [id], references: [ { columns: [parent_id], parent: parent, on_orphan: skip } ] }\n");
+  std::string cfg = parent_child_schema("(1, 'one'), (2, 'two')", "(1, 1, 'a'), (2, 2, 'b'), (3, 2, 'c')", true);
   sync(cfg);
   incremental(cfg);
   // The desktop deletes a parent but leaves its children behind (no FK there).
