@@ -212,19 +212,7 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
       watermarks_[i].rows = c.int64(0, 0);
       if (window && c.int64(0, 1) == 0 && facts.previous->rows == watermarks_[i].rows && !references_changed(t) &&
           (!t.keyed() || !collision_freed(i, previous_rejects))) {
-        // No row version in the change window and the same row count: the
-        // table did not change at all. Nothing to read, compare or apply.
-        if (t.keyed()) {
-          // An empty deletion list: for children's references, every parent row survives.
-          created_.push_back(delta::deletions_table(*target_, *staged_[i], run_id_, i));
-          staged_[i]->set_deletions(created_.back());
-        }
-        unchanged_[i] = true;
-        m = delta::MethodChoice{delta::Method::Cursor,
-                                "cursor: nothing changed since the last run (no new row version, same row count)", "", "",
-                                false};
-        source_rows_[i] = target_owned_[i] = watermarks_[i].rows;
-        watermarks_[i].rejects_run = previous_rejects;
+        mark_unchanged(i, previous_rejects);
         stage_seconds_[i] = since(start);
         out_.progress(report::Progress{t.target_name, 0, estimate, stage_seconds_[i], true});
         staged_ptrs_[i] = staged_[i].get();
@@ -239,47 +227,8 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
     changed_rows_[i] = rows;
     if (m.method == delta::Method::Full) watermarks_[i].rows = rows;
     if (m.method != delta::Method::Full) {
-      delta::ReconcileInput in;
-      in.method = m.method;
-      in.table = staged_[i].get();
-      in.staging = &table;
-      in.run_id = run_id_;
-      in.index = i;
-      if (m.method == delta::Method::Cursor) in.previous_run_id = previous_rejects;
-      in.estimated_rows = std::max<int64_t>(estimate, 0);
-      in.settings = settings;
-      in.run_rejects = rejects_;
-      for (const auto& ref : t.references) {
-        const apply::TableSql* parent = staged_.at(ref.parent).get();
-        if (!parent) continue;
-        if (!parent->incremental()) {
-          in.retry_orphans = true;  // every parent row was read: no telling which arrived
-          continue;
-        }
-        // Children of new or changed parents are read (an orphan passes when
-        // its parent arrives); children of parents this run deletes are judged
-        // again (on_orphan applies to them as in a full run).
-        if (changed_rows_.at(ref.parent) > 0) in.children_of.push_back({parent->staging(), ref.parent_columns, ref.columns});
-        if (ref.parent_columns == plan_.tables[ref.parent].key) {
-          std::vector<std::string> keys;
-          for (const auto& k : t.key) keys.push_back("c." + pg::ident(k) + "::" + t.column(k)->stage_type);
-          in.also_fetch.push_back("SELECT " + pg::join(keys, ", ") + " FROM " + t.target.qualified_name() + " c WHERE (" +
-                                  pg::column_list(ref.columns, "c") + ") IN (SELECT " +
-                                  pg::column_list(ref.parent_columns, "d") + " FROM " + parent->deletions() + " d)");
-        }
-      }
-      if (m.lookup_drift) {
-        for (auto& select : delta::lookup_drift(t, *source_, *target_, run_id_, i, created_)) in.also_fetch.push_back(select);
-      }
-      delta::Reconciled rec = delta::reconcile(*source_, *target_, in, created_);
-      rows += rec.rows_fetched;
-      if (m.method == delta::Method::Fingerprint) changed_rows_[i] = rec.rows_fetched;
-      source_rows_[i] = rec.source_rows;
-      target_owned_[i] = rec.target_owned;
-      deletions_[i] = rec.deletion_count;
-      carried_rejects_[i] = rec.rejects_carried;
+      rows += stage_changes(i, table, settings, previous_rejects, estimate);
       table.analyze();
-      staged_[i]->set_deletions(rec.deletions);
     }
     rows_read_[i] = rows;
     stage_seconds_[i] = since(start);
@@ -287,6 +236,67 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
     staged_ptrs_[i] = staged_[i].get();
   }
   source_->exec("COMMIT");
+}
+
+void Session::mark_unchanged(size_t i, const std::string& previous_rejects) {
+  const plan::TablePlan& t = plan_.tables[i];
+  if (t.keyed()) {
+    // An empty deletion list: for children's references, every parent row survives.
+    created_.push_back(delta::deletions_table(*target_, *staged_[i], run_id_, i));
+    staged_[i]->set_deletions(created_.back());
+  }
+  unchanged_[i] = true;
+  methods_[i] = delta::MethodChoice{delta::Method::Cursor,
+                                    "cursor: nothing changed since the last run (no new row version, same row count)",
+                                    "", "", false};
+  source_rows_[i] = target_owned_[i] = watermarks_[i].rows;
+  watermarks_[i].rejects_run = previous_rejects;
+}
+
+int64_t Session::stage_changes(size_t i, stage::StagingTable& table, const delta::TextSettings& settings,
+                               const std::string& previous_rejects, int64_t estimate) {
+  const plan::TablePlan& t = plan_.tables[i];
+  const delta::MethodChoice& m = methods_[i];
+  delta::ReconcileInput in;
+  in.method = m.method;
+  in.table = staged_[i].get();
+  in.staging = &table;
+  in.run_id = run_id_;
+  in.index = i;
+  if (m.method == delta::Method::Cursor) in.previous_run_id = previous_rejects;
+  in.estimated_rows = std::max<int64_t>(estimate, 0);
+  in.settings = settings;
+  in.run_rejects = rejects_;
+  for (const auto& ref : t.references) {
+    const apply::TableSql* parent = staged_.at(ref.parent).get();
+    if (!parent) continue;
+    if (!parent->incremental()) {
+      in.retry_orphans = true;  // every parent row was read: no telling which arrived
+      continue;
+    }
+    // Children of new or changed parents are read (an orphan passes when
+    // its parent arrives); children of parents this run deletes are judged
+    // again (on_orphan applies to them as in a full run).
+    if (changed_rows_.at(ref.parent) > 0) in.children_of.push_back({parent->staging(), ref.parent_columns, ref.columns});
+    if (ref.parent_columns == plan_.tables[ref.parent].key) {
+      std::vector<std::string> keys;
+      for (const auto& k : t.key) keys.push_back("c." + pg::ident(k) + "::" + t.column(k)->stage_type);
+      in.also_fetch.push_back("SELECT " + pg::join(keys, ", ") + " FROM " + t.target.qualified_name() + " c WHERE (" +
+                              pg::column_list(ref.columns, "c") + ") IN (SELECT " +
+                              pg::column_list(ref.parent_columns, "d") + " FROM " + parent->deletions() + " d)");
+    }
+  }
+  if (m.lookup_drift) {
+    for (auto& select : delta::lookup_drift(t, *source_, *target_, run_id_, i, created_)) in.also_fetch.push_back(select);
+  }
+  delta::Reconciled rec = delta::reconcile(*source_, *target_, in, created_);
+  if (m.method == delta::Method::Fingerprint) changed_rows_[i] = rec.rows_fetched;
+  source_rows_[i] = rec.source_rows;
+  target_owned_[i] = rec.target_owned;
+  deletions_[i] = rec.deletion_count;
+  carried_rejects_[i] = rec.rejects_carried;
+  staged_[i]->set_deletions(rec.deletions);
+  return rec.rows_fetched;
 }
 
 bool Session::references_changed(const plan::TablePlan& t) const {

@@ -83,6 +83,12 @@ class Session {
 
  private:
   void configure_target();
+  // Records table `i` as proved unchanged (nothing to read, compare or apply).
+  void mark_unchanged(size_t i, const std::string& previous_rejects);
+  // Incremental: completes table `i`'s staging with delta::reconcile() (and
+  // what references and lookups add); returns the rows it appended.
+  int64_t stage_changes(size_t i, stage::StagingTable& table, const delta::TextSettings& settings,
+                        const std::string& previous_rejects, int64_t estimate);
   // Whether a table referenced by `t` had new, changed or deleted rows in this run.
   bool references_changed(const plan::TablePlan& t) const;
   // Whether a key table `index` set aside in `rejects_run` for a collision is free now.
