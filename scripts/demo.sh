@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTAGESYNC_TESTS=OFF -DSTAGESYNC_BENCH=OFF >/dev/null
-cmake --build build --target stagesync
-exec ./build/stagesync demo "$@"
+# Its own build directory: the test build (build/) keeps its options.
+cmake -S . -B build-demo -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTAGESYNC_TESTS=OFF -DSTAGESYNC_BENCH=OFF >/dev/null
+cmake --build build-demo --target stagesync
+exec ./build-demo/stagesync demo "$@"
