@@ -15,26 +15,22 @@ namespace {
 
 constexpr int64_t kFetchChunk = 10000;  // keys per fetch statement
 
-// Count and exact sum of 64-bit hashes: digests of disjoint sets add up.
+// Count and the sums of two halves of 64-bit row hashes (bits 32-63 and
+// 0-30): digests of disjoint sets add up. The server sums int4 values into an
+// int8, several times cheaper than a numeric sum of int8 values.
 struct Digest {
   int64_t rows = 0;
-  __int128 sum = 0;
-  bool operator==(const Digest& o) const { return rows == o.rows && sum == o.sum; }
+  int64_t high = 0;
+  int64_t low = 0;
+  bool operator==(const Digest& o) const { return rows == o.rows && high == o.high && low == o.low; }
   Digest& operator+=(const Digest& o) {
     rows += o.rows;
-    sum += o.sum;
+    high += o.high;
+    low += o.low;
     return *this;
   }
 };
 using Digests = std::map<int, Digest>;
-
-// A numeric sum of up to 2^63 int64 values, as the server prints it.
-__int128 parse_sum(const std::string& text) {
-  __int128 v = 0;
-  bool negative = !text.empty() && text[0] == '-';
-  for (size_t i = negative ? 1 : 0; i < text.size() && text[i] != '.'; ++i) v = v * 10 + (text[i] - '0');
-  return negative ? -v : v;
-}
 
 // The text a value hashes as, the same on both servers: built-in types in the
 // target's own type (so the source value is rounded as the target stores
@@ -43,31 +39,56 @@ std::string canonical(const std::string& alias, const plan::StagedColumn& c) {
   return "CAST(" + alias + "." + pg::ident(c.name) + " AS " + (c.target.builtin_type ? c.target.type : "text") + ")";
 }
 
+bool integer_column(const plan::StagedColumn& c) {
+  return c.target.type == "smallint" || c.target.type == "integer" || c.target.type == "bigint";
+}
+
 class TableHash {
  public:
-  TableHash(const plan::TablePlan& t, Method m, int buckets) : mask_(std::to_string(buckets - 1)) {
+  TableHash(const plan::TablePlan& t, Method m, int buckets) : count_(buckets), mask_(std::to_string(buckets - 1)) {
     for (const auto& k : t.key) keys_.push_back(t.column(k));
     if (m == Method::Fingerprint) {
       for (const auto& c : t.columns)
         if (c.compare && std::find(t.key.begin(), t.key.end(), c.name) == t.key.end()) values_.push_back(&c);
     }
+    integers_ = values_.empty() && std::all_of(keys_.begin(), keys_.end(), [](auto* c) { return integer_column(*c); });
   }
-  // The row's hash over alias: the key (cursor) or key and compared values (fingerprint).
+  // The row's hash over alias: the key (cursor) or key and compared values
+  // (fingerprint). Integer keys hash as numbers (one seed per column, the
+  // hashes combined by XOR), everything else as the row's text.
   std::string hash(const std::string& alias) const {
     std::vector<std::string> parts;
+    if (integers_) {
+      for (size_t i = 0; i < keys_.size(); ++i) {
+        parts.push_back("pg_catalog.hashint8extended(CAST(" + alias + "." + pg::ident(keys_[i]->name) +
+                        " AS bigint), " + std::to_string(i + 1) + ")");
+      }
+      return "(" + pg::join(parts, " # ") + ")";
+    }
     for (const auto* c : keys_) parts.push_back(canonical(alias, *c));
     for (const auto* c : values_) parts.push_back(canonical(alias, *c));
     return "pg_catalog.hashtextextended(ROW(" + pg::join(parts, ", ") + ")::text, 0)";
   }
   std::string bucket(const std::string& h) const { return "((" + h + " >> 40) & " + mask_ + ")::int"; }
-  // One digest of the hashes `h` of the rows of `from`.
-  std::string total(const std::string& h, const std::string& from) const {
-    return "SELECT count(*), coalesce(sum(y.h), 0)::text FROM (SELECT " + h + " AS h " + from + ") y";
+  // "The row with hash h is in one of `buckets`": one bit per bucket in a
+  // bytea literal, so the test costs the same for one bucket or thousands.
+  std::string in(const std::vector<int>& buckets, const std::string& h) const {
+    std::string bits(static_cast<size_t>(count_ + 7) / 8, '\0');
+    for (int b : buckets) bits[static_cast<size_t>(b) / 8] = static_cast<char>(bits[static_cast<size_t>(b) / 8] | (1 << (b % 8)));
+    static const char* hex = "0123456789abcdef";
+    std::string literal = "\\x";
+    for (unsigned char c : bits) {
+      literal += hex[c >> 4];
+      literal += hex[c & 15];
+    }
+    return "pg_catalog.get_bit(" + pg::text_literal(literal) + "::bytea, " + bucket(h) + ") = 1";
   }
-  // Per-bucket digests of the same.
-  std::string buckets(const std::string& h, const std::string& from) const {
-    return "SELECT b, count(*), sum(h)::text FROM (SELECT " + bucket("y.h") + " AS b, y.h FROM (SELECT " + h +
-           " AS h " + from + ") y) z GROUP BY b";
+  // Per-bucket digests of the hashes `h` of the rows of `from`; rows where
+  // `aside` holds are counted in bucket -1 (digested, never compared).
+  std::string buckets(const std::string& h, const std::string& from, const std::string& aside = "false") const {
+    return "SELECT b, count(*), sum((h >> 32)::int4), sum((h & 2147483647)::int4) FROM (SELECT CASE WHEN y.w THEN -1 "
+           "ELSE " + bucket("y.h") + " END AS b, y.h FROM (SELECT " + h + " AS h, " + aside + " AS w " + from +
+           ") y) z GROUP BY b";
   }
   const std::vector<const plan::StagedColumn*>& keys() const { return keys_; }
   std::vector<std::string> key_names() const {
@@ -77,17 +98,35 @@ class TableHash {
   }
 
  private:
+  int count_;
   std::string mask_;
   std::vector<const plan::StagedColumn*> keys_;
   std::vector<const plan::StagedColumn*> values_;
+  bool integers_ = false;
 };
 
 Digests read_buckets(pg::Result r, Digests d = {}) {
-  for (int i = 0; i < r.rows(); ++i) d[static_cast<int>(r.int64(i, 0))] += Digest{r.int64(i, 1), parse_sum(r.text(i, 2))};
+  for (int i = 0; i < r.rows(); ++i) {
+    d[static_cast<int>(r.int64(i, 0))] += Digest{r.int64(i, 1), r.int64(i, 2), r.int64(i, 3)};
+  }
   return d;
 }
 
-Digest read_total(const pg::Result& r) { return Digest{r.int64(0, 0), parse_sum(r.text(0, 1))}; }
+// The rows of every bucket; then bucket -1 (rows set apart) is dropped.
+int64_t take_rows(Digests& d) {
+  int64_t n = 0;
+  for (const auto& [b, digest] : d) n += digest.rows;
+  d.erase(-1);
+  return n;
+}
+
+// Sets a setting for the rest of the connection's transaction and gives back
+// the value it had (for set_local() to restore).
+std::string set_local(pg::Connection& c, const std::string& name, const std::string& value) {
+  std::string was = c.exec("SELECT pg_catalog.current_setting($1)", std::vector<pg::Param>{name}).text(0, 0);
+  c.exec("SELECT pg_catalog.set_config($1, $2, true)", std::vector<pg::Param>{name, value});
+  return was;
+}
 
 // Runs `use` once per chunk of up to kFetchChunk distinct rows of `columns`
 // of `from` (a table or "table alias WHERE ..." on the target), with the
@@ -117,9 +156,11 @@ void for_each_key_chunk(pg::Connection& target, pg::Connection& source, const st
   }
 }
 
+// About 32 rows per bucket: few deletions spread over a table make few
+// rows' (key, hash) pairs cross the network.
 int bucket_count(int64_t rows) {
   int b = 64;
-  while (b < 16384 && int64_t{b} * 64 < rows) b *= 2;
+  while (b < 65536 && int64_t{b} * 32 < rows) b *= 2;
   return b;
 }
 
@@ -151,10 +192,13 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
   Reconciled out;
   TableHash hash(p, in.method, bucket_count(in.estimated_rows));
   bool cursor = in.method == Method::Cursor;
+  bool carry = cursor && !in.previous_run_id.empty();
   std::string keys = pg::column_list(hash.key_names());
 
   target.exec("BEGIN");
   target.exec("SET LOCAL enable_sort = off");
+  // A hash aggregate of every bucket in memory, not spilled in partitions.
+  target.exec("SET LOCAL work_mem = '64MB'");
   for (const auto& [name, value] : in.settings.values) {
     target.exec("SELECT pg_catalog.set_config($1, $2, true)", std::vector<pg::Param>{name, value});
   }
@@ -166,110 +210,110 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
   created.push_back(out.deletions);
   std::string want = work_table("_w", t.key_ddl());
 
-  // Keys the previous run set aside (cursor method), with why: NULL column for
-  // a key collision, the reference's columns for an orphan.
-  std::string known = work_table("_r", t.key_ddl() + ", column_name text");
-  if (cursor && !in.previous_run_id.empty()) {
-    std::vector<std::string> extracted, present;
-    for (const auto& k : p.key) {
-      extracted.push_back(t.key_from_json("r.row_key", k));
-      present.push_back(extracted.back() + " IS NOT NULL");
+  // Keys the previous run set aside (cursor method), as recorded (key text,
+  // column: NULL for a key collision, the reference's columns for an orphan,
+  // reason), with the key's values: each JSON key parsed once.
+  std::string known = work_table("_r", t.key_ddl() + ", column_name text, row_key text, reason text");
+  if (carry) {
+    std::vector<std::string> present, record;
+    for (const auto* c : hash.keys()) {
+      present.push_back("j." + pg::ident(c->name) + " IS NOT NULL");
+      record.push_back(pg::ident(c->name) + " " + c->stage_type);
     }
-    target.exec("INSERT INTO " + known + " SELECT DISTINCT ON (" + pg::join(extracted, ", ") + ") " +
-                    pg::join(extracted, ", ") + ", r.column_name FROM stagesync.rejects r WHERE r.run_id = $1 AND "
-                    "r.table_name = $2 AND r.row_key LIKE '{%' AND " + pg::join(present, " AND "),
+    target.exec("INSERT INTO " + known + " SELECT " + pg::column_list(hash.key_names(), "j") +
+                    ", x.column_name, x.row_key, x.reason FROM stagesync.rejects x, LATERAL "
+                    "pg_catalog.json_to_record(x.row_key::json) AS j(" + pg::join(record, ", ") + ") WHERE x.run_id = $1 "
+                    "AND x.table_name = $2 AND x.row_key LIKE '{%' AND " + pg::join(present, " AND "),
                 std::vector<pg::Param>{in.previous_run_id, p.target_name});
     target.exec("ANALYZE " + known);
   }
 
-  // Whole-table digests, computed by both servers at once.
+  // Per-bucket digests, computed by both servers at once.
   std::string src = stage::source_select(p, source);
-  // keep newest: the target holds one row per key, so the source's keys count once.
   // Rows with a NULL key can never be matched (every run sets them aside):
   // they are not part of the key set.
   std::vector<std::string> key_present;
   for (const auto& k : hash.key_names()) key_present.push_back("s." + pg::ident(k) + " IS NOT NULL");
-  const std::string source_rows = "FROM (" + src + ") s WHERE " + pg::join(key_present, " AND ");
-  std::string source_from = source_rows;
-  if (cursor && p.duplicates.keep_newest) source_from = "FROM (SELECT DISTINCT " + keys + " " + source_rows + ") s";
+  const std::string present = " WHERE " + pg::join(key_present, " AND ");
+  const std::string source_rows = "FROM (" + src + ") s" + present;
+  // The cursor method hashes keys only: read without lookups or other columns.
+  const std::string source_keys = cursor ? "FROM (" + stage::key_select(p, source) + ") s" + present : source_rows;
+  std::string source_from = source_keys, source_aside = "false";
   pg::Params params;
-  std::string owned = t.owned("t", params);
-  std::string target_from = "FROM " + t.target() + " t WHERE " + owned;
-  // Cursor method: the target side also holds the keys the change window just
-  // staged and the keys set aside before (neither is an owned target row):
-  // with nothing else changed, the same key set as the source. Digested apart
-  // (a small set) and added.
-  std::string extra_from;
-  pg::Params extra_params;
+  std::string target_from = "FROM " + t.target() + " t WHERE " + t.owned("t", params), target_aside = "false";
   if (cursor) {
-    std::vector<std::string> sk;
-    for (const auto* c : hash.keys()) sk.push_back(canonical("s", *c) + " AS " + pg::ident(c->name));
-    extra_from = "FROM (SELECT " + pg::join(sk, ", ") + " FROM " + t.staging() + " s UNION SELECT " +
-                 pg::join(sk, ", ") + " FROM " + known + " s) x WHERE NOT EXISTS (SELECT 1 FROM " + t.target() +
-                 " t WHERE " + t.same_key("t", "x") + " AND " + t.owned("t", extra_params) + ")";
+    // The staged rows (the change window) are set apart on both sides: the
+    // source rows outside the window are compared with the owned target rows
+    // whose key was not staged, plus the set-aside keys not staged. With
+    // nothing else changed, the same key sets. Staging is the small side of
+    // the join.
+    source_from = "FROM (" + stage::key_select(p, source, "(" + in.window + ") IS TRUE") + ") s" + present;
+    source_aside = "s.w";
+    params = pg::Params{};
+    target_from = "FROM " + t.target() + " t LEFT JOIN (SELECT DISTINCT " + keys + " FROM " + t.staging() + ") s ON " +
+                  t.same_key("s", "t") + " WHERE " + t.owned("t", params);
+    target_aside = "s." + pg::ident(p.key.front()) + " IS NOT NULL";
+    // keep newest: the target holds one row per key, so the source's keys
+    // count once (a key's rows are all in the window or none is).
+    if (p.duplicates.keep_newest) source_from = "FROM (SELECT DISTINCT " + keys + ", w " + source_from + ") s";
   }
-  source.send(hash.total(hash.hash("s"), source_from), pg::Params{});
-  target.send(hash.total(hash.hash("t"), target_from), params);
-  Digest theirs_total = read_total(source.receive());
-  Digest ours_total = read_total(target.receive());
-  out.source_rows = theirs_total.rows;
-  out.target_owned = ours_total.rows;
-  if (cursor) ours_total += read_total(target.exec(hash.total(hash.hash("x"), extra_from), extra_params));
-
-  std::vector<std::string> differing;
-  if (!(theirs_total == ours_total)) {
-    // The planner cannot know a bucket expression has few values and would
-    // sort every row to group them; a hash aggregate needs memory for the buckets only.
-    std::string sort = source.exec("SELECT pg_catalog.current_setting('enable_sort')").text(0, 0);
-    source.exec("SET LOCAL enable_sort = off");
-    source.send(hash.buckets(hash.hash("s"), source_from), pg::Params{});
-    target.send(hash.buckets(hash.hash("t"), target_from), params);
-    Digests theirs = read_buckets(source.receive());
-    Digests ours = read_buckets(target.receive());
-    if (cursor) ours = read_buckets(target.exec(hash.buckets(hash.hash("x"), extra_from), extra_params), ours);
-    source.exec("SELECT pg_catalog.set_config('enable_sort', $1, true)", std::vector<pg::Param>{sort});
-    for (const auto& [b, d] : theirs) {
-      auto it = ours.find(b);
-      if (it == ours.end() || !(it->second == d)) differing.push_back(std::to_string(b));
-    }
-    for (const auto& [b, d] : ours)
-      if (!theirs.count(b)) differing.push_back(std::to_string(b));
+  std::string source_sort = set_local(source, "enable_sort", "off");
+  std::string source_mem = set_local(source, "work_mem", "64MB");
+  std::string nestloop = set_local(target, "enable_nestloop", "off");
+  source.send(hash.buckets(hash.hash("s"), source_from, source_aside), pg::Params{});
+  target.send(hash.buckets(hash.hash("t"), target_from, target_aside), params);
+  Digests theirs = read_buckets(source.receive());
+  Digests ours = read_buckets(target.receive());
+  out.source_rows = take_rows(theirs);
+  out.target_owned = take_rows(ours);
+  if (cursor) {
+    Digests set_aside = read_buckets(target.exec(hash.buckets(
+        hash.hash("r"), "FROM " + known + " r WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " +
+                            t.same_key("s", "r") + ")")));
+    for (const auto& [b, d] : set_aside) ours[b] += d;
   }
+  set_local(source, "enable_sort", source_sort);
+  set_local(source, "work_mem", source_mem);
+  set_local(target, "enable_nestloop", nestloop);
+  std::vector<int> differing;
+  for (const auto& [b, d] : theirs) {
+    auto it = ours.find(b);
+    if (it == ours.end() || !(it->second == d)) differing.push_back(b);
+  }
+  for (const auto& [b, d] : ours)
+    if (!theirs.count(b)) differing.push_back(b);
 
   std::string pairs;  // (key, hash) of the source rows in the differing buckets
-  std::string buckets = "{" + pg::join(differing, ",") + "}";
   if (!differing.empty()) {
     pairs = work_table("_k", t.key_ddl() + ", h bigint");
-    stage::pipe_copy(
-        source,
-        stage::binary_copy_out("SELECT " + keys + ", h FROM (SELECT " + pg::column_list(hash.key_names(), "s") + ", " +
-                               hash.hash("s") + " AS h " + source_rows + ") x WHERE " + hash.bucket("x.h") +
-                               " = ANY (" + source.literal(buckets) + "::int[])"),
-        target, "COPY " + pairs + " (" + keys + ", h) FROM STDIN (FORMAT binary)");
+    stage::pipe_copy(source,
+                     stage::binary_copy_out("SELECT " + keys + ", h FROM (SELECT " +
+                                            pg::column_list(hash.key_names(), "s") + ", " + hash.hash("s") + " AS h " +
+                                            source_keys + ") x WHERE " + hash.in(differing, "x.h")),
+                     target, "COPY " + pairs + " (" + keys + ", h) FROM STDIN (FORMAT binary)");
     target.exec("ANALYZE " + pairs);
     std::string t_hash = hash.hash("t");
     pg::Params dp;
-    std::string dbucket = dp.add(buckets);
     std::string downed = t.owned("t", dp);
     target.exec("INSERT INTO " + out.deletions + " SELECT " + pg::column_list(hash.key_names(), "t") + " FROM " +
-                    t.target() + " t WHERE " + downed + " AND " + hash.bucket(t_hash) + " = ANY (" + dbucket +
-                    "::int[]) AND NOT EXISTS (SELECT 1 FROM " + pairs + " k WHERE " + t.same_key("k", "t") + ")",
+                    t.target() + " t WHERE " + downed + " AND " + hash.in(differing, t_hash) + " AND NOT EXISTS (SELECT 1 FROM " + pairs + " k WHERE " + t.same_key("k", "t") + ")",
                 dp);
+    // Cursor: a key's hash is the key's own, so a present key is the same row.
     pg::Params wp;
     std::string wowned = t.owned("t", wp);
     target.exec("INSERT INTO " + want + " SELECT " + pg::column_list(hash.key_names(), "k") + " FROM " + pairs +
                     " k WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "k") +
                     ") AND NOT EXISTS (SELECT 1 FROM " + known + " s WHERE " + t.same_key("s", "k") +
                     ") AND NOT EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " + t.same_key("t", "k") + " AND " +
-                    wowned + " AND " + t_hash + " = k.h) UNION SELECT " + keys + " FROM " + pairs + " GROUP BY " +
-                    keys + " HAVING count(*) > 1",
+                    wowned + (cursor ? "" : " AND " + t_hash + " = k.h") + ") UNION SELECT " + keys + " FROM " +
+                    pairs + " GROUP BY " + keys + " HAVING count(*) > 1",
                 wp);
   }
   out.deletion_count = target.exec("SELECT count(*) FROM " + out.deletions).int64(0, 0);
 
   const std::string not_staged =
       "NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "r") + ")";
-  if (cursor && !in.previous_run_id.empty()) {
+  if (carry) {
     // Set-aside keys that may pass now are fetched and judged again.
     std::string retry = "(r.column_name IS NULL AND NOT EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " +
                         t.same_key("t", "r") + "))" +
@@ -298,28 +342,28 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
                      hash.key_names(), key_types, "s", hash.key_names(), [&](const std::string& wanted) {
                        out.rows_fetched += in.staging->append(source, "SELECT * FROM (" + src + ") s WHERE " + wanted);
                      });
-  if (cursor && !in.previous_run_id.empty()) {
+  if (carry) {
     // The set-aside keys not read again stay set aside, recorded for this run,
     // unless the source no longer has them (their bucket differed and the
-    // source sent no such key).
-    std::string gone = "false";
+    // source sent no such key). Copied as recorded, not read again from
+    // stagesync.rejects. The pairs are joined: a NOT EXISTS inside an
+    // expression would scan them once per row.
+    std::string pairs_join, gone = "false";
     if (!pairs.empty()) {
-      gone = hash.bucket(hash.hash("r")) + " = ANY (" + pg::text_literal(buckets) +
-             "::int[]) AND NOT EXISTS (SELECT 1 FROM " + pairs + " k WHERE " + t.same_key("k", "r") + ")";
+      pairs_join = " LEFT JOIN (SELECT DISTINCT " + keys + " FROM " + pairs + ") k ON " + t.same_key("k", "r");
+      gone = hash.in(differing, hash.hash("r")) + " AND k." + pg::ident(p.key.front()) + " IS NULL";
     }
-    // Two sets of up to every row: hashed, never a nested loop (the planner
-    // misjudges the freshly filled work table).
-    std::string nestloop = target.exec("SELECT pg_catalog.current_setting('enable_nestloop')").text(0, 0);
-    target.exec("SET LOCAL enable_nestloop = off");
+    // Anti-joins of up to every row: hashed, never a nested loop (the planner
+    // misjudges freshly filled work tables; a nested loop here took minutes).
+    std::string nestloop = set_local(target, "enable_nestloop", "off");
     out.rejects_carried =
         target
             .exec("INSERT INTO " + in.run_rejects + " (table_name, row_key, column_name, reason) SELECT $1, "
-                  "x.row_key, x.column_name, x.reason FROM stagesync.rejects x JOIN " + known + " r ON x.row_key = " +
-                  t.key_json("r") + " AND x.column_name IS NOT DISTINCT FROM r.column_name WHERE x.run_id = $2 AND "
-                  "x.table_name = $1 AND " + not_staged + " AND NOT (" + gone + ")",
-                  std::vector<pg::Param>{p.target_name, in.previous_run_id})
+                  "r.row_key, r.column_name, r.reason FROM " + known + " r" + pairs_join + " WHERE " + not_staged +
+                  " AND NOT (" + gone + ")",
+                  std::vector<pg::Param>{p.target_name})
             .affected();
-    target.exec("SELECT pg_catalog.set_config('enable_nestloop', $1, true)", std::vector<pg::Param>{nestloop});
+    set_local(target, "enable_nestloop", nestloop);
   }
   target.exec("ANALYZE " + out.deletions);
   target.exec("COMMIT");

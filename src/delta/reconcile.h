@@ -56,6 +56,10 @@ struct ReconcileInput {
   stage::StagingTable* staging = nullptr;
   std::string run_id;           // names the work tables (stage::work_table_name())
   size_t index = 0;
+  // Cursor: the condition (alias t, on the source table) that selected the
+  // rows already in staging. The digests compare the source rows outside it
+  // with the owned target rows (and set-aside keys) whose key was not staged.
+  std::string window;
   std::string previous_run_id;  // the table's last successful run (cursor: its rejects, see below), or empty
   // Cursor method: rows the previous run set aside never reach the target, so
   // they are counted as present on the target side of the digests (else they

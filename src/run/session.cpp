@@ -263,7 +263,10 @@ int64_t Session::stage_changes(size_t i, stage::StagingTable& table, const delta
   in.staging = &table;
   in.run_id = run_id_;
   in.index = i;
-  if (m.method == delta::Method::Cursor) in.previous_run_id = previous_rejects;
+  if (m.method == delta::Method::Cursor) {
+    in.window = m.window;
+    in.previous_run_id = previous_rejects;
+  }
   in.estimated_rows = std::max<int64_t>(estimate, 0);
   in.settings = settings;
   in.run_rejects = rejects_;

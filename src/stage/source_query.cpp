@@ -1,8 +1,30 @@
 #include "stage/source_query.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "pg/sql.h"
 
 namespace stagesync::stage {
+
+std::string lookup_select(const plan::ResolvedLookup& l) {
+  std::string match = pg::column_list(l.match);
+  std::vector<std::string> not_null;
+  for (const auto& m : l.match) not_null.push_back(pg::ident(m) + " IS NOT NULL");
+  std::string where = " FROM " + l.from.qualified_name() + " WHERE " + pg::join(not_null, " AND ");
+  // Built-in ordered types have min(), which picks the same value as the
+  // DISTINCT ON below (the smallest non-NULL one, by the column's collation)
+  // from a hash aggregate, without sorting the whole table.
+  static const char* const kWithMin[] = {"int2", "int4",      "int8",        "numeric", "float4",  "float8",
+                                         "date", "timestamp", "timestamptz", "text",    "varchar", "bpchar"};
+  const catalog::Column* take = l.from.find(l.take);
+  if (take && std::any_of(std::begin(kWithMin), std::end(kWithMin),
+                          [&](const char* type) { return take->base_type == pg::qualified("pg_catalog", type); })) {
+    return "SELECT " + match + ", min(" + pg::ident(l.take) + ") AS " + pg::ident(l.take) + where + " GROUP BY " + match;
+  }
+  return "SELECT DISTINCT ON (" + match + ") " + match + ", " + pg::ident(l.take) + where + " ORDER BY " + match +
+         ", " + pg::ident(l.take) + " NULLS LAST";
+}
 
 namespace {
 
@@ -12,28 +34,21 @@ std::vector<std::string> scope_conditions(const plan::TablePlan& table, pg::Conn
   return conds;
 }
 
-}  // namespace
-
-std::string lookup_select(const plan::ResolvedLookup& l) {
-  std::string match = pg::column_list(l.match);
-  std::vector<std::string> not_null;
-  for (const auto& m : l.match) not_null.push_back(pg::ident(m) + " IS NOT NULL");
-  return "SELECT DISTINCT ON (" + match + ") " + match + ", " + pg::ident(l.take) + " FROM " + l.from.qualified_name() +
-         " WHERE " + pg::join(not_null, " AND ") + " ORDER BY " + match + ", " + pg::ident(l.take) + " NULLS LAST";
+// A staged column's value read from the source (alias t, lookups l<i>), cast to its staging type.
+std::string staged_expr(const plan::TablePlan& table, const plan::StagedColumn& c) {
+  std::string from = c.lookup < 0 ? "t." + pg::ident(c.name)
+                                  : "l" + std::to_string(c.lookup) + "." + pg::ident(table.lookups[c.lookup].take);
+  return from + "::" + c.stage_type + " AS " + pg::ident(c.name);
 }
 
-std::string source_select(const plan::TablePlan& table, pg::Connection& source, const std::string& where) {
-  std::vector<std::string> exprs;
-  for (const auto& c : table.columns) {
-    std::string from = c.lookup < 0 ? "t." + pg::ident(c.name)
-                                    : "l" + std::to_string(c.lookup) + "." + pg::ident(table.lookups[c.lookup].take);
-    exprs.push_back(from + "::" + c.stage_type + " AS " + pg::ident(c.name));
-  }
+// "SELECT <exprs> FROM <source> t [lookup joins] [WHERE scope and where]".
+std::string select_from(const plan::TablePlan& table, pg::Connection& source, const std::vector<std::string>& exprs,
+                        bool with_lookups, const std::string& where) {
   std::string sql = "SELECT " + pg::join(exprs, ", ") + " FROM " + table.source.qualified_name() + " t";
   // Each lookup is one hash join against the distinct match values of its
   // table; where several rows match, the smallest non-NULL value is taken so
   // the result does not depend on physical row order.
-  for (size_t i = 0; i < table.lookups.size(); ++i) {
+  for (size_t i = 0; with_lookups && i < table.lookups.size(); ++i) {
     const auto& l = table.lookups[i];
     std::string alias = "l" + std::to_string(i);
     std::vector<std::string> on;
@@ -44,6 +59,26 @@ std::string source_select(const plan::TablePlan& table, pg::Connection& source, 
   if (!where.empty()) conds.push_back("(" + where + ")");
   if (!conds.empty()) sql += " WHERE " + pg::join(conds, " AND ");
   return sql;
+}
+
+}  // namespace
+
+std::string source_select(const plan::TablePlan& table, pg::Connection& source, const std::string& where) {
+  std::vector<std::string> exprs;
+  for (const auto& c : table.columns) exprs.push_back(staged_expr(table, c));
+  return select_from(table, source, exprs, true, where);
+}
+
+std::string key_select(const plan::TablePlan& table, pg::Connection& source, const std::string& also) {
+  std::vector<std::string> exprs;
+  bool looked_up = false;
+  for (const auto& k : table.key) {
+    const plan::StagedColumn* c = table.column(k);
+    exprs.push_back(staged_expr(table, *c));
+    looked_up = looked_up || c->lookup >= 0;
+  }
+  if (!also.empty()) exprs.push_back(also + " AS w");
+  return select_from(table, source, exprs, looked_up, "");
 }
 
 std::string source_count(const plan::TablePlan& table, pg::Connection& source, const std::string& window) {

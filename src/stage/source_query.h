@@ -15,6 +15,13 @@ namespace stagesync::stage {
 // condition on the source table (alias `t`), such as incremental's change window.
 std::string source_select(const plan::TablePlan& table, pg::Connection& source, const std::string& where = "");
 
+// The key columns of source_select()'s rows (same names, casts and scope,
+// lookup joins only when a key column is looked up).
+// For key digests: reading only keys skips the joins and the other columns.
+// `also`, when not empty, is one more column (an expression over the source
+// table, alias t, named w).
+std::string key_select(const plan::TablePlan& table, pg::Connection& source, const std::string& also = "");
+
 // "SELECT count(*), count(*) FILTER (WHERE <window>)" over the source table's
 // in-scope rows (alias t): the rows source_select() reads, and how many of them
 // are in `window`.

@@ -90,6 +90,15 @@ ALTER TABLE stagesync.table_runs ADD COLUMN IF NOT EXISTS source_rows bigint;
 CREATE INDEX IF NOT EXISTS rejects_run_table ON stagesync.rejects (run_id, table_name);
 )SQL";
 
+// Version 4: rejects are written in bulk (an incremental run records again
+// every row still set aside): no foreign key to stagesync.runs (its check ran
+// once per row, more than half the cost of the insert; nothing deletes runs)
+// and no index on run_id alone (rejects_run_table serves it).
+const char* kUpgradeToV4 = R"SQL(
+ALTER TABLE stagesync.rejects DROP CONSTRAINT IF EXISTS rejects_run_id_fkey;
+DROP INDEX IF EXISTS stagesync.rejects_run;
+)SQL";
+
 int current_version(pg::Connection& target) {
   pg::Result r = target.exec(
       "SELECT pg_catalog.to_regclass('stagesync.meta') IS NOT NULL, "
@@ -135,6 +144,7 @@ void ensure_metadata(pg::Connection& target) {
     }
     if (version < 2) target.exec(kUpgradeToV2);
     if (version < 3) target.exec(kUpgradeToV3);
+    if (version < 4) target.exec(kUpgradeToV4);
     target.exec("UPDATE stagesync.meta SET schema_version = " + std::to_string(kMetadataVersion));
     target.exec("COMMIT");
   } catch (...) {
