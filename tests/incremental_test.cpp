@@ -372,5 +372,60 @@ TEST_F(Incremental, PlanPredictsWhatTheIncrementalRunDoes) {
   expect_synced("after plan and sync");
 }
 
+TEST_F(Incremental, TextAndDateKeysFindDeletesAndReplacementsLikeIntegerKeys) {
+  // Keys that are not integers are hashed as text: the digests must still
+  // find a deletion, a delete+insert that keeps the row count, and a key
+  // changed in place (old key gone, new key in the window).
+  src().exec("CREATE TABLE visits (client text, day date, note text, PRIMARY KEY (client, day));"
+             "INSERT INTO visits SELECT 'client ' || (g % 97), date '2024-01-01' + g / 97, 'visit ' || g "
+             "FROM generate_series(1, 5000) g;");
+  tgt().exec("CREATE TABLE visits (client text, day date, note text, source char(1) NOT NULL DEFAULT 'D', "
+             "PRIMARY KEY (client, day));"
+             "INSERT INTO visits VALUES ('mobile', date '2030-01-01', 'from the app', 'M');");
+  std::string cfg = config_with_tables("  - { name: visits, key: [client, day] }\n", "owner: { column: source, value: D }\n");
+  sync(cfg);
+  src().exec("DELETE FROM visits WHERE note IN ('visit 10', 'visit 2000', 'visit 4999');"
+             "INSERT INTO visits VALUES ('zoë', date '2024-06-01', 'new');"
+             "UPDATE visits SET day = date '2025-01-01' WHERE note = 'visit 3000';");
+  auto s = incremental(cfg);
+  const auto& t = table(s, "visits");
+  EXPECT_EQ(t.mode_used, "cursor");
+  EXPECT_EQ(t.counts.deleted, 4) << "three deleted rows and the old key of the changed one";
+  EXPECT_EQ(t.counts.inserted, 2);
+  EXPECT_EQ(t.counts.read, 2) << "only the window's rows are read";
+  std::string source = src().exec("SELECT md5(string_agg(ROW(client, day, note)::text, ',' ORDER BY client, day)) "
+                                  "FROM visits").text(0, 0);
+  std::string target = tgt().exec("SELECT md5(string_agg(ROW(client, day, note)::text, ',' ORDER BY client, day)) "
+                                  "FROM visits WHERE source = 'D'").text(0, 0);
+  EXPECT_EQ(target, source);
+  EXPECT_EQ(count("SELECT count(*) FROM visits WHERE source = 'M'"), 1);
+}
+
+TEST_F(Incremental, SetAsideRowsStayRecordedUntilDeletedAtTheSource) {
+  std::string cfg = parent_child_schema("(1, 'one')", "(1, 1, 'a'), (2, 7, 'orphan'), (3, 8, 'orphan too'), (4, 1, 'b')",
+                                        false);
+  sync(cfg);
+  // Another change in the child table: the orphans are not read again but stay set aside.
+  src().exec("UPDATE child SET v = 'a2' WHERE id = 1");
+  auto second = incremental(cfg);
+  EXPECT_EQ(table(second, "child").counts.read, 1);
+  EXPECT_EQ(table(second, "child").counts.rejected, 2);
+  std::string run2 = tgt().exec("SELECT max(run_id) FROM stagesync.runs").text(0, 0);
+  EXPECT_EQ(column("SELECT row_key || ' ' || column_name || ': ' || reason FROM stagesync.rejects WHERE run_id = '" +
+                   run2 + "' AND table_name = 'child' ORDER BY row_key"),
+            column("SELECT row_key || ' ' || column_name || ': ' || reason FROM stagesync.rejects WHERE run_id = ("
+                   "SELECT min(run_id) FROM stagesync.runs) AND table_name = 'child' ORDER BY row_key"))
+      << "carried as first recorded";
+  // One orphan is deleted at the desktop (plus one more row, so the table changed).
+  src().exec("DELETE FROM child WHERE id IN (3, 4)");
+  auto third = incremental(cfg);
+  EXPECT_EQ(table(third, "child").counts.deleted, 1);
+  EXPECT_EQ(table(third, "child").counts.rejected, 1);
+  EXPECT_EQ(column("SELECT row_key FROM stagesync.rejects WHERE run_id = (SELECT max(run_id) FROM stagesync.runs) "
+                   "AND table_name = 'child'"),
+            (std::vector<std::string>{"{\"id\" : 2}"}));
+  EXPECT_EQ(column("SELECT v FROM child ORDER BY id"), (std::vector<std::string>{"a2"}));
+}
+
 }  // namespace
 }  // namespace stagesync::testing

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "apply/table_counts.h"
+#include "state/metadata.h"
 #include "support/sync_fixture.h"
 
 namespace stagesync::testing {
@@ -146,6 +147,56 @@ TEST_F(Sync, MappingRenameSkipGeneratedSetAndLookup) {
   src().exec("UPDATE jobtasks SET minutes = 99, jt_id = 5 WHERE job_id = 11");
   sync(cfg);
   EXPECT_EQ(column("SELECT jt_id || ':' || minutes FROM jobtasks WHERE job_id = 11"), (std::vector<std::string>{"2:99"}));
+}
+
+TEST_F(Sync, LookupTakesTheSmallestNonNullValueWhereSeveralRowsMatch) {
+  // Integer values are aggregated with min(), uuid values (no min()) with
+  // DISTINCT ON: both must pick the same value, whatever the rows' order.
+  src().exec(
+      "CREATE TABLE heads (job_id int, client_id int, ref uuid);"
+      "INSERT INTO heads VALUES (1, NULL, NULL), (1, 9, 'ffffffff-0000-0000-0000-000000000000'), (1, 3, NULL),"
+      " (1, NULL, '00000000-0000-0000-0000-00000000000a'), (2, NULL, NULL), (3, 7, '00000000-0000-0000-0000-000000000001');"
+      "CREATE TABLE tasks (job_id int, task_id int);"
+      "INSERT INTO tasks VALUES (1, 1), (2, 1), (3, 1), (4, 1);");
+  tgt().exec("CREATE TABLE tasks (job_id int, task_id int, client_id int, ref uuid, PRIMARY KEY (job_id, task_id));");
+  std::string cfg = config_with_tables(
+      "  - name: tasks\n    key: [job_id, task_id]\n"
+      "    lookups:\n"
+      "      - { column: client_id, from: heads, match: [job_id], take: client_id }\n"
+      "      - { column: ref, from: heads, match: [job_id], take: ref }\n");
+  sync(cfg);
+  EXPECT_EQ(column("SELECT job_id || ':' || coalesce(client_id::text, 'NULL') || ':' || coalesce(ref::text, 'NULL') "
+                   "FROM tasks ORDER BY job_id"),
+            (std::vector<std::string>{"1:3:00000000-0000-0000-0000-00000000000a", "2:NULL:NULL",
+                                      "3:7:00000000-0000-0000-0000-000000000001", "4:NULL:NULL"}));
+}
+
+TEST_F(Sync, OlderMetadataIsUpgradedInPlaceAndNewerIsRefused) {
+  clients_schema();
+  std::string cfg = clients_config();
+  sync(cfg);
+  // Turn the metadata back into version 3 (foreign key and extra index of rejects).
+  tgt().exec("ALTER TABLE stagesync.rejects ADD CONSTRAINT rejects_run_id_fkey FOREIGN KEY (run_id) "
+             "REFERENCES stagesync.runs ON DELETE CASCADE;"
+             "CREATE INDEX rejects_run ON stagesync.rejects (run_id);"
+             "UPDATE stagesync.meta SET schema_version = 3;");
+  int64_t runs = count("SELECT count(*) FROM stagesync.runs");
+  int64_t rejects = count("SELECT count(*) FROM stagesync.rejects");
+  ASSERT_GT(rejects, 0);
+  sync(cfg);
+  EXPECT_EQ(count("SELECT schema_version FROM stagesync.meta"), state::kMetadataVersion);
+  EXPECT_EQ(count("SELECT count(*) FROM pg_catalog.pg_constraint WHERE conname = 'rejects_run_id_fkey'"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM pg_catalog.pg_class WHERE relname = 'rejects_run'"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM stagesync.runs"), runs + 1) << "history is kept";
+  EXPECT_GE(count("SELECT count(*) FROM stagesync.rejects"), 2 * rejects);
+  // Metadata from a newer stagesync: an error that says so, and nothing written.
+  tgt().exec("UPDATE stagesync.meta SET schema_version = 99");
+  std::string before = content("climaster");
+  CliResult r = cli({"sync", "--config", cfg});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE((r.out + r.err).find("version 99, newer than this stagesync understands"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(content("climaster"), before);
+  EXPECT_EQ(count("SELECT count(*) FROM stagesync.runs"), runs + 1);
 }
 
 TEST_F(Sync, CompositeKeyNullKeysAreRejectedAndReported) {
