@@ -293,21 +293,34 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
                      target, "COPY " + pairs + " (" + keys + ", h) FROM STDIN (FORMAT binary)");
     target.exec("ANALYZE " + pairs);
     std::string t_hash = hash.hash("t");
+    // Work tables against work tables: hashed, never a nested loop (the
+    // planner misjudges freshly filled tables; one such loop took 14 s).
+    std::string nestloop = set_local(target, "enable_nestloop", "off");
     pg::Params dp;
     std::string downed = t.owned("t", dp);
     target.exec("INSERT INTO " + out.deletions + " SELECT " + pg::column_list(hash.key_names(), "t") + " FROM " +
-                    t.target() + " t WHERE " + downed + " AND " + hash.in(differing, t_hash) + " AND NOT EXISTS (SELECT 1 FROM " + pairs + " k WHERE " + t.same_key("k", "t") + ")",
+                    t.target() + " t WHERE " + downed + " AND " + hash.in(differing, t_hash) + " AND NOT EXISTS (SELECT 1 FROM " +
+                    pairs + " k WHERE " + t.same_key("k", "t") + ")",
                 dp);
-    // Cursor: a key's hash is the key's own, so a present key is the same row.
+    // Rows to fetch: source keys neither staged nor set aside...
+    target.exec("INSERT INTO " + want + " SELECT " + pg::column_list(hash.key_names(), "k") + " FROM " + pairs +
+                " k WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "k") +
+                ") AND NOT EXISTS (SELECT 1 FROM " + known + " s WHERE " + t.same_key("s", "k") + ")");
+    set_local(target, "enable_nestloop", nestloop);
+    target.exec("ANALYZE " + want);
+    // ... that the target does not hold as an owned row (for fingerprints:
+    // with the same fingerprint; for the cursor method a key's hash is the
+    // key's own). Few keys against a large table: index lookups if it has one.
     pg::Params wp;
     std::string wowned = t.owned("t", wp);
-    target.exec("INSERT INTO " + want + " SELECT " + pg::column_list(hash.key_names(), "k") + " FROM " + pairs +
-                    " k WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "k") +
-                    ") AND NOT EXISTS (SELECT 1 FROM " + known + " s WHERE " + t.same_key("s", "k") +
-                    ") AND NOT EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " + t.same_key("t", "k") + " AND " +
-                    wowned + (cursor ? "" : " AND " + t_hash + " = k.h") + ") UNION SELECT " + keys + " FROM " +
-                    pairs + " GROUP BY " + keys + " HAVING count(*) > 1",
+    std::string same = cursor ? t.same_key("t", "w")
+                              : t.same_key("t", "w") + " AND EXISTS (SELECT 1 FROM " + pairs + " k WHERE " +
+                                    t.same_key("k", "w") + " AND k.h = " + t_hash + ")";
+    target.exec("DELETE FROM " + want + " w WHERE EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " + same + " AND " +
+                    wowned + ")",
                 wp);
+    // Keys the source holds twice are read, so `duplicates` judges all their rows.
+    target.exec("INSERT INTO " + want + " SELECT " + keys + " FROM " + pairs + " GROUP BY " + keys + " HAVING count(*) > 1");
   }
   out.deletion_count = target.exec("SELECT count(*) FROM " + out.deletions).int64(0, 0);
 
@@ -336,11 +349,17 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
                        });
   }
 
-  // Fetch the wanted rows from the source, a chunk of keys at a time.
+  // Fetch the wanted rows from the source, a chunk of keys at a time. Keys
+  // read from the source table itself are matched there, before the lookups
+  // (which then aggregate only the chunk's match values).
+  bool keys_read = std::none_of(hash.keys().begin(), hash.keys().end(), [](auto* c) { return c->lookup >= 0; });
   for_each_key_chunk(target, source,
                      want + " w WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "w") + ")",
-                     hash.key_names(), key_types, "s", hash.key_names(), [&](const std::string& wanted) {
-                       out.rows_fetched += in.staging->append(source, "SELECT * FROM (" + src + ") s WHERE " + wanted);
+                     hash.key_names(), key_types, keys_read ? "t" : "s", hash.key_names(),
+                     [&](const std::string& wanted) {
+                       out.rows_fetched += in.staging->append(
+                           source, keys_read ? stage::source_select(p, source, wanted)
+                                             : "SELECT * FROM (" + src + ") s WHERE " + wanted);
                      });
   if (carry) {
     // The set-aside keys not read again stay set aside, recorded for this run,

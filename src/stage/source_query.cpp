@@ -7,10 +7,11 @@
 
 namespace stagesync::stage {
 
-std::string lookup_select(const plan::ResolvedLookup& l) {
+std::string lookup_select(const plan::ResolvedLookup& l, const std::string& only) {
   std::string match = pg::column_list(l.match);
   std::vector<std::string> not_null;
   for (const auto& m : l.match) not_null.push_back(pg::ident(m) + " IS NOT NULL");
+  if (!only.empty()) not_null.push_back(only);
   std::string where = " FROM " + l.from.qualified_name() + " WHERE " + pg::join(not_null, " AND ");
   // Built-in ordered types have min(), which picks the same value as the
   // DISTINCT ON below (the smallest non-NULL one, by the column's collation)
@@ -42,9 +43,24 @@ std::string staged_expr(const plan::TablePlan& table, const plan::StagedColumn& 
 }
 
 // "SELECT <exprs> FROM <source> t [lookup joins] [WHERE scope and where]".
+// With lookups and a `where` (a change window, a chunk of keys), the selected
+// rows are read first and each lookup aggregates only the match values they
+// hold, not its whole table.
 std::string select_from(const plan::TablePlan& table, pg::Connection& source, const std::vector<std::string>& exprs,
                         bool with_lookups, const std::string& where) {
-  std::string sql = "SELECT " + pg::join(exprs, ", ") + " FROM " + table.source.qualified_name() + " t";
+  with_lookups = with_lookups && !table.lookups.empty();
+  std::vector<std::string> conds = scope_conditions(table, source);
+  if (!where.empty()) conds.push_back("(" + where + ")");
+  std::string filter = conds.empty() ? "" : " WHERE " + pg::join(conds, " AND ");
+  bool selected_first = with_lookups && !where.empty();
+  std::string sql;
+  if (selected_first) {
+    // PostgreSQL 12+ would inline the CTE otherwise; before 12 every CTE is materialized.
+    sql = std::string("WITH w AS ") + (source.server_version() >= 120000 ? "MATERIALIZED " : "") + "(SELECT * FROM " +
+          table.source.qualified_name() + " t" + filter + ") SELECT " + pg::join(exprs, ", ") + " FROM w t";
+  } else {
+    sql = "SELECT " + pg::join(exprs, ", ") + " FROM " + table.source.qualified_name() + " t";
+  }
   // Each lookup is one hash join against the distinct match values of its
   // table; where several rows match, the smallest non-NULL value is taken so
   // the result does not depend on physical row order.
@@ -53,12 +69,12 @@ std::string select_from(const plan::TablePlan& table, pg::Connection& source, co
     std::string alias = "l" + std::to_string(i);
     std::vector<std::string> on;
     for (const auto& m : l.match) on.push_back(alias + "." + pg::ident(m) + " = t." + pg::ident(m));
-    sql += " LEFT JOIN (" + lookup_select(l) + ") " + alias + " ON " + pg::join(on, " AND ");
+    std::string only = selected_first ? "(" + pg::column_list(l.match) + ") IN (SELECT " +
+                                            pg::column_list(l.match, "w") + " FROM w)"
+                                      : "";
+    sql += " LEFT JOIN (" + lookup_select(l, only) + ") " + alias + " ON " + pg::join(on, " AND ");
   }
-  std::vector<std::string> conds = scope_conditions(table, source);
-  if (!where.empty()) conds.push_back("(" + where + ")");
-  if (!conds.empty()) sql += " WHERE " + pg::join(conds, " AND ");
-  return sql;
+  return selected_first ? sql : sql + filter;
 }
 
 }  // namespace

@@ -29,7 +29,8 @@ std::string source_count(const plan::TablePlan& table, pg::Connection& source, c
 
 // One lookup's value per match value: the match columns and `take`, the
 // smallest non-NULL `take` where several rows match.
-std::string lookup_select(const plan::ResolvedLookup& lookup);
+// `only`, when not empty, is one more condition on the lookup table (unqualified columns).
+std::string lookup_select(const plan::ResolvedLookup& lookup, const std::string& only = "");
 
 // `COPY (<select>) TO STDOUT (FORMAT binary)`.
 std::string binary_copy_out(const std::string& select);
