@@ -410,18 +410,20 @@ TEST_F(Incremental, SetAsideRowsStayRecordedUntilDeletedAtTheSource) {
   auto second = incremental(cfg);
   EXPECT_EQ(table(second, "child").counts.read, 1);
   EXPECT_EQ(table(second, "child").counts.rejected, 2);
-  std::string run2 = tgt().exec("SELECT max(run_id) FROM stagesync.runs").text(0, 0);
+  // Run ids sort by second only: runs are ordered by their start.
+  std::string run2 = tgt().exec("SELECT run_id FROM stagesync.runs ORDER BY started_at DESC LIMIT 1").text(0, 0);
   EXPECT_EQ(column("SELECT row_key || ' ' || column_name || ': ' || reason FROM stagesync.rejects WHERE run_id = '" +
                    run2 + "' AND table_name = 'child' ORDER BY row_key"),
             column("SELECT row_key || ' ' || column_name || ': ' || reason FROM stagesync.rejects WHERE run_id = ("
-                   "SELECT min(run_id) FROM stagesync.runs) AND table_name = 'child' ORDER BY row_key"))
+                   "SELECT run_id FROM stagesync.runs ORDER BY started_at LIMIT 1) AND table_name = 'child' ORDER BY row_key"))
       << "carried as first recorded";
   // One orphan is deleted at the desktop (plus one more row, so the table changed).
   src().exec("DELETE FROM child WHERE id IN (3, 4)");
   auto third = incremental(cfg);
   EXPECT_EQ(table(third, "child").counts.deleted, 1);
   EXPECT_EQ(table(third, "child").counts.rejected, 1);
-  EXPECT_EQ(column("SELECT row_key FROM stagesync.rejects WHERE run_id = (SELECT max(run_id) FROM stagesync.runs) "
+  EXPECT_EQ(column("SELECT row_key FROM stagesync.rejects WHERE run_id = (SELECT run_id FROM stagesync.runs ORDER BY "
+                   "started_at DESC LIMIT 1) "
                    "AND table_name = 'child'"),
             (std::vector<std::string>{"{\"id\" : 2}"}));
   EXPECT_EQ(column("SELECT v FROM child ORDER BY id"), (std::vector<std::string>{"a2"}));

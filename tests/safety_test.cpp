@@ -7,6 +7,7 @@
 //     exact after-state, and all tables agree (one transaction per run);
 //   - the next run succeeds and reaches the after-state, leaving no staging
 //     tables and no run marked 'running'.
+// The same trials run for incremental runs (SafetyIncremental).
 // STAGESYNC_SAFETY_TRIALS and STAGESYNC_SAFETY_SEED run it longer or replay a seed.
 #include <gtest/gtest.h>
 #include <fcntl.h>
@@ -38,7 +39,7 @@ class Safety : public Scenario {
     TempDatabase db(Servers::target(), "trial");
     recreate_from_template(db.name());
     std::string cfg = config_for(db.url());
-    pid_t pid = spawn({"sync", "--config", cfg});
+    pid_t pid = spawn(sync_args(cfg));
     std::this_thread::sleep_for(std::chrono::duration<double>(delay));
     if (fault == Fault::Kill) {
       kill(pid, SIGKILL);
@@ -61,7 +62,9 @@ class Safety : public Scenario {
     pg::Connection c = db.connect();
     std::string outcome = judge(c, what);
     // The next run succeeds, converges, and cleans up.
-    CliResult next = cli({"sync", "--config", cfg, "--wait", "30"});
+    std::vector<std::string> again = sync_args(cfg);
+    again.insert(again.end(), {"--wait", "30"});
+    CliResult next = cli(again);
     EXPECT_EQ(next.exit_code, 0) << what << ": next run failed: " << next.out << next.err;
     EXPECT_EQ(snapshot(c), after_) << what << ": next run did not reach the after-state";
     expect_clean(c, what);
@@ -93,6 +96,21 @@ TEST_F(Safety, CutConnectionsAtRandomInstantsNeverLeaveATablePartial) {
   // A cut connection is a transient fault: the run retries and usually ends in
   // the after-state; what matters is that no instant leaves a table partial.
   run_trials(Fault::TerminateBackends, env_int("STAGESYNC_SAFETY_TRIALS", 16), false);
+}
+
+// The same faults during incremental runs: a watermark, key digests and work
+// tables on both servers, the same one transaction at the end.
+class SafetyIncremental : public Safety {
+ protected:
+  void SetUp() override { build(0.4, "", "incremental"); }
+};
+
+TEST_F(SafetyIncremental, KillNineDuringIncrementalRunsNeverLeavesATablePartial) {
+  run_trials(Fault::Kill, env_int("STAGESYNC_SAFETY_TRIALS", 16), true);
+}
+
+TEST_F(SafetyIncremental, CutConnectionsDuringIncrementalRunsNeverLeaveATablePartial) {
+  run_trials(Fault::TerminateBackends, env_int("STAGESYNC_SAFETY_TRIALS", 10), false);
 }
 
 }  // namespace

@@ -27,8 +27,9 @@ TableState snapshot(pg::Connection& db) {
   return s;
 }
 
-void Scenario::build(double scale, const std::string& extra_yaml) {
+void Scenario::build(double scale, const std::string& extra_yaml, const std::string& mode) {
   extra_yaml_ = extra_yaml;
+  mode_ = mode;
   for (const auto& sql : demo::desktop_schema_sql()) src().exec(sql);
   for (const auto& sql : demo::desktop_data_sql(scale, 7)) src().exec(sql);
   tpl_ = std::make_unique<TempDatabase>(Servers::target(), "tpl");
@@ -47,11 +48,16 @@ void Scenario::build(double scale, const std::string& extra_yaml) {
   TempDatabase ref(Servers::target(), "ref");
   recreate_from_template(ref.name());
   auto start = std::chrono::steady_clock::now();
-  CliResult r = cli({"sync", "--config", config_for(ref.url())});
+  CliResult r = cli(sync_args(config_for(ref.url())));
   duration_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   pg::Connection c = ref.connect();
   after_ = snapshot(c);
+  if (mode == "incremental") {
+    // The run under test must really read changes only (else this is a full run again).
+    ASSERT_GE(c.exec("SELECT count(*) FROM stagesync.table_runs WHERE mode_used = 'cursor' AND rows_read > 0").int64(0, 0), 3)
+        << r.out;
+  }
   size_t differing = 0;
   for (const auto& [table, sum] : before_) differing += after_.at(table) != sum;
   ASSERT_GE(differing, 4u) << "the run under test must change several tables";

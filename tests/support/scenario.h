@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "support/sync_fixture.h"
 
@@ -24,7 +25,11 @@ class Scenario : public SyncFixture {
  protected:
   // Builds the scenario at `scale`; `extra_yaml` is appended to the demo configuration
   // (e.g. a retry policy). Call from SetUp().
-  void build(double scale, const std::string& extra_yaml = "");
+  // With `mode` "incremental" the run under test (and every trial) is an
+  // incremental one, over a template whose earlier full run left a watermark.
+  void build(double scale, const std::string& extra_yaml = "", const std::string& mode = "full");
+  // The sync command line of the run under test.
+  std::vector<std::string> sync_args(const std::string& cfg) const { return {"sync", "--config", cfg, "--mode", mode_}; }
 
   std::string config_for(const std::string& target_url);
   // Drops `name` if it exists and recreates it as a copy of the template.
@@ -40,6 +45,7 @@ class Scenario : public SyncFixture {
   TableState before_, after_;
   double duration_ = 0;  // seconds an undisturbed run of the binary takes
   std::string extra_yaml_;
+  std::string mode_ = "full";
 };
 
 }  // namespace stagesync::testing
