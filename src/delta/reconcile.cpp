@@ -74,7 +74,8 @@ class TableHash {
   // bytea literal, so the test costs the same for one bucket or thousands.
   std::string in(const std::vector<int>& buckets, const std::string& h) const {
     std::string bits(static_cast<size_t>(count_ + 7) / 8, '\0');
-    for (int b : buckets) bits[static_cast<size_t>(b) / 8] = static_cast<char>(bits[static_cast<size_t>(b) / 8] | (1 << (b % 8)));
+    for (int b : buckets)
+      bits[static_cast<size_t>(b) / 8] = static_cast<char>(bits[static_cast<size_t>(b) / 8] | (1 << (b % 8)));
     static const char* hex = "0123456789abcdef";
     std::string literal = "\\x";
     for (unsigned char c : bits) {
@@ -87,7 +88,8 @@ class TableHash {
   // `aside` holds are counted in bucket -1 (digested, never compared).
   std::string buckets(const std::string& h, const std::string& from, const std::string& aside = "false") const {
     return "SELECT b, count(*), sum((h >> 32)::int4), sum((h & 2147483647)::int4) FROM (SELECT CASE WHEN y.w THEN -1 "
-           "ELSE " + bucket("y.h") + " END AS b, y.h FROM (SELECT " + h + " AS h, " + aside + " AS w " + from +
+           "ELSE " +
+           bucket("y.h") + " END AS b, y.h FROM (SELECT " + h + " AS h, " + aside + " AS w " + from +
            ") y) z GROUP BY b";
   }
   const std::vector<const plan::StagedColumn*>& keys() const { return keys_; }
@@ -166,8 +168,7 @@ int bucket_count(int64_t rows) {
 
 }  // namespace
 
-std::string deletions_table(pg::Connection& target, const apply::TableSql& t, const std::string& run_id,
-                            size_t index) {
+std::string deletions_table(pg::Connection& target, const apply::TableSql& t, const std::string& run_id, size_t index) {
   return stage::create_work_table(target, stage::work_table_name(run_id, index, "_d"), t.key_ddl());
 }
 
@@ -222,8 +223,11 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     }
     target.exec("INSERT INTO " + known + " SELECT " + pg::column_list(hash.key_names(), "j") +
                     ", x.column_name, x.row_key, x.reason FROM stagesync.rejects x, LATERAL "
-                    "pg_catalog.json_to_record(x.row_key::json) AS j(" + pg::join(record, ", ") + ") WHERE x.run_id = $1 "
-                    "AND x.table_name = $2 AND x.row_key LIKE '{%' AND " + pg::join(present, " AND "),
+                    "pg_catalog.json_to_record(x.row_key::json) AS j(" +
+                    pg::join(record, ", ") +
+                    ") WHERE x.run_id = $1 "
+                    "AND x.table_name = $2 AND x.row_key LIKE '{%' AND " +
+                    pg::join(present, " AND "),
                 std::vector<pg::Param>{in.previous_run_id, p.target_name});
     target.exec("ANALYZE " + known);
   }
@@ -247,7 +251,9 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     // whose key was not staged, plus the set-aside keys not staged. With
     // nothing else changed, the same key sets. Staging is the small side of
     // the join.
-    source_from = "FROM (" + stage::key_select(p, source, "(" + in.window + ") IS TRUE") + ") s" + present;
+    source_from = "FROM (" +
+                  stage::key_select(p, source, "(" + (in.window.empty() ? "false" : in.window) + ") IS TRUE") + ") s" +
+                  present;
     source_aside = "s.w";
     params = pg::Params{};
     target_from = "FROM " + t.target() + " t LEFT JOIN (SELECT DISTINCT " + keys + " FROM " + t.staging() + ") s ON " +
@@ -267,9 +273,10 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
   out.source_rows = take_rows(theirs);
   out.target_owned = take_rows(ours);
   if (cursor) {
+    // A key set aside for two reasons counts once.
     Digests set_aside = read_buckets(target.exec(hash.buckets(
-        hash.hash("r"), "FROM " + known + " r WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " +
-                            t.same_key("s", "r") + ")")));
+        hash.hash("r"), "FROM (SELECT DISTINCT " + keys + " FROM " + known + ") r WHERE NOT EXISTS (SELECT 1 FROM " +
+                            t.staging() + " s WHERE " + t.same_key("s", "r") + ")")));
     for (const auto& [b, d] : set_aside) ours[b] += d;
   }
   set_local(source, "enable_sort", source_sort);
@@ -286,11 +293,11 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
   std::string pairs;  // (key, hash) of the source rows in the differing buckets
   if (!differing.empty()) {
     pairs = work_table("_k", t.key_ddl() + ", h bigint");
-    stage::pipe_copy(source,
-                     stage::binary_copy_out("SELECT " + keys + ", h FROM (SELECT " +
-                                            pg::column_list(hash.key_names(), "s") + ", " + hash.hash("s") + " AS h " +
-                                            source_keys + ") x WHERE " + hash.in(differing, "x.h")),
-                     target, "COPY " + pairs + " (" + keys + ", h) FROM STDIN (FORMAT binary)");
+    stage::pipe_copy(
+        source,
+        stage::binary_copy_out("SELECT " + keys + ", h FROM (SELECT " + pg::column_list(hash.key_names(), "s") + ", " +
+                               hash.hash("s") + " AS h " + source_keys + ") x WHERE " + hash.in(differing, "x.h")),
+        target, "COPY " + pairs + " (" + keys + ", h) FROM STDIN (FORMAT binary)");
     target.exec("ANALYZE " + pairs);
     std::string t_hash = hash.hash("t");
     // Work tables against work tables: hashed, never a nested loop (the
@@ -299,8 +306,8 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     pg::Params dp;
     std::string downed = t.owned("t", dp);
     target.exec("INSERT INTO " + out.deletions + " SELECT " + pg::column_list(hash.key_names(), "t") + " FROM " +
-                    t.target() + " t WHERE " + downed + " AND " + hash.in(differing, t_hash) + " AND NOT EXISTS (SELECT 1 FROM " +
-                    pairs + " k WHERE " + t.same_key("k", "t") + ")",
+                    t.target() + " t WHERE " + downed + " AND " + hash.in(differing, t_hash) +
+                    " AND NOT EXISTS (SELECT 1 FROM " + pairs + " k WHERE " + t.same_key("k", "t") + ")",
                 dp);
     // Rows to fetch: source keys neither staged nor set aside...
     target.exec("INSERT INTO " + want + " SELECT " + pg::column_list(hash.key_names(), "k") + " FROM " + pairs +
@@ -320,17 +327,16 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
                     wowned + ")",
                 wp);
     // Keys the source holds twice are read, so `duplicates` judges all their rows.
-    target.exec("INSERT INTO " + want + " SELECT " + keys + " FROM " + pairs + " GROUP BY " + keys + " HAVING count(*) > 1");
+    target.exec("INSERT INTO " + want + " SELECT " + keys + " FROM " + pairs + " GROUP BY " + keys +
+                " HAVING count(*) > 1");
   }
   out.deletion_count = target.exec("SELECT count(*) FROM " + out.deletions).int64(0, 0);
 
-  const std::string not_staged =
-      "NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "r") + ")";
+  const std::string not_staged = "NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "r") + ")";
   if (carry) {
     // Set-aside keys that may pass now are fetched and judged again.
     std::string retry = "(r.column_name IS NULL AND NOT EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " +
-                        t.same_key("t", "r") + "))" +
-                        (in.retry_orphans ? " OR r.column_name IS NOT NULL" : "");
+                        t.same_key("t", "r") + "))" + (in.retry_orphans ? " OR r.column_name IS NOT NULL" : "");
     target.exec("INSERT INTO " + want + " SELECT " + pg::column_list(hash.key_names(), "r") + " FROM " + known +
                 " r WHERE " + not_staged + " AND (" + retry + ")");
   }
@@ -353,14 +359,13 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
   // read from the source table itself are matched there, before the lookups
   // (which then aggregate only the chunk's match values).
   bool keys_read = std::none_of(hash.keys().begin(), hash.keys().end(), [](auto* c) { return c->lookup >= 0; });
-  for_each_key_chunk(target, source,
-                     want + " w WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "w") + ")",
-                     hash.key_names(), key_types, keys_read ? "t" : "s", hash.key_names(),
-                     [&](const std::string& wanted) {
-                       out.rows_fetched += in.staging->append(
-                           source, keys_read ? stage::source_select(p, source, wanted)
-                                             : "SELECT * FROM (" + src + ") s WHERE " + wanted);
-                     });
+  for_each_key_chunk(
+      target, source,
+      want + " w WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "w") + ")",
+      hash.key_names(), key_types, keys_read ? "t" : "s", hash.key_names(), [&](const std::string& wanted) {
+        out.rows_fetched += in.staging->append(source, keys_read ? stage::source_select(p, source, wanted)
+                                                                 : "SELECT * FROM (" + src + ") s WHERE " + wanted);
+      });
   if (carry) {
     // The set-aside keys not read again stay set aside, recorded for this run,
     // unless the source no longer has them (their bucket differed and the
@@ -375,13 +380,13 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     // Anti-joins of up to every row: hashed, never a nested loop (the planner
     // misjudges freshly filled work tables; a nested loop here took minutes).
     std::string nestloop = set_local(target, "enable_nestloop", "off");
-    out.rejects_carried =
-        target
-            .exec("INSERT INTO " + in.run_rejects + " (table_name, row_key, column_name, reason) SELECT $1, "
-                  "r.row_key, r.column_name, r.reason FROM " + known + " r" + pairs_join + " WHERE " + not_staged +
-                  " AND NOT (" + gone + ")",
-                  std::vector<pg::Param>{p.target_name})
-            .affected();
+    out.rejects_carried = target
+                              .exec("INSERT INTO " + in.run_rejects +
+                                        " (table_name, row_key, column_name, reason) SELECT $1, "
+                                        "r.row_key, r.column_name, r.reason FROM " +
+                                        known + " r" + pairs_join + " WHERE " + not_staged + " AND NOT (" + gone + ")",
+                                    std::vector<pg::Param>{p.target_name})
+                              .affected();
     set_local(target, "enable_nestloop", nestloop);
   }
   target.exec("ANALYZE " + out.deletions);

@@ -54,7 +54,7 @@ struct ReconcileInput {
   Method method = Method::Cursor;
   const apply::TableSql* table = nullptr;  // staging holds the rows read so far (cursor: the change window)
   stage::StagingTable* staging = nullptr;
-  std::string run_id;           // names the work tables (stage::work_table_name())
+  std::string run_id;  // names the work tables (stage::work_table_name())
   size_t index = 0;
   // Cursor: the condition (alias t, on the source table) that selected the
   // rows already in staging. The digests compare the source rows outside it
@@ -68,7 +68,7 @@ struct ReconcileInput {
   // (a table they reference staged rows in this run), or for a key collision
   // whose foreign target row is gone. Those are fetched and judged again.
   bool retry_orphans = false;
-  std::string run_rejects;      // this run's reject table
+  std::string run_rejects;  // this run's reject table
   int64_t estimated_rows = 0;
   TextSettings settings;
   // More keys to fetch: SELECTs on the target yielding key tuples in staging

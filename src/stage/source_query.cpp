@@ -21,7 +21,8 @@ std::string lookup_select(const plan::ResolvedLookup& l, const std::string& only
   const catalog::Column* take = l.from.find(l.take);
   if (take && std::any_of(std::begin(kWithMin), std::end(kWithMin),
                           [&](const char* type) { return take->base_type == pg::qualified("pg_catalog", type); })) {
-    return "SELECT " + match + ", min(" + pg::ident(l.take) + ") AS " + pg::ident(l.take) + where + " GROUP BY " + match;
+    return "SELECT " + match + ", min(" + pg::ident(l.take) + ") AS " + pg::ident(l.take) + where + " GROUP BY " +
+           match;
   }
   return "SELECT DISTINCT ON (" + match + ") " + match + ", " + pg::ident(l.take) + where + " ORDER BY " + match +
          ", " + pg::ident(l.take) + " NULLS LAST";
@@ -69,9 +70,9 @@ std::string select_from(const plan::TablePlan& table, pg::Connection& source, co
     std::string alias = "l" + std::to_string(i);
     std::vector<std::string> on;
     for (const auto& m : l.match) on.push_back(alias + "." + pg::ident(m) + " = t." + pg::ident(m));
-    std::string only = selected_first ? "(" + pg::column_list(l.match) + ") IN (SELECT " +
-                                            pg::column_list(l.match, "w") + " FROM w)"
-                                      : "";
+    std::string only =
+        selected_first ? "(" + pg::column_list(l.match) + ") IN (SELECT " + pg::column_list(l.match, "w") + " FROM w)"
+                       : "";
     sql += " LEFT JOIN (" + lookup_select(l, only) + ") " + alias + " ON " + pg::join(on, " AND ");
   }
   return selected_first ? sql : sql + filter;

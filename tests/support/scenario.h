@@ -29,7 +29,9 @@ class Scenario : public SyncFixture {
   // incremental one, over a template whose earlier full run left a watermark.
   void build(double scale, const std::string& extra_yaml = "", const std::string& mode = "full");
   // The sync command line of the run under test.
-  std::vector<std::string> sync_args(const std::string& cfg) const { return {"sync", "--config", cfg, "--mode", mode_}; }
+  std::vector<std::string> sync_args(const std::string& cfg) const {
+    return {"sync", "--config", cfg, "--mode", mode_};
+  }
 
   std::string config_for(const std::string& target_url);
   // Drops `name` if it exists and recreates it as a copy of the template.
