@@ -257,6 +257,31 @@ TEST_F(Incremental, ChildrenOfADeletedParentAreJudgedAgainAsInAFullRun) {
   EXPECT_EQ(column("SELECT id FROM parent ORDER BY id"), (std::vector<std::string>{"1"}));
 }
 
+TEST_F(Incremental, ChildrenOfADeletedParentAreJudgedAgainWhenTheyReferenceAPartOfItsKey) {
+  // jobtasks -> jobshead(job_id) while jobshead's key is (job_id, sporg_id):
+  // deleting every row of job 2 orphans its tasks; deleting one of job 3's
+  // two rows does not.
+  src().exec("CREATE TABLE heads (job_id int, sporg_id int, PRIMARY KEY (job_id, sporg_id));"
+             "CREATE TABLE tasks (task_id int PRIMARY KEY, job_id int);"
+             "INSERT INTO heads VALUES (1, 1), (2, 1), (2, 2), (3, 1), (3, 2);"
+             "INSERT INTO tasks VALUES (10, 1), (20, 2), (21, 2), (30, 3);");
+  tgt().exec("CREATE TABLE heads (job_id int, sporg_id int, PRIMARY KEY (job_id, sporg_id));"
+             "CREATE TABLE tasks (task_id int PRIMARY KEY, job_id int);");
+  std::string cfg = config_with_tables(
+      "  - { name: heads, key: [job_id, sporg_id] }\n"
+      "  - name: tasks\n    key: [task_id]\n"
+      "    references: [ { columns: [job_id], parent: heads, parent_columns: [job_id], on_orphan: skip } ]\n");
+  sync(cfg);
+  incremental(cfg);
+  src().exec("DELETE FROM heads WHERE job_id = 2 OR (job_id = 3 AND sporg_id = 2)");
+  auto s = incremental(cfg);
+  EXPECT_EQ(table(s, "heads").counts.deleted, 3);
+  EXPECT_EQ(table(s, "tasks").counts.deleted, 2) << "the tasks of job 2 are orphans now, as a full run finds";
+  EXPECT_EQ(column("SELECT task_id FROM tasks ORDER BY 1"), (std::vector<std::string>{"10", "30"}));
+  auto full = sync(cfg);
+  EXPECT_EQ(writes(table(full, "tasks")), 0) << "a full run agrees";
+}
+
 TEST_F(Incremental, LookupValuesFollowTheirTableEvenWhenItsRowsAreDeleted) {
   src().exec(
       "CREATE TABLE jobs (job_id int PRIMARY KEY, client_id int);"

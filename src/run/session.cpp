@@ -281,13 +281,16 @@ int64_t Session::stage_changes(size_t i, stage::StagingTable& table, const delta
     // its parent arrives); children of parents this run deletes are judged
     // again (on_orphan applies to them as in a full run).
     if (changed_rows_.at(ref.parent) > 0) in.children_of.push_back({parent->staging(), ref.parent_columns, ref.columns});
-    if (ref.parent_columns == plan_.tables[ref.parent].key) {
-      std::vector<std::string> keys;
-      for (const auto& k : t.key) keys.push_back("c." + pg::ident(k) + "::" + t.column(k)->stage_type);
-      in.also_fetch.push_back("SELECT " + pg::join(keys, ", ") + " FROM " + t.target.qualified_name() + " c WHERE (" +
-                              pg::column_list(ref.columns, "c") + ") IN (SELECT " +
-                              pg::column_list(ref.parent_columns, "d") + " FROM " + parent->deletions() + " d)");
-    }
+    // The parent rows this run deletes are still in the target table now:
+    // their referenced values are read there (they need not be the parent's key).
+    if (parent->deletions().empty()) continue;
+    std::vector<std::string> keys;
+    for (const auto& k : t.key) keys.push_back("c." + pg::ident(k) + "::" + t.column(k)->stage_type);
+    in.also_fetch.push_back("SELECT " + pg::join(keys, ", ") + " FROM " + t.target.qualified_name() + " c WHERE (" +
+                            pg::column_list(ref.columns, "c") + ") IN (SELECT " +
+                            pg::column_list(ref.parent_columns, "p") + " FROM " +
+                            plan_.tables[ref.parent].target.qualified_name() + " p WHERE EXISTS (SELECT 1 FROM " +
+                            parent->deletions() + " d WHERE " + parent->same_key("d", "p") + "))");
   }
   if (m.lookup_drift) {
     for (auto& select : delta::lookup_drift(t, *source_, *target_, run_id_, i, created_)) in.also_fetch.push_back(select);
