@@ -323,9 +323,11 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     std::string same = cursor ? t.same_key("t", "w")
                               : t.same_key("t", "w") + " AND EXISTS (SELECT 1 FROM " + pairs + " k WHERE " +
                                     t.same_key("k", "w") + " AND k.h = " + t_hash + ")";
+    std::string page_cost = set_local(target, "random_page_cost", "1.1");  // see Session::begin()
     target.exec("DELETE FROM " + want + " w WHERE EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " + same + " AND " +
                     wowned + ")",
                 wp);
+    set_local(target, "random_page_cost", page_cost);
     // Keys the source holds twice are read, so `duplicates` judges all their rows.
     target.exec("INSERT INTO " + want + " SELECT " + keys + " FROM " + pairs + " GROUP BY " + keys +
                 " HAVING count(*) > 1");
