@@ -426,6 +426,26 @@ TEST_F(Incremental, TextAndDateKeysFindDeletesAndReplacementsLikeIntegerKeys) {
   EXPECT_EQ(count("SELECT count(*) FROM visits WHERE source = 'M'"), 1);
 }
 
+TEST_F(Incremental, ARowRemovedBehindTheSyncIsFetchedEvenWhenTheSourceKeyHasAnotherType) {
+  // The desktop keeps ids as integers, the cloud as text: rows are fetched by
+  // their staged (text) key, never by comparing integers with text.
+  src().exec("CREATE TABLE items (id int PRIMARY KEY, name text);"
+             "INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 3000) g;");
+  tgt().exec("CREATE TABLE items (id text PRIMARY KEY, name text);");
+  std::string cfg = config_with_tables("  - { name: items, key: [id] }\n");
+  sync(cfg);
+  tgt().exec("DELETE FROM items WHERE id IN ('17', '2500')");  // someone else's doing
+  src().exec("UPDATE items SET name = 'changed' WHERE id = 3");
+  auto s = incremental(cfg);
+  const auto& t = table(s, "items");
+  EXPECT_EQ(t.mode_used, "cursor");
+  EXPECT_EQ(t.counts.inserted, 2) << "the two missing rows are read again by key";
+  EXPECT_EQ(t.counts.updated, 1);
+  EXPECT_EQ(count("SELECT count(*) FROM items"), 3000);
+  EXPECT_EQ(column("SELECT name FROM items WHERE id IN ('3', '17', '2500') ORDER BY id::int"),
+            (std::vector<std::string>{"changed", "item 17", "item 2500"}));
+}
+
 TEST_F(Incremental, SetAsideRowsStayRecordedUntilDeletedAtTheSource) {
   std::string cfg = parent_child_schema("(1, 'one')", "(1, 1, 'a'), (2, 7, 'orphan'), (3, 8, 'orphan too'), (4, 1, 'b')",
                                         false);

@@ -132,11 +132,11 @@ std::string set_local(pg::Connection& c, const std::string& name, const std::str
 
 // Runs `use` once per chunk of up to kFetchChunk distinct rows of `columns`
 // of `from` (a table or "table alias WHERE ..." on the target), with the
-// chunk as a source-side condition "(<alias>.c1, ...) IN (SELECT ...)" over
-// the values (travelling as text arrays, cast back to `types`).
+// chunk as a source-side condition "(<matched>) IN (SELECT ...)" over the
+// values (travelling as text arrays, cast back to `types`).
 void for_each_key_chunk(pg::Connection& target, pg::Connection& source, const std::string& from,
                         const std::vector<std::string>& columns, const std::vector<std::string>& types,
-                        const std::string& alias, const std::vector<std::string>& matched,
+                        const std::vector<std::string>& matched,
                         const std::function<void(const std::string& condition)>& use) {
   std::vector<std::string> arrays, casts, names;
   for (size_t i = 0; i < columns.size(); ++i) {
@@ -153,7 +153,7 @@ void for_each_key_chunk(pg::Connection& target, pg::Connection& source, const st
     for (size_t i = 0; i < columns.size(); ++i) {
       lits.push_back(source.literal(chunks.text(r, static_cast<int>(i))) + "::text[]");
     }
-    use("(" + pg::column_list(matched, alias) + ") IN (SELECT " + pg::join(casts, ", ") + " FROM unnest(" +
+    use("(" + pg::join(matched, ", ") + ") IN (SELECT " + pg::join(casts, ", ") + " FROM unnest(" +
         pg::join(lits, ", ") + ") AS u(" + pg::join(names, ", ") + "))");
   }
 }
@@ -348,7 +348,9 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
   for (const auto& parent : in.children_of) {
     std::vector<std::string> types;
     for (const auto& c : parent.columns) types.push_back(p.column(c)->stage_type);
-    for_each_key_chunk(target, source, parent.staging, parent.parent_columns, types, "s", parent.columns,
+    std::vector<std::string> matched;
+    for (const auto& c : parent.columns) matched.push_back("s." + pg::ident(c));
+    for_each_key_chunk(target, source, parent.staging, parent.parent_columns, types, matched,
                        [&](const std::string& children) {
                          stage::pipe_copy(source,
                                           stage::binary_copy_out("SELECT " + pg::column_list(hash.key_names(), "s") +
@@ -360,11 +362,16 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
   // Fetch the wanted rows from the source, a chunk of keys at a time. Keys
   // read from the source table itself are matched there, before the lookups
   // (which then aggregate only the chunk's match values).
+  // (Matched as the staging type, as the values are: the source column's own type may differ.)
   bool keys_read = std::none_of(hash.keys().begin(), hash.keys().end(), [](auto* c) { return c->lookup >= 0; });
+  std::vector<std::string> matched;
+  for (const auto* c : hash.keys()) {
+    matched.push_back(keys_read ? "t." + pg::ident(c->name) + "::" + c->stage_type : "s." + pg::ident(c->name));
+  }
   for_each_key_chunk(
       target, source,
       want + " w WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "w") + ")",
-      hash.key_names(), key_types, keys_read ? "t" : "s", hash.key_names(), [&](const std::string& wanted) {
+      hash.key_names(), key_types, matched, [&](const std::string& wanted) {
         out.rows_fetched += in.staging->append(source, keys_read ? stage::source_select(p, source, wanted)
                                                                  : "SELECT * FROM (" + src + ") s WHERE " + wanted);
       });
