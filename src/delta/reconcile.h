@@ -1,18 +1,18 @@
 // Key-set and fingerprint reconciliation between the source (in the run's
 // snapshot) and the target's owned rows, moving little more than what differs.
 //
-// Both servers hash each row's canonical text (the key for the cursor method,
-// key and compared columns for fingerprints) and sum the hashes per bucket.
-// Only buckets whose digests differ are looked at again: their (key, hash)
-// pairs come over from the source, and the target works out
+// Both servers hash each row (the key for the cursor method, as numbers when
+// it is made of integers; key and compared columns as text for fingerprints)
+// and sum the hashes per bucket, in one pass each, at the same time; only the
+// bucket digests cross the network. Cursor method: the rows the change window
+// already staged are set apart on both sides. Only buckets whose digests
+// differ are looked at again: their (key, hash) pairs come over from the
+// source, and the target works out
 //   - deletions: owned target keys the source no longer has (into `deletions`),
 //   - rows to fetch: source keys the target lacks or holds with another
 //     fingerprint, plus keys rejected by the table's previous run (they may
 //     pass now, e.g. when their parent arrived); those rows are appended to the
 //     staging table from the source, in the same snapshot.
-// Both servers first compute one digest of the whole table, at the same time;
-// with nothing changed nothing more is done. Otherwise the digests per bucket
-// cross the network.
 #pragma once
 
 #include <cstdint>
