@@ -48,7 +48,7 @@ std::string to_string(Method m) {
 }
 
 MethodChoice choose_method(const plan::TablePlan& t, const TableFacts& f) {
-  auto full = [](std::string why) { return MethodChoice{Method::Full, std::move(why), {}, {}, false}; };
+  auto full = [](std::string why) { return MethodChoice{Method::Full, std::move(why), {}, false}; };
   if (!f.incremental_requested) return full("full mode requested");
   if (f.strategy != apply::Strategy::Merge) {
     return full("strategy " + apply::to_string(f.strategy) + " rewrites every owned row");
@@ -67,7 +67,7 @@ MethodChoice choose_method(const plan::TablePlan& t, const TableFacts& f) {
     why_fingerprint = f.lookup_change + " (and its match columns are not synced, so stored values cannot be compared)";
   }
   if (!why_fingerprint.empty()) {
-    return MethodChoice{Method::Fingerprint, "fingerprints: " + why_fingerprint, {}, {}, false};
+    return MethodChoice{Method::Fingerprint, "fingerprints: " + why_fingerprint, {}, false};
   }
   if (!f.previous) return full("no watermark from an earlier successful run yet; this run records one");
   std::string why;
@@ -90,7 +90,7 @@ MethodChoice choose_method(const plan::TablePlan& t, const TableFacts& f) {
   bool drift = !t.lookups.empty() && !f.lookup_change.empty();
   if (drift) reason += "; " + f.lookup_change + ": rows whose lookup value differs now are read too";
   if (!cfg.incremental.cursor.empty()) reason += " (" + cfg.incremental.cursor + " alone is not trusted)";
-  return MethodChoice{Method::Cursor, reason, *window, *changed_since(*f.previous, f.now, why), drift};
+  return MethodChoice{Method::Cursor, reason, *window, drift};
 }
 
 }  // namespace stagesync::delta

@@ -27,9 +27,8 @@ std::string to_string(Method m);
 struct MethodChoice {
   Method method = Method::Full;
   std::string reason;
-  std::string window;       // cursor: the rows to read (alias t): the change window, or for
-                            // keep-newest tables every row of a key with a changed row
-  std::string change_window;  // cursor: the change window itself (alias t)
+  std::string window;  // cursor: the rows to read (alias t): the change window, or for
+                       // keep-newest tables every row of a key with a changed row
   // cursor: a table a lookup reads changed, so the rows whose stored lookup
   // value differs from the source's current one are read too (lookup_drift()).
   bool lookup_drift = false;
@@ -38,10 +37,10 @@ struct MethodChoice {
 struct TableFacts {
   bool incremental_requested = false;
   apply::Strategy strategy = apply::Strategy::Merge;
-  bool row_versions = true;      // the source relation has xmin (a table, not a view)
-  bool fingerprints_match = true; // both servers hash text alike (fingerprints comparable)
+  bool row_versions = true;           // the source relation has xmin (a table, not a view)
+  bool fingerprints_match = true;     // both servers hash text alike (fingerprints comparable)
   std::optional<Watermark> previous;  // the table's watermark from its last successful run
-  Watermark now;                       // this run's snapshot
+  Watermark now;                      // this run's snapshot
   // Why the tables its lookups read may have changed since `previous`
   // (lookup_changes()); empty when they provably did not.
   std::string lookup_change;

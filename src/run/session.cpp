@@ -255,7 +255,7 @@ void Session::mark_unchanged(size_t i, const std::string& previous_rejects) {
   unchanged_[i] = true;
   methods_[i] = delta::MethodChoice{delta::Method::Cursor,
                                     "cursor: nothing changed since the last run (no new row version, same row count)",
-                                    "", "", false};
+                                    "", false};
   source_rows_[i] = target_owned_[i] = watermarks_[i].rows;
   watermarks_[i].rejects_run = previous_rejects;
 }
