@@ -123,11 +123,15 @@ int64_t take_rows(Digests& d) {
 }
 
 // Sets a setting for the rest of the connection's transaction and gives back
-// the value it had (for set_local() to restore).
+// the value it had (for set_local() to restore), in one round trip: the
+// subquery (not flattened, OFFSET 0) reads the value before set_config() runs.
 std::string set_local(pg::Connection& c, const std::string& name, const std::string& value) {
-  std::string was = c.exec("SELECT pg_catalog.current_setting($1)", std::vector<pg::Param>{name}).text(0, 0);
-  c.exec("SELECT pg_catalog.set_config($1, $2, true)", std::vector<pg::Param>{name, value});
-  return was;
+  return c
+      .exec(
+          "SELECT s.was, pg_catalog.set_config($1, $2, true) FROM (SELECT pg_catalog.current_setting($1) AS was "
+          "OFFSET 0) s",
+          std::vector<pg::Param>{name, value})
+      .text(0, 0);
 }
 
 // Runs `use` once per chunk of up to kFetchChunk distinct rows of `columns`
