@@ -18,7 +18,8 @@ namespace stagesync::testing {
 namespace {
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
+  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
+    s.replace(pos, from.size(), to);
   return s;
 }
 
@@ -72,8 +73,7 @@ std::string SyncFixture::config_with_tables(const std::string& tables_yaml, cons
 }
 
 report::RunSummary SyncFixture::sync(const std::string& config_path, apply::Strategy strategy,
-                                     const std::vector<std::string>& tables, bool per_table,
-                                     const std::string& mode) {
+                                     const std::vector<std::string>& tables, bool per_table, const std::string& mode) {
   config::Config cfg = config::load_config(config_path);
   run::SyncOptions o;
   o.mode = mode;
@@ -110,7 +110,8 @@ CliResult SyncFixture::cli(const std::vector<std::string>& args) {
     std::string line;
     for (const auto& a : args) line += " " + a;
     ADD_FAILURE() << "stagesync" << line << " did not finish in time and was killed; output:\n"
-                  << r.out << r.err << "\nstacks:\n" << e.stacks;
+                  << r.out << r.err << "\nstacks:\n"
+                  << e.stacks;
   }
   std::remove(out_path.c_str());
   std::remove(err_path.c_str());
@@ -123,22 +124,30 @@ pid_t SyncFixture::spawn(const std::vector<std::string>& args) {
 
 int SyncFixture::wait_exit(pid_t pid) {
   ChildExit e = wait_child(pid);
-  if (e.timed_out) ADD_FAILURE() << "stagesync (pid " << pid << ") did not finish in time and was killed; stacks:\n" << e.stacks;
+  if (e.timed_out)
+    ADD_FAILURE() << "stagesync (pid " << pid << ") did not finish in time and was killed; stacks:\n" << e.stacks;
   return e.code;
 }
 
 std::string SyncFixture::content(const std::string& table, const std::vector<std::string>& columns) {
+  return content_of(tgt_conn_, table, columns);
+}
+
+std::string SyncFixture::content_of(pg::Connection& db, const std::string& table,
+                                    const std::vector<std::string>& columns, const std::string& where) {
   std::string row = columns.empty() ? "t::text" : "ROW(" + pg::column_list(columns, "t") + ")::text";
-  return tgt_conn_
+  return db
       .exec("SELECT count(*) || ':' || coalesce(md5(string_agg(" + row + ", E'\\n' ORDER BY " + row + ")), '') FROM " +
-            table + " t")
+            table + " t" + (where.empty() ? "" : " WHERE " + where))
       .text(0, 0);
 }
 
 std::string SyncFixture::versions(const std::string& table) {
   return tgt_conn_
-      .exec("SELECT count(*) || ':' || coalesce(md5(string_agg(ctid::text || '/' || xmin::text, ',' ORDER BY ctid)), '') "
-            "FROM " + table)
+      .exec(
+          "SELECT count(*) || ':' || coalesce(md5(string_agg(ctid::text || '/' || xmin::text, ',' ORDER BY ctid)), '') "
+          "FROM " +
+          table)
       .text(0, 0);
 }
 

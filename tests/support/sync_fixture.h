@@ -58,6 +58,9 @@ class SyncFixture : public ::testing::Test {
   // Content of a table, independent of physical order: md5 of sorted row texts
   // over `columns` (all columns when empty).
   std::string content(const std::string& table, const std::vector<std::string>& columns = {});
+  // The same over the rows of `table` on `db` that satisfy `where` (alias t), if given.
+  static std::string content_of(pg::Connection& db, const std::string& table, const std::vector<std::string>& columns,
+                                const std::string& where = "");
   // Physical identity of every row version: changes on any insert, update or delete.
   std::string versions(const std::string& table);
   int64_t count(const std::string& sql);
