@@ -440,6 +440,32 @@ TEST_F(Incremental, ARowRemovedBehindTheSyncIsFetchedEvenWhenTheSourceKeyHasAnot
             (std::vector<std::string>{"changed", "item 17", "item 2500"}));
 }
 
+TEST_F(Incremental, KeepNewestFollowsNewerAndDeletedDuplicates) {
+  // Duplicate keys at the source, the newest row kept: a newer duplicate
+  // replaces the synced row, and when the newest row of a key is deleted the
+  // next newest takes its place (a deletion leaves no row version behind).
+  src().exec("CREATE TABLE jobs (job_id int, sporg int, v text, updated_at timestamp);"
+             "INSERT INTO jobs VALUES (1, 1, 'old', '2024-01-01'), (1, 1, 'new', '2024-02-01'), "
+             "(2, 1, 'only', '2024-01-01');"
+             "INSERT INTO jobs SELECT 100 + g, 1, 'filler', '2024-01-01' FROM generate_series(1, 500) g;");
+  tgt().exec("CREATE TABLE jobs (job_id int, sporg int, v text, updated_at timestamp, PRIMARY KEY (job_id, sporg));");
+  std::string cfg = config_with_tables(
+      "  - { name: jobs, key: [job_id, sporg], duplicates: { keep: newest, by: updated_at } }\n");
+  sync(cfg);
+  auto v = [&] { return column("SELECT job_id || ':' || v FROM jobs WHERE job_id < 100 ORDER BY job_id"); };
+  EXPECT_EQ(v(), (std::vector<std::string>{"1:new", "2:only"}));
+  src().exec("INSERT INTO jobs VALUES (2, 1, 'newer', '2024-03-01')");
+  auto first = incremental(cfg);
+  EXPECT_EQ(table(first, "jobs").mode_used, "fingerprint");
+  EXPECT_EQ(v(), (std::vector<std::string>{"1:new", "2:newer"}));
+  src().exec("DELETE FROM jobs WHERE v = 'new'");
+  auto second = incremental(cfg);
+  EXPECT_EQ(table(second, "jobs").mode_used, "fingerprint");
+  EXPECT_EQ(v(), (std::vector<std::string>{"1:old", "2:newer"})) << "the remaining duplicate is the newest now";
+  auto full = sync(cfg);
+  EXPECT_EQ(writes(table(full, "jobs")), 0) << "a full run agrees";
+}
+
 TEST_F(Incremental, SetAsideRowsStayRecordedUntilDeletedAtTheSource) {
   std::string cfg = parent_child_schema("(1, 'one')", "(1, 1, 'a'), (2, 7, 'orphan'), (3, 8, 'orphan too'), (4, 1, 'b')",
                                         false);

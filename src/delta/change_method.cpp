@@ -61,6 +61,10 @@ MethodChoice choose_method(const plan::TablePlan& t, const TableFacts& f) {
   std::string why_fingerprint;
   if (cfg.incremental.method == "fingerprint") {
     why_fingerprint = "incremental: { method: fingerprint } configured";
+  } else if (t.duplicates.keep_newest && f.previous) {
+    // Deleting the newest row of a key leaves no row version, and the key
+    // remains: only the kept row's values show that another row is kept now.
+    why_fingerprint = "duplicates: keep newest (the kept row of a key changes when its newest row is deleted)";
   } else if (!f.row_versions) {
     why_fingerprint = "the source relation has no row versions (a view or foreign table)";
   } else if (!t.lookups.empty() && f.previous && !f.lookup_change.empty() && !lookups_comparable(t)) {
@@ -74,19 +78,6 @@ MethodChoice choose_method(const plan::TablePlan& t, const TableFacts& f) {
   std::optional<std::string> window = changed_since(*f.previous, f.now, why);
   if (!window) return full(why);
   std::string reason = "cursor: row versions newer than the last run's source snapshot, deletions by key set";
-  if (t.duplicates.keep_newest) {
-    // The newest row of a key can only be chosen among all its rows: read
-    // every row sharing a key with a changed one.
-    std::string inner = *changed_since(*f.previous, f.now, why, "c");
-    std::vector<std::string> outer_keys, inner_keys;
-    for (const auto& k : t.key) {
-      outer_keys.push_back("t." + pg::ident(k));
-      inner_keys.push_back("c." + pg::ident(k));
-    }
-    window = "(" + pg::join(outer_keys, ", ") + ") IN (SELECT " + pg::join(inner_keys, ", ") + " FROM " +
-             t.source.qualified_name() + " c WHERE " + inner + ")";
-    reason += "; every row of a changed key is read (duplicates: keep newest)";
-  }
   bool drift = !t.lookups.empty() && !f.lookup_change.empty();
   if (drift) reason += "; " + f.lookup_change + ": rows whose lookup value differs now are read too";
   if (!cfg.incremental.cursor.empty()) reason += " (" + cfg.incremental.cursor + " alone is not trusted)";

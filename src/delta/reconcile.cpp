@@ -263,9 +263,6 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     target_from = "FROM " + t.target() + " t LEFT JOIN (SELECT DISTINCT " + keys + " FROM " + t.staging() + ") s ON " +
                   t.same_key("s", "t") + " WHERE " + t.owned("t", params);
     target_aside = "s." + pg::ident(p.key.front()) + " IS NOT NULL";
-    // keep newest: the target holds one row per key, so the source's keys
-    // count once (a key's rows are all in the window or none is).
-    if (p.duplicates.keep_newest) source_from = "FROM (SELECT DISTINCT " + keys + ", w " + source_from + ") s";
   }
   std::string source_sort = set_local(source, "enable_sort", "off");
   std::string source_mem = set_local(source, "work_mem", "64MB");
