@@ -420,8 +420,9 @@ TEST_F(Sync, SwapIsRefusedByTargetForeignKeysAndChangesNothing) {
   try {
     sync(cfg, Strategy::Swap);
     FAIL() << "swap must be refused";
-  } catch (const pg::Error& e) {
+  } catch (const apply::DataRefused& e) {  // source data cannot be applied as configured: exit 5, as merge's refusal
     EXPECT_NE(std::string(e.what()).find("use --strategy merge"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("table parent:"), std::string::npos) << e.what();
   }
   EXPECT_EQ(content("parent"), before);
   EXPECT_NO_THROW(sync(cfg, Strategy::Merge));

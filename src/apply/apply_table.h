@@ -11,28 +11,47 @@
 // delete_vanished() must run children-first across tables, upsert() parents-first.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "apply/strategy.h"
 #include "apply/table_counts.h"
 #include "apply/table_sql.h"
-#include "pg/connection.h"
+#include "pg/pipeline.h"
 
 namespace stagesync::apply {
 
-void delete_vanished(pg::Connection& target, const TableSql& t, Strategy strategy, TableCounts& counts);
-void upsert(pg::Connection& target, const TableSql& t, Strategy strategy, TableCounts& counts);
+// Every function adds its statements to `p` (one round trip for a whole phase
+// of every table); the counts they fill in are valid once `p` has run, and a
+// refusal (DataRefused) is thrown then.
 
+// A foreign key of another table onto a synced table whose ON DELETE action
+// (CASCADE, SET NULL, SET DEFAULT) would carry the sync's deletes into it.
+struct Cascade {
+  std::string constraint;
+  std::string child;           // the referencing table (regclass text)
+  std::string child_columns;   // its columns, quoted, comma separated
+  std::string parent_columns;  // the referenced columns as t."col", ...
+};
+void find_cascades(pg::Pipeline& p, const TableSql& t, std::vector<Cascade>& out);
+// Refuses (DataRefused) a swap over a table with such keys at once, and adds the
+// counts that refuse a merge whose deletes would reach rows through one.
+void refuse_cascades(pg::Pipeline& p, const TableSql& t, Strategy strategy, const std::vector<Cascade>& fks);
+
+void delete_vanished(pg::Pipeline& p, const TableSql& t, Strategy strategy, TableCounts& counts);
+void upsert(pg::Pipeline& p, const TableSql& t, Strategy strategy, TableCounts& counts);
 // truncate-first's load: moves staged rows into the target `batch_rows` at a
 // time, each batch its own statement (committed when run outside a transaction).
 void insert_in_batches(pg::Connection& target, const TableSql& t, int64_t batch_rows, TableCounts& counts);
-
 // What delete_vanished() + upsert() would do (inserted, updated, deleted),
 // counted with the same clauses, writing nothing.
-TableCounts predict(pg::Connection& target, const TableSql& t, Strategy strategy);
-
+void predict(pg::Pipeline& p, const TableSql& t, Strategy strategy, TableCounts& out);
 // Owned rows a merge would delete (no longer in the source), and all owned rows.
-int64_t count_vanished(pg::Connection& target, const TableSql& t);
-int64_t count_owned(pg::Connection& target, const TableSql& t);
+void count_vanished(pg::Pipeline& p, const TableSql& t, int64_t& out);
+void count_owned(pg::Pipeline& p, const TableSql& t, int64_t& out);
+// Both, for the mass-change guard, in one pass where the table allows.
+void count_owned_and_vanished(pg::Pipeline& p, const TableSql& t, int64_t& owned, int64_t& vanishing);
 // Rows in the target table that the sync does not own (for the summary).
-int64_t count_foreign(pg::Connection& target, const TableSql& t);
+void count_foreign(pg::Pipeline& p, const TableSql& t, int64_t& out);
 
 }  // namespace stagesync::apply

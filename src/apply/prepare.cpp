@@ -1,5 +1,7 @@
 #include "apply/prepare.h"
 
+#include <functional>
+
 namespace stagesync::apply {
 namespace {
 
@@ -12,9 +14,11 @@ std::string examples(const pg::Result& r, int64_t total, const std::string& noun
   return out;
 }
 
-// Moves staged rows matching `condition` (over alias s) into the rejects table.
-int64_t set_aside(pg::Connection& target, const TableSql& t, const std::string& rejects, const std::string& condition,
-                  const std::string& column_expr, const std::string& reason_expr, pg::Params& params) {
+// Moves staged rows matching `condition` (over alias s) into the rejects
+// table; `moved` gets how many when the pipeline runs.
+void set_aside(pg::Pipeline& p, const TableSql& t, const std::string& rejects, const std::string& condition,
+               const std::string& column_expr, const std::string& reason_expr, pg::Params& params,
+               std::function<void(int64_t)> moved) {
   std::string table_param = params.add(t.table().target_name);
   // Incremental runs stage only some rows: a set-aside row's owned target copy
   // (synced earlier) must go explicitly, as a full run's would by not being staged.
@@ -26,16 +30,25 @@ int64_t set_aside(pg::Connection& target, const TableSql& t, const std::string& 
     also_delete = ", deleted AS (INSERT INTO " + t.deletions() + " SELECT " + pg::column_list(t.table().key) +
                   " FROM gone WHERE " + pg::join(not_null, " AND ") + ")";
   }
-  pg::Result r = target.exec(
-      "WITH gone AS (DELETE FROM " + t.staging() + " s WHERE " + condition + " RETURNING " + keys + t.key_json("s") +
-          " AS row_key, " + column_expr + " AS column_name, " + reason_expr + " AS reason)" + also_delete + " " +
-          "INSERT INTO " + rejects + " (table_name, row_key, column_name, reason) " +
-          "SELECT " + table_param + ", row_key, column_name, reason FROM gone",
-      params);
-  return r.affected();
+  p.add("WITH gone AS (DELETE FROM " + t.staging() + " s WHERE " + condition + " RETURNING " + keys + t.key_json("s") +
+            " AS row_key, " + column_expr + " AS column_name, " + reason_expr + " AS reason)" + also_delete + " " +
+            "INSERT INTO " + rejects + " (table_name, row_key, column_name, reason) " + "SELECT " + table_param +
+            ", row_key, column_name, reason FROM gone",
+        params, [moved = std::move(moved)](pg::Result& r) { moved(r.affected()); });
 }
 
-void reject_null_keys(pg::Connection& target, const TableSql& t, const std::string& rejects, TableCounts& counts) {
+// Refuses the run when `select` (examples, then the total count over the
+// window, then optionally a second total) returns rows: one statement, counted
+// and exemplified at once.
+void refuse_if_any(pg::Pipeline& p, const std::string& select, const pg::Params& params,
+                   std::function<std::string(const pg::Result&)> message, const std::string& table) {
+  p.add(select, params, [message = std::move(message), table](pg::Result& r) {
+    if (r.rows() == 0) return;
+    throw DataRefused(table, message(r));
+  });
+}
+
+void reject_null_keys(pg::Pipeline& p, const TableSql& t, const std::string& rejects, TableCounts& counts) {
   std::vector<std::string> any_null, first_null;
   for (const auto& k : t.table().key) {
     any_null.push_back("s." + pg::ident(k) + " IS NULL");
@@ -43,44 +56,48 @@ void reject_null_keys(pg::Connection& target, const TableSql& t, const std::stri
   }
   pg::Params params;
   std::string column = "CASE " + pg::join(first_null, " ") + " END";
-  counts.rejected += set_aside(target, t, rejects, pg::join(any_null, " OR "), column,
-                               "'NULL in a key column: the row cannot be matched'", params);
+  set_aside(p, t, rejects, pg::join(any_null, " OR "), column, "'NULL in a key column: the row cannot be matched'",
+            params, [&counts](int64_t n) { counts.rejected += n; });
 }
 
-void handle_duplicates(pg::Connection& target, const TableSql& t, TableCounts& counts) {
-  const plan::TablePlan& p = t.table();
-  std::string key = pg::column_list(p.key);
+void handle_duplicates(pg::Pipeline& p, const TableSql& t, TableCounts& counts) {
+  const plan::TablePlan& tp = t.table();
+  std::string key = pg::column_list(tp.key);
   std::string dup_keys = "SELECT " + key + " FROM " + t.staging() + " GROUP BY " + key + " HAVING count(*) > 1";
-  if (!p.duplicates.keep_newest) {
-    pg::Result total = target.exec("SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM " +
-                                   t.staging() + " GROUP BY " + key + " HAVING count(*) > 1) d");
-    int64_t keys = total.int64(0, 0);
-    if (keys == 0) return;
-    pg::Result ex = target.exec("SELECT " + t.key_json("s") + " || ' appears ' || count(*) || ' times' FROM " +
-                                t.staging() + " s GROUP BY " + key + " HAVING count(*) > 1 ORDER BY count(*) DESC, 1 LIMIT " +
-                                std::to_string(kExamples));
-    throw DataRefused(p.target_name, std::to_string(keys) + " key value(s) occur more than once in the source (" +
-                                         std::to_string(total.int64(0, 1)) + " rows); nothing was applied. " +
-                                         "Fix the source or set 'duplicates: { keep: newest, by: <column> }':" +
-                                         examples(ex, keys, "keys"));
+  if (!tp.duplicates.keep_newest) {
+    refuse_if_any(
+        p,
+        "SELECT d.what, count(*) OVER (), sum(d.n) OVER () FROM (SELECT " + t.key_json("s") +
+            " || ' appears ' || count(*) || ' times' AS what, count(*) AS n FROM " + t.staging() + " s GROUP BY " +
+            key + " HAVING count(*) > 1) d ORDER BY d.n DESC, 1 LIMIT " + std::to_string(kExamples),
+        pg::Params{},
+        [](const pg::Result& r) {
+          int64_t keys = r.int64(0, 1);
+          return std::to_string(keys) + " key value(s) occur more than once in the source (" + r.text(0, 2) +
+                 " rows); nothing was applied. " +
+                 "Fix the source or set 'duplicates: { keep: newest, by: <column> }':" + examples(r, keys, "keys");
+        },
+        tp.target_name);
+    return;
   }
   // Newest by `by` (NULL counts as oldest); ties broken by the row's text, so
   // the same data always keeps the same row.
-  std::string by = "s." + pg::ident(p.duplicates.by);
-  pg::Result r = target.exec(
-      "DELETE FROM " + t.staging() + " x USING (SELECT s.ctid AS id, row_number() OVER (PARTITION BY " +
-      pg::column_list(p.key, "s") + " ORDER BY " + by + " DESC NULLS LAST, s::text DESC) AS rn FROM " + t.staging() +
-      " s WHERE (" + pg::column_list(p.key, "s") + ") IN (" + dup_keys + ")) d WHERE x.ctid = d.id AND d.rn > 1");
-  counts.duplicates_dropped += r.affected();
+  std::string by = "s." + pg::ident(tp.duplicates.by);
+  p.add("DELETE FROM " + t.staging() + " x USING (SELECT s.ctid AS id, row_number() OVER (PARTITION BY " +
+            pg::column_list(tp.key, "s") + " ORDER BY " + by + " DESC NULLS LAST, s::text DESC) AS rn FROM " +
+            t.staging() + " s WHERE (" + pg::column_list(tp.key, "s") + ") IN (" + dup_keys +
+            ")) d WHERE x.ctid = d.id AND d.rn > 1",
+        [&counts](pg::Result& r) { counts.duplicates_dropped += r.affected(); });
 }
 
-void refuse_unstorable(pg::Connection& target, const TableSql& t) {
+void refuse_unstorable(pg::Pipeline& p, const TableSql& t) {
   std::vector<std::string> whens, conds;
   for (const auto& c : t.table().columns) {
     std::string v = "s." + pg::ident(c.name);
     if (c.target.not_null) {
       conds.push_back(v + " IS NULL");
-      whens.push_back("WHEN " + v + " IS NULL THEN " + pg::text_literal("column " + c.name + ": NULL, but the target column is NOT NULL"));
+      whens.push_back("WHEN " + v + " IS NULL THEN " +
+                      pg::text_literal("column " + c.name + ": NULL, but the target column is NOT NULL"));
     }
     // A source column whose own limit fits the target's cannot hold a value too long.
     bool fits = c.source_max_length >= 0 && c.source_max_length <= c.target.max_length;
@@ -89,41 +106,47 @@ void refuse_unstorable(pg::Connection& target, const TableSql& t) {
       std::string n = std::to_string(c.target.max_length);
       conds.push_back(len + " > " + n);
       whens.push_back("WHEN " + len + " > " + n + " THEN " + pg::text_literal("column " + c.name + ": value of ") +
-                      " || " + len + " || " + pg::text_literal(" characters, the target column " + c.target.type + " holds " + n));
+                      " || " + len + " || " +
+                      pg::text_literal(" characters, the target column " + c.target.type + " holds " + n));
     }
   }
   if (conds.empty()) return;
   std::string where = pg::join(conds, " OR ");
-  pg::Result total = target.exec("SELECT count(*) FROM " + t.staging() + " s WHERE " + where);
-  int64_t n = total.int64(0, 0);
-  if (n == 0) return;
-  pg::Result ex = target.exec("SELECT 'key ' || " + t.key_json("s") + " || ': ' || CASE " + pg::join(whens, " ") +
-                              " END FROM " + t.staging() + " s WHERE " + where + " LIMIT " + std::to_string(kExamples));
-  throw DataRefused(t.table().target_name, std::to_string(n) + " source row(s) hold values the target table " +
-                                               t.table().target.display_name() + " cannot store; nothing was applied:" +
-                                               examples(ex, n, "rows"));
+  std::string name = t.table().target.display_name();
+  refuse_if_any(
+      p,
+      "SELECT 'key ' || " + t.key_json("s") + " || ': ' || CASE " + pg::join(whens, " ") +
+          " END, count(*) OVER () FROM " + t.staging() + " s WHERE " + where + " LIMIT " + std::to_string(kExamples),
+      pg::Params{},
+      [name](const pg::Result& r) {
+        int64_t n = r.int64(0, 1);
+        return std::to_string(n) + " source row(s) hold values the target table " + name +
+               " cannot store; nothing was applied:" + examples(r, n, "rows");
+      },
+      t.table().target_name);
 }
 
-void reject_collisions(pg::Connection& target, const TableSql& t, const std::string& rejects, TableCounts& counts) {
+void reject_collisions(pg::Pipeline& pipe, const TableSql& t, const std::string& rejects, TableCounts& counts) {
   const plan::TablePlan& p = t.table();
   if (!p.owner && p.scope.empty()) return;  // every row is owned: nothing to collide with
   pg::Params params;
   std::string owned = t.owned("f", params);
-  std::string describe = p.owner ? pg::text_literal("key is taken by a target row the sync does not own (" + p.owner->first +
-                                       " = ") + " || coalesce((SELECT f." + pg::ident(p.owner->first) + "::text FROM " +
-                                       t.target() + " f WHERE " + t.same_key("f", "s") + " LIMIT 1), 'NULL') || ')'"
-                                 : "'key is taken by a target row outside the scope'";
-  int64_t n = set_aside(target, t, rejects,
-                        "EXISTS (SELECT 1 FROM " + t.target() + " f WHERE " + t.same_key("f", "s") + " AND " + owned +
-                            " IS NOT TRUE)",
-                        "NULL", describe, params);
-  counts.rejected += n;
-  counts.collisions += n;
+  std::string describe =
+      p.owner ? pg::text_literal("key is taken by a target row the sync does not own (" + p.owner->first + " = ") +
+                    " || coalesce((SELECT f." + pg::ident(p.owner->first) + "::text FROM " + t.target() + " f WHERE " +
+                    t.same_key("f", "s") + " LIMIT 1), 'NULL') || ')'"
+              : "'key is taken by a target row outside the scope'";
+  set_aside(
+      pipe, t, rejects,
+      "EXISTS (SELECT 1 FROM " + t.target() + " f WHERE " + t.same_key("f", "s") + " AND " + owned + " IS NOT TRUE)",
+      "NULL", describe, params, [&counts](int64_t n) {
+        counts.rejected += n;
+        counts.collisions += n;
+      });
 }
 
-void judge_reference(pg::Connection& target, const TableSql& t, const std::string& rejects,
-                     const plan::ResolvedReference& ref, const plan::TablePlan& parent, const TableSql* parent_staged,
-                     TableCounts& counts) {
+void judge_reference(pg::Pipeline& p, const TableSql& t, const std::string& rejects, const plan::ResolvedReference& ref,
+                     const plan::TablePlan& parent, const TableSql* parent_staged, TableCounts& counts) {
   pg::Params params;
   std::vector<std::string> not_null, in_parent_stage, in_parent_target;
   for (size_t i = 0; i < ref.columns.size(); ++i) {
@@ -136,52 +159,57 @@ void judge_reference(pg::Connection& target, const TableSql& t, const std::strin
   if (parent_staged) {
     orphan += " AND NOT EXISTS (SELECT 1 FROM " + parent_staged->staging() + " ps WHERE " +
               pg::join(in_parent_stage, " AND ") + ") AND NOT EXISTS (SELECT 1 FROM " + parent.target.qualified_name() +
-              " pt WHERE " + pg::join(in_parent_target, " AND ") + " AND " + parent_staged->survives_apply("pt", params) +
-              ")";
+              " pt WHERE " + pg::join(in_parent_target, " AND ") + " AND " +
+              parent_staged->survives_apply("pt", params) + ")";
   } else {
     orphan += " AND NOT EXISTS (SELECT 1 FROM " + parent.target.qualified_name() + " pt WHERE " +
               pg::join(in_parent_target, " AND ") + ")";
   }
   std::string cols = pg::join(ref.columns, ", ");
   std::string reason = pg::text_literal("no row in " + parent.target_name + " (" + pg::join(ref.parent_columns, ", ") +
-                                       ") for (" + cols + ") = ") +
+                                        ") for (" + cols + ") = ") +
                        " || ROW(" + pg::column_list(ref.columns, "s") + ")::text";
   switch (ref.policy) {
     case config::OrphanPolicy::Skip:
-      counts.rejected += set_aside(target, t, rejects, orphan, pg::text_literal(cols), reason, params);
+      set_aside(p, t, rejects, orphan, pg::text_literal(cols), reason, params,
+                [&counts](int64_t n) { counts.rejected += n; });
       return;
-    case config::OrphanPolicy::Keep: {
-      pg::Result r = target.exec("SELECT count(*) FROM " + t.staging() + " s WHERE " + orphan, params);
-      counts.orphans_kept += r.int64(0, 0);
+    case config::OrphanPolicy::Keep:
+      p.add("SELECT count(*) FROM " + t.staging() + " s WHERE " + orphan, params,
+            [&counts](pg::Result& r) { counts.orphans_kept += r.int64(0, 0); });
       return;
-    }
     case config::OrphanPolicy::Fail: {
-      pg::Result total = target.exec("SELECT count(*) FROM " + t.staging() + " s WHERE " + orphan, params);
-      int64_t n = total.int64(0, 0);
-      if (n == 0) return;
-      pg::Result ex = target.exec("SELECT 'key ' || " + t.key_json("s") + " || ': ' || " + reason + " FROM " +
-                                      t.staging() + " s WHERE " + orphan + " LIMIT " + std::to_string(kExamples),
-                                  params);
-      throw DataRefused(t.table().target_name, std::to_string(n) + " row(s) reference a missing " + parent.target_name +
-                                                   " (on_orphan: fail); nothing was applied:" + examples(ex, n, "rows"));
+      std::string parent_name = parent.target_name;
+      refuse_if_any(
+          p,
+          "SELECT 'key ' || " + t.key_json("s") + " || ': ' || " + reason + ", count(*) OVER () FROM " + t.staging() +
+              " s WHERE " + orphan + " LIMIT " + std::to_string(kExamples),
+          params,
+          [parent_name](const pg::Result& r) {
+            int64_t n = r.int64(0, 1);
+            return std::to_string(n) + " row(s) reference a missing " + parent_name +
+                   " (on_orphan: fail); nothing was applied:" + examples(r, n, "rows");
+          },
+          t.table().target_name);
+      return;
     }
   }
 }
 
 }  // namespace
 
-void prepare_table(pg::Connection& target, const TableSql& t, const std::string& rejects,
+void prepare_table(pg::Pipeline& p, const TableSql& t, const std::string& rejects,
                    const std::vector<const plan::TablePlan*>& plans, const std::vector<const TableSql*>& staged,
                    TableCounts& counts) {
-  const plan::TablePlan& p = t.table();
-  if (p.keyed()) {
-    reject_null_keys(target, t, rejects, counts);
-    handle_duplicates(target, t, counts);
+  const plan::TablePlan& tp = t.table();
+  if (tp.keyed()) {
+    reject_null_keys(p, t, rejects, counts);
+    handle_duplicates(p, t, counts);
   }
-  refuse_unstorable(target, t);
-  if (p.keyed()) reject_collisions(target, t, rejects, counts);
-  for (const auto& ref : p.references) {
-    judge_reference(target, t, rejects, ref, *plans[ref.parent], staged[ref.parent], counts);
+  refuse_unstorable(p, t);
+  if (tp.keyed()) reject_collisions(p, t, rejects, counts);
+  for (const auto& ref : tp.references) {
+    judge_reference(p, t, rejects, ref, *plans[ref.parent], staged[ref.parent], counts);
   }
 }
 

@@ -8,18 +8,22 @@
 // parents in this run, plus every parent row the sync does not own, or every
 // existing row when the parent is not in this run) with keep/skip/fail.
 // Only staging tables are written. Parents must be prepared before children.
+//
+// prepare_table() adds its statements to a pipeline: every table's judgement
+// travels in one round trip. Counts are filled in, and a refusal
+// (DataRefused) is thrown, when the pipeline runs.
 #pragma once
 
 #include <vector>
 
 #include "apply/table_counts.h"
 #include "apply/table_sql.h"
-#include "pg/connection.h"
+#include "pg/pipeline.h"
 
 namespace stagesync::apply {
 
 // `staged[i]` is the TableSql of plan table i when it is staged in this run, else nullptr.
-void prepare_table(pg::Connection& target, const TableSql& table, const std::string& rejects_table,
+void prepare_table(pg::Pipeline& p, const TableSql& table, const std::string& rejects_table,
                    const std::vector<const plan::TablePlan*>& plans, const std::vector<const TableSql*>& staged,
                    TableCounts& counts);
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,5 +39,15 @@ struct TableSchema {
 // Returns nullopt when no such table or view exists; throws pg::Error on
 // connection or permission problems.
 std::optional<TableSchema> read_table(pg::Connection& conn, const std::string& name);
+
+// Tables by configured name, each as read_table() would return it.
+using Tables = std::map<std::string, std::optional<TableSchema>>;
+// Every one of `names` in one statement (one round trip, however many tables).
+Tables read_tables(pg::Connection& conn, const std::vector<std::string>& names);
+// The statement and its reader, for callers that batch it with others (pg::Pipeline).
+std::string read_tables_sql();
+Tables tables_from(const pg::Result& rows, const std::vector<std::string>& names);
+// The parameter read_tables_sql() takes for `names`.
+std::string table_names_param(const std::vector<std::string>& names);
 
 }  // namespace stagesync::catalog

@@ -178,16 +178,20 @@ std::string deletions_table(pg::Connection& target, const apply::TableSql& t, co
 
 TextSettings read_text_settings(pg::Connection& source) {
   TextSettings s;
-  for (const char* name : {"DateStyle", "IntervalStyle", "TimeZone", "extra_float_digits", "bytea_output"}) {
-    pg::Result r = source.exec("SELECT pg_catalog.current_setting($1)", std::vector<pg::Param>{std::string(name)});
-    s.values.emplace_back(name, r.text(0, 0));
-  }
+  const std::vector<std::string> names = {"DateStyle", "IntervalStyle", "TimeZone", "extra_float_digits", "bytea_output"};
+  std::vector<std::string> reads;
+  for (const auto& name : names) reads.push_back("pg_catalog.current_setting(" + pg::text_literal(name) + ")");
+  pg::Result r = source.exec("SELECT " + pg::join(reads, ", "));
+  for (size_t i = 0; i < names.size(); ++i) s.values.emplace_back(names[i], r.text(0, static_cast<int>(i)));
   return s;
 }
 
+std::string text_hash_probe() {
+  return "SELECT pg_catalog.hashtextextended('stagesync fingerprint probe: 42, \xc3\xa9', 7)";
+}
+
 bool same_text_hash(pg::Connection& source, pg::Connection& target) {
-  const char* probe = "SELECT pg_catalog.hashtextextended('stagesync fingerprint probe: 42, \xc3\xa9', 7)";
-  return source.exec(probe).text(0, 0) == target.exec(probe).text(0, 0);
+  return source.exec(text_hash_probe()).text(0, 0) == target.exec(text_hash_probe()).text(0, 0);
 }
 
 Reconciled reconcile(pg::Connection& source, pg::Connection& target, const ReconcileInput& in,

@@ -33,6 +33,8 @@ struct TextSettings {
   std::vector<std::pair<std::string, std::string>> values;
 };
 TextSettings read_text_settings(pg::Connection& source);
+// The statement whose answer both servers must agree on for hashes of text to be compared.
+std::string text_hash_probe();
 // True when both servers' hashtextextended() agree on a probe text.
 bool same_text_hash(pg::Connection& source, pg::Connection& target);
 

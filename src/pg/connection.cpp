@@ -1,6 +1,7 @@
 #include "pg/connection.h"
 
 #include "pg/interrupt.h"
+#include "pg/pipeline.h"
 
 #include <cstdlib>
 #include <memory>
@@ -68,9 +69,13 @@ Connection::Connection(const Endpoint& endpoint) {
   PQsetNoticeProcessor(c_, ignore_notice, nullptr);
   cancel_ = PQgetCancel(c_);
   if (cancel_) register_cancel(cancel_);
-  // text_literal() relies on this (the default since PostgreSQL 9.1).
-  PGresult* r = PQexec(c_, "SET standard_conforming_strings = on");
-  if (r) PQclear(r);
+  // text_literal() relies on this (the default since PostgreSQL 9.1). The
+  // server reports it at startup: a round trip only where it is off.
+  const char* scs = PQparameterStatus(c_, "standard_conforming_strings");
+  if (!scs || std::string_view(scs) != "on") {
+    PGresult* r = PQexec(c_, "SET standard_conforming_strings = on");
+    if (r) PQclear(r);
+  }
 }
 
 void Connection::close() noexcept {
@@ -92,6 +97,7 @@ Connection& Connection::operator=(Connection&& o) noexcept {
     close();
     c_ = o.c_;
     cancel_ = o.cancel_;
+    deferred_ = std::move(o.deferred_);
     o.c_ = nullptr;
     o.cancel_ = nullptr;
   }
@@ -120,7 +126,28 @@ Result Connection::exec(std::string_view sql) {
   return exec(sql, std::vector<Param>{});
 }
 
+void Connection::send_deferred() {
+  if (deferred_.empty()) return;
+  Pipeline p(*this);
+  p.run();  // sends what is deferred
+}
+
 Result Connection::exec(std::string_view sql, const std::vector<Param>& params) {
+  if (!deferred_.empty() && params.empty()) {
+    // The simple protocol takes "a; b; c" (sql may itself hold several
+    // statements) and answers with the last statement's result.
+    std::string text;
+    for (const auto& d : take_deferred()) text += d + ";\n";
+    text += sql;
+    return exec(text, params);
+  }
+  if (!deferred_.empty()) {
+    Result out;
+    Pipeline p(*this);
+    p.add(std::string(sql), params, [&](Result& r) { out = std::move(r); });
+    p.run();
+    return out;
+  }
   std::string text(sql);
   std::vector<const char*> values;
   values.reserve(params.size());

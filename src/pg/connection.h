@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "pg/error.h"
@@ -38,13 +39,22 @@ class Connection {
   explicit Connection(const Endpoint& endpoint);
   ~Connection();
   void close() noexcept;
-  Connection(Connection&& o) noexcept : c_(o.c_), cancel_(o.cancel_) {
+  Connection(Connection&& o) noexcept : c_(o.c_), cancel_(o.cancel_), deferred_(std::move(o.deferred_)) {
     o.c_ = nullptr;
     o.cancel_ = nullptr;
   }
   Connection& operator=(Connection&& o) noexcept;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+
+  // Queues a statement whose result nobody reads (a session setting): it
+  // travels with the next exec(), Pipeline::run() or COPY on this connection,
+  // in the same round trip. Its error, if any, is thrown there.
+  void defer(std::string sql) { deferred_.push_back(std::move(sql)); }
+  // Takes the deferred statements (Pipeline::run() sends them first).
+  std::vector<std::string> take_deferred() { return std::exchange(deferred_, {}); }
+  // Sends the deferred statements now, if any (one round trip).
+  void send_deferred();
 
   Result exec(std::string_view sql);
   Result exec(std::string_view sql, const std::vector<Param>& params);
@@ -72,6 +82,7 @@ class Connection {
  private:
   PGconn* c_ = nullptr;
   PGcancel* cancel_ = nullptr;  // registered with pg/interrupt while open
+  std::vector<std::string> deferred_;
 };
 
 }  // namespace stagesync::pg

@@ -3,7 +3,11 @@
 namespace stagesync::pg {
 
 CopyOut::CopyOut(Connection& conn, std::string_view copy_sql) : conn_(conn) {
-  std::string sql(copy_sql);
+  // Deferred statements (settings, the table's CREATE, the previous table's
+  // ANALYZE) travel in the same simple-protocol message, ahead of the COPY.
+  std::string sql;
+  for (const auto& d : conn_.take_deferred()) sql += d + ";\n";
+  sql += copy_sql;
   Result res(PQexec(conn_.raw(), sql.c_str()));
   if (PQresultStatus(res.raw()) != PGRES_COPY_OUT) throw conn_.error_from(res.raw(), "COPY out failed on " + conn_.describe());
 }
@@ -41,7 +45,11 @@ bool CopyOut::next(std::string_view& chunk) {
 }
 
 CopyIn::CopyIn(Connection& conn, std::string_view copy_sql) : conn_(conn) {
-  std::string sql(copy_sql);
+  // Deferred statements (settings, the table's CREATE, the previous table's
+  // ANALYZE) travel in the same simple-protocol message, ahead of the COPY.
+  std::string sql;
+  for (const auto& d : conn_.take_deferred()) sql += d + ";\n";
+  sql += copy_sql;
   Result res(PQexec(conn_.raw(), sql.c_str()));
   if (PQresultStatus(res.raw()) != PGRES_COPY_IN) {
     open_ = false;

@@ -19,6 +19,9 @@ std::string column_list(const std::vector<std::string>& columns, std::string_vie
 // SQL. Sessions run with standard_conforming_strings = on (set at connect).
 std::string text_literal(std::string_view text);
 std::string join(const std::vector<std::string>& parts, std::string_view separator);
+// A text[] value in array input syntax ({"a","b"}), for a parameter: one
+// statement can then take a list of any length.
+std::string text_array(const std::vector<std::string>& values);
 
 // Collects parameter values while SQL is built; add() returns "$n".
 class Params {

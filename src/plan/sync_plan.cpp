@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "pg/pipeline.h"
 #include "pg/sql.h"
 
 namespace stagesync::plan {
@@ -19,12 +20,36 @@ bool has_key(const std::vector<ColumnValue>& v, const std::string& name) {
 }
 
 // Whether values of `from` can be stored in a column of `to` without an
-// explicit conversion the user did not ask for. Asked of the target server.
+// explicit conversion the user did not ask for: the same type, an implicit or
+// assignment cast on the target server, or a string-like target type.
+// prefetch() reads the answer for every type of the target tables in the same
+// round trip as their columns; a pair it does not cover is asked of the server.
 class TypeCompatibility {
  public:
   explicit TypeCompatibility(pg::Connection& target) : target_(target) {}
 
+  // $1: the target tables' names (catalog::table_names_param).
+  static std::string prefetch_sql() {
+    return "SELECT tn.nspname, ty.typname, ty.typcategory::text, sn.nspname, st.typname "
+           "FROM (SELECT DISTINCT a.atttypid FROM unnest($1::text[]) n(name) JOIN pg_catalog.pg_attribute a "
+           "      ON a.attrelid = pg_catalog.to_regclass(n.name) AND a.attnum > 0 AND NOT a.attisdropped) u "
+           "JOIN pg_catalog.pg_type ty ON ty.oid = u.atttypid "
+           "JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace "
+           "LEFT JOIN pg_catalog.pg_cast k ON k.casttarget = ty.oid AND k.castcontext IN ('i', 'a') "
+           "LEFT JOIN pg_catalog.pg_type st ON st.oid = k.castsource "
+           "LEFT JOIN pg_catalog.pg_namespace sn ON sn.oid = st.typnamespace";
+  }
+  void prefetched(const pg::Result& r) {
+    for (int i = 0; i < r.rows(); ++i) {
+      Target& t = known_[pg::qualified(r.text(i, 0), r.text(i, 1))];
+      t.string_like = r.text(i, 2) == "S";
+      if (!r.is_null(i, 3)) t.cast_from.insert(pg::qualified(r.text(i, 3), r.text(i, 4)));
+    }
+  }
+
   bool compatible(const std::string& from, const std::string& to) {
+    auto k = known_.find(to);
+    if (k != known_.end()) return from == to || k->second.string_like || k->second.cast_from.count(from) > 0;
     auto key = std::make_pair(from, to);
     auto it = cache_.find(key);
     if (it != cache_.end()) return it->second;
@@ -42,7 +67,12 @@ class TypeCompatibility {
   }
 
  private:
+  struct Target {
+    bool string_like = false;
+    std::set<std::string> cast_from;  // types with an implicit or assignment cast to it
+  };
   pg::Connection& target_;
+  std::map<std::string, Target> known_;
   std::map<std::pair<std::string, std::string>, bool> cache_;
 };
 
@@ -52,6 +82,7 @@ class Resolver {
       : cfg_(cfg), source_(source), target_(target), types_(target) {}
 
   Resolution run(const std::vector<std::string>& only) {
+    read_catalogs();
     std::vector<TablePlan> plans;
     for (const auto& t : cfg_.tables) plans.push_back(resolve_table(t));
     for (size_t i = 0; i < plans.size(); ++i) resolve_references(plans, i);
@@ -63,6 +94,25 @@ class Resolver {
   }
 
  private:
+  // Every configured table on both sides, and the target's casts, in one
+  // round trip per server (a per-table query costs a round trip each).
+  void read_catalogs() {
+    std::vector<std::string> source_names, target_names;
+    for (const auto& t : cfg_.tables) {
+      source_names.push_back(t.name);
+      target_names.push_back(t.target);
+      for (const auto& l : t.lookups) source_names.push_back(l.from);
+    }
+    std::sort(source_names.begin(), source_names.end());
+    source_names.erase(std::unique(source_names.begin(), source_names.end()), source_names.end());
+    pg::Pipeline p(target_);
+    std::vector<pg::Param> names{catalog::table_names_param(target_names)};
+    p.add(catalog::read_tables_sql(), names, [&](pg::Result& r) { target_tables_ = catalog::tables_from(r, target_names); });
+    p.add(TypeCompatibility::prefetch_sql(), names, [&](pg::Result& r) { types_.prefetched(r); });
+    source_tables_ = catalog::read_tables(source_, source_names);
+    p.run();
+  }
+
   void problem(const std::string& table, const std::string& what) {
     problems_.push_back("table " + table + ": " + what);
   }
@@ -83,8 +133,8 @@ class Resolver {
     p.name = t.name;
     p.target_name = t.target;
     p.duplicates = t.duplicates;
-    auto src = catalog::read_table(source_, t.name);
-    auto tgt = catalog::read_table(target_, t.target);
+    const auto& src = source_tables_.at(t.name);
+    const auto& tgt = target_tables_.at(t.target);
     if (!src) problem(t.name, "source table '" + t.name + "' does not exist on the source (" + source_.describe() + ")");
     if (!tgt) problem(t.name, "target table '" + t.target + "' does not exist on the target (" + target_.describe() + ")");
     if (!src || !tgt) return p;
@@ -140,7 +190,7 @@ class Resolver {
 
   void resolve_lookups(TablePlan& p, const config::Table& t) {
     for (const auto& l : t.lookups) {
-      auto from = catalog::read_table(source_, l.from);
+      const auto& from = source_tables_.at(l.from);
       if (!from) {
         problem(t.name, "lookup source table '" + l.from + "' does not exist on the source");
         continue;
@@ -300,6 +350,8 @@ class Resolver {
   pg::Connection& source_;
   pg::Connection& target_;
   TypeCompatibility types_;
+  catalog::Tables source_tables_;  // every configured source table and lookup table, by configured name
+  catalog::Tables target_tables_;
   std::vector<std::string> problems_;
 };
 

@@ -32,11 +32,13 @@ bool fence(pg::Connection& target, int pid, const std::string& application_name)
 
 }  // namespace
 
-void commit_run(Session& s, const std::string& run_id, const std::string& last_table, report::Reporter& out) {
+void commit_run(Session& s, pg::Pipeline& batch, const std::string& run_id, const std::string& last_table,
+                report::Reporter& out) {
   pg::throw_if_interrupted();
   int old_pid = s.target().backend_pid();
   try {
-    s.target().exec("COMMIT");
+    batch.add("COMMIT");
+    batch.run();
     return;
   } catch (const pg::Error& e) {
     if (!e.is_connection_loss()) throw;

@@ -1,6 +1,8 @@
 // COMMIT of a run's apply transaction, with the in-doubt case resolved.
 #pragma once
 
+#include "pg/pipeline.h"
+
 #include <string>
 
 #include "report/reporter.h"
@@ -19,6 +21,9 @@ namespace stagesync::run {
 // caller retries). Throws InDoubt when the target cannot be reached again or
 // the old session does not end; never re-applies a committed run and never
 // reports a lost one as done.
-void commit_run(Session& s, const std::string& run_id, const std::string& last_table, report::Reporter& out);
+// `batch` holds the transaction's last statements (its records): COMMIT is
+// added to it, so they and the COMMIT cost one round trip.
+void commit_run(Session& s, pg::Pipeline& batch, const std::string& run_id, const std::string& last_table,
+                report::Reporter& out);
 
 }  // namespace stagesync::run

@@ -3,13 +3,17 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <map>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <map>
+#include <random>
 
 #include "delta/lookup_drift.h"
+#include "pg/pipeline.h"
 #include "run/run_errors.h"
-#include "state/metadata.h"
 #include "stage/source_query.h"
+#include "state/metadata.h"
 #include "state/run_lock.h"
 
 namespace stagesync::run {
@@ -63,9 +67,9 @@ void Session::open() {
   }
   source_ = connect_side("source", source_endpoint(cfg_));
   target_ = connect_side("target", target_endpoint(cfg_));
-  source_->exec("SET statement_timeout = 0");
+  source_->defer("SET statement_timeout = 0");
   if (!cfg_.source.timezone.empty()) {
-    source_->exec("SELECT pg_catalog.set_config('TimeZone', $1, false)", std::vector<pg::Param>{cfg_.source.timezone});
+    source_->defer("SELECT pg_catalog.set_config('TimeZone', " + source_->literal(cfg_.source.timezone) + ", false)");
   }
   configure_target();
   plan::Resolution r = plan::resolve(cfg_, *source_, *target_, options_.tables);
@@ -75,48 +79,111 @@ void Session::open() {
 }
 
 void Session::configure_target() {
-  target_->exec("SET statement_timeout = 0");
+  // Session settings travel with the first statement (no round trip of their own).
+  target_->defer("SET statement_timeout = 0");
   // The sync waits at most this long for a row lock held by the app; then the
   // attempt fails with 55P03 and is retried (the app is never blocked by a queue behind us for long).
-  target_->exec("SET lock_timeout = '10s'");
+  target_->defer("SET lock_timeout = '10s'");
   // PostgreSQL 14+: a backend whose client died mid-statement stops within a
   // second instead of finishing the statement (and holding the run lock).
-  if (target_->server_version() >= 140000) target_->exec("SET client_connection_check_interval = '1s'");
+  if (target_->server_version() >= 140000) target_->defer("SET client_connection_check_interval = '1s'");
 }
+
+namespace {
+
+// "YYYYMMDDTHHMMSS_xxxxxx" (UTC, then 6 random hex digits): sorts by start time.
+std::string new_run_id() {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &utc);
+  std::random_device rd;
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "%06x", static_cast<unsigned>(rd() & 0xFFFFFF));
+  return std::string(stamp) + "_" + suffix;
+}
+
+}  // namespace
 
 std::string Session::begin_run(const std::string& command, const std::string& mode, const std::string& strategy) {
   std::string key = scope_key(cfg_);
-  if (!state::RunLock::acquire(*target_, key, options_.lock_wait_seconds)) {
+  // First round trip: the lock, what a crashed run left, and the metadata
+  // version (last: it fails when the schema does not exist yet, which the
+  // slow path below handles; a session advisory lock outlives that rollback).
+  bool locked = false;
+  int version = -1;
+  std::vector<std::string> leftovers;
+  {
+    pg::Pipeline p(*target_);
+    state::RunLock::try_once(p, key, locked);
+    p.add(stage::leftovers_sql(), [&](pg::Result& r) {
+      for (int i = 0; i < r.rows(); ++i) leftovers.push_back(pg::qualified("stagesync", r.text(i, 0)));
+    });
+    p.add(state::version_sql(), [&](pg::Result& r) { version = state::version_from(r); });
+    try {
+      p.run();
+    } catch (const pg::Error& e) {
+      if (e.sqlstate() != "42P01") throw;  // undefined_table: no metadata yet
+    }
+  }
+  if (!locked && !state::RunLock::acquire(*target_, key, options_.lock_wait_seconds)) {
     int pid = state::RunLock::holder(*target_, key);
     throw LockBusy("another stagesync run is in progress on " + target_->describe() +
                    (pid ? " (server process " + std::to_string(pid) + ")" : std::string()) +
                    "; try again later or pass --wait SECONDS");
   }
-  state::ensure_metadata(*target_);
-  int dropped = stage::drop_leftovers(*target_);
-  if (dropped) out_.warning("dropped " + std::to_string(dropped) + " staging table(s) left by an interrupted run");
-  pg::Result abandoned = target_->exec(
-      "UPDATE stagesync.runs SET status = 'abandoned', finished_at = clock_timestamp(), "
-      "error = coalesce(error, 'the run ended without finishing (killed, crashed or disconnected)') "
-      "WHERE status = 'running'");
-  if (abandoned.affected()) out_.warning(std::to_string(abandoned.affected()) + " earlier run(s) had been interrupted; marked abandoned");
-  pg::Result id = target_->exec(
-      "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS') || '_' || "
-      "substr(md5(random()::text || pg_backend_pid()::text), 1, 6)");
-  run_id_ = id.text(0, 0);
+  if (!locked || version != state::kMetadataVersion) {
+    // First run on this target, an upgrade, or the lock came after a wait: the careful path.
+    state::ensure_metadata(*target_);
+    leftovers.clear();
+    pg::Result r = target_->exec(stage::leftovers_sql());
+    for (int i = 0; i < r.rows(); ++i) leftovers.push_back(pg::qualified("stagesync", r.text(i, 0)));
+  }
+  // Second round trip: clean up, record the run, and read what staging needs.
+  run_id_ = new_run_id();
+  rejects_ = stage::rejects_table(run_id_);
   std::string tables;
   for (size_t i : plan_.selected()) tables += (tables.empty() ? "" : "\n") + plan_.tables[i].target_name;
-  target_->exec(
+  int64_t abandoned = 0;
+  pg::Pipeline p(*target_);
+  for (const auto& name : leftovers) p.add("DROP TABLE IF EXISTS " + name);
+  p.add(
+      "UPDATE stagesync.runs SET status = 'abandoned', finished_at = clock_timestamp(), "
+      "error = coalesce(error, 'the run ended without finishing (killed, crashed or disconnected)') "
+      "WHERE status = 'running'",
+      [&](pg::Result& r) { abandoned = r.affected(); });
+  p.add(
       "INSERT INTO stagesync.runs (run_id, command, mode, strategy, status, host, os_user, tables, stagesync_version) "
       "VALUES ($1, $2, $3, $4, 'running', $5, $6, pg_catalog.string_to_array($7, E'\\n'), $8)",
       std::vector<pg::Param>{run_id_, command, mode, strategy, hostname(), os_user(), tables, std::string("0.1.0")});
-  rejects_ = stage::rejects_table(run_id_);
-  stage::create_rejects_table(*target_, run_id_);
+  stage::create_rejects_table(*target_, run_id_);  // deferred: joins this batch
+  previous_.clear();
+  p.add("SELECT table_name, coalesce(watermark::text, ''), coalesce(last_run_id, '') FROM stagesync.table_state",
+        [&](pg::Result& st) {
+          for (int r = 0; r < st.rows(); ++r) previous_[st.text(r, 0)] = {st.text(r, 1), st.text(r, 2)};
+        });
+  target_text_hash_.clear();
+  collisions_freed_.assign(plan_.tables.size(), false);
+  if (mode == "incremental") {
+    p.add(delta::text_hash_probe(), [&](pg::Result& r) { target_text_hash_ = r.text(0, 0); });
+    for (size_t i : plan_.selected()) {
+      if (!plan_.tables[i].keyed()) continue;
+      p.add(collision_freed_sql(i), std::vector<pg::Param>{plan_.tables[i].target_name},
+            [this, i](pg::Result& r) { collisions_freed_[i] = r.boolean(0, 0); });
+    }
+  }
+  p.run();
+  if (!leftovers.empty()) {
+    out_.warning("dropped " + std::to_string(leftovers.size()) + " staging table(s) left by an interrupted run");
+  }
+  if (abandoned) out_.warning(std::to_string(abandoned) + " earlier run(s) had been interrupted; marked abandoned");
   return run_id_;
 }
 
 void Session::begin() {
-  target_->exec("BEGIN");
+  // BEGIN and its settings travel with the transaction's first statements.
+  target_->defer("BEGIN");
   // Incremental runs that staged few rows want the opposite: index lookups
   // into the large target tables, not a hash of each of them.
   int64_t staged = 0;
@@ -126,12 +193,12 @@ void Session::begin() {
     all_incremental = all_incremental && staged_.at(i) && staged_.at(i)->incremental();
   }
   if (!all_incremental || staged > kSmallStagedRows) {
-    target_->exec("SET LOCAL enable_nestloop = off");
+    target_->defer("SET LOCAL enable_nestloop = off");
   } else {
     // Each staged row is one index lookup: the default cost of a random page
     // (4, a disk seek) makes the planner hash whole target tables instead,
     // several times slower for a few thousand rows of tables that are cached.
-    target_->exec("SET LOCAL random_page_cost = 1.1");
+    target_->defer("SET LOCAL random_page_cost = 1.1");
   }
 }
 
@@ -158,13 +225,10 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
   changed_rows_.assign(n, 0);
   deletions_.assign(n, 0);
   unchanged_.assign(n, false);
-  // Each table's watermark and last run, as its last successful run left them.
-  std::map<std::string, std::pair<std::string, std::string>> previous;
-  pg::Result st = target_->exec(
-      "SELECT table_name, coalesce(watermark::text, ''), coalesce(last_run_id, '') FROM stagesync.table_state");
-  for (int r = 0; r < st.rows(); ++r) previous[st.text(r, 0)] = {st.text(r, 1), st.text(r, 2)};
+  // Each table's watermark and last run, as its last successful run left them (read by begin_run()).
+  const auto& previous = previous_;
   std::string identity = delta::source_identity(*source_);
-  bool hashes_match = !incremental || delta::same_text_hash(*source_, *target_);
+  bool hashes_match = !incremental || source_->exec(delta::text_hash_probe()).text(0, 0) == target_text_hash_;
   // One snapshot for every table: parents and children are read as of the same instant.
   source_->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   snapshot_ = delta::current_snapshot(*source_, identity);
@@ -173,7 +237,8 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
   for (size_t i : plan_.selected()) {
     const plan::TablePlan& t = plan_.tables[i];
     pg::Result rel = source_->exec(
-        "SELECT greatest(reltuples, 0)::bigint, relkind::text FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1)",
+        "SELECT greatest(reltuples, 0)::bigint, relkind::text FROM pg_catalog.pg_class WHERE oid = "
+        "pg_catalog.to_regclass($1)",
         std::vector<pg::Param>{t.source.qualified_name()});
     int64_t estimate = rel.rows() && rel.int64(0, 0) > 0 ? rel.int64(0, 0) : -1;
     delta::TableFacts facts;
@@ -218,7 +283,7 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
       pg::Result c = source_->exec(stage::source_count(t, *source_, window ? *window : "false"));
       watermarks_[i].rows = c.int64(0, 0);
       if (window && c.int64(0, 1) == 0 && facts.previous->rows == watermarks_[i].rows && !references_changed(t) &&
-          (!t.keyed() || !collision_freed(i, previous_rejects))) {
+          (!t.keyed() || !collisions_freed_.at(i))) {
         mark_unchanged(i, previous_rejects);
         stage_seconds_[i] = since(start);
         out_.progress(report::Progress{t.target_name, 0, estimate, stage_seconds_[i], true});
@@ -226,10 +291,15 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
         continue;
       }
     }
-    std::string where = m.method == delta::Method::Cursor ? m.window : m.method == delta::Method::Fingerprint ? "false" : "";
-    int64_t rows = table.load(*source_, [&](int64_t k) {
-      out_.progress(report::Progress{t.target_name, k, estimate, since(start), false});
-    }, where);
+    std::string where = m.method == delta::Method::Cursor        ? m.window
+                        : m.method == delta::Method::Fingerprint ? "false"
+                                                                 : "";
+    int64_t rows = table.load(
+        *source_,
+        [&](int64_t k) {
+          out_.progress(report::Progress{t.target_name, k, estimate, since(start), false});
+        },
+        where);
     source_rows_[i] = rows;
     changed_rows_[i] = rows;
     if (m.method == delta::Method::Full) watermarks_[i].rows = rows;
@@ -253,9 +323,9 @@ void Session::mark_unchanged(size_t i, const std::string& previous_rejects) {
     staged_[i]->set_deletions(created_.back());
   }
   unchanged_[i] = true;
-  methods_[i] = delta::MethodChoice{delta::Method::Cursor,
-                                    "cursor: nothing changed since the last run (no new row version, same row count)",
-                                    "", false};
+  methods_[i] =
+      delta::MethodChoice{delta::Method::Cursor,
+                          "cursor: nothing changed since the last run (no new row version, same row count)", "", false};
   source_rows_[i] = target_owned_[i] = watermarks_[i].rows;
   watermarks_[i].rejects_run = previous_rejects;
 }
@@ -287,7 +357,8 @@ int64_t Session::stage_changes(size_t i, stage::StagingTable& table, const delta
     // Children of new or changed parents are read (an orphan passes when
     // its parent arrives); children of parents this run deletes are judged
     // again (on_orphan applies to them as in a full run).
-    if (changed_rows_.at(ref.parent) > 0) in.children_of.push_back({parent->staging(), ref.parent_columns, ref.columns});
+    if (changed_rows_.at(ref.parent) > 0)
+      in.children_of.push_back({parent->staging(), ref.parent_columns, ref.columns});
     // The parent rows this run deletes are still in the target table now:
     // their referenced values are read there (they need not be the parent's key).
     if (parent->deletions().empty()) continue;
@@ -300,7 +371,8 @@ int64_t Session::stage_changes(size_t i, stage::StagingTable& table, const delta
                             parent->deletions() + " d WHERE " + parent->same_key("d", "p") + "))");
   }
   if (m.lookup_drift) {
-    for (auto& select : delta::lookup_drift(t, *source_, *target_, run_id_, i, created_)) in.also_fetch.push_back(select);
+    for (auto& select : delta::lookup_drift(t, *source_, *target_, run_id_, i, created_))
+      in.also_fetch.push_back(select);
   }
   delta::Reconciled rec = delta::reconcile(*source_, *target_, in, created_);
   if (m.method == delta::Method::Fingerprint) changed_rows_[i] = rec.rows_fetched;
@@ -323,19 +395,19 @@ bool Session::references_changed(const plan::TablePlan& t) const {
   return false;
 }
 
-bool Session::collision_freed(size_t index, const std::string& rejects_run) const {
+std::string Session::collision_freed_sql(size_t index) const {
   const plan::TablePlan& t = plan_.tables.at(index);
-  if (rejects_run.empty()) return false;
+  apply::TableSql sql(t, "");
   std::vector<std::string> same;
-  for (const auto& k : t.key) same.push_back("t." + pg::ident(k) + " = " + staged_.at(index)->key_from_json("x.row_key", k));
-  // Keys set aside because a row the sync does not own held them (column_name
-  // IS NULL), whose holder is gone: their rows may be inserted now.
-  return target_
-      ->exec("SELECT EXISTS (SELECT 1 FROM stagesync.rejects x WHERE x.run_id = $1 AND x.table_name = $2 AND "
-             "x.column_name IS NULL AND x.row_key LIKE '{%' AND NOT EXISTS (SELECT 1 FROM " + t.target.qualified_name() +
-             " t WHERE " + pg::join(same, " AND ") + "))",
-             std::vector<pg::Param>{rejects_run, t.target_name})
-      .boolean(0, 0);
+  for (const auto& k : t.key) same.push_back("t." + pg::ident(k) + " = " + sql.key_from_json("x.row_key", k));
+  // Keys the table's current rejects run set aside because a row the sync
+  // does not own held them (column_name IS NULL), whose holder is gone: their
+  // rows may be inserted now. $1: the table's target name. The rejects run is
+  // the one the table's watermark names, else its last run.
+  return "SELECT EXISTS (SELECT 1 FROM stagesync.rejects x WHERE x.run_id = (SELECT coalesce(nullif(st.watermark ->> "
+         "'rejects_run', ''), st.last_run_id) FROM stagesync.table_state st WHERE st.table_name = $1) AND "
+         "x.table_name = $1 AND x.column_name IS NULL AND x.row_key LIKE '{%' AND NOT EXISTS (SELECT 1 FROM " +
+         t.target.qualified_name() + " t WHERE " + pg::join(same, " AND ") + "))";
 }
 
 std::string Session::watermark_json(size_t index) const {
@@ -350,9 +422,11 @@ std::vector<const plan::TablePlan*> Session::plans() const {
 
 void Session::drop_staging() noexcept {
   if (!target_ || run_id_.empty()) return;
+  target_->take_deferred();  // a failed run's queued statements are moot
   auto drop = [&] {
-    for (const auto& name : created_) target_->exec("DROP TABLE IF EXISTS " + name);
-    target_->exec("DROP TABLE IF EXISTS " + rejects_);
+    std::vector<std::string> names = created_;
+    names.push_back(rejects_);
+    stage::drop_work_tables(*target_, names);
   };
   try {
     try {
@@ -376,10 +450,12 @@ void Session::fail(const std::string& error) noexcept {
     return;
   }
   try {
+    target_->take_deferred();  // queued for a transaction that failed
     target_->exec("ROLLBACK");
-    target_->exec("UPDATE stagesync.runs SET status = 'failed', finished_at = clock_timestamp(), error = $2 "
-                  "WHERE run_id = $1 AND status = 'running'",
-                  std::vector<pg::Param>{run_id_, error.substr(0, 2000)});
+    target_->exec(
+        "UPDATE stagesync.runs SET status = 'failed', finished_at = clock_timestamp(), error = $2 "
+        "WHERE run_id = $1 AND status = 'running'",
+        std::vector<pg::Param>{run_id_, error.substr(0, 2000)});
   } catch (const std::exception&) {
     // The next run marks it abandoned.
   }

@@ -5,6 +5,7 @@
 // one source snapshot.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -91,8 +92,9 @@ class Session {
                         const std::string& previous_rejects, int64_t estimate);
   // Whether a table referenced by `t` had new, changed or deleted rows in this run.
   bool references_changed(const plan::TablePlan& t) const;
-  // Whether a key table `index` set aside in `rejects_run` for a collision is free now.
-  bool collision_freed(size_t index, const std::string& rejects_run) const;
+  // Whether a key that table `index`'s current rejects run set aside for a collision is free now
+  // (a statement taking the table's target name, batched by begin_run()).
+  std::string collision_freed_sql(size_t index) const;
 
   const config::Config& cfg_;
   SessionOptions options_;
@@ -117,6 +119,10 @@ class Session {
   std::vector<bool> unchanged_;        // proved unchanged at the source: nothing to prepare or apply
   static constexpr int64_t kSmallStagedRows = 100000;  // per table: the snapshot and its lookup tables' counts
   std::vector<double> stage_seconds_;
+  // Read by begin_run() in its batch, for stage_selected():
+  std::map<std::string, std::pair<std::string, std::string>> previous_;  // table -> (watermark, last run)
+  std::string target_text_hash_;                                          // the target's answer to the text hash probe
+  std::vector<bool> collisions_freed_;                                    // incremental: see collision_freed_sql()
 };
 
 // The lock key: target database and scope (runs with different scopes may run together).

@@ -9,6 +9,8 @@
 #include "delta/change_method.h"
 #include "guard/mass_change.h"
 #include "pg/interrupt.h"
+#include "pg/pipeline.h"
+#include "pg/sql.h"
 #include "run/backoff.h"
 #include "run/commit_run.h"
 #include "run/run_errors.h"
@@ -26,59 +28,119 @@ void refuse_unsafe(const config::Config& cfg, const SyncOptions& o) {
   }
 }
 
-// Applies tables [from, to) of `order` in the current transaction.
+// What the apply learns about one table before it writes anything: the
+// mass-change guard's facts and the foreign keys a delete could cascade through.
+struct Judged {
+  int64_t owned = -1;                           // owned in-scope target rows before the run (-1: not counted)
+  int64_t vanishing = 0;                        // of those, the rows a merge deletes
+  std::optional<int64_t> previous_source_rows;  // source rows of the last successful sync
+  std::vector<apply::Cascade> cascades;
+};
+
+// Applies the selected tables, a phase at a time: each phase's statements for
+// every table travel in one pipeline (one round trip), so the number of round
+// trips does not grow with the number of rows, and barely with tables.
 class Applier {
  public:
   Applier(Session& s, const SyncOptions& o, std::vector<report::TableResult>& results)
-      : s_(s), o_(o), results_(results) {}
+      : s_(s), o_(o), results_(results), judged_(s.plan().tables.size()) {}
 
-  void prepare(size_t i) {
-    if (s_.unchanged(i)) return;
-    auto start = std::chrono::steady_clock::now();
-    apply::prepare_table(s_.target(), *s_.staged()[i], s_.rejects_table(), s_.plans(), s_.staged(), result(i).counts);
-    result(i).counts.rejected += s_.carried_rejects(i);
-    add_time(i, start);
+  // Judges every table of `order` (prepare: set-aside rows, refusals) and
+  // counts what the guards need. Only staging and reject tables are written;
+  // no target row is written or locked. Throws DataRefused.
+  void judge(const std::vector<size_t>& order) {
+    pg::Pipeline p(s_.target());
+    for (size_t i : order) {
+      if (s_.unchanged(i)) continue;
+      const apply::TableSql& t = *s_.staged()[i];
+      timed(p, i);
+      apply::prepare_table(p, t, s_.rejects_table(), s_.plans(), s_.staged(), result(i).counts);
+      Judged& j = judged_.at(i);
+      if (s_.target_owned(i) >= 0) {
+        j.owned = s_.target_owned(i);
+        apply::count_vanished(p, t, j.vanishing);
+      } else {
+        apply::count_owned_and_vanished(p, t, j.owned, j.vanishing);
+      }
+      apply::find_cascades(p, t, j.cascades);
+      timed(p, i);
+    }
+    previous_source_rows(p, order);
+    p.run();
+    settle(p);
+    for (size_t i : order) result(i).counts.rejected += s_.carried_rejects(i);
+    // Foreign keys that would carry a delete elsewhere: rare, so a round trip only when there are some.
+    pg::Pipeline c(s_.target());
+    for (size_t i : order) {
+      if (!s_.unchanged(i)) apply::refuse_cascades(c, *s_.staged()[i], o_.strategy, judged_.at(i).cascades);
+    }
+    c.run();
   }
-  void delete_vanished(size_t i) {
-    if (s_.unchanged(i)) return;
-    auto start = std::chrono::steady_clock::now();
-    apply::delete_vanished(s_.target(), *s_.staged()[i], o_.strategy, result(i).counts);
-    add_time(i, start);
+
+  // Deletes (children first) and inserts/updates (parents first) of `order`, in one round trip.
+  void apply(const std::vector<size_t>& order) {
+    pg::Pipeline p(s_.target());
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      if (s_.unchanged(*it)) continue;
+      timed(p, *it);
+      apply::delete_vanished(p, *s_.staged()[*it], o_.strategy, result(*it).counts);
+      timed(p, *it);
+    }
+    for (size_t i : order) {
+      if (s_.unchanged(i)) continue;
+      const apply::TableSql& t = *s_.staged()[i];
+      timed(p, i);
+      apply::upsert(p, t, o_.strategy, result(i).counts);
+      // A whole-table count; incremental runs leave it out (0: not counted).
+      if (!t.incremental()) apply::count_foreign(p, t, result(i).counts.preserved);
+      timed(p, i);
+    }
+    try {
+      p.run();
+      settle(p);
+    } catch (const pg::Error& e) {
+      if (o_.strategy == apply::Strategy::Merge || e.sqlstate() != "23503") throw;
+      // "update or delete on table "parent" violates foreign key constraint ... on table "child"".
+      std::string what = e.what(), table = "?";
+      size_t at = what.find("on table \"");
+      if (at != std::string::npos) table = what.substr(at + 10, what.find('"', at + 10) - at - 10);
+      throw apply::DataRefused(table, "swap deletes every owned row and re-inserts it; rows of " +
+                                          e.diagnostics().table + " reference them (" + e.diagnostics().constraint +
+                                          "), so the run stopped and nothing was changed: use --strategy merge");
+    }
   }
+
   void load_in_batches(size_t i) {
     auto start = std::chrono::steady_clock::now();
     apply::insert_in_batches(s_.target(), *s_.staged()[i], 5000, result(i).counts);
-    result(i).counts.preserved = apply::count_foreign(s_.target(), *s_.staged()[i]);
-    add_time(i, start);
+    pg::Pipeline p(s_.target());
+    apply::count_foreign(p, *s_.staged()[i], result(i).counts.preserved);
+    p.run();
+    result(i).counts.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
-  void upsert(size_t i) {
-    if (s_.unchanged(i)) return;
-    auto start = std::chrono::steady_clock::now();
-    apply::upsert(s_.target(), *s_.staged()[i], o_.strategy, result(i).counts);
-    // A whole-table count; incremental runs leave it out (0: not counted).
-    if (!s_.staged()[i]->incremental()) result(i).counts.preserved = apply::count_foreign(s_.target(), *s_.staged()[i]);
-    add_time(i, start);
-  }
-  // Writes the per-table record (and its rejects, when `with_rejects`); in the caller's transaction.
-  void record(size_t i, bool with_rejects) {
+
+  // Adds the per-table record (and its rejects, when `with_rejects`) to `p`; in the caller's transaction.
+  void record(pg::Pipeline& p, size_t i, bool with_rejects) {
     const report::TableResult& r = result(i);
     const auto& c = r.counts;
-    s_.target().exec(
-        "INSERT INTO stagesync.table_runs (run_id, table_name, source_table, mode_requested, mode_used, method_reason, "
-        "rows_read, inserted, updated, deleted, rejected, orphans_kept, duplicates_dropped, collisions, seconds, "
-        "source_rows) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    p.add(
+        "INSERT INTO stagesync.table_runs (run_id, table_name, source_table, mode_requested, mode_used, "
+        "method_reason, rows_read, inserted, updated, deleted, rejected, orphans_kept, duplicates_dropped, "
+        "collisions, seconds, source_rows) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+        "$15, $16)",
         std::vector<pg::Param>{s_.run_id(), r.target, r.source, r.mode_requested, r.mode_used, r.reason,
                                std::to_string(c.read), std::to_string(c.inserted), std::to_string(c.updated),
                                std::to_string(c.deleted), std::to_string(c.rejected), std::to_string(c.orphans_kept),
                                std::to_string(c.duplicates_dropped), std::to_string(c.collisions),
                                std::to_string(c.seconds), std::to_string(r.source_rows)});
     if (with_rejects) {
-      s_.target().exec(
+      p.add(
           "INSERT INTO stagesync.rejects (run_id, table_name, row_key, column_name, reason) "
-          "SELECT $1, table_name, row_key, column_name, reason FROM " + s_.rejects_table() + " WHERE table_name = $2",
+          "SELECT $1, table_name, row_key, column_name, reason FROM " +
+              s_.rejects_table() + " WHERE table_name = $2",
           std::vector<pg::Param>{s_.run_id(), r.target});
     }
-    s_.target().exec(
+    p.add(
         "INSERT INTO stagesync.table_state (table_name, source_table, last_run_id, last_success_at, watermark) "
         "VALUES ($1, $2, $3, clock_timestamp(), $4::jsonb) ON CONFLICT (table_name) DO UPDATE SET "
         "source_table = EXCLUDED.source_table, last_run_id = EXCLUDED.last_run_id, "
@@ -86,26 +148,19 @@ class Applier {
         std::vector<pg::Param>{r.target, r.source, s_.run_id(), s_.watermark_json(i)});
   }
 
-  // Measures what the apply is about to do and judges it; returns a
-  // description of the trip when this table must stop the run.
-  // With `deleted`, the merge deletes already ran in this transaction and
-  // their count is the planned deletions (the rows are still there to count as owned before).
-  std::optional<std::string> guard(size_t i, const config::Config& cfg, std::optional<int64_t> deleted = std::nullopt) {
+  // Judges table `i` from the counts judge() took; returns a description of
+  // the trip when this table must stop the run.
+  std::optional<std::string> guard(size_t i, const config::Config& cfg) {
     if (s_.unchanged(i)) return std::nullopt;  // deletes nothing; the source is as the last run left it
     const apply::TableSql& t = *s_.staged()[i];
     report::TableResult& r = result(i);
+    const Judged& j = judged_.at(i);
     guard::Facts f;
-    f.would_delete = deleted ? *deleted : apply::count_vanished(s_.target(), t);
-    f.owned_before = s_.target_owned(i) >= 0 ? s_.target_owned(i)
-                                             : apply::count_owned(s_.target(), t) + (deleted ? *deleted : 0);
+    f.would_delete = o_.strategy == apply::Strategy::Merge ? j.vanishing : j.owned;
+    f.owned_before = j.owned;
     f.owned_after = r.source_rows;
     f.source_rows = r.source_rows;
-    pg::Result prev = s_.target().exec(
-        "SELECT coalesce(tr.source_rows, tr.rows_read) FROM stagesync.table_runs tr JOIN stagesync.runs r USING (run_id) "
-        "WHERE r.status = 'succeeded' AND r.command = 'sync' AND tr.table_name = $1 "
-        "ORDER BY r.finished_at DESC LIMIT 1",
-        std::vector<pg::Param>{r.target});
-    if (prev.rows()) f.previous_source_rows = prev.int64(0, 0);
+    f.previous_source_rows = j.previous_source_rows;
     r.owned_before = f.owned_before;
     r.would_delete = f.would_delete;
     auto trip = guard::judge(f, guard::limits_for(t.table().config->guards, cfg.guards));
@@ -123,10 +178,12 @@ class Applier {
   }
 
   // Every table's rejects at once (one pass over the run's reject table).
-  void record_rejects() {
-    s_.target().exec("INSERT INTO stagesync.rejects (run_id, table_name, row_key, column_name, reason) "
-                     "SELECT $1, table_name, row_key, column_name, reason FROM " + s_.rejects_table(),
-                     std::vector<pg::Param>{s_.run_id()});
+  void record_rejects(pg::Pipeline& p) {
+    p.add(
+        "INSERT INTO stagesync.rejects (run_id, table_name, row_key, column_name, reason) "
+        "SELECT $1, table_name, row_key, column_name, reason FROM " +
+            s_.rejects_table(),
+        std::vector<pg::Param>{s_.run_id()});
   }
 
   report::TableResult& result(size_t i) { return results_.at(index_.at(i)); }
@@ -136,18 +193,54 @@ class Applier {
   }
 
  private:
-  void add_time(size_t i, std::chrono::steady_clock::time_point start) {
-    result(i).counts.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // The last successful sync's source row count of every table in `order`, in one statement.
+  void previous_source_rows(pg::Pipeline& p, const std::vector<size_t>& order) {
+    std::vector<std::string> names;
+    for (size_t i : order) names.push_back(result(i).target);
+    p.add(
+        "SELECT DISTINCT ON (tr.table_name) tr.table_name, coalesce(tr.source_rows, tr.rows_read) "
+        "FROM stagesync.table_runs tr JOIN stagesync.runs r USING (run_id) "
+        "WHERE r.status = 'succeeded' AND r.command = 'sync' AND tr.table_name = ANY ($1::text[]) "
+        "ORDER BY tr.table_name, r.finished_at DESC",
+        std::vector<pg::Param>{pg::text_array(names)}, [this, order](pg::Result& r) {
+          for (int row = 0; row < r.rows(); ++row) {
+            for (size_t i : order) {
+              if (result(i).target == r.text(row, 0)) judged_.at(i).previous_source_rows = r.int64(row, 1);
+            }
+          }
+        });
   }
+
+  // Called before and after adding table `i`'s statements to `p`: their time
+  // is added to the table once `p` has run (settle()).
+  void timed(pg::Pipeline& p, size_t i) {
+    if (open_.first == i && open_.second != SIZE_MAX) {
+      spans_.push_back({i, open_.second, p.size()});
+      open_ = {SIZE_MAX, SIZE_MAX};
+    } else {
+      open_ = {i, p.size()};
+    }
+  }
+  void settle(const pg::Pipeline& p) {
+    for (const auto& sp : spans_) result(sp.table).counts.seconds += p.seconds(sp.from, sp.to);
+    spans_.clear();
+  }
+  struct Span {
+    size_t table, from, to;
+  };
+  std::pair<size_t, size_t> open_{SIZE_MAX, SIZE_MAX};
+  std::vector<Span> spans_;
+
   Session& s_;
   const SyncOptions& o_;
   std::vector<report::TableResult>& results_;
   std::vector<size_t> index_;
+  std::vector<Judged> judged_;  // by plan index
 };
 
-void finish_run_record(pg::Connection& target, const std::string& run_id) {
-  target.exec("UPDATE stagesync.runs SET status = 'succeeded', finished_at = clock_timestamp() WHERE run_id = $1",
-              std::vector<pg::Param>{run_id});
+void finish_run_record(pg::Pipeline& p, const std::string& run_id) {
+  p.add("UPDATE stagesync.runs SET status = 'succeeded', finished_at = clock_timestamp() WHERE run_id = $1",
+        std::vector<pg::Param>{run_id});
 }
 
 report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, report::Reporter& out) {
@@ -180,13 +273,11 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
       summary.tables.push_back(r);
       a.map(order[k], k);
     }
-    // Judges every table before anything is applied; throws MassChangeRefused.
-    auto check_guards = [&](bool after_merge_deletes) {
+    // Judged on counts taken before anything is written; throws MassChangeRefused.
+    auto check_guards = [&] {
       std::vector<std::string> tripped;
       for (size_t i : order) {
-        std::optional<int64_t> deleted;
-        if (after_merge_deletes) deleted = a.result(i).counts.deleted;
-        if (auto why = a.guard(i, cfg, deleted)) tripped.push_back(*why);
+        if (auto why = a.guard(i, cfg)) tripped.push_back(*why);
       }
       for (size_t i : order) {
         const report::TableResult& r = a.result(i);
@@ -199,63 +290,72 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
     };
     if (o.plan_only) {
       s.begin();
-      for (size_t i : order) a.prepare(i);
+      a.judge(order);
       for (size_t i : order) {
         if (auto why = a.guard(i, cfg)) out.warning(*why + " (a sync would stop here)");
       }
+      pg::Pipeline p(s.target());
       for (size_t i : order) {
         report::TableResult& r = a.result(i);
         r.planned = true;
         if (s.unchanged(i)) continue;
-        apply::TableCounts p = apply::predict(s.target(), *s.staged()[i], o.strategy);
-        r.counts.inserted = p.inserted;
-        r.counts.updated = p.updated;
-        r.counts.deleted = p.deleted;
-        r.counts.preserved = apply::count_foreign(s.target(), *s.staged()[i]);
+        apply::predict(p, *s.staged()[i], o.strategy, r.counts);
+        apply::count_foreign(p, *s.staged()[i], r.counts.preserved);
       }
-      s.target().exec("ROLLBACK");
-      finish_run_record(s.target(), summary.run_id);
+      p.add("ROLLBACK");
+      finish_run_record(p, summary.run_id);
+      p.run();
     } else if (o.strategy == apply::Strategy::TruncateFirst) {
       // The seed's development pattern, honestly: judge, back up, clear, then
       // load in committed batches. Not atomic: a failure midway leaves tables
       // partial or empty, and the automatic backup is the way back.
       s.begin();
-      for (size_t i : order) a.prepare(i);
-      check_guards(false);
+      a.judge(order);
+      check_guards();
       s.target().exec("COMMIT");
       std::vector<const config::Table*> tables;
       for (size_t i : order) tables.push_back(s.plan().tables[i].config);
-      summary.backup_id = backup::create(s.target(), cfg, tables, "automatic, before truncate-first run " + summary.run_id);
-      out.warning("truncate-first: backup " + summary.backup_id + " taken; if this run fails midway, `stagesync restore "
-                  "--config " + cfg.path + " --backup " + summary.backup_id + "` brings the tables back");
-      s.begin();
-      for (auto it = order.rbegin(); it != order.rend(); ++it) a.delete_vanished(*it);
-      s.target().exec("COMMIT");
+      summary.backup_id =
+          backup::create(s.target(), cfg, tables, "automatic, before truncate-first run " + summary.run_id);
+      out.warning("truncate-first: backup " + summary.backup_id +
+                  " taken; if this run fails midway, `stagesync restore "
+                  "--config " +
+                  cfg.path + " --backup " + summary.backup_id + "` brings the tables back");
+      {
+        pg::Pipeline p(s.target());
+        p.add("BEGIN");
+        for (auto it = order.rbegin(); it != order.rend(); ++it) {
+          apply::delete_vanished(p, *s.staged()[*it], o.strategy, a.result(*it).counts);
+        }
+        p.add("COMMIT");
+        p.run();
+      }
       for (size_t i : order) a.load_in_batches(i);
       s.begin();
-      for (size_t i : order) a.record(i, false);
-      a.record_rejects();
-      finish_run_record(s.target(), summary.run_id);
-      commit_run(s, summary.run_id, summary.tables.back().target, out);
+      pg::Pipeline p(s.target());
+      for (size_t i : order) a.record(p, i, false);
+      a.record_rejects(p);
+      finish_run_record(p, summary.run_id);
+      commit_run(s, p, summary.run_id, summary.tables.back().target, out);
     } else if (!o.per_table_transactions) {
       out.info("applying " + std::to_string(order.size()) + " table(s) in one transaction");
+      // Three round trips whatever the number of tables: judge (and count for
+      // the guards), apply, record and commit.
       s.begin();
-      for (size_t i : order) a.prepare(i);
-      bool merge = o.strategy == apply::Strategy::Merge;
-      if (!merge) check_guards(false);
-      for (auto it = order.rbegin(); it != order.rend(); ++it) a.delete_vanished(*it);
-      if (merge) check_guards(true);  // the deletes' own counts; a trip rolls them back
-      for (size_t i : order) a.upsert(i);
-      for (size_t i : order) a.record(i, false);
-      a.record_rejects();
-      finish_run_record(s.target(), summary.run_id);
-      commit_run(s, summary.run_id, summary.tables.back().target, out);
+      a.judge(order);
+      check_guards();
+      a.apply(order);
+      pg::Pipeline p(s.target());
+      for (size_t i : order) a.record(p, i, false);
+      a.record_rejects(p);
+      finish_run_record(p, summary.run_id);
+      commit_run(s, p, summary.run_id, summary.tables.back().target, out);
     } else {
       out.info("applying " + std::to_string(order.size()) + " table(s), one transaction each");
       // Guards need every table prepared: a rolled-back pass first, so a trip changes nothing.
       s.begin();
-      for (size_t i : order) a.prepare(i);
-      check_guards(false);
+      a.judge(order);
+      check_guards();
       s.target().exec("ROLLBACK");
       for (size_t i : order) {
         const apply::TableCounts& c = a.result(i).counts;
@@ -263,12 +363,12 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
       }
       for (size_t i : order) {
         s.begin();
-        a.prepare(i);
-        a.delete_vanished(i);
-        a.upsert(i);
-        a.record(i, true);
-        if (i == order.back()) finish_run_record(s.target(), summary.run_id);
-        commit_run(s, summary.run_id, a.result(i).target, out);
+        a.judge({i});
+        a.apply({i});
+        pg::Pipeline p(s.target());
+        a.record(p, i, true);
+        if (i == order.back()) finish_run_record(p, summary.run_id);
+        commit_run(s, p, summary.run_id, a.result(i).target, out);
       }
     }
     for (size_t i : order) out.table_done(a.result(i));

@@ -1,5 +1,7 @@
 #include "run/verify_run.h"
 
+#include "pg/pipeline.h"
+
 #include <chrono>
 
 #include "apply/prepare.h"
@@ -41,7 +43,9 @@ report::RunSummary run_verify(const config::Config& cfg, const SessionOptions& o
       r.source = t.table().name;
       r.target = t.table().target_name;
       r.verified = true;
-      apply::prepare_table(s.target(), t, s.rejects_table(), s.plans(), s.staged(), r.counts);
+      pg::Pipeline judged(s.target());
+      apply::prepare_table(judged, t, s.rejects_table(), s.plans(), s.staged(), r.counts);
+      judged.run();
       pg::Params sp;
       Checksum src = checksum(s.target(), t.staged_tuple("s", sp, true), "FROM " + t.staging() + " s", sp);
       pg::Params tp;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "stage/copy_pipe.h"
+#include "pg/pipeline.h"
 #include "pg/sql.h"
 #include "stage/source_query.h"
 
@@ -17,7 +18,7 @@ StagingTable::StagingTable(pg::Connection& target, const std::string& run_id, si
 }
 
 std::string create_work_table(pg::Connection& target, const std::string& qualified, const std::string& columns_ddl) {
-  target.exec("CREATE UNLOGGED TABLE " + qualified + " (" + columns_ddl + ") WITH (autovacuum_enabled = false)");
+  target.defer("CREATE UNLOGGED TABLE " + qualified + " (" + columns_ddl + ") WITH (autovacuum_enabled = false)");
   return qualified;
 }
 
@@ -50,7 +51,8 @@ void StagingTable::analyze() {
   std::sort(analyzed.begin(), analyzed.end());
   analyzed.erase(std::unique(analyzed.begin(), analyzed.end()), analyzed.end());
   if (analyzed.empty() && !table_.columns.empty()) analyzed.push_back(table_.columns.front().name);
-  target_.exec("ANALYZE " + qualified_ + (analyzed.empty() ? "" : " (" + pg::column_list(analyzed) + ")"));
+  // Deferred: it travels with the next statement (the next table's COPY, or the apply).
+  target_.defer("ANALYZE " + qualified_ + (analyzed.empty() ? "" : " (" + pg::column_list(analyzed) + ")"));
 }
 
 std::string rejects_table(const std::string& run_id) { return pg::qualified("stagesync", "r_" + run_id); }
@@ -60,12 +62,23 @@ void create_rejects_table(pg::Connection& target, const std::string& run_id) {
                     "table_name text NOT NULL, row_key text, column_name text, reason text NOT NULL");
 }
 
+std::string leftovers_sql() {
+  return "SELECT relname FROM pg_catalog.pg_class WHERE relnamespace = pg_catalog.to_regnamespace('stagesync') "
+         "AND relkind = 'r' AND (relname LIKE 's\\_%' OR relname LIKE 'r\\_%')";
+}
+
 int drop_leftovers(pg::Connection& target) {
-  pg::Result r = target.exec(
-      "SELECT relname FROM pg_catalog.pg_class WHERE relnamespace = 'stagesync'::regnamespace "
-      "AND relkind = 'r' AND (relname LIKE 's\\_%' OR relname LIKE 'r\\_%')");
-  for (int i = 0; i < r.rows(); ++i) target.exec("DROP TABLE IF EXISTS " + pg::qualified("stagesync", r.text(i, 0)));
+  pg::Result r = target.exec(leftovers_sql());
+  std::vector<std::string> names;
+  for (int i = 0; i < r.rows(); ++i) names.push_back(pg::qualified("stagesync", r.text(i, 0)));
+  drop_work_tables(target, names);
   return r.rows();
+}
+
+void drop_work_tables(pg::Connection& target, const std::vector<std::string>& qualified) {
+  pg::Pipeline p(target);
+  for (const auto& name : qualified) p.add("DROP TABLE IF EXISTS " + name);
+  p.run();
 }
 
 }  // namespace stagesync::stage

@@ -39,6 +39,8 @@ class StagingTable {
 // Creates a table that lives for one run in the stagesync schema: UNLOGGED
 // (a crash loses only it), autovacuum off (nothing to gain in one run, and a
 // DROP would wait for a worker to be cancelled). Returns `qualified`.
+// The CREATE is deferred (pg::Connection::defer): it reaches the server with
+// the next statement that uses the table, in the same round trip.
 std::string create_work_table(pg::Connection& target, const std::string& qualified, const std::string& columns_ddl);
 
 // stagesync."s_<run>_<index><suffix>": the names of a run's per-table work
@@ -52,5 +54,9 @@ void create_rejects_table(pg::Connection& target, const std::string& run_id);
 // Drops every staging and reject table in the stagesync schema. Call only
 // while holding the RunLock (no other run can own them). Returns how many.
 int drop_leftovers(pg::Connection& target);
+// The statement listing them (relname), for a caller that batches it.
+std::string leftovers_sql();
+// Drops the named work tables (qualified names) in one round trip.
+void drop_work_tables(pg::Connection& target, const std::vector<std::string>& qualified);
 
 }  // namespace stagesync::stage

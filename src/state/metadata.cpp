@@ -116,12 +116,17 @@ int current_version(pg::Connection& target) {
     }
     return 0;
   }
-  pg::Result v = target.exec("SELECT schema_version FROM stagesync.meta");
-  if (v.rows() != 1) throw MetadataError("stagesync.meta on the target must hold exactly one row; it holds " + std::to_string(v.rows()));
-  return static_cast<int>(v.int64(0, 0));
+  return version_from(target.exec(version_sql()));
 }
 
 }  // namespace
+
+std::string version_sql() { return "SELECT schema_version FROM stagesync.meta"; }
+
+int version_from(const pg::Result& v) {
+  if (v.rows() != 1) throw MetadataError("stagesync.meta on the target must hold exactly one row; it holds " + std::to_string(v.rows()));
+  return static_cast<int>(v.int64(0, 0));
+}
 
 bool metadata_present(pg::Connection& target) {
   return current_version(target) == kMetadataVersion;
@@ -136,17 +141,19 @@ void ensure_metadata(pg::Connection& target) {
   }
   if (version == kMetadataVersion) return;
   // Creation and each upgrade step run in one transaction: a failure leaves the previous version.
-  target.exec("BEGIN");
+  // One message (the simple protocol runs "a; b; c" in order, stopping at
+  // the first error): one round trip.
+  std::string steps = "BEGIN;\n";
+  if (version < 1) {
+    steps += std::string(kCreateV1) +
+             "INSERT INTO stagesync.meta (schema_version) VALUES (1) ON CONFLICT (singleton) DO NOTHING;\n";
+  }
+  if (version < 2) steps += kUpgradeToV2;
+  if (version < 3) steps += kUpgradeToV3;
+  if (version < 4) steps += kUpgradeToV4;
+  steps += "UPDATE stagesync.meta SET schema_version = " + std::to_string(kMetadataVersion) + ";\nCOMMIT";
   try {
-    if (version < 1) {
-      target.exec(kCreateV1);
-      target.exec("INSERT INTO stagesync.meta (schema_version) VALUES (1) ON CONFLICT (singleton) DO NOTHING");
-    }
-    if (version < 2) target.exec(kUpgradeToV2);
-    if (version < 3) target.exec(kUpgradeToV3);
-    if (version < 4) target.exec(kUpgradeToV4);
-    target.exec("UPDATE stagesync.meta SET schema_version = " + std::to_string(kMetadataVersion));
-    target.exec("COMMIT");
+    target.exec(steps);
   } catch (...) {
     if (target.is_alive()) target.exec("ROLLBACK");
     throw;

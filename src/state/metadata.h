@@ -24,6 +24,13 @@ class MetadataError : public std::runtime_error {
 // Creates or upgrades the metadata schema. Call while holding the RunLock.
 void ensure_metadata(pg::Connection& target);
 
+// The statement reading the schema version, for a caller that batches it with
+// others (pg::Pipeline) on the common path where the schema exists: it fails
+// with SQLSTATE 42P01 when it does not (then ensure_metadata() decides).
+std::string version_sql();
+// The version in that statement's result (MetadataError when damaged).
+int version_from(const pg::Result& r);
+
 // True when the schema exists at the current version (read-only probe).
 bool metadata_present(pg::Connection& target);
 

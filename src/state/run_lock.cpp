@@ -19,6 +19,11 @@ bool RunLock::acquire(pg::Connection& target, const std::string& scope_key, doub
   }
 }
 
+void RunLock::try_once(pg::Pipeline& p, const std::string& scope_key, bool& taken) {
+  p.add("SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended($1, 0))",
+        std::vector<pg::Param>{lock_text(scope_key)}, [&taken](pg::Result& r) { taken = r.boolean(0, 0); });
+}
+
 int RunLock::holder(pg::Connection& target, const std::string& scope_key) {
   pg::Result r = target.exec(
       "SELECT l.pid FROM pg_catalog.pg_locks l WHERE l.locktype = 'advisory' AND l.granted "

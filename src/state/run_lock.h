@@ -7,6 +7,7 @@
 #include <string>
 
 #include "pg/connection.h"
+#include "pg/pipeline.h"
 
 namespace stagesync::state {
 
@@ -15,6 +16,8 @@ class RunLock {
   // Tries for up to `wait_seconds` (0: once). Returns false when another run
   // holds the lock; throws pg::Error on connection problems.
   static bool acquire(pg::Connection& target, const std::string& scope_key, double wait_seconds);
+  // One try, batched with other statements: sets `taken` when the pipeline runs.
+  static void try_once(pg::Pipeline& p, const std::string& scope_key, bool& taken);
   // The pid of the session holding the lock, or 0.
   static int holder(pg::Connection& target, const std::string& scope_key);
 };
