@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "support/sync_fixture.h"
+#include "support/tcp_proxy.h"
 
 namespace stagesync::testing {
 namespace {
@@ -192,6 +193,59 @@ TEST_F(Cli, StatusShowsRunsTablesAndLeftoversOfAnInterruptedRun) {
   EXPECT_EQ(after["staging_tables"].size(), 0u);
   EXPECT_EQ(after["interrupted_runs"], 0);
   EXPECT_EQ(count("SELECT count(*) FROM stagesync.runs WHERE run_id = 'killed_run' AND status = 'abandoned'"), 1);
+}
+
+// Every command that connects checks every configured password variable
+// first: a missing one is a configuration error (2), named with its side, and
+// neither server sees a connection (both are reached through proxies that
+// count the bytes they forward).
+TEST_F(Cli, MissingPasswordVariableExitsTwoBeforeAnyConnection) {
+  TcpProxy source_proxy(Servers::source().port()), target_proxy(Servers::target().port());
+  auto via = [](const TcpProxy& p, const std::string& db) {
+    return "postgresql://postgres@127.0.0.1:" + std::to_string(p.port()) + "/" + db;
+  };
+  setenv("STAGESYNC_TEST_SOURCE_PW", "irrelevant", 1);
+  unsetenv("STAGESYNC_TEST_UNSET_PW");
+  std::string cfg = write_config("source: { url: \"" + via(source_proxy, src_db_.name()) +
+                                 "\", password_env: STAGESYNC_TEST_SOURCE_PW }\n"
+                                 "target:\n  url: \"" + via(target_proxy, tgt_db_.name()) +
+                                 "\"\n  password_env: STAGESYNC_TEST_UNSET_PW\n"
+                                 "owner: { column: source, value: D }\n"
+                                 "tables:\n  - { name: climaster, key: [client_id] }\n");
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"check", "--config", cfg},
+           {"sync", "--config", cfg},
+           {"sync", "--config", cfg, "--mode", "incremental", "--json"},
+           {"plan", "--config", cfg},
+           {"verify", "--config", cfg},
+           {"status", "--config", cfg},
+           {"backup", "--config", cfg},
+           {"backup", "--config", cfg, "--list"},
+           {"restore", "--config", cfg, "--backup", "bk_none"}}) {
+    CliResult r = cli(args);
+    std::string all = r.out + r.err;
+    EXPECT_EQ(r.exit_code, 2) << args[0] << ": " << all;
+    EXPECT_NE(all.find("target's password_env names the environment variable STAGESYNC_TEST_UNSET_PW"),
+              std::string::npos)
+        << args[0] << ": " << all;
+    EXPECT_NE(all.find(cfg + ":4: "), std::string::npos) << "names file and line: " << all;
+  }
+  EXPECT_EQ(source_proxy.bytes(), 0) << "the source saw a connection";
+  EXPECT_EQ(target_proxy.bytes(), 0) << "the target saw a connection";
+  // The source's variable is checked the same way, and both are named at once.
+  unsetenv("STAGESYNC_TEST_SOURCE_PW");
+  CliResult both = cli({"sync", "--config", cfg, "--json"});
+  EXPECT_EQ(both.exit_code, 2);
+  auto summary = json_lines(both.out).back();
+  EXPECT_EQ(summary["exit_code"], 2);
+  std::string error = summary["error"].get<std::string>();
+  EXPECT_NE(error.find("source's password_env names the environment variable STAGESYNC_TEST_SOURCE_PW"),
+            std::string::npos) << error;
+  EXPECT_NE(error.find("STAGESYNC_TEST_UNSET_PW"), std::string::npos) << error;
+  // Library callers that skip the check get the connection's own typed refusal, not a database error.
+  EXPECT_THROW(sync(cfg), pg::MissingPassword);
+  EXPECT_EQ(source_proxy.bytes() + target_proxy.bytes(), 0);
+  EXPECT_FALSE(stagesync_schema_exists());
 }
 
 TEST_F(Cli, CommandsNotYetAvailableSayItAndFail) {

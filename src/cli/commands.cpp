@@ -66,6 +66,8 @@ int guarded(report::Reporter& out, const std::string& command, Body body) {
     return body();
   } catch (const config::ConfigError& e) {
     return fail(out, command, kUsage, e.what());
+  } catch (const pg::MissingPassword& e) {
+    return fail(out, command, kUsage, e.what());
   } catch (const run::CheckFailed& e) {
     return fail(out, command, kCheckFailed, e.what(), e.problems());
   } catch (const run::LockBusy& e) {
@@ -220,6 +222,9 @@ int run_cli(int argc, char** argv) {
   std::string command = app.get_subcommands().front()->get_name();
   return guarded(*out, command, [&]() -> int {
     config::Config cfg = config::load_config(c.config_path);
+    // Before any command opens a connection: a missing password variable is a
+    // configuration problem (exit 2), found without touching either server.
+    config::check_environment(cfg);
     std::vector<std::string> tables = split_tables(c.tables);
     if (command == "check") {
       run::CheckReport r = run::run_check(cfg, tables, check_strategy);
