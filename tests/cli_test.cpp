@@ -248,6 +248,36 @@ TEST_F(Cli, MissingPasswordVariableExitsTwoBeforeAnyConnection) {
   EXPECT_FALSE(stagesync_schema_exists());
 }
 
+// Swap and merge refuse a delete that foreign keys from other tables would
+// carry into rows the sync does not own with the same outcome: exit 5, and
+// nothing changed.
+TEST_F(Cli, ForeignKeyRefusalsExitFiveWhateverTheStrategy) {
+  tgt().exec("INSERT INTO climaster VALUES (1, 'a', 'x', 1, 3, 'D'), (2, 'b', 'y', 9, 3, 'D');"
+             "CREATE TABLE mobile_note (id int PRIMARY KEY, client_id int REFERENCES climaster ON DELETE CASCADE);"
+             "INSERT INTO mobile_note VALUES (10, 2)");
+  std::string before = content("climaster") + content("mobile_note");
+  CliResult swap = cli({"sync", "--config", good_config(), "--strategy", "swap", "--json"});
+  EXPECT_EQ(swap.exit_code, 5) << swap.out << swap.err;
+  EXPECT_NE(swap.out.find("mobile_note_client_id_fkey"), std::string::npos) << swap.out;
+  EXPECT_NE(swap.out.find("use --strategy merge"), std::string::npos) << swap.out;
+  EXPECT_EQ(json_lines(swap.out).back()["exit_code"], 5);
+  EXPECT_EQ(content("climaster") + content("mobile_note"), before);
+  // The merge's equivalent: a vanished owned row still referenced through the cascade.
+  src().exec("DELETE FROM climaster WHERE client_id = 2");
+  CliResult merge = cli({"sync", "--config", good_config()});
+  EXPECT_EQ(merge.exit_code, 5) << merge.out << merge.err;
+  EXPECT_NE(merge.out.find("mobile_note_client_id_fkey"), std::string::npos) << merge.out;
+  EXPECT_EQ(content("climaster") + content("mobile_note"), before);
+  // Swap with a plain foreign key (no cascade) onto owned rows: the same refusal.
+  tgt().exec("ALTER TABLE mobile_note DROP CONSTRAINT mobile_note_client_id_fkey;"
+             "ALTER TABLE mobile_note ADD CONSTRAINT mobile_note_client_fk FOREIGN KEY (client_id) REFERENCES climaster");
+  std::string before_plain = content("climaster") + content("mobile_note");
+  CliResult plain = cli({"sync", "--config", good_config(), "--strategy", "swap"});
+  EXPECT_EQ(plain.exit_code, 5) << plain.out << plain.err;
+  EXPECT_NE(plain.out.find("mobile_note_client_fk"), std::string::npos) << plain.out;
+  EXPECT_EQ(content("climaster") + content("mobile_note"), before_plain);
+}
+
 TEST_F(Cli, CommandsNotYetAvailableSayItAndFail) {
   CliResult r = cli({"reverse", "--config", good_config()});
   EXPECT_EQ(r.exit_code, 2);

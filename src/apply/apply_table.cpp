@@ -103,9 +103,9 @@ void delete_all_owned(pg::Connection& target, const TableSql& t, TableCounts& co
       std::vector<pg::Param>{t.target()});
   std::string why = "swap deletes every owned row of " + t.table().target_name + " and re-inserts it; ";
   if (fk.rows()) {
-    throw pg::Error(why + "foreign key " + fk.text(0, 1) + " on " + fk.text(0, 0) +
-                        " would cascade that delete to rows the sync does not own; nothing was changed: use --strategy merge",
-                    pg::Diagnostics{}, false);
+    throw DataRefused(t.table().target_name, why + "foreign key " + fk.text(0, 1) + " on " + fk.text(0, 0) +
+                                                 " would cascade that delete to rows the sync does not own; nothing "
+                                                 "was changed: use --strategy merge");
   }
   pg::Params params;
   try {
@@ -113,9 +113,9 @@ void delete_all_owned(pg::Connection& target, const TableSql& t, TableCounts& co
     counts.deleted += r.affected();
   } catch (const pg::Error& e) {
     if (e.sqlstate() != "23503") throw;
-    throw pg::Error(why + "rows of other tables reference them (" + e.diagnostics().constraint +
-                        "), so the run stopped and nothing was changed: use --strategy merge",
-                    e.diagnostics(), false);
+    throw DataRefused(t.table().target_name, why + "rows of other tables reference them (" +
+                                                 e.diagnostics().constraint +
+                                                 "), so the run stopped and nothing was changed: use --strategy merge");
   }
 }
 
