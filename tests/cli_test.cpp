@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <regex>
+#include <set>
 #include <sstream>
 
 #include "support/sync_fixture.h"
@@ -19,6 +21,36 @@ std::vector<nlohmann::json> json_lines(const std::string& out) {
   while (std::getline(ss, line))
     if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
   return lines;
+}
+
+// Fields that are counts, sizes or durations: numbers in every JSON output, or
+// null where unknown; never strings (docs/json.md).
+const std::set<std::string> kNumericFields = {
+    "read",        "inserted",        "updated",     "deleted",           "rejected",   "collisions",
+    "orphans_kept", "duplicates_dropped", "foreign_rows_preserved", "seconds", "rows",   "estimate",
+    "exit_code",   "owned_rows_before", "would_delete", "source_rows",     "target_rows", "lag_seconds",
+    "source_xmin", "source_xmax",     "interrupted_runs", "lock_holder_pid", "metadata_version"};
+
+// Walks `j`; every numeric field found must be a number (or null). Returns how many were checked.
+int expect_numbers(const nlohmann::json& j, const std::string& path = "") {
+  int checked = 0;
+  if (j.is_object()) {
+    for (const auto& [key, value] : j.items()) {
+      if (kNumericFields.count(key) && !value.is_object()) {
+        EXPECT_TRUE(value.is_number() || value.is_null()) << path << "." << key << " is " << value.dump();
+        ++checked;
+      }
+      checked += expect_numbers(value, path + "." + key);
+    }
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) checked += expect_numbers(j[i], path + "[" + std::to_string(i) + "]");
+  }
+  return checked;
+}
+
+bool is_iso_utc(const nlohmann::json& v) {
+  static const std::regex iso(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)");
+  return v.is_string() && std::regex_match(v.get<std::string>(), iso);
 }
 
 class Cli : public SyncFixture {
@@ -184,7 +216,8 @@ TEST_F(Cli, StatusShowsRunsTablesAndLeftoversOfAnInterruptedRun) {
   EXPECT_EQ(s["runs"].size(), 2u);
   EXPECT_EQ(s["interrupted_runs"], 1);
   EXPECT_EQ(s["staging_tables"][0], "s_killed_run_0");
-  EXPECT_EQ(s["tables"][0]["last_counts"]["inserted"], "2");
+  ASSERT_TRUE(s["tables"][0]["last_counts"]["inserted"].is_number_integer()) << s.dump();
+  EXPECT_EQ(s["tables"][0]["last_counts"]["inserted"], 2);
   CliResult human = cli({"status", "--config", cfg});
   EXPECT_NE(human.out.find("leftover staging tables"), std::string::npos) << human.out;
   // The next run cleans up and says so.
@@ -276,6 +309,110 @@ TEST_F(Cli, ForeignKeyRefusalsExitFiveWhateverTheStrategy) {
   EXPECT_EQ(plain.exit_code, 5) << plain.out << plain.err;
   EXPECT_NE(plain.out.find("mobile_note_client_fk"), std::string::npos) << plain.out;
   EXPECT_EQ(content("climaster") + content("mobile_note"), before_plain);
+}
+
+// `sync --json`: counts and seconds are numbers, what does not apply is null.
+TEST_F(Cli, SyncJsonWritesNumbersAsNumbersAndNullWhereUnknown) {
+  CliResult r = cli({"sync", "--config", good_config(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto lines = json_lines(r.out);
+  int checked = 0;
+  for (const auto& line : lines) checked += expect_numbers(line);
+  EXPECT_GT(checked, 10);
+  const auto& summary = lines.back();
+  EXPECT_TRUE(summary["run_id"].is_string());
+  EXPECT_TRUE(summary["error"].is_null()) << summary.dump();
+  EXPECT_TRUE(summary["backup_id"].is_null()) << "merge takes no backup: " << summary.dump();
+  EXPECT_TRUE(summary["problems"].is_array());
+  EXPECT_TRUE(summary["seconds"].is_number());
+  EXPECT_TRUE(summary["tables"][0]["counts"]["inserted"].is_number_integer());
+  EXPECT_TRUE(summary["tables"][0]["guard"]["tripped"].is_null());
+  bool staged = false;
+  for (const auto& line : lines) {
+    if (line["event"] != "staged") continue;
+    staged = true;
+    EXPECT_TRUE(line["rows"].is_number_integer()) << line.dump();
+    EXPECT_TRUE(line["estimate"].is_null() || line["estimate"].get<int64_t>() >= 0) << line.dump();
+  }
+  EXPECT_TRUE(staged) << r.out;
+  // check's problems as a list, each one an element.
+  tgt().exec("ALTER TABLE climaster DROP COLUMN note, DROP COLUMN con_id");
+  CliResult c = cli({"check", "--config", good_config(), "--json"});
+  EXPECT_EQ(c.exit_code, 3);
+  auto cs = json_lines(c.out).back();
+  ASSERT_TRUE(cs["problems"].is_array()) << cs.dump();
+  EXPECT_GE(cs["problems"].size(), 2u) << cs.dump();
+  for (const auto& p : cs["problems"]) EXPECT_TRUE(p.is_string() && !p.get<std::string>().empty()) << cs.dump();
+  EXPECT_EQ(cs["exit_code"], 3);
+}
+
+// `status` lists recent backups with the run that took each: after a
+// truncate-first run its automatic backup's id is there, for people and for
+// machines; counts, seconds and ids of the JSON are numbers, times ISO 8601.
+TEST_F(Cli, StatusListsBackupsAndWritesNumbersAndIsoTimes) {
+  std::string cfg = write_config("source: { url: \"{SOURCE}\" }\ntarget: { url: \"{TARGET}\", environment: development }\n"
+                                 "owner: { column: source, value: D }\n"
+                                 "tables:\n  - { name: climaster, key: [client_id] }\n");
+  auto fresh = json_lines(cli({"status", "--config", cfg, "--json"}).out).back();
+  EXPECT_TRUE(fresh["backups"].is_array() && fresh["backups"].empty()) << fresh.dump();
+  EXPECT_TRUE(fresh["tables"][0]["last_success"].is_null());
+  EXPECT_TRUE(fresh["tables"][0]["last_counts"].is_null());
+  ASSERT_EQ(cli({"sync", "--config", cfg}).exit_code, 0);
+  ASSERT_EQ(cli({"backup", "--config", cfg}).exit_code, 0);
+  CliResult tf = cli({"sync", "--config", cfg, "--strategy", "truncate-first", "--i-accept-data-loss", "--json"});
+  ASSERT_EQ(tf.exit_code, 0) << tf.out << tf.err;
+  auto run = json_lines(tf.out).back();
+  std::string backup_id = run["backup_id"].get<std::string>(), run_id = run["run_id"].get<std::string>();
+  ASSERT_FALSE(backup_id.empty());
+
+  CliResult r = cli({"status", "--config", cfg, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto st = json_lines(r.out).back();
+  EXPECT_EQ(st["event"], "status");
+  EXPECT_GT(expect_numbers(st), 10);
+  ASSERT_EQ(st["backups"].size(), 2u) << st.dump();
+  const auto& automatic = st["backups"][0];
+  EXPECT_EQ(automatic["backup_id"], backup_id);
+  EXPECT_EQ(automatic["run_id"], run_id) << "which run took it";
+  EXPECT_TRUE(is_iso_utc(automatic["created_at"])) << automatic.dump();
+  EXPECT_EQ(automatic["restorable"], true);
+  ASSERT_EQ(automatic["tables"].size(), 1u);
+  EXPECT_EQ(automatic["tables"][0]["table"], "climaster");
+  ASSERT_TRUE(automatic["tables"][0]["rows"].is_number_integer());
+  EXPECT_EQ(automatic["tables"][0]["rows"], 2);
+  EXPECT_TRUE(st["backups"][1]["run_id"].is_null()) << "taken by `stagesync backup`: " << st["backups"][1].dump();
+  const auto& latest = st["runs"][0];
+  EXPECT_EQ(latest["run_id"], run_id);
+  EXPECT_TRUE(is_iso_utc(latest["started"])) << latest.dump();
+  EXPECT_TRUE(is_iso_utc(latest["finished"])) << latest.dump();
+  EXPECT_TRUE(latest["seconds"].is_number()) << latest.dump();
+  EXPECT_EQ(latest["tables"], nlohmann::json::array({"climaster"})) << latest.dump();
+  EXPECT_TRUE(latest["error"].is_null());
+  const auto& t = st["tables"][0];
+  EXPECT_TRUE(is_iso_utc(t["last_success"])) << t.dump();
+  EXPECT_TRUE(t["lag_seconds"].is_number_integer()) << t.dump();
+  EXPECT_EQ(t["last_run_id"], run_id);
+  for (const char* k : {"read", "inserted", "updated", "deleted", "rejected"}) {
+    EXPECT_TRUE(t["last_counts"][k].is_number_integer()) << k << ": " << t.dump();
+  }
+  EXPECT_EQ(t["last_counts"]["inserted"], 2);
+  EXPECT_TRUE(t["watermark"].is_null() || t["watermark"]["source_xmin"].is_number_integer()) << t.dump();
+  EXPECT_TRUE(st["lock_holder_pid"].is_null());
+  EXPECT_TRUE(st["interrupted_runs"].is_number_integer());
+
+  CliResult human = cli({"status", "--config", cfg});
+  EXPECT_NE(human.out.find("recent backups"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find(backup_id + "  "), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("taken by run " + run_id), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("climaster (2 rows)"), std::string::npos) << human.out;
+
+  // backup --list --json: the same objects, one line each.
+  auto listed = json_lines(cli({"backup", "--config", cfg, "--list", "--json"}).out);
+  ASSERT_GE(listed.size(), 3u);
+  EXPECT_EQ(listed[0]["event"], "backup");
+  EXPECT_EQ(listed[0]["backup_id"], backup_id);
+  EXPECT_EQ(listed[0]["tables"][0]["rows"], 2);
+  EXPECT_EQ(listed.back()["event"], "summary");
 }
 
 TEST_F(Cli, CommandsNotYetAvailableSayItAndFail) {

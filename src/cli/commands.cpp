@@ -53,6 +53,7 @@ int fail(report::Reporter& out, const std::string& command, int code, const std:
   s.outcome = "failed";
   s.exit_code = code;
   s.error = message;
+  s.problems = details;
   for (const auto& d : details) s.error += "\n  " + d;
   out.finished(s);
   return code;
@@ -114,6 +115,12 @@ int backup_command(report::Reporter& out, const config::Config& cfg, const std::
     pg::Connection target = run::locked_target(cfg, c.wait);
     if (prune_keep >= 0) out.info("dropped " + std::to_string(backup::prune(target, prune_keep)) + " backup(s)");
     for (const auto& b : backup::list(target)) {
+      if (c.json) {  // one object per backup, as in status's `backups` (docs/json.md)
+        nlohmann::json j = run::backup_json(b);
+        j["event"] = "backup";
+        std::cout << j.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) << std::endl;
+        continue;
+      }
       std::string line = b.id + "  " + b.created_at + "  " + b.reason + (b.restorable() ? "" : "  NOT RESTORABLE");
       for (const auto& t : b.tables) {
         line += "\n    " + t.table + ": " + std::to_string(t.rows) + " rows" +
