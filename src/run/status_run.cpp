@@ -1,7 +1,5 @@
 #include "run/status_run.h"
 
-#include <algorithm>
-
 #include "report/reporter.h"
 #include "run/session.h"
 #include "state/metadata.h"
@@ -35,9 +33,16 @@ nlohmann::json integer(const pg::Result& r, int row, int col) {
   return nullptr;
 }
 
+// A duration the server rounded (numeric as text, "12.3"; the process never sets a locale).
 nlohmann::json number(const pg::Result& r, int row, int col) {
   if (r.is_null(row, col)) return nullptr;
   return std::stod(r.text(row, col));
+}
+
+// A configured table's entry; every field but the names null until its first successful run.
+nlohmann::json never_synced(const config::Table& t) {
+  return {{"table", t.target},      {"source", t.name},       {"last_success", nullptr}, {"lag_seconds", nullptr},
+          {"last_run_id", nullptr}, {"last_counts", nullptr}, {"last_method", nullptr},  {"watermark", nullptr}};
 }
 
 }  // namespace
@@ -54,17 +59,6 @@ nlohmann::json backup_json(const backup::Backup& b) {
           {"restorable", b.restorable()},
           {"tables", tables}};
 }
-
-namespace {
-
-// A configured table's entry; every field null until its first successful run.
-nlohmann::json never_synced(const config::Table& t) {
-  return {{"table", t.target},        {"source", t.name},         {"last_success", nullptr},
-          {"lag_seconds", nullptr},   {"last_run_id", nullptr},   {"last_counts", nullptr},
-          {"last_method", nullptr},   {"watermark", nullptr}};
-}
-
-}  // namespace
 
 nlohmann::json read_status(const config::Config& cfg, int recent_runs) {
   auto target = connect_side("target", target_endpoint(cfg));
@@ -86,33 +80,43 @@ nlohmann::json read_status(const config::Config& cfg, int recent_runs) {
   s["metadata"] = "version " + std::to_string(state::kMetadataVersion);
   s["metadata_version"] = state::kMetadataVersion;
   pg::Result runs = target->exec(
-      "SELECT run_id, command, NULLIF(mode, ''), NULLIF(strategy, ''), status, " + iso("started_at") + ", " + iso("finished_at") +
+      "SELECT run_id, command, NULLIF(mode, ''), NULLIF(strategy, ''), status, " + iso("started_at") + ", " +
+          iso("finished_at") +
           ", round(extract(epoch FROM finished_at - started_at)::numeric, 1)::text, array_to_json(tables)::text, error "
           "FROM stagesync.runs ORDER BY started_at DESC LIMIT $1",
       std::vector<pg::Param>{std::to_string(recent_runs)});
   for (int i = 0; i < runs.rows(); ++i) {
     nlohmann::json tables = runs.is_null(i, 8) ? nlohmann::json::array() : nlohmann::json::parse(runs.text(i, 8));
-    s["runs"].push_back({{"run_id", text(runs, i, 0)}, {"command", text(runs, i, 1)}, {"mode", text(runs, i, 2)},
-                         {"strategy", text(runs, i, 3)}, {"status", text(runs, i, 4)},
-                         {"started", text(runs, i, 5)}, {"finished", text(runs, i, 6)},
-                         {"seconds", number(runs, i, 7)}, {"tables", tables}, {"error", text(runs, i, 9)}});
+    s["runs"].push_back({{"run_id", text(runs, i, 0)},
+                         {"command", text(runs, i, 1)},
+                         {"mode", text(runs, i, 2)},
+                         {"strategy", text(runs, i, 3)},
+                         {"status", text(runs, i, 4)},
+                         {"started", text(runs, i, 5)},
+                         {"finished", text(runs, i, 6)},
+                         {"seconds", number(runs, i, 7)},
+                         {"tables", tables},
+                         {"error", text(runs, i, 9)}});
   }
   for (const auto& b : backup::list(*target, recent_runs)) s["backups"].push_back(backup_json(b));
   for (const auto& t : cfg.tables) {
-    pg::Result r = target->exec(
-        "SELECT " + iso("st.last_success_at") + ", round(extract(epoch FROM now() - st.last_success_at))::bigint, "
-        "st.last_run_id, tr.rows_read, tr.inserted, tr.updated, tr.deleted, tr.rejected, "
-        "tr.mode_used, st.watermark ->> 'xmin', st.watermark ->> 'xmax' "
-        "FROM stagesync.table_state st LEFT JOIN stagesync.table_runs tr "
-        "ON tr.run_id = st.last_run_id AND tr.table_name = st.table_name WHERE st.table_name = $1",
-        std::vector<pg::Param>{t.target});
+    pg::Result r =
+        target->exec("SELECT " + iso("st.last_success_at") +
+                         ", round(extract(epoch FROM now() - st.last_success_at))::bigint, "
+                         "st.last_run_id, tr.rows_read, tr.inserted, tr.updated, tr.deleted, tr.rejected, "
+                         "tr.mode_used, st.watermark ->> 'xmin', st.watermark ->> 'xmax' "
+                         "FROM stagesync.table_state st LEFT JOIN stagesync.table_runs tr "
+                         "ON tr.run_id = st.last_run_id AND tr.table_name = st.table_name WHERE st.table_name = $1",
+                     std::vector<pg::Param>{t.target});
     nlohmann::json j = never_synced(t);
     if (r.rows()) {
       j["last_success"] = text(r, 0, 0);
       j["lag_seconds"] = integer(r, 0, 1);
       j["last_run_id"] = text(r, 0, 2);
-      j["last_counts"] = {{"read", integer(r, 0, 3)},    {"inserted", integer(r, 0, 4)},
-                          {"updated", integer(r, 0, 5)}, {"deleted", integer(r, 0, 6)},
+      j["last_counts"] = {{"read", integer(r, 0, 3)},
+                          {"inserted", integer(r, 0, 4)},
+                          {"updated", integer(r, 0, 5)},
+                          {"deleted", integer(r, 0, 6)},
                           {"rejected", integer(r, 0, 7)}};
       j["last_method"] = text(r, 0, 8);
       // The source snapshot the last run read in: the next incremental run reads
@@ -141,7 +145,8 @@ std::string render_status(const nlohmann::json& s) {
     if (t.size() == 20 && t[10] == 'T' && t.back() == 'Z') t = t.substr(0, 10) + " " + t.substr(11, 8) + " UTC";
     return t;
   };
-  std::string out = "target " + s["target"].get<std::string>() + ": metadata " + s["metadata"].get<std::string>() + "\n";
+  std::string out =
+      "target " + s["target"].get<std::string>() + ": metadata " + s["metadata"].get<std::string>() + "\n";
   out += s["run_in_progress"].get<bool>() ? "a run is in progress (server process " + str(s["lock_holder_pid"]) + ")\n"
                                           : "no run in progress\n";
   if (s["interrupted_runs"].get<int64_t>() > 0) {
@@ -166,8 +171,7 @@ std::string render_status(const nlohmann::json& s) {
     out += "\nrecent backups (restore with: stagesync restore --config FILE --backup ID):\n";
     for (const auto& b : s["backups"]) {
       out += "  " + str(b["backup_id"]) + "  " + when(b["created_at"]) + "  " +
-             (b["run_id"].is_null() ? std::string("taken by `stagesync backup`")
-                                    : "taken by run " + str(b["run_id"])) +
+             (b["run_id"].is_null() ? std::string("taken by `stagesync backup`") : "taken by run " + str(b["run_id"])) +
              (b["restorable"].get<bool>() ? "" : "  NOT RESTORABLE (a table changed shape since)") + "\n     ";
       for (const auto& t : b["tables"]) {
         out += " " + str(t["table"]) + " (" + report::thousands(t["rows"].get<int64_t>()) + " rows)";
