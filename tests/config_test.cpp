@@ -158,4 +158,33 @@ TEST(Config, DuplicatesFailSpelledOut) {
   EXPECT_NE(e.find("newest"), std::string::npos) << e;
 }
 
+// Every password variable the configuration names is checked at once, each
+// problem naming the variable, its side and its line; loading alone does not
+// need them (check_environment is the separate step every command runs).
+TEST(Config, CheckEnvironmentNamesEveryUnsetPasswordVariable) {
+  setenv("STAGESYNC_CONFIG_TEST_SET", "", 1);  // set, even if empty
+  unsetenv("STAGESYNC_CONFIG_TEST_UNSET_A");
+  unsetenv("STAGESYNC_CONFIG_TEST_UNSET_B");
+  auto ok = parse_config("source: { url: x, password_env: STAGESYNC_CONFIG_TEST_SET }\ntarget: { url: y }\ntables: []\n",
+                         "c.yaml");
+  EXPECT_NO_THROW(stagesync::config::check_environment(ok));
+  auto c = parse_config("source:\n  url: x\n  password_env: STAGESYNC_CONFIG_TEST_UNSET_A\n"
+                        "target:\n  url: y\n  password_env: STAGESYNC_CONFIG_TEST_UNSET_B\ntables: []\n",
+                        "c.yaml");
+  try {
+    stagesync::config::check_environment(c);
+    FAIL() << "unset variables must be refused";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.problems().size(), 2u) << e.what();
+    EXPECT_EQ(e.problems()[0].rfind("c.yaml:3: the source's password_env names the environment variable "
+                                    "STAGESYNC_CONFIG_TEST_UNSET_A, which is not set", 0),
+              0u)
+        << e.problems()[0];
+    EXPECT_EQ(e.problems()[1].rfind("c.yaml:6: the target's password_env names the environment variable "
+                                    "STAGESYNC_CONFIG_TEST_UNSET_B, which is not set", 0),
+              0u)
+        << e.problems()[1];
+  }
+}
+
 }  // namespace

@@ -23,7 +23,10 @@ struct TableCounts {
 
 // The source data cannot be applied as configured (duplicate keys with
 // `duplicates: fail`, orphans with `on_orphan: fail`, values the target
-// refuses). Raised before anything is applied; the run changes nothing.
+// refuses), or the deletions the run needs would reach rows the sync does not
+// own (a foreign key from another table: merge's vanished rows under ON DELETE
+// CASCADE / SET NULL / SET DEFAULT, any such key or referencing rows for swap).
+// Raised before anything is committed; the run changes nothing. Exit code 5.
 class DataRefused : public std::runtime_error {
  public:
   DataRefused(std::string table, std::string message)

@@ -74,13 +74,14 @@ std::vector<const config::Table*> tables_in_order(const config::Config& cfg, con
 }
 
 std::string create(pg::Connection& target, const config::Config& cfg, const std::vector<const config::Table*>& tables,
-                   const std::string& reason) {
+                   const std::string& reason, const std::string& run_id) {
   target.exec("BEGIN ISOLATION LEVEL REPEATABLE READ");
   try {
     std::string id = target.exec(
         "SELECT 'bk' || to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS') || '_' || "
         "substr(md5(random()::text), 1, 6)").text(0, 0);
-    target.exec("INSERT INTO stagesync.backups (backup_id, reason) VALUES ($1, $2)", std::vector<pg::Param>{id, reason});
+    target.exec("INSERT INTO stagesync.backups (backup_id, reason, run_id) VALUES ($1, $2, $3)",
+                std::vector<pg::Param>{id, reason, run_id.empty() ? pg::Param() : pg::Param(run_id)});
     for (size_t i = 0; i < tables.size(); ++i) {
       const config::Table& t = *tables[i];
       std::string source = pg::dotted_name(t.target);
@@ -105,17 +106,23 @@ std::string create(pg::Connection& target, const config::Config& cfg, const std:
   }
 }
 
-std::vector<Backup> list(pg::Connection& target) {
+std::vector<Backup> list(pg::Connection& target, int limit) {
+  // Backups taken before run_id was recorded name their run in the reason.
   pg::Result r = target.exec(
-      "SELECT b.backup_id, to_char(b.created_at, 'YYYY-MM-DD HH24:MI:SS TZ'), b.reason, t.table_name, t.copy_table, "
-      "t.rows, t.shape = coalesce((SELECT string_agg(attname || ' ' || pg_catalog.format_type(atttypid, atttypmod), "
-      "', ' ORDER BY attnum) FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass(t.target_table) "
-      "AND attnum > 0 AND NOT attisdropped), '') "
-      "FROM stagesync.backups b JOIN stagesync.backup_tables t USING (backup_id) ORDER BY b.created_at DESC, t.ordinal");
+      "SELECT b.backup_id, to_char(b.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), b.reason, "
+      "coalesce(b.run_id, substring(b.reason FROM 'before truncate-first run (\\S+)$'), ''), t.table_name, "
+      "t.copy_table, t.rows, t.shape = coalesce((SELECT string_agg(attname || ' ' || "
+      "pg_catalog.format_type(atttypid, atttypmod), ', ' ORDER BY attnum) FROM pg_catalog.pg_attribute "
+      "WHERE attrelid = pg_catalog.to_regclass(t.target_table) AND attnum > 0 AND NOT attisdropped), '') "
+      "FROM (SELECT * FROM stagesync.backups ORDER BY created_at DESC, backup_id DESC LIMIT $1) b "
+      "JOIN stagesync.backup_tables t USING (backup_id) ORDER BY b.created_at DESC, b.backup_id DESC, t.ordinal",
+      std::vector<pg::Param>{limit < 0 ? pg::Param() : pg::Param(std::to_string(limit))});
   std::vector<Backup> out;
   for (int i = 0; i < r.rows(); ++i) {
-    if (out.empty() || out.back().id != r.text(i, 0)) out.push_back(Backup{r.text(i, 0), r.text(i, 1), r.text(i, 2), {}});
-    out.back().tables.push_back(TableCopy{r.text(i, 3), r.text(i, 4), r.int64(i, 5), r.boolean(i, 6)});
+    if (out.empty() || out.back().id != r.text(i, 0)) {
+      out.push_back(Backup{r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), {}});
+    }
+    out.back().tables.push_back(TableCopy{r.text(i, 4), r.text(i, 5), r.int64(i, 6), r.boolean(i, 7)});
   }
   return out;
 }

@@ -30,8 +30,9 @@ struct TableCopy {
 
 struct Backup {
   std::string id;
-  std::string created_at;
+  std::string created_at;  // ISO 8601, UTC: 2026-12-06T13:46:51Z
   std::string reason;
+  std::string run_id;      // the run that took it (truncate-first's automatic backup); empty: `stagesync backup`
   std::vector<TableCopy> tables;
   bool restorable() const;
 };
@@ -40,10 +41,12 @@ struct Backup {
 // name), parents before children by the configured references.
 std::vector<const config::Table*> tables_in_order(const config::Config& cfg, const std::vector<std::string>& only);
 
-// Takes a backup; returns its id. Runs in its own transaction.
+// Takes a backup; returns its id. Runs in its own transaction. `run_id`: the
+// run taking it, if any (recorded, shown by `status`).
 std::string create(pg::Connection& target, const config::Config& cfg, const std::vector<const config::Table*>& tables,
-                   const std::string& reason);
-std::vector<Backup> list(pg::Connection& target);
+                   const std::string& reason, const std::string& run_id = {});
+// Newest first; at most `limit` backups (all when negative).
+std::vector<Backup> list(pg::Connection& target, int limit = -1);
 // Restores in one transaction; throws BackupError (unknown id, changed shape).
 void restore(pg::Connection& target, const std::string& id);
 // Drops all but the newest `keep` backups; returns how many were dropped.

@@ -53,6 +53,7 @@ int fail(report::Reporter& out, const std::string& command, int code, const std:
   s.outcome = "failed";
   s.exit_code = code;
   s.error = message;
+  s.problems = details;
   for (const auto& d : details) s.error += "\n  " + d;
   out.finished(s);
   return code;
@@ -65,6 +66,8 @@ int guarded(report::Reporter& out, const std::string& command, Body body) {
   try {
     return body();
   } catch (const config::ConfigError& e) {
+    return fail(out, command, kUsage, e.what());
+  } catch (const pg::MissingPassword& e) {
     return fail(out, command, kUsage, e.what());
   } catch (const run::CheckFailed& e) {
     return fail(out, command, kCheckFailed, e.what(), e.problems());
@@ -112,6 +115,12 @@ int backup_command(report::Reporter& out, const config::Config& cfg, const std::
     pg::Connection target = run::locked_target(cfg, c.wait);
     if (prune_keep >= 0) out.info("dropped " + std::to_string(backup::prune(target, prune_keep)) + " backup(s)");
     for (const auto& b : backup::list(target)) {
+      if (c.json) {  // one object per backup, as in status's `backups` (docs/json.md)
+        nlohmann::json j = run::backup_json(b);
+        j["event"] = "backup";
+        std::cout << j.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) << std::endl;
+        continue;
+      }
       std::string line = b.id + "  " + b.created_at + "  " + b.reason + (b.restorable() ? "" : "  NOT RESTORABLE");
       for (const auto& t : b.tables) {
         line += "\n    " + t.table + ": " + std::to_string(t.rows) + " rows" +
@@ -220,6 +229,9 @@ int run_cli(int argc, char** argv) {
   std::string command = app.get_subcommands().front()->get_name();
   return guarded(*out, command, [&]() -> int {
     config::Config cfg = config::load_config(c.config_path);
+    // Before any command opens a connection: a missing password variable is a
+    // configuration problem (exit 2), found without touching either server.
+    config::check_environment(cfg);
     std::vector<std::string> tables = split_tables(c.tables);
     if (command == "check") {
       run::CheckReport r = run::run_check(cfg, tables, check_strategy);

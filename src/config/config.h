@@ -23,6 +23,7 @@ struct Location {
 struct Endpoint {
   std::string url;           // libpq URI or key=value conninfo
   std::string password_env;  // optional: environment variable holding the password
+  Location password_env_at;  // where password_env is written (for messages)
   std::string sqlite;        // source only: path to a SQLite file instead of url
   std::string environment = "production";  // target only: production | development
   std::string timezone;      // source only: zone of `timestamp without time zone` values
@@ -143,5 +144,12 @@ class ConfigError : public std::runtime_error {
 
 Config load_config(const std::string& path);
 Config parse_config(const std::string& yaml_text, const std::string& name_for_messages);
+
+// Checks what the configuration needs from the environment: every variable a
+// `password_env` names (source and target) is set. Throws ConfigError naming
+// each missing variable and the side that names it. The command line calls it
+// once, after loading and before any connection is opened, for every command.
+// An empty value is not an error (it is passed to libpq as the password).
+void check_environment(const Config& cfg);
 
 }  // namespace stagesync::config

@@ -99,7 +99,7 @@ class Reader {
     else allowed.insert("environment");
     if (!expect_map(n, what, allowed)) return e;
     scalar(n, "url", what, e.url, false);
-    scalar(n, "password_env", what, e.password_env, false);
+    if (scalar(n, "password_env", what, e.password_env, false)) e.password_env_at = at(n["password_env"]);
     if (is_source) {
       scalar(n, "sqlite", what, e.sqlite, false);
       scalar(n, "timezone", what, e.timezone, false);

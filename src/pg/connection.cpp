@@ -51,9 +51,7 @@ Connection::Connection(const Endpoint& endpoint) {
   if (!endpoint.password_env.empty()) {
     password = std::getenv(endpoint.password_env.c_str());
     if (!password) {
-      throw Error("environment variable " + endpoint.password_env +
-                      " (named by password_env) is not set",
-                  Diagnostics{}, false);
+      throw MissingPassword("environment variable " + endpoint.password_env + " (named by password_env) is not set");
     }
     keys.push_back("password");
     values.push_back(password);

@@ -39,4 +39,14 @@ class Error : public std::runtime_error {
   bool connection_lost_;
 };
 
+// The endpoint names a password variable (`password_env`) that is not set.
+// Not a database error: nothing was sent to a server, and the fix is in the
+// environment or the configuration. The command line checks every configured
+// variable before connecting (config::check_environment); this is the
+// connection's own guard for other callers.
+class MissingPassword : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace stagesync::pg

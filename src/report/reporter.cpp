@@ -106,6 +106,9 @@ class TerminalReporter : public PlainReporter {
   size_t width_ = 0;
 };
 
+// Text that may be unknown or not apply: null when empty (docs/json.md).
+nlohmann::json text_or_null(const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); }
+
 nlohmann::json counts_json(const apply::TableCounts& c) {
   return {{"read", c.read},         {"inserted", c.inserted},
           {"updated", c.updated},   {"deleted", c.deleted},
@@ -123,9 +126,9 @@ nlohmann::json table_json(const TableResult& t) {
     j["source_checksum"] = t.source_checksum;
     j["target_checksum"] = t.target_checksum;
   } else {
-    j["mode_requested"] = t.mode_requested;
-    j["mode_used"] = t.mode_used;
-    j["reason"] = t.reason;
+    j["mode_requested"] = text_or_null(t.mode_requested);
+    j["mode_used"] = text_or_null(t.mode_used);
+    j["reason"] = text_or_null(t.reason);
     j["counts"] = counts_json(t.counts);
     j["planned"] = t.planned;
     j["guard"] = {{"owned_rows_before", t.owned_before}, {"would_delete", t.would_delete},
@@ -144,7 +147,7 @@ class JsonReporter : public Reporter {
     if (!p.done && now - last_ < std::chrono::seconds(1)) return;
     last_ = now;
     emit({{"event", p.done ? "staged" : "progress"}, {"table", p.table}, {"rows", p.rows},
-          {"estimate", p.estimate}, {"seconds", p.seconds}});
+          {"estimate", p.estimate < 0 ? nlohmann::json() : nlohmann::json(p.estimate)}, {"seconds", p.seconds}});
   }
   void table_done(const TableResult& t) override {
     nlohmann::json j = table_json(t);
@@ -154,9 +157,18 @@ class JsonReporter : public Reporter {
   void finished(const RunSummary& s) override {
     nlohmann::json tables = nlohmann::json::array();
     for (const auto& t : s.tables) tables.push_back(table_json(t));
-    emit({{"event", "summary"}, {"command", s.command}, {"run_id", s.run_id}, {"mode", s.mode},
-          {"strategy", s.strategy}, {"outcome", s.outcome}, {"exit_code", s.exit_code},
-          {"seconds", s.seconds}, {"error", s.error}, {"backup_id", s.backup_id}, {"tables", tables}});
+    emit({{"event", "summary"},
+          {"command", s.command},
+          {"run_id", text_or_null(s.run_id)},
+          {"mode", text_or_null(s.mode)},
+          {"strategy", text_or_null(s.strategy)},
+          {"outcome", s.outcome},
+          {"exit_code", s.exit_code},
+          {"seconds", s.seconds},
+          {"error", text_or_null(s.error)},
+          {"problems", s.problems},
+          {"backup_id", text_or_null(s.backup_id)},
+          {"tables", tables}});
   }
 
  private:

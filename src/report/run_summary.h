@@ -38,7 +38,8 @@ struct RunSummary {
   std::string outcome = "failed";  // succeeded | failed | differences | ...
   int exit_code = 1;
   double seconds = 0;
-  std::string error;  // one line when failed
+  std::string error;  // one line when failed (followed by the problems, one per line, for people)
+  std::vector<std::string> problems;  // each problem or tripped table behind `error`, when there are several
   std::string backup_id;  // automatic backup taken by the run (truncate-first)
   std::vector<TableResult> tables;
 };

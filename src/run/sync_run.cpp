@@ -316,7 +316,8 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
       std::vector<const config::Table*> tables;
       for (size_t i : order) tables.push_back(s.plan().tables[i].config);
       summary.backup_id =
-          backup::create(s.target(), cfg, tables, "automatic, before truncate-first run " + summary.run_id);
+          backup::create(s.target(), cfg, tables, "automatic, before truncate-first run " + summary.run_id,
+                         summary.run_id);
       out.warning("truncate-first: backup " + summary.backup_id +
                   " taken; if this run fails midway, `stagesync restore "
                   "--config " +
