@@ -21,7 +21,7 @@ constexpr int64_t kFullSyncBudget = 40;
 constexpr int64_t kNoChangeIncrementalBudget = 10;
 // Not yet the bar (about 50): reconciling a changed table still costs
 // round trips per table (docs/performance.md). This keeps it from growing.
-constexpr int64_t kSmallIncrementalBudget = 230;
+constexpr int64_t kSmallIncrementalBudget = 85;
 
 class RoundTrips : public SyncFixture {
  protected:

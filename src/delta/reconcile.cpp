@@ -122,17 +122,15 @@ int64_t take_rows(Digests& d) {
   return n;
 }
 
-// Sets a setting for the rest of the connection's transaction and gives back
-// the value it had (for set_local() to restore), in one round trip: the
-// subquery (not flattened, OFFSET 0) reads the value before set_config() runs.
-std::string set_local(pg::Connection& c, const std::string& name, const std::string& value) {
-  return c
-      .exec(
-          "SELECT s.was, pg_catalog.set_config($1, $2, true) FROM (SELECT pg_catalog.current_setting($1) AS was "
-          "OFFSET 0) s",
-          std::vector<pg::Param>{name, value})
-      .text(0, 0);
+// A planner setting for the statements between set_local() and
+// unset_local(), in the connection's transaction. Both are deferred: they
+// travel with the next statement (no round trip of their own). unset_local()
+// gives back the value the session had (none of these is SET LOCAL earlier in
+// the transactions they are used in).
+void set_local(pg::Connection& c, const std::string& name, const std::string& value) {
+  c.defer("SET LOCAL " + name + " = " + value);
 }
+void unset_local(pg::Connection& c, const std::string& name) { c.defer("SET LOCAL " + name + " TO DEFAULT"); }
 
 // Runs `use` once per chunk of up to kFetchChunk distinct rows of `columns`
 // of `from` (a table or "table alias WHERE ..." on the target), with the
@@ -178,7 +176,8 @@ std::string deletions_table(pg::Connection& target, const apply::TableSql& t, co
 
 TextSettings read_text_settings(pg::Connection& source) {
   TextSettings s;
-  const std::vector<std::string> names = {"DateStyle", "IntervalStyle", "TimeZone", "extra_float_digits", "bytea_output"};
+  const std::vector<std::string> names = {"DateStyle", "IntervalStyle", "TimeZone", "extra_float_digits",
+                                          "bytea_output"};
   std::vector<std::string> reads;
   for (const auto& name : names) reads.push_back("pg_catalog.current_setting(" + pg::text_literal(name) + ")");
   pg::Result r = source.exec("SELECT " + pg::join(reads, ", "));
@@ -204,12 +203,13 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
   bool carry = cursor && !in.previous_run_id.empty();
   std::string keys = pg::column_list(hash.key_names());
 
-  target.exec("BEGIN");
-  target.exec("SET LOCAL enable_sort = off");
+  // The transaction's settings travel with its first statement.
+  target.defer("BEGIN");
+  target.defer("SET LOCAL enable_sort = off");
   // A hash aggregate of every bucket in memory, not spilled in partitions.
-  target.exec("SET LOCAL work_mem = '64MB'");
+  target.defer("SET LOCAL work_mem = '64MB'");
   for (const auto& [name, value] : in.settings.values) {
-    target.exec("SELECT pg_catalog.set_config($1, $2, true)", std::vector<pg::Param>{name, value});
+    target.defer("SELECT pg_catalog.set_config($1, $2, true)", std::vector<pg::Param>{name, value});
   }
   auto work_table = [&](const std::string& suffix, const std::string& columns) {
     created.push_back(stage::create_work_table(target, stage::work_table_name(in.run_id, in.index, suffix), columns));
@@ -229,15 +229,15 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
       present.push_back("j." + pg::ident(c->name) + " IS NOT NULL");
       record.push_back(pg::ident(c->name) + " " + c->stage_type);
     }
-    target.exec("INSERT INTO " + known + " SELECT " + pg::column_list(hash.key_names(), "j") +
-                    ", x.column_name, x.row_key, x.reason FROM stagesync.rejects x, LATERAL "
-                    "pg_catalog.json_to_record(x.row_key::json) AS j(" +
-                    pg::join(record, ", ") +
-                    ") WHERE x.run_id = $1 "
-                    "AND x.table_name = $2 AND x.row_key LIKE '{%' AND " +
-                    pg::join(present, " AND "),
-                std::vector<pg::Param>{in.previous_run_id, p.target_name});
-    target.exec("ANALYZE " + known);
+    target.defer("INSERT INTO " + known + " SELECT " + pg::column_list(hash.key_names(), "j") +
+                     ", x.column_name, x.row_key, x.reason FROM stagesync.rejects x, LATERAL "
+                     "pg_catalog.json_to_record(x.row_key::json) AS j(" +
+                     pg::join(record, ", ") +
+                     ") WHERE x.run_id = $1 "
+                     "AND x.table_name = $2 AND x.row_key LIKE '{%' AND " +
+                     pg::join(present, " AND "),
+                 std::vector<pg::Param>{in.previous_run_id, p.target_name});
+    target.defer("ANALYZE " + known);
   }
 
   // Per-bucket digests, computed by both servers at once.
@@ -268,25 +268,38 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
                   t.same_key("s", "t") + " WHERE " + t.owned("t", params);
     target_aside = "s." + pg::ident(p.key.front()) + " IS NOT NULL";
   }
-  std::string source_sort = set_local(source, "enable_sort", "off");
-  std::string source_mem = set_local(source, "work_mem", "64MB");
-  std::string nestloop = set_local(target, "enable_nestloop", "off");
-  source.send(hash.buckets(hash.hash("s"), source_from, source_aside), pg::Params{});
-  target.send(hash.buckets(hash.hash("t"), target_from, target_aside), params);
-  Digests theirs = read_buckets(source.receive());
-  Digests ours = read_buckets(target.receive());
-  out.source_rows = take_rows(theirs);
-  out.target_owned = take_rows(ours);
+  set_local(source, "enable_sort", "off");
+  set_local(source, "work_mem", "'64MB'");
+  set_local(target, "enable_nestloop", "off");
+  std::string target_digest = hash.buckets(hash.hash("t"), target_from, target_aside);
+  constexpr int kSetAside = 1 << 30;  // the set-aside keys' buckets, told apart in the same answer
   if (cursor) {
     // A key set aside for two reasons counts once.
-    Digests set_aside = read_buckets(target.exec(hash.buckets(
-        hash.hash("r"), "FROM (SELECT DISTINCT " + keys + " FROM " + known + ") r WHERE NOT EXISTS (SELECT 1 FROM " +
-                            t.staging() + " s WHERE " + t.same_key("s", "r") + ")")));
-    for (const auto& [b, d] : set_aside) ours[b] += d;
+    target_digest += " UNION ALL SELECT b + " + std::to_string(kSetAside) + ", count, sum, sum_1 FROM (" +
+                     hash.buckets(hash.hash("r"), "FROM (SELECT DISTINCT " + keys + " FROM " + known +
+                                                      ") r WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() +
+                                                      " s WHERE " + t.same_key("s", "r") + ")") +
+                     ") a(b, count, sum, sum_1)";
   }
-  set_local(source, "enable_sort", source_sort);
-  set_local(source, "work_mem", source_mem);
-  set_local(target, "enable_nestloop", nestloop);
+  source.send(hash.buckets(hash.hash("s"), source_from, source_aside), pg::Params{});
+  target.send(target_digest, params);
+  Digests theirs = read_buckets(source.receive());
+  Digests ours = read_buckets(target.receive());
+  Digests set_aside;
+  for (auto it = ours.begin(); it != ours.end();) {
+    if (it->first < kSetAside / 2) {
+      ++it;
+      continue;
+    }
+    set_aside[it->first - kSetAside] = it->second;
+    it = ours.erase(it);
+  }
+  out.source_rows = take_rows(theirs);
+  out.target_owned = take_rows(ours);
+  for (const auto& [b, d] : set_aside) ours[b] += d;
+  unset_local(source, "enable_sort");
+  unset_local(source, "work_mem");
+  unset_local(target, "enable_nestloop");
   std::vector<int> differing;
   for (const auto& [b, d] : theirs) {
     auto it = ours.find(b);
@@ -303,23 +316,24 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
         stage::binary_copy_out("SELECT " + keys + ", h FROM (SELECT " + pg::column_list(hash.key_names(), "s") + ", " +
                                hash.hash("s") + " AS h " + source_keys + ") x WHERE " + hash.in(differing, "x.h")),
         target, "COPY " + pairs + " (" + keys + ", h) FROM STDIN (FORMAT binary)");
-    target.exec("ANALYZE " + pairs);
+    target.defer("ANALYZE " + pairs);
     std::string t_hash = hash.hash("t");
     // Work tables against work tables: hashed, never a nested loop (the
     // planner misjudges freshly filled tables; one such loop took 14 s).
-    std::string nestloop = set_local(target, "enable_nestloop", "off");
+    set_local(target, "enable_nestloop", "off");
     pg::Params dp;
     std::string downed = t.owned("t", dp);
-    target.exec("INSERT INTO " + out.deletions + " SELECT " + pg::column_list(hash.key_names(), "t") + " FROM " +
-                    t.target() + " t WHERE " + downed + " AND " + hash.in(differing, t_hash) +
-                    " AND NOT EXISTS (SELECT 1 FROM " + pairs + " k WHERE " + t.same_key("k", "t") + ")",
-                dp);
+    // Deferred, like every statement up to the count below: one round trip for all.
+    target.defer("INSERT INTO " + out.deletions + " SELECT " + pg::column_list(hash.key_names(), "t") + " FROM " +
+                     t.target() + " t WHERE " + downed + " AND " + hash.in(differing, t_hash) +
+                     " AND NOT EXISTS (SELECT 1 FROM " + pairs + " k WHERE " + t.same_key("k", "t") + ")",
+                 std::vector<pg::Param>(dp.values().begin(), dp.values().end()));
     // Rows to fetch: source keys neither staged nor set aside...
-    target.exec("INSERT INTO " + want + " SELECT " + pg::column_list(hash.key_names(), "k") + " FROM " + pairs +
-                " k WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "k") +
-                ") AND NOT EXISTS (SELECT 1 FROM " + known + " s WHERE " + t.same_key("s", "k") + ")");
-    set_local(target, "enable_nestloop", nestloop);
-    target.exec("ANALYZE " + want);
+    target.defer("INSERT INTO " + want + " SELECT " + pg::column_list(hash.key_names(), "k") + " FROM " + pairs +
+                 " k WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "k") +
+                 ") AND NOT EXISTS (SELECT 1 FROM " + known + " s WHERE " + t.same_key("s", "k") + ")");
+    unset_local(target, "enable_nestloop");
+    target.defer("ANALYZE " + want);
     // ... that the target does not hold as an owned row (for fingerprints:
     // with the same fingerprint; for the cursor method a key's hash is the
     // key's own). Few keys against a large table: index lookups if it has one.
@@ -328,14 +342,14 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     std::string same = cursor ? t.same_key("t", "w")
                               : t.same_key("t", "w") + " AND EXISTS (SELECT 1 FROM " + pairs + " k WHERE " +
                                     t.same_key("k", "w") + " AND k.h = " + t_hash + ")";
-    std::string page_cost = set_local(target, "random_page_cost", "1.1");  // see Session::begin()
-    target.exec("DELETE FROM " + want + " w WHERE EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " + same + " AND " +
-                    wowned + ")",
-                wp);
-    set_local(target, "random_page_cost", page_cost);
+    set_local(target, "random_page_cost", "1.1");  // see Session::begin()
+    target.defer("DELETE FROM " + want + " w WHERE EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " + same + " AND " +
+                     wowned + ")",
+                 std::vector<pg::Param>(wp.values().begin(), wp.values().end()));
+    unset_local(target, "random_page_cost");
     // Keys the source holds twice are read, so `duplicates` judges all their rows.
-    target.exec("INSERT INTO " + want + " SELECT " + keys + " FROM " + pairs + " GROUP BY " + keys +
-                " HAVING count(*) > 1");
+    target.defer("INSERT INTO " + want + " SELECT " + keys + " FROM " + pairs + " GROUP BY " + keys +
+                 " HAVING count(*) > 1");
   }
   out.deletion_count = target.exec("SELECT count(*) FROM " + out.deletions).int64(0, 0);
 
@@ -344,10 +358,10 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     // Set-aside keys that may pass now are fetched and judged again.
     std::string retry = "(r.column_name IS NULL AND NOT EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " +
                         t.same_key("t", "r") + "))" + (in.retry_orphans ? " OR r.column_name IS NOT NULL" : "");
-    target.exec("INSERT INTO " + want + " SELECT " + pg::column_list(hash.key_names(), "r") + " FROM " + known +
-                " r WHERE " + not_staged + " AND (" + retry + ")");
+    target.defer("INSERT INTO " + want + " SELECT " + pg::column_list(hash.key_names(), "r") + " FROM " + known +
+                 " r WHERE " + not_staged + " AND (" + retry + ")");
   }
-  for (const auto& select : in.also_fetch) target.exec("INSERT INTO " + want + " " + select);
+  for (const auto& select : in.also_fetch) target.defer("INSERT INTO " + want + " " + select);
   std::vector<std::string> key_types;
   for (const auto* c : hash.keys()) key_types.push_back(c->stage_type);
   for (const auto& parent : in.children_of) {
@@ -393,7 +407,7 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     }
     // Anti-joins of up to every row: hashed, never a nested loop (the planner
     // misjudges freshly filled work tables; a nested loop here took minutes).
-    std::string nestloop = set_local(target, "enable_nestloop", "off");
+    set_local(target, "enable_nestloop", "off");
     out.rejects_carried = target
                               .exec("INSERT INTO " + in.run_rejects +
                                         " (table_name, row_key, column_name, reason) SELECT $1, "
@@ -401,10 +415,12 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
                                         known + " r" + pairs_join + " WHERE " + not_staged + " AND NOT (" + gone + ")",
                                     std::vector<pg::Param>{p.target_name})
                               .affected();
-    set_local(target, "enable_nestloop", nestloop);
+    unset_local(target, "enable_nestloop");
   }
-  target.exec("ANALYZE " + out.deletions);
-  target.exec("COMMIT");
+  // Deferred: they travel with the target's next statement (the next table's
+  // staging, or the apply). Only work tables were written in this transaction.
+  target.defer("ANALYZE " + out.deletions);
+  target.defer("COMMIT");
   return out;
 }
 

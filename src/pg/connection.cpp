@@ -1,10 +1,10 @@
 #include "pg/connection.h"
 
-#include "pg/interrupt.h"
-#include "pg/pipeline.h"
-
 #include <cstdlib>
 #include <memory>
+
+#include "pg/interrupt.h"
+#include "pg/pipeline.h"
 
 namespace stagesync::pg {
 namespace {
@@ -42,11 +42,12 @@ Connection::Connection(const Endpoint& endpoint) {
   // TCP, so a silently vanished server is noticed within about a minute
   // instead of never) yield to anything the user wrote in the conninfo, while
   // the settings after it are stagesync's own.
-  std::vector<const char*> keys = {"keepalives",          "keepalives_idle",  "keepalives_interval",
-                                   "keepalives_count",    "tcp_user_timeout", "dbname",
-                                   "application_name",    "connect_timeout",  "client_encoding"};
-  std::vector<const char*> values = {"1",     "30", "10", "3", "60000", endpoint.conninfo.c_str(),
-                                     endpoint.application_name.c_str(), timeout.c_str(), "UTF8"};
+  std::vector<const char*> keys = {"keepalives",       "keepalives_idle",  "keepalives_interval",
+                                   "keepalives_count", "tcp_user_timeout", "dbname",
+                                   "application_name", "connect_timeout",  "client_encoding"};
+  std::vector<const char*> values = {
+      "1",   "30", "10", "3", "60000", endpoint.conninfo.c_str(), endpoint.application_name.c_str(), timeout.c_str(),
+      "UTF8"};
   const char* password = nullptr;
   if (!endpoint.password_env.empty()) {
     password = std::getenv(endpoint.password_env.c_str());
@@ -61,7 +62,10 @@ Connection::Connection(const Endpoint& endpoint) {
   c_ = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
   if (!c_ || PQstatus(c_) != CONNECTION_OK) {
     std::string msg = c_ ? trim(PQerrorMessage(c_)) : "out of memory";
-    if (c_) { PQfinish(c_); c_ = nullptr; }
+    if (c_) {
+      PQfinish(c_);
+      c_ = nullptr;
+    }
     throw Error("cannot connect: " + msg, Diagnostics{"08001", {}, {}, {}, {}, {}, {}}, true);
   }
   PQsetNoticeProcessor(c_, ignore_notice, nullptr);
@@ -89,6 +93,11 @@ void Connection::close() noexcept {
 }
 
 Connection::~Connection() { close(); }
+
+Connection::Connection(Connection&& o) noexcept : c_(o.c_), cancel_(o.cancel_), deferred_(std::move(o.deferred_)) {
+  o.c_ = nullptr;
+  o.cancel_ = nullptr;
+}
 
 Connection& Connection::operator=(Connection&& o) noexcept {
   if (this != &o) {
@@ -120,8 +129,18 @@ Error Connection::error_from(const PGresult* res, std::string_view what) const {
   return Error(msg, std::move(d), lost);
 }
 
-Result Connection::exec(std::string_view sql) {
-  return exec(sql, std::vector<Param>{});
+Result Connection::exec(std::string_view sql) { return exec(sql, std::vector<Param>{}); }
+
+bool Connection::deferred_plain() const {
+  for (const auto& d : deferred_)
+    if (!d.params.empty()) return false;
+  return true;
+}
+
+std::string Connection::take_deferred_text() {
+  std::string text;
+  for (const auto& d : take_deferred()) text += d.sql + ";\n";
+  return text;
 }
 
 void Connection::send_deferred() {
@@ -131,13 +150,10 @@ void Connection::send_deferred() {
 }
 
 Result Connection::exec(std::string_view sql, const std::vector<Param>& params) {
-  if (!deferred_.empty() && params.empty()) {
+  if (!deferred_.empty() && params.empty() && deferred_plain()) {
     // The simple protocol takes "a; b; c" (sql may itself hold several
     // statements) and answers with the last statement's result.
-    std::string text;
-    for (const auto& d : take_deferred()) text += d + ";\n";
-    text += sql;
-    return exec(text, params);
+    return exec(take_deferred_text() + std::string(sql), params);
   }
   if (!deferred_.empty()) {
     Result out;
@@ -150,10 +166,9 @@ Result Connection::exec(std::string_view sql, const std::vector<Param>& params) 
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  PGresult* raw = params.empty()
-                      ? PQexec(c_, text.c_str())
-                      : PQexecParams(c_, text.c_str(), static_cast<int>(values.size()), nullptr,
-                                     values.data(), nullptr, nullptr, 0);
+  PGresult* raw = params.empty() ? PQexec(c_, text.c_str())
+                                 : PQexecParams(c_, text.c_str(), static_cast<int>(values.size()), nullptr,
+                                                values.data(), nullptr, nullptr, 0);
   Result res(raw);
   ExecStatusType st = raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) return res;
@@ -166,6 +181,13 @@ Result Connection::exec(std::string_view sql, const Params& params) {
 }
 
 void Connection::send(std::string_view sql, const Params& params) {
+  if (!deferred_.empty()) {  // in pipeline mode, after them: still one round trip
+    sent_ = std::make_unique<Pipeline>(*this);
+    sent_->set_async();
+    sent_->add(std::string(sql), params, [this](Result& r) { received_ = std::move(r); });
+    sent_->start();
+    return;
+  }
   std::string text(sql);
   std::vector<const char*> values;
   for (const auto& p : params.values()) values.push_back(p.c_str());
@@ -176,6 +198,11 @@ void Connection::send(std::string_view sql, const Params& params) {
 }
 
 Result Connection::receive() {
+  if (sent_) {
+    std::unique_ptr<Pipeline> p = std::move(sent_);
+    p->finish();
+    return std::move(received_);
+  }
   Result res(PQgetResult(c_));
   while (PGresult* more = PQgetResult(c_)) PQclear(more);
   ExecStatusType st = res.raw() ? PQresultStatus(res.raw()) : PGRES_FATAL_ERROR;
@@ -184,8 +211,7 @@ Result Connection::receive() {
 }
 
 std::string Connection::literal(std::string_view value) const {
-  std::unique_ptr<char, decltype(&PQfreemem)> q(PQescapeLiteral(c_, value.data(), value.size()),
-                                                &PQfreemem);
+  std::unique_ptr<char, decltype(&PQfreemem)> q(PQescapeLiteral(c_, value.data(), value.size()), &PQfreemem);
   if (!q) throw error_from(nullptr, "cannot quote literal");
   return std::string(q.get());
 }

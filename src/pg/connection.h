@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +20,8 @@
 #include "pg/sql.h"
 
 namespace stagesync::pg {
+
+class Pipeline;
 
 // Where to connect. `conninfo` is a libpq URI or key=value string. When
 // `password_env` names an environment variable, its value is passed to libpq
@@ -39,10 +42,7 @@ class Connection {
   explicit Connection(const Endpoint& endpoint);
   ~Connection();
   void close() noexcept;
-  Connection(Connection&& o) noexcept : c_(o.c_), cancel_(o.cancel_), deferred_(std::move(o.deferred_)) {
-    o.c_ = nullptr;
-    o.cancel_ = nullptr;
-  }
+  Connection(Connection&& o) noexcept;
   Connection& operator=(Connection&& o) noexcept;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -50,9 +50,20 @@ class Connection {
   // Queues a statement whose result nobody reads (a session setting): it
   // travels with the next exec(), Pipeline::run() or COPY on this connection,
   // in the same round trip. Its error, if any, is thrown there.
-  void defer(std::string sql) { deferred_.push_back(std::move(sql)); }
+  struct Deferred {
+    std::string sql;
+    std::vector<std::optional<std::string>> params;
+  };
+  void defer(std::string sql, std::vector<std::optional<std::string>> params = {}) {
+    deferred_.push_back(Deferred{std::move(sql), std::move(params)});
+  }
   // Takes the deferred statements (Pipeline::run() sends them first).
-  std::vector<std::string> take_deferred() { return std::exchange(deferred_, {}); }
+  std::vector<Deferred> take_deferred() { return std::exchange(deferred_, {}); }
+  // Whether every deferred statement is free of parameters (then they can
+  // travel in one simple-protocol message, ahead of a COPY).
+  bool deferred_plain() const;
+  // Takes the deferred statements as "a;\nb;\n" (requires deferred_plain()).
+  std::string take_deferred_text();
   // Sends the deferred statements now, if any (one round trip).
   void send_deferred();
 
@@ -82,7 +93,9 @@ class Connection {
  private:
   PGconn* c_ = nullptr;
   PGcancel* cancel_ = nullptr;  // registered with pg/interrupt while open
-  std::vector<std::string> deferred_;
+  std::vector<Deferred> deferred_;
+  std::unique_ptr<Pipeline> sent_;  // send() with deferred statements ahead of it
+  Result received_;                 // its last statement's result
 };
 
 }  // namespace stagesync::pg

@@ -5,11 +5,12 @@ namespace stagesync::pg {
 CopyOut::CopyOut(Connection& conn, std::string_view copy_sql) : conn_(conn) {
   // Deferred statements (settings, the table's CREATE, the previous table's
   // ANALYZE) travel in the same simple-protocol message, ahead of the COPY.
-  std::string sql;
-  for (const auto& d : conn_.take_deferred()) sql += d + ";\n";
+  if (!conn_.deferred_plain()) conn_.send_deferred();  // parameters need the extended protocol: a round trip
+  std::string sql = conn_.take_deferred_text();
   sql += copy_sql;
   Result res(PQexec(conn_.raw(), sql.c_str()));
-  if (PQresultStatus(res.raw()) != PGRES_COPY_OUT) throw conn_.error_from(res.raw(), "COPY out failed on " + conn_.describe());
+  if (PQresultStatus(res.raw()) != PGRES_COPY_OUT)
+    throw conn_.error_from(res.raw(), "COPY out failed on " + conn_.describe());
 }
 
 CopyOut::~CopyOut() {
@@ -29,7 +30,10 @@ CopyOut::~CopyOut() {
 }
 
 bool CopyOut::next(std::string_view& chunk) {
-  if (buf_) { PQfreemem(buf_); buf_ = nullptr; }
+  if (buf_) {
+    PQfreemem(buf_);
+    buf_ = nullptr;
+  }
   if (done_) return false;
   int n = PQgetCopyData(conn_.raw(), &buf_, 0);
   if (n > 0) {
@@ -39,7 +43,8 @@ bool CopyOut::next(std::string_view& chunk) {
   done_ = true;
   if (n == -2) throw conn_.error_from(nullptr, "COPY out broke on " + conn_.describe());
   Result res(PQgetResult(conn_.raw()));
-  if (PQresultStatus(res.raw()) != PGRES_COMMAND_OK) throw conn_.error_from(res.raw(), "COPY out failed on " + conn_.describe());
+  if (PQresultStatus(res.raw()) != PGRES_COMMAND_OK)
+    throw conn_.error_from(res.raw(), "COPY out failed on " + conn_.describe());
   while (PGresult* r = PQgetResult(conn_.raw())) PQclear(r);
   return false;
 }
@@ -47,8 +52,8 @@ bool CopyOut::next(std::string_view& chunk) {
 CopyIn::CopyIn(Connection& conn, std::string_view copy_sql) : conn_(conn) {
   // Deferred statements (settings, the table's CREATE, the previous table's
   // ANALYZE) travel in the same simple-protocol message, ahead of the COPY.
-  std::string sql;
-  for (const auto& d : conn_.take_deferred()) sql += d + ";\n";
+  if (!conn_.deferred_plain()) conn_.send_deferred();  // parameters need the extended protocol: a round trip
+  std::string sql = conn_.take_deferred_text();
   sql += copy_sql;
   Result res(PQexec(conn_.raw(), sql.c_str()));
   if (PQresultStatus(res.raw()) != PGRES_COPY_IN) {

@@ -12,7 +12,7 @@
 namespace stagesync::pg {
 
 struct Diagnostics {
-  std::string sqlstate;    // five characters, empty when the server sent none
+  std::string sqlstate;  // five characters, empty when the server sent none
   std::string detail;
   std::string hint;
   std::string table;

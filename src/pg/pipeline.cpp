@@ -36,45 +36,57 @@ double Pipeline::seconds(size_t from, size_t to) const {
 }
 
 void Pipeline::run() {
-  auto start = std::chrono::steady_clock::now();
-  auto answer = [&] {
-    answered_.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  };
+  if (start()) finish();
+}
+
+bool Pipeline::start() {
+  started_at_ = std::chrono::steady_clock::now();
   answered_.clear();
   size_t own = queued_.size();  // statements added by the caller (the deferred ones go first)
-  std::vector<std::string> deferred = conn_.take_deferred();
+  std::vector<Connection::Deferred> deferred = conn_.take_deferred();
   if (!deferred.empty()) {
     std::vector<Statement> all;
-    for (auto& sql : deferred) all.push_back(Statement{std::move(sql), {}, nullptr});
+    for (auto& d : deferred) all.push_back(Statement{std::move(d.sql), std::move(d.params), nullptr});
     for (auto& st : queued_) all.push_back(std::move(st));
     queued_.swap(all);
   }
-  if (queued_.empty()) return;
-  if (queued_.size() == 1) {  // nothing to batch: the plain protocol, same round trip
+  first_own_ = queued_.size() - own;
+  if (queued_.empty()) return false;
+  if (queued_.size() == 1 && !async_) {  // nothing to batch: the plain protocol, same round trip
     Statement st = std::move(queued_.front());
     queued_.clear();
     Result r = conn_.exec(st.sql, st.params);
     answer();
     if (st.on_result) st.on_result(r);
-    return;
+    return false;
   }
   PGconn* c = conn_.raw();
   if (!c || !PQenterPipelineMode(c)) {
     queued_.clear();
     throw conn_.error_from(nullptr, "cannot start a pipeline on " + conn_.describe());
   }
-  std::exception_ptr first;  // the first failure in statement order
-  bool broken = false;
+  first_ = nullptr;
+  broken_ = false;
   try {
     send_all();
   } catch (...) {
-    first = std::current_exception();
-    broken = true;
+    first_ = std::current_exception();
+    broken_ = true;
   }
-  size_t first_own = queued_.size() - own;
+  return true;
+}
+
+void Pipeline::answer() {
+  answered_.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count());
+}
+
+void Pipeline::finish() {
+  PGconn* c = conn_.raw();
+  std::exception_ptr first = first_;
+  bool broken = broken_;
   for (size_t i = 0; i < queued_.size() && !broken; ++i) {
     Result res(PQgetResult(c));
-    if (i >= first_own) answer();
+    if (i >= first_own_) answer();
     if (!res.raw()) {  // no answer at all: the connection is gone
       if (!first) first = std::make_exception_ptr(conn_.error_from(nullptr, "query failed on " + conn_.describe()));
       broken = true;

@@ -20,7 +20,10 @@
 //     tells which statements ran (a COMMIT among them is in doubt).
 #pragma once
 
+#include <chrono>
+#include <exception>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -56,6 +59,14 @@ class Pipeline {
   // every answer, calls the callbacks, and empties the queue (also when it
   // throws). With nothing to send it sends nothing.
   void run();
+  // run() in two halves, so statements on two servers can run at the same
+  // time: start() sends (false: there was nothing to send, or a single
+  // statement that already ran), finish() reads. Nothing else may be sent on
+  // the connection in between.
+  bool start();
+  void finish();
+  // Always pipeline mode, even for one statement (required between start() and finish()).
+  void set_async() { async_ = true; }
 
  private:
   struct Statement {
@@ -64,10 +75,16 @@ class Pipeline {
     OnResult on_result;
   };
   void send_all();
+  void answer();
 
   Connection& conn_;
   std::vector<Statement> queued_;
   std::vector<double> answered_;
+  std::chrono::steady_clock::time_point started_at_;
+  std::exception_ptr first_;  // the first failure in statement order
+  bool broken_ = false;
+  bool async_ = false;
+  size_t first_own_ = 0;
 };
 
 }  // namespace stagesync::pg

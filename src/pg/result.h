@@ -14,10 +14,16 @@ class Result {
  public:
   Result() = default;
   explicit Result(PGresult* r) : r_(r) {}
-  ~Result() { if (r_) PQclear(r_); }
+  ~Result() {
+    if (r_) PQclear(r_);
+  }
   Result(Result&& o) noexcept : r_(o.r_) { o.r_ = nullptr; }
   Result& operator=(Result&& o) noexcept {
-    if (this != &o) { if (r_) PQclear(r_); r_ = o.r_; o.r_ = nullptr; }
+    if (this != &o) {
+      if (r_) PQclear(r_);
+      r_ = o.r_;
+      o.r_ = nullptr;
+    }
     return *this;
   }
   Result(const Result&) = delete;

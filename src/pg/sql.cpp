@@ -26,15 +26,16 @@ std::string dotted_name(std::string_view name) {
   }
 }
 
-std::string qualified(std::string_view schema, std::string_view name) {
-  return ident(schema) + "." + ident(name);
-}
+std::string qualified(std::string_view schema, std::string_view name) { return ident(schema) + "." + ident(name); }
 
 std::string column_list(const std::vector<std::string>& columns, std::string_view alias) {
   std::string out;
   for (size_t i = 0; i < columns.size(); ++i) {
     if (i) out += ", ";
-    if (!alias.empty()) { out += alias; out += '.'; }
+    if (!alias.empty()) {
+      out += alias;
+      out += '.';
+    }
     out += ident(columns[i]);
   }
   return out;

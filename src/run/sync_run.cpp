@@ -156,7 +156,9 @@ class Applier {
     report::TableResult& r = result(i);
     const Judged& j = judged_.at(i);
     guard::Facts f;
-    f.would_delete = o_.strategy == apply::Strategy::Merge ? j.vanishing : j.owned;
+    // Owned rows no longer in the source, whatever the strategy (swap deletes
+    // every owned row but puts the staged ones back).
+    f.would_delete = j.vanishing;
     f.owned_before = j.owned;
     f.owned_after = r.source_rows;
     f.source_rows = r.source_rows;
@@ -315,9 +317,8 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
       s.target().exec("COMMIT");
       std::vector<const config::Table*> tables;
       for (size_t i : order) tables.push_back(s.plan().tables[i].config);
-      summary.backup_id =
-          backup::create(s.target(), cfg, tables, "automatic, before truncate-first run " + summary.run_id,
-                         summary.run_id);
+      summary.backup_id = backup::create(s.target(), cfg, tables,
+                                         "automatic, before truncate-first run " + summary.run_id, summary.run_id);
       out.warning("truncate-first: backup " + summary.backup_id +
                   " taken; if this run fails midway, `stagesync restore "
                   "--config " +
