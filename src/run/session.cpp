@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "delta/lookup_drift.h"
+#include "run/pooler_check.h"
 #include "run/run_errors.h"
 #include "state/metadata.h"
 #include "stage/source_query.h"
@@ -34,7 +35,7 @@ std::string os_user() {
 
 std::unique_ptr<pg::Connection> connect_side(const std::string& side, const pg::Endpoint& endpoint) {
   try {
-    return std::make_unique<pg::Connection>(endpoint);
+    return require_own_session(side, std::make_unique<pg::Connection>(endpoint), endpoint);
   } catch (const pg::Error& e) {
     throw pg::Error(side + ": " + e.what(), e.diagnostics(), e.is_connection_loss());
   }
