@@ -117,6 +117,13 @@ TEST_F(PoolerTest, ProbeFindsATransactionPoolerWhateverItsOrderOfReuseAndPoolSiz
       std::cout << "\n";
     }
   }
+  // Statement mode gives a server session for even less time: refused the same way.
+  Pooler statement(Servers::target(), {Pooler::Mode::Statement, 4, false});
+  for (int i = 0; i < 5; ++i) {
+    pg::Endpoint e = endpoint(statement.conninfo(tgt_db_.name()));
+    pg::Connection conn(e);
+    EXPECT_FALSE(run::probe_session(conn, e).own_session) << "statement mode, try " << i;
+  }
 }
 
 TEST_F(PoolerTest, SyncThroughASessionPoolerWorksAndTheNextRunsAreNotRefused) {

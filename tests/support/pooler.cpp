@@ -64,6 +64,18 @@ pid_t start_pgbouncer(const std::string& binary, const std::string& ini, const s
   _exit(127);
 }
 
+const char* pool_mode(Pooler::Mode mode) {
+  switch (mode) {
+    case Pooler::Mode::Session:
+      return "session";
+    case Pooler::Mode::Transaction:
+      return "transaction";
+    case Pooler::Mode::Statement:
+      return "statement";
+  }
+  return "session";
+}
+
 }  // namespace
 
 std::string Pooler::find_binary() {
@@ -105,7 +117,7 @@ Pooler::Pooler(cluster::LocalCluster& server, const Options& options) : options_
     conf << "[databases]\n* = host=127.0.0.1 port=" << server.port() << "\n\n[pgbouncer]\n"
          << "listen_addr = 127.0.0.1\nlisten_port = " << port_ << "\nunix_socket_dir =\n"
          << "auth_type = trust\nauth_file = " << dir_ << "/userlist.txt\n"
-         << "pool_mode = " << (options_.mode == Mode::Session ? "session" : "transaction") << "\n"
+         << "pool_mode = " << pool_mode(options_.mode) << "\n"
          << "default_pool_size = " << options_.pool_size << "\nmax_client_conn = 200\n"
          << "server_round_robin = " << (options_.round_robin ? 1 : 0) << "\n"
          << "pidfile = " << dir_ << "/pgbouncer.pid\nlogfile = " << log << "\n";

@@ -17,7 +17,7 @@ namespace stagesync::testing {
 
 class Pooler {
  public:
-  enum class Mode { Session, Transaction };
+  enum class Mode { Session, Transaction, Statement };
 
   struct Options {
     Mode mode = Mode::Transaction;
