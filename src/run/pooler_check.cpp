@@ -77,7 +77,7 @@ std::unique_ptr<pg::Connection> require_own_session(const std::string& side, std
                 "); stagesync needs one database session for a whole run (its run lock, settings and several "
                 "transactions), which such a pooler does not keep. Use the session pooler (port 5432) or a direct "
                 "connection: for Supabase, the \"Session pooler\" connection string instead of the \"Transaction "
-                "pooler\" one (port 6543). Nothing was written");
+                "pooler\" one (port 6543). Refused on connect, before any write");
 }
 
 }  // namespace stagesync::run
