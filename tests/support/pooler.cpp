@@ -39,7 +39,8 @@ bool accepts_connections(int port) {
 }
 
 // Forks pgbouncer in the foreground (so it is our child to stop and reap),
-// as the server account when root; it dies with the test process.
+// as the server account when root; it dies with the thread that started it
+// (the test's), so a crashed test leaves no pgbouncer behind.
 pid_t start_pgbouncer(const std::string& binary, const std::string& ini, const std::string& log,
                       const cluster::RunAs& as) {
   pid_t parent = getpid();
