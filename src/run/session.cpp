@@ -11,6 +11,7 @@
 
 #include "delta/lookup_drift.h"
 #include "pg/pipeline.h"
+#include "run/pooler_check.h"
 #include "run/run_errors.h"
 #include "stage/source_query.h"
 #include "state/metadata.h"
@@ -38,7 +39,7 @@ std::string os_user() {
 
 std::unique_ptr<pg::Connection> connect_side(const std::string& side, const pg::Endpoint& endpoint) {
   try {
-    return std::make_unique<pg::Connection>(endpoint);
+    return require_own_session(side, std::make_unique<pg::Connection>(endpoint), endpoint);
   } catch (const pg::Error& e) {
     throw pg::Error(side + ": " + e.what(), e.diagnostics(), e.is_connection_loss());
   }
