@@ -133,7 +133,7 @@ Result Connection::exec(std::string_view sql) { return exec(sql, std::vector<Par
 
 bool Connection::deferred_plain() const {
   for (const auto& d : deferred_)
-    if (!d.params.empty()) return false;
+    if (!d.params.empty() || d.on_result) return false;
   return true;
 }
 

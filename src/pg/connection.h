@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,14 +54,16 @@ class Connection {
   struct Deferred {
     std::string sql;
     std::vector<std::optional<std::string>> params;
+    std::function<void(Result&)> on_result;  // called when it has been sent and answered
   };
-  void defer(std::string sql, std::vector<std::optional<std::string>> params = {}) {
-    deferred_.push_back(Deferred{std::move(sql), std::move(params)});
+  void defer(std::string sql, std::vector<std::optional<std::string>> params = {},
+             std::function<void(Result&)> on_result = nullptr) {
+    deferred_.push_back(Deferred{std::move(sql), std::move(params), std::move(on_result)});
   }
   // Takes the deferred statements (Pipeline::run() sends them first).
   std::vector<Deferred> take_deferred() { return std::exchange(deferred_, {}); }
-  // Whether every deferred statement is free of parameters (then they can
-  // travel in one simple-protocol message, ahead of a COPY).
+  // Whether every deferred statement is free of parameters and callbacks
+  // (then they can travel in one simple-protocol message, ahead of a COPY).
   bool deferred_plain() const;
   // Takes the deferred statements as "a;\nb;\n" (requires deferred_plain()).
   std::string take_deferred_text();

@@ -14,6 +14,8 @@ void Pipeline::add(std::string sql, std::vector<Param> params, OnResult on_resul
   queued_.push_back(Statement{std::move(sql), std::move(params), std::move(on_result)});
 }
 
+void Pipeline::add_best_effort(std::string sql) { queued_.push_back(Statement{std::move(sql), {}, nullptr, true}); }
+
 void Pipeline::send_all() {
   PGconn* c = conn_.raw();
   for (const auto& st : queued_) {
@@ -46,7 +48,7 @@ bool Pipeline::start() {
   std::vector<Connection::Deferred> deferred = conn_.take_deferred();
   if (!deferred.empty()) {
     std::vector<Statement> all;
-    for (auto& d : deferred) all.push_back(Statement{std::move(d.sql), std::move(d.params), nullptr});
+    for (auto& d : deferred) all.push_back(Statement{std::move(d.sql), std::move(d.params), std::move(d.on_result)});
     for (auto& st : queued_) all.push_back(std::move(st));
     queued_.swap(all);
   }
@@ -55,6 +57,15 @@ bool Pipeline::start() {
   if (queued_.size() == 1 && !async_) {  // nothing to batch: the plain protocol, same round trip
     Statement st = std::move(queued_.front());
     queued_.clear();
+    if (st.best_effort) {
+      try {
+        conn_.exec(st.sql, st.params);
+      } catch (const Error& e) {
+        if (e.is_connection_loss()) throw;
+      }
+      answer();
+      return false;
+    }
     Result r = conn_.exec(st.sql, st.params);
     answer();
     if (st.on_result) st.on_result(r);
@@ -104,8 +115,10 @@ void Pipeline::finish() {
       }
       continue;
     }
-    if (!first) first = std::make_exception_ptr(conn_.error_from(res.raw(), "query failed on " + conn_.describe()));
     if (PQstatus(c) != CONNECTION_OK) broken = true;
+    if (!first && (!queued_[i].best_effort || broken)) {
+      first = std::make_exception_ptr(conn_.error_from(res.raw(), "query failed on " + conn_.describe()));
+    }
   }
   if (!broken) {
     Result sync(PQgetResult(c));

@@ -44,6 +44,10 @@ class Pipeline {
   }
   void add(std::string sql, const Params& params, OnResult on_result = nullptr);
   void add(std::string sql, std::vector<Param> params, OnResult on_result = nullptr);
+  // A statement whose failure is no failure of the batch (cleanup after a
+  // COMMIT): its error is not thrown, though the server still skips the
+  // statements after it.
+  void add_best_effort(std::string sql);
 
   size_t size() const { return queued_.size(); }
   // After run(): seconds from the start of run() until the answer of each
@@ -55,7 +59,8 @@ class Pipeline {
   double seconds(size_t from, size_t to) const;
   bool empty() const { return queued_.empty(); }
 
-  // Sends the connection's deferred statements and every queued one, reads
+  // Sends the connection's deferred statements and every queued one (so an
+  // empty pipeline still sends what is deferred: test empty() to skip), reads
   // every answer, calls the callbacks, and empties the queue (also when it
   // throws). With nothing to send it sends nothing.
   void run();
@@ -73,6 +78,7 @@ class Pipeline {
     std::string sql;
     std::vector<Param> params;
     OnResult on_result;
+    bool best_effort = false;
   };
   void send_all();
   void answer();

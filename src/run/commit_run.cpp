@@ -33,11 +33,12 @@ bool fence(pg::Connection& target, int pid, const std::string& application_name)
 }  // namespace
 
 void commit_run(Session& s, pg::Pipeline& batch, const std::string& run_id, const std::string& last_table,
-                report::Reporter& out) {
+                report::Reporter& out, bool last) {
   pg::throw_if_interrupted();
   int old_pid = s.target().backend_pid();
   try {
     batch.add("COMMIT");
+    if (last) s.drop_staging_after(batch);
     batch.run();
     return;
   } catch (const pg::Error& e) {
@@ -54,10 +55,11 @@ void commit_run(Session& s, pg::Pipeline& batch, const std::string& run_id, cons
           throw InDoubt(in_doubt + "its server session " + std::to_string(old_pid) + " did not end within " +
                         std::to_string(static_cast<int>(kFenceSeconds)) + " s" + advice);
         }
-        committed = s.target()
-                        .exec("SELECT EXISTS (SELECT 1 FROM stagesync.table_runs WHERE run_id = $1 AND table_name = $2)",
-                              std::vector<pg::Param>{run_id, last_table})
-                        .boolean(0, 0);
+        committed =
+            s.target()
+                .exec("SELECT EXISTS (SELECT 1 FROM stagesync.table_runs WHERE run_id = $1 AND table_name = $2)",
+                      std::vector<pg::Param>{run_id, last_table})
+                .boolean(0, 0);
         break;
       } catch (const pg::Error& again) {
         if (!again.is_connection_loss() || attempt >= 20 || pg::interrupted()) {

@@ -1,10 +1,9 @@
 // COMMIT of a run's apply transaction, with the in-doubt case resolved.
 #pragma once
 
-#include "pg/pipeline.h"
-
 #include <string>
 
+#include "pg/pipeline.h"
 #include "report/reporter.h"
 #include "run/session.h"
 
@@ -23,7 +22,8 @@ namespace stagesync::run {
 // reports a lost one as done.
 // `batch` holds the transaction's last statements (its records): COMMIT is
 // added to it, so they and the COMMIT cost one round trip.
+// With `last`, the run's staging tables are dropped in the same batch, after the COMMIT.
 void commit_run(Session& s, pg::Pipeline& batch, const std::string& run_id, const std::string& last_table,
-                report::Reporter& out);
+                report::Reporter& out, bool last = true);
 
 }  // namespace stagesync::run

@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "pg/sql.h"
 #include "run/run_errors.h"
 
 namespace stagesync::run {
@@ -69,15 +70,61 @@ SessionProbe probe_session(pg::Connection& conn, const pg::Endpoint& endpoint) {
   return SessionProbe{};
 }
 
-std::unique_ptr<pg::Connection> require_own_session(const std::string& side, std::unique_ptr<pg::Connection> conn,
-                                                    const pg::Endpoint& endpoint) {
-  SessionProbe p = probe_session(*conn, endpoint);
-  if (p.own_session) return conn;
-  throw Refused(side + ": " + conn->describe() + " goes through a transaction-mode connection pooler (" + p.evidence +
+namespace {
+[[noreturn]] void refuse_shared(const std::string& side, const pg::Connection& conn, const std::string& evidence) {
+  throw Refused(side + ": " + conn.describe() + " goes through a transaction-mode connection pooler (" + evidence +
                 "); stagesync needs one database session for a whole run (its run lock, settings and several "
                 "transactions), which such a pooler does not keep. Use the session pooler (port 5432) or a direct "
                 "connection: for Supabase, the \"Session pooler\" connection string instead of the \"Transaction "
                 "pooler\" one (port 6543). Refused on connect, before any write");
+}
+}  // namespace
+
+void SessionMark::mark(pg::Connection& conn) {
+  token_ = random_token();
+  conn.defer("SELECT pg_catalog.pg_backend_pid(), pg_catalog.set_config($1, $2, false)",
+             std::vector<pg::Param>{std::string(kSetting), token_}, [this](pg::Result& r) { pid_ = r.int64(0, 0); });
+}
+
+void SessionMark::probe(const std::string& side, const pg::Connection& conn, const pg::Endpoint& endpoint) const {
+  pg::Endpoint probe_endpoint = endpoint;
+  probe_endpoint.application_name += " (session probe)";
+  pg::Connection probe(probe_endpoint);
+  int64_t probe_pid = 0;
+  for (int k = 0; k < 2; ++k) {
+    Sample s = sample(probe);
+    if (s.pid == pid_ || s.value == token_) {
+      refuse_shared(side, conn,
+                    "a second connection was given the first one's server session (server process " +
+                        std::to_string(s.pid) + ")");
+    }
+    if (probe_pid && s.pid != probe_pid) {
+      refuse_shared(side, conn,
+                    "one connection's transactions ran in server processes " + std::to_string(probe_pid) + " and " +
+                        std::to_string(s.pid));
+    }
+    probe_pid = s.pid;
+  }
+}
+
+std::string SessionMark::in_session(std::vector<pg::Param>& params) const {
+  params.push_back(std::to_string(pid_));
+  std::string pid = "$" + std::to_string(params.size());
+  params.push_back(token_);
+  std::string token = "$" + std::to_string(params.size());
+  return "pg_catalog.pg_backend_pid() = " + pid + "::int AND pg_catalog.current_setting(" + pg::text_literal(kSetting) +
+         ", true) IS NOT DISTINCT FROM " + token;
+}
+
+void SessionMark::refuse(const std::string& side, const pg::Connection& conn) const {
+  refuse_shared(side, conn, "the run's transactions did not all run in the server session it was given");
+}
+
+std::unique_ptr<pg::Connection> require_own_session(const std::string& side, std::unique_ptr<pg::Connection> conn,
+                                                    const pg::Endpoint& endpoint) {
+  SessionProbe p = probe_session(*conn, endpoint);
+  if (p.own_session) return conn;
+  refuse_shared(side, *conn, p.evidence);
 }
 
 }  // namespace stagesync::run

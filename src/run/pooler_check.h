@@ -45,4 +45,29 @@ SessionProbe probe_session(pg::Connection& conn, const pg::Endpoint& endpoint);
 std::unique_ptr<pg::Connection> require_own_session(const std::string& side, std::unique_ptr<pg::Connection> conn,
                                                     const pg::Endpoint& endpoint);
 
+// The same check folded into round trips a run makes anyway (one round of
+// probing instead of two; `check` and the other commands use the full one):
+//   mark()        defers the statement that marks the connection's server
+//                 session (process id, a token in a session setting); it
+//                 travels with the connection's next statement, which must
+//                 end its transaction (the run's catalog read does);
+//   probe()       then opens the probe connection for two transactions;
+//   in_session()  a condition that holds only in the marked session, for the
+//                 statement that takes the run lock: through a pooler that
+//                 moved the connection, the lock is never taken.
+class SessionMark {
+ public:
+  void mark(pg::Connection& conn);
+  // Throws Refused when the probe connection is given the marked session.
+  void probe(const std::string& side, const pg::Connection& conn, const pg::Endpoint& endpoint) const;
+  // "pg_backend_pid() = $a AND current_setting(...) = $b", its values added to `params`.
+  std::string in_session(std::vector<pg::Param>& params) const;
+  // The refusal when in_session() did not hold.
+  [[noreturn]] void refuse(const std::string& side, const pg::Connection& conn) const;
+
+ private:
+  int64_t pid_ = 0;
+  std::string token_;
+};
+
 }  // namespace stagesync::run

@@ -37,9 +37,11 @@ std::string os_user() {
 
 }  // namespace
 
-std::unique_ptr<pg::Connection> connect_side(const std::string& side, const pg::Endpoint& endpoint) {
+std::unique_ptr<pg::Connection> connect_side(const std::string& side, const pg::Endpoint& endpoint,
+                                             bool check_session) {
   try {
-    return require_own_session(side, std::make_unique<pg::Connection>(endpoint), endpoint);
+    auto conn = std::make_unique<pg::Connection>(endpoint);
+    return check_session ? require_own_session(side, std::move(conn), endpoint) : std::move(conn);
   } catch (const pg::Error& e) {
     throw pg::Error(side + ": " + e.what(), e.diagnostics(), e.is_connection_loss());
   }
@@ -67,7 +69,9 @@ void Session::open() {
     throw CheckFailed({"source: SQLite sources are not supported by this version yet; use a PostgreSQL source url"});
   }
   source_ = connect_side("source", source_endpoint(cfg_));
-  target_ = connect_side("target", target_endpoint(cfg_));
+  // The target's session check is folded into the run's round trips (begin_run()).
+  target_ = connect_side("target", target_endpoint(cfg_), false);
+  session_mark_.mark(*target_);
   source_->defer("SET statement_timeout = 0");
   if (!cfg_.source.timezone.empty()) {
     source_->defer("SELECT pg_catalog.set_config('TimeZone', " + source_->literal(cfg_.source.timezone) + ", false)");
@@ -112,12 +116,16 @@ std::string Session::begin_run(const std::string& command, const std::string& mo
   // First round trip: the lock, what a crashed run left, and the metadata
   // version (last: it fails when the schema does not exist yet, which the
   // slow path below handles; a session advisory lock outlives that rollback).
-  bool locked = false;
+  // A transaction pooler is refused before the lock is tried: the probe
+  // connection first, then the lock only in the session marked at connect.
+  session_mark_.probe("target", *target_, target_endpoint(cfg_));
+  std::optional<bool> lock;
   int version = -1;
   std::vector<std::string> leftovers;
   {
     pg::Pipeline p(*target_);
-    state::RunLock::try_once(p, key, locked);
+    state::RunLock::try_once(p, key, lock,
+                             [this](std::vector<pg::Param>& params) { return session_mark_.in_session(params); });
     p.add(stage::leftovers_sql(), [&](pg::Result& r) {
       for (int i = 0; i < r.rows(); ++i) leftovers.push_back(pg::qualified("stagesync", r.text(i, 0)));
     });
@@ -128,6 +136,8 @@ std::string Session::begin_run(const std::string& command, const std::string& mo
       if (e.sqlstate() != "42P01") throw;  // undefined_table: no metadata yet
     }
   }
+  if (!lock) session_mark_.refuse("target", *target_);
+  bool locked = *lock;
   if (!locked && !state::RunLock::acquire(*target_, key, options_.lock_wait_seconds)) {
     int pid = state::RunLock::holder(*target_, key);
     throw LockBusy("another stagesync run is in progress on " + target_->describe() +
@@ -137,9 +147,11 @@ std::string Session::begin_run(const std::string& command, const std::string& mo
   if (!locked || version != state::kMetadataVersion) {
     // First run on this target, an upgrade, or the lock came after a wait: the careful path.
     state::ensure_metadata(*target_);
-    leftovers.clear();
-    pg::Result r = target_->exec(stage::leftovers_sql());
-    for (int i = 0; i < r.rows(); ++i) leftovers.push_back(pg::qualified("stagesync", r.text(i, 0)));
+    if (!locked) {  // read before the lock was ours: read again
+      leftovers.clear();
+      pg::Result r = target_->exec(stage::leftovers_sql());
+      for (int i = 0; i < r.rows(); ++i) leftovers.push_back(pg::qualified("stagesync", r.text(i, 0)));
+    }
   }
   // Second round trip: clean up, record the run, and read what staging needs.
   run_id_ = new_run_id();
@@ -421,8 +433,15 @@ std::vector<const plan::TablePlan*> Session::plans() const {
   return out;
 }
 
+void Session::drop_staging_after(pg::Pipeline& batch) {
+  for (const auto& name : created_) batch.add_best_effort("DROP TABLE IF EXISTS " + name);
+  batch.add_best_effort("DROP TABLE IF EXISTS " + rejects_);
+  created_.clear();
+  rejects_dropped_ = true;
+}
+
 void Session::drop_staging() noexcept {
-  if (!target_ || run_id_.empty()) return;
+  if (!target_ || run_id_.empty() || (rejects_dropped_ && created_.empty())) return;
   target_->take_deferred();  // a failed run's queued statements are moot
   auto drop = [&] {
     std::vector<std::string> names = created_;

@@ -16,8 +16,10 @@
 #include "delta/change_method.h"
 #include "delta/reconcile.h"
 #include "pg/connection.h"
+#include "pg/pipeline.h"
 #include "plan/sync_plan.h"
 #include "report/reporter.h"
+#include "run/pooler_check.h"
 #include "stage/staging_table.h"
 
 namespace stagesync::run {
@@ -28,7 +30,10 @@ struct SessionOptions {
 };
 
 // Connects; errors name the side ("source: cannot connect: ...").
-std::unique_ptr<pg::Connection> connect_side(const std::string& side, const pg::Endpoint& endpoint);
+// Unless `check_session` is false, refuses (Refused) a connection through a
+// transaction-mode pooler (run/pooler_check.h).
+std::unique_ptr<pg::Connection> connect_side(const std::string& side, const pg::Endpoint& endpoint,
+                                             bool check_session = true);
 pg::Endpoint source_endpoint(const config::Config& cfg);
 pg::Endpoint target_endpoint(const config::Config& cfg);
 
@@ -56,6 +61,9 @@ class Session {
   void fail(const std::string& error) noexcept;
   // Drops this run's staging tables.
   void drop_staging() noexcept;
+  // Adds the drops to `batch`, after its COMMIT (best effort: a table left
+  // over is dropped by the next run); drop_staging() then has nothing to do.
+  void drop_staging_after(pg::Pipeline& batch);
 
   pg::Connection& source() { return *source_; }
   pg::Connection& target() { return *target_; }
@@ -101,12 +109,14 @@ class Session {
   report::Reporter& out_;
   std::unique_ptr<pg::Connection> source_;
   std::unique_ptr<pg::Connection> target_;
+  SessionMark session_mark_;  // the target's server session, checked by begin_run()
   plan::SyncPlan plan_;
   std::string run_id_;
   std::string rejects_;
   std::vector<std::unique_ptr<apply::TableSql>> staged_;
   std::vector<const apply::TableSql*> staged_ptrs_;
-  std::vector<std::string> created_;  // every staging table this run created
+  std::vector<std::string> created_;  // every staging table this run created (until dropped)
+  bool rejects_dropped_ = false;
   std::vector<int64_t> rows_read_;
   std::vector<int64_t> source_rows_;
   std::vector<delta::MethodChoice> methods_;
@@ -121,8 +131,8 @@ class Session {
   std::vector<double> stage_seconds_;
   // Read by begin_run() in its batch, for stage_selected():
   std::map<std::string, std::pair<std::string, std::string>> previous_;  // table -> (watermark, last run)
-  std::string target_text_hash_;                                          // the target's answer to the text hash probe
-  std::vector<bool> collisions_freed_;                                    // incremental: see collision_freed_sql()
+  std::string target_text_hash_;                                         // the target's answer to the text hash probe
+  std::vector<bool> collisions_freed_;                                   // incremental: see collision_freed_sql()
 };
 
 // The lock key: target database and scope (runs with different scopes may run together).

@@ -65,6 +65,7 @@ class Applier {
       apply::find_cascades(p, t, j.cascades);
       timed(p, i);
     }
+    if (p.empty()) return;  // nothing changed: nothing to judge (and no round trip)
     previous_source_rows(p, order);
     p.run();
     settle(p);
@@ -74,7 +75,7 @@ class Applier {
     for (size_t i : order) {
       if (!s_.unchanged(i)) apply::refuse_cascades(c, *s_.staged()[i], o_.strategy, judged_.at(i).cascades);
     }
-    c.run();
+    if (!c.empty()) c.run();
   }
 
   // Deletes (children first) and inserts/updates (parents first) of `order`, in one round trip.
@@ -95,6 +96,7 @@ class Applier {
       if (!t.incremental()) apply::count_foreign(p, t, result(i).counts.preserved);
       timed(p, i);
     }
+    if (p.empty()) return;
     try {
       p.run();
       settle(p);
@@ -370,7 +372,7 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
         pg::Pipeline p(s.target());
         a.record(p, i, true);
         if (i == order.back()) finish_run_record(p, summary.run_id);
-        commit_run(s, p, summary.run_id, a.result(i).target, out);
+        commit_run(s, p, summary.run_id, a.result(i).target, out, i == order.back());
       }
     }
     for (size_t i : order) out.table_done(a.result(i));

@@ -19,9 +19,15 @@ bool RunLock::acquire(pg::Connection& target, const std::string& scope_key, doub
   }
 }
 
-void RunLock::try_once(pg::Pipeline& p, const std::string& scope_key, bool& taken) {
-  p.add("SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended($1, 0))",
-        std::vector<pg::Param>{lock_text(scope_key)}, [&taken](pg::Result& r) { taken = r.boolean(0, 0); });
+void RunLock::try_once(pg::Pipeline& p, const std::string& scope_key, std::optional<bool>& taken,
+                       const Condition& only_if) {
+  std::vector<pg::Param> params{lock_text(scope_key)};
+  std::string condition = only_if ? only_if(params) : "true";
+  p.add(
+      "SELECT CASE WHEN " + condition + " THEN pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended($1, 0)) END",
+      params, [&taken](pg::Result& r) {
+        if (!r.is_null(0, 0)) taken = r.boolean(0, 0);
+      });
 }
 
 int RunLock::holder(pg::Connection& target, const std::string& scope_key) {
