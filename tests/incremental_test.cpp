@@ -279,6 +279,41 @@ TEST_F(Incremental, ChildrenOfADeletedParentAreJudgedAgainWhenTheyReferenceAPart
   EXPECT_EQ(writes(table(full, "tasks")), 0) << "a full run agrees";
 }
 
+TEST_F(Incremental, ChildrenOfAParentKeyHeldByAMobileRowStayAsInAFullRun) {
+  // Jobs 2 and 4 exist at the desktop and, created by the mobile app, on the
+  // target: the desktop's rows are set aside (key collisions), their tasks
+  // pass (the parent exists on the target). When the desktop deletes or
+  // changes such a job, the mobile row stays, and so must the tasks: a full
+  // run keeps them.
+  src().exec("CREATE TABLE jobs (id int PRIMARY KEY, name text); CREATE TABLE tasks (id int PRIMARY KEY, job_id int, v text);"
+             "INSERT INTO jobs VALUES (1, 'one'), (2, 'two'), (3, 'three'), (4, 'four');"
+             "INSERT INTO tasks VALUES (10, 1, 'a'), (20, 2, 'b'), (21, 2, 'c'), (30, 3, 'd'), (40, 4, 'e'), (41, 4, 'f');");
+  tgt().exec("CREATE TABLE jobs (id int PRIMARY KEY, name text, source char(1) NOT NULL DEFAULT 'D');"
+             "CREATE TABLE tasks (id int PRIMARY KEY, job_id int, v text, source char(1) NOT NULL DEFAULT 'D');"
+             "INSERT INTO jobs VALUES (2, 'mobile job', 'M'), (4, 'mobile job 4', 'M');");
+  std::string cfg = config_with_tables(
+      "  - { name: jobs, key: [id] }\n"
+      "  - { name: tasks, key: [id], references: [ { columns: [job_id], parent: jobs, on_orphan: skip } ] }\n",
+      "owner: { column: source, value: D }\n");
+  sync(cfg);
+  incremental(cfg);
+  const std::vector<std::string> expected = {"10", "20", "21", "30", "40", "41"};
+  ASSERT_EQ(column("SELECT id FROM tasks ORDER BY id"), expected);
+  src().exec("DELETE FROM jobs WHERE id = 4; UPDATE jobs SET name = 'three, renamed' WHERE id = 3");
+  auto deleted = incremental(cfg);
+  EXPECT_EQ(table(deleted, "tasks").counts.deleted, 0);
+  EXPECT_EQ(column("SELECT id FROM tasks ORDER BY id"), expected) << "after the desktop deleted job 4";
+  src().exec("UPDATE jobs SET name = 'two, renamed' WHERE id = 2");
+  auto changed = incremental(cfg);
+  EXPECT_EQ(table(changed, "tasks").counts.deleted, 0);
+  EXPECT_EQ(column("SELECT id FROM tasks ORDER BY id"), expected) << "after the desktop changed job 2";
+  EXPECT_EQ(column("SELECT source FROM jobs WHERE id IN (2, 4) ORDER BY id"), (std::vector<std::string>{"M", "M"}));
+  std::string v = versions("tasks");
+  auto full = sync(cfg);
+  EXPECT_EQ(writes(table(full, "tasks")), 0) << "a full run agrees";
+  EXPECT_EQ(versions("tasks"), v);
+}
+
 TEST_F(Incremental, LookupValuesFollowTheirTableEvenWhenItsRowsAreDeleted) {
   src().exec(
       "CREATE TABLE jobs (job_id int PRIMARY KEY, client_id int);"
