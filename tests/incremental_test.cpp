@@ -426,6 +426,9 @@ TEST_F(Incremental, PlanPredictsWhatTheIncrementalRunDoes) {
   EXPECT_NE(plan.out.find("\"inserted\":7"), std::string::npos) << plan.out;
   EXPECT_NE(plan.out.find("\"deleted\":5"), std::string::npos) << plan.out;
   EXPECT_NE(plan.out.find("\"updated\":" + std::to_string(t.counts.updated)), std::string::npos) << plan.out;
+  // The run does not count the rows it does not own (a whole-table count); the plan must not either.
+  EXPECT_NE(plan.out.find("\"foreign_rows_preserved\":" + std::to_string(t.counts.preserved)), std::string::npos)
+      << plan.out;
   expect_synced("after plan and sync");
 }
 

@@ -211,7 +211,8 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
         r.counts.inserted = p.inserted;
         r.counts.updated = p.updated;
         r.counts.deleted = p.deleted;
-        r.counts.preserved = apply::count_foreign(s.target(), *s.staged()[i]);
+        // As the run counts them: not in incremental runs (a whole-table count).
+        if (!s.staged()[i]->incremental()) r.counts.preserved = apply::count_foreign(s.target(), *s.staged()[i]);
       }
       s.target().exec("ROLLBACK");
       finish_run_record(s.target(), summary.run_id);
