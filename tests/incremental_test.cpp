@@ -314,6 +314,33 @@ TEST_F(Incremental, ChildrenOfAParentKeyHeldByAMobileRowStayAsInAFullRun) {
   EXPECT_EQ(versions("tasks"), v);
 }
 
+TEST_F(Incremental, GrandchildrenOfADeletedParentAreJudgedAgainAsInAFullRun) {
+  // jobs <- tasks <- items, both references `on_orphan: skip`. The desktop
+  // deletes job 1 only: task 10 becomes an orphan and goes, and with it item
+  // 100, whose row did not change either. Found by the differential test.
+  src().exec("CREATE TABLE jobs (id int PRIMARY KEY); CREATE TABLE tasks (id int PRIMARY KEY, job_id int);"
+             "CREATE TABLE items (id int PRIMARY KEY, task_id int);"
+             "INSERT INTO jobs VALUES (1), (2); INSERT INTO tasks VALUES (10, 1), (20, 2);"
+             "INSERT INTO items VALUES (100, 10), (200, 20);");
+  tgt().exec("CREATE TABLE jobs (id int PRIMARY KEY); CREATE TABLE tasks (id int PRIMARY KEY, job_id int);"
+             "CREATE TABLE items (id int PRIMARY KEY, task_id int);");
+  std::string cfg = config_with_tables(
+      "  - { name: jobs, key: [id] }\n"
+      "  - { name: tasks, key: [id], references: [ { columns: [job_id], parent: jobs, on_orphan: skip } ] }\n"
+      "  - { name: items, key: [id], references: [ { columns: [task_id], parent: tasks, on_orphan: skip } ] }\n");
+  sync(cfg);
+  incremental(cfg);
+  src().exec("DELETE FROM jobs WHERE id = 1");
+  auto s = incremental(cfg);
+  EXPECT_EQ(table(s, "tasks").counts.deleted, 1);
+  EXPECT_EQ(table(s, "items").counts.deleted, 1) << "item 100 is an orphan now, as a full run finds";
+  EXPECT_EQ(column("SELECT id FROM items ORDER BY id"), (std::vector<std::string>{"200"}));
+  std::string v = versions("items");
+  auto full = sync(cfg);
+  EXPECT_EQ(writes(table(full, "items")), 0) << "a full run agrees";
+  EXPECT_EQ(versions("items"), v);
+}
+
 TEST_F(Incremental, LookupValuesFollowTheirTableEvenWhenItsRowsAreDeleted) {
   src().exec(
       "CREATE TABLE jobs (job_id int PRIMARY KEY, client_id int);"
