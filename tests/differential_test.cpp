@@ -22,6 +22,15 @@
 // "What incremental does not do"): the mobile app does not create or delete a
 // parent row that desktop children reference through an `on_orphan: skip`
 // reference, and nobody edits owned target rows.
+// TODO(issue 11): STAGESYNC_DIFF_MOBILE_PARENTS=1 lifts the first restriction.
+// Incremental runs then disagree with full runs by design (a child set aside
+// as an orphan is not read again when the mobile app creates its parent; an
+// owned child is not deleted when the mobile app deletes its parent): with
+// it, seed 1103 disagrees in round 4 (two tasks and two items set aside as
+// orphans, whose job the mobile app then created, are inserted by a full run
+// only), seeds 1101, 1104 and 1102 in rounds 36, 11 and 41. Remove the
+// restriction once incremental runs look at children of target-side parent
+// changes.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -82,6 +91,7 @@ class Walk {
   std::vector<std::string> files_;
   std::string cfg_;
   bool failed_ = false;
+  const bool mobile_parents_ = env_int("STAGESYNC_DIFF_MOBILE_PARENTS", 0) != 0;  // see the TODO above
 
   pg::Connection& src() { return src_conn_; }
   pg::Connection& tgt() { return tgt_conn_; }
@@ -236,7 +246,7 @@ class Walk {
       case 2:
       case 3: {  // a parent of `tasks` (skip): only where no desktop task refers to its job_id
         std::string j = n(pick(1, 14)), s = n(pick(1, 3));
-        if (source_has("SELECT 1 FROM tasks WHERE job_id = " + j)) break;
+        if (!mobile_parents_ && source_has("SELECT 1 FROM tasks WHERE job_id = " + j)) break;
         if (chance(60)) {
           tgt().exec("INSERT INTO jobs VALUES (" + j + ", " + s + ", 'mobile job', 'M') ON CONFLICT DO NOTHING");
         } else {
@@ -247,7 +257,7 @@ class Walk {
       case 4:
       case 5: {  // a parent of `items` (skip): only where no desktop item refers to it
         std::string id = n(pick(1, 65));
-        if (source_has("SELECT 1 FROM items WHERE task_id = " + id)) break;
+        if (!mobile_parents_ && source_has("SELECT 1 FROM items WHERE task_id = " + id)) break;
         if (chance(60)) {
           tgt().exec("INSERT INTO tasks VALUES (" + id + ", " + maybe_null(1, 14, 20) +
                      ", NULL, NULL, 'mobile task', 'M') ON CONFLICT DO NOTHING");
