@@ -179,11 +179,13 @@ TEST(Config, ReverseAcceptsEverySpecKey) {
   EXPECT_EQ(c.reverse[0].columns, (std::vector<std::pair<std::string, std::string>>{{"cloud_col", "desktop_col"}}));
   EXPECT_EQ(c.reverse[0].deletes, "propagate");
   EXPECT_EQ(c.reverse[0].conflicts, "fail");
-  auto d = parse_config("source: { url: x }\ntarget: { url: y }\ntables: []\nreverse: [ { name: w, key: [id] } ]\n", "c");
+  auto d =
+      parse_config("source: { url: x }\ntarget: { url: y }\ntables: []\nreverse: [ { name: w, key: [id] } ]\n", "c");
   EXPECT_EQ(d.reverse[0].deletes, "keep");
   EXPECT_EQ(d.reverse[0].conflicts, "mobile-wins");
-  std::string e = error_of("source: { url: x }\ntarget: { url: y }\ntables: []\nreverse:\n"
-                           "  - { name: w, key: [id], deletes: sometimes }\n");
+  std::string e = error_of(
+      "source: { url: x }\ntarget: { url: y }\ntables: []\nreverse:\n"
+      "  - { name: w, key: [id], deletes: sometimes }\n");
   EXPECT_NE(e.find("cfg.yaml:5"), std::string::npos) << e;
   EXPECT_NE(e.find("keep or propagate"), std::string::npos) << e;
 }
@@ -332,13 +334,14 @@ TEST_F(ReferenceSchema, EveryDocumentedExampleOfThisSchemaPassesCheck) {
 // SPEC 4: a reference with fewer columns than the parent's key matches the
 // key's leading columns by position; more columns than the key is refused.
 TEST_F(ReferenceSchema, AReferenceByTheLeadingKeyColumnsIsAccepted) {
-  auto cfg = here(parse_config(
-      "source: { url: x }\ntarget: { url: y }\ntables:\n"
-      "  - { name: jobshead, key: [job_id, sporg_id], skip: [jctincharge], duplicates: { keep: newest, by: updated_at } }\n"
-      "  - name: jobtasks\n    key: [job_id, task_id]\n    generated: [jt_id]\n"
-      "    lookups: [ { column: client_id, from: jobshead, match: [job_id], take: client_id } ]\n"
-      "    references: [ { columns: [job_id], parent: jobshead, on_orphan: skip } ]\n",
-      "cfg.yaml"));
+  auto cfg =
+      here(parse_config("source: { url: x }\ntarget: { url: y }\ntables:\n"
+                        "  - { name: jobshead, key: [job_id, sporg_id], skip: [jctincharge], duplicates: { keep: "
+                        "newest, by: updated_at } }\n"
+                        "  - name: jobtasks\n    key: [job_id, task_id]\n    generated: [jt_id]\n"
+                        "    lookups: [ { column: client_id, from: jobshead, match: [job_id], take: client_id } ]\n"
+                        "    references: [ { columns: [job_id], parent: jobshead, on_orphan: skip } ]\n",
+                        "cfg.yaml"));
   EXPECT_EQ(problems_of(cfg), "");
   auto source = source_->connect();
   auto target = target_->connect();

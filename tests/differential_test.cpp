@@ -33,7 +33,6 @@
 // changes.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-
 #include <unistd.h>
 
 #include <atomic>
@@ -61,9 +60,9 @@ nlohmann::json summary_of(const CliResult& r) {
   return nlohmann::json::parse(last, nullptr, false);
 }
 
-const char* const kCounted[] = {"read",       "inserted",     "updated",           "deleted",
-                                "rejected",   "collisions",   "orphans_kept",      "duplicates_dropped",
-                                "foreign_rows_preserved"};
+const char* const kCounted[] = {"read",         "inserted",           "updated",
+                                "deleted",      "rejected",           "collisions",
+                                "orphans_kept", "duplicates_dropped", "foreign_rows_preserved"};
 
 // One seeded walk: its own pair of databases, connections and random stream,
 // so walks of different seeds can run at the same time.
@@ -137,25 +136,23 @@ class Walk {
 
   std::string config() {
     std::string path = temp_file(".yaml");
-    std::ofstream(path) << "source: { url: \"" + src_db_.url() + "\" }\ntarget: { url: \"" + tgt_db_.url() +
-                               "\" }\n"
+    std::ofstream(path) << "source: { url: \"" + src_db_.url() + "\" }\ntarget: { url: \"" + tgt_db_.url() + "\" }\n"
                         << "owner: { column: source, value: D }\n"
                            "guards: { allow_empty: true, max_delete_fraction: 1, max_shrink_fraction: 1 }\n"
                            "tables:\n"
-                        << (
-        "  - { name: clients, key: [client_id] }\n"
-        "  - { name: jobs, key: [job_id, sporg_id] }\n"
-        "  - name: tasks\n"
-        "    key: [task_id]\n"
-        "    lookups: [ { column: client_name, from: clients, match: [client_id], take: name } ]\n"
-        "    references:\n"
-        "      - { columns: [job_id], parent: jobs, parent_columns: [job_id], on_orphan: skip }\n"
-        "      - { columns: [client_id], parent: clients, on_orphan: keep }\n"
-        "  - name: items\n"
-        "    key: [item_id]\n"
-        "    references:\n"
-        "      - { columns: [task_id], parent: tasks, on_orphan: skip }\n"
-        "      - { columns: [job_id, sporg_id], parent: jobs, on_orphan: keep }\n");
+                        << ("  - { name: clients, key: [client_id] }\n"
+                            "  - { name: jobs, key: [job_id, sporg_id] }\n"
+                            "  - name: tasks\n"
+                            "    key: [task_id]\n"
+                            "    lookups: [ { column: client_name, from: clients, match: [client_id], take: name } ]\n"
+                            "    references:\n"
+                            "      - { columns: [job_id], parent: jobs, on_orphan: skip }  # the leading key column\n"
+                            "      - { columns: [client_id], parent: clients, on_orphan: keep }\n"
+                            "  - name: items\n"
+                            "    key: [item_id]\n"
+                            "    references:\n"
+                            "      - { columns: [task_id], parent: tasks, on_orphan: skip }\n"
+                            "      - { columns: [job_id, sporg_id], parent: jobs, on_orphan: keep }\n");
     return path;
   }
 
@@ -195,8 +192,9 @@ class Walk {
         break;
       case 9:
         src().exec("UPDATE tasks SET " +
-                   std::string(chance(50) ? "note = " + word() : chance(50) ? "job_id = " + maybe_null(1, 14, 10)
-                                                                              : "client_id = " + maybe_null(1, 11, 10)) +
+                   std::string(chance(50)   ? "note = " + word()
+                               : chance(50) ? "job_id = " + maybe_null(1, 14, 10)
+                                            : "client_id = " + maybe_null(1, 11, 10)) +
                    " WHERE task_id = " + n(pick(1, 60)));
         break;
       case 10:
@@ -285,9 +283,12 @@ class Walk {
     std::string v;
     for (const char* t : {"clients", "jobs", "tasks", "items"}) {
       v += std::string(t) + "=" +
-           tgt().exec(std::string("SELECT count(*) || ':' || coalesce(md5(string_agg(ctid::text || '/' || xmin::text, "
-                                  "',' ORDER BY ctid)), '') FROM ") + t)
-               .text(0, 0) + " ";
+           tgt()
+               .exec(std::string("SELECT count(*) || ':' || coalesce(md5(string_agg(ctid::text || '/' || xmin::text, "
+                                 "',' ORDER BY ctid)), '') FROM ") +
+                     t)
+               .text(0, 0) +
+           " ";
     }
     return v;
   }
@@ -348,8 +349,8 @@ class Walk {
     for (const auto& t : full_plan["tables"]) {
       for (const char* k : {"inserted", "updated", "deleted"}) {
         expect_same(t["counts"][k], 0,
-                    "after the incremental run, plan --mode full predicts " + t["counts"][k].dump() + " " + k +
-                        " in " + t["target"].dump() + "\nfull plan: " + t.dump() + "\nincremental run: " + done.dump());
+                    "after the incremental run, plan --mode full predicts " + t["counts"][k].dump() + " " + k + " in " +
+                        t["target"].dump() + "\nfull plan: " + t.dump() + "\nincremental run: " + done.dump());
       }
     }
     if (failed_ || !full_check) return !failed_;
@@ -372,12 +373,13 @@ bool Walk::run_rounds(int rounds) {
   schema();
   // The starting data: about half of every key range, and mobile rows.
   for (int i = 0; i < 30; ++i) desktop_change();
-  src().exec("INSERT INTO clients SELECT g, 'client ' || g FROM generate_series(1, 6) g ON CONFLICT DO NOTHING;"
-             "INSERT INTO jobs SELECT g, 1 + g % 2, 'job ' || g FROM generate_series(1, 10) g ON CONFLICT DO NOTHING;"
-             "INSERT INTO tasks SELECT g, 1 + g % 12, 1 + g % 7, 'task ' || g FROM generate_series(1, 30) g "
-             "ON CONFLICT DO NOTHING;"
-             "INSERT INTO items SELECT g, 1 + g % 33, 1 + g % 11, 1 + g % 2, g FROM generate_series(1, 30) g "
-             "ON CONFLICT DO NOTHING;");
+  src().exec(
+      "INSERT INTO clients SELECT g, 'client ' || g FROM generate_series(1, 6) g ON CONFLICT DO NOTHING;"
+      "INSERT INTO jobs SELECT g, 1 + g % 2, 'job ' || g FROM generate_series(1, 10) g ON CONFLICT DO NOTHING;"
+      "INSERT INTO tasks SELECT g, 1 + g % 12, 1 + g % 7, 'task ' || g FROM generate_series(1, 30) g "
+      "ON CONFLICT DO NOTHING;"
+      "INSERT INTO items SELECT g, 1 + g % 33, 1 + g % 11, 1 + g % 2, g FROM generate_series(1, 30) g "
+      "ON CONFLICT DO NOTHING;");
   for (int i = 0; i < 6; ++i) mobile_change();
   cfg_ = config();
   run({"sync", "--config", cfg_, "--mode", "incremental", "--json"});  // the first run: full, records a watermark

@@ -285,12 +285,14 @@ TEST_F(Incremental, ChildrenOfAParentKeyHeldByAMobileRowStayAsInAFullRun) {
   // pass (the parent exists on the target). When the desktop deletes or
   // changes such a job, the mobile row stays, and so must the tasks: a full
   // run keeps them.
-  src().exec("CREATE TABLE jobs (id int PRIMARY KEY, name text); CREATE TABLE tasks (id int PRIMARY KEY, job_id int, v text);"
-             "INSERT INTO jobs VALUES (1, 'one'), (2, 'two'), (3, 'three'), (4, 'four');"
-             "INSERT INTO tasks VALUES (10, 1, 'a'), (20, 2, 'b'), (21, 2, 'c'), (30, 3, 'd'), (40, 4, 'e'), (41, 4, 'f');");
-  tgt().exec("CREATE TABLE jobs (id int PRIMARY KEY, name text, source char(1) NOT NULL DEFAULT 'D');"
-             "CREATE TABLE tasks (id int PRIMARY KEY, job_id int, v text, source char(1) NOT NULL DEFAULT 'D');"
-             "INSERT INTO jobs VALUES (2, 'mobile job', 'M'), (4, 'mobile job 4', 'M');");
+  src().exec(
+      "CREATE TABLE jobs (id int PRIMARY KEY, name text); CREATE TABLE tasks (id int PRIMARY KEY, job_id int, v text);"
+      "INSERT INTO jobs VALUES (1, 'one'), (2, 'two'), (3, 'three'), (4, 'four');"
+      "INSERT INTO tasks VALUES (10, 1, 'a'), (20, 2, 'b'), (21, 2, 'c'), (30, 3, 'd'), (40, 4, 'e'), (41, 4, 'f');");
+  tgt().exec(
+      "CREATE TABLE jobs (id int PRIMARY KEY, name text, source char(1) NOT NULL DEFAULT 'D');"
+      "CREATE TABLE tasks (id int PRIMARY KEY, job_id int, v text, source char(1) NOT NULL DEFAULT 'D');"
+      "INSERT INTO jobs VALUES (2, 'mobile job', 'M'), (4, 'mobile job 4', 'M');");
   std::string cfg = config_with_tables(
       "  - { name: jobs, key: [id] }\n"
       "  - { name: tasks, key: [id], references: [ { columns: [job_id], parent: jobs, on_orphan: skip } ] }\n",
@@ -318,12 +320,14 @@ TEST_F(Incremental, GrandchildrenOfADeletedParentAreJudgedAgainAsInAFullRun) {
   // jobs <- tasks <- items, both references `on_orphan: skip`. The desktop
   // deletes job 1 only: task 10 becomes an orphan and goes, and with it item
   // 100, whose row did not change either. Found by the differential test.
-  src().exec("CREATE TABLE jobs (id int PRIMARY KEY); CREATE TABLE tasks (id int PRIMARY KEY, job_id int);"
-             "CREATE TABLE items (id int PRIMARY KEY, task_id int);"
-             "INSERT INTO jobs VALUES (1), (2); INSERT INTO tasks VALUES (10, 1), (20, 2);"
-             "INSERT INTO items VALUES (100, 10), (200, 20);");
-  tgt().exec("CREATE TABLE jobs (id int PRIMARY KEY); CREATE TABLE tasks (id int PRIMARY KEY, job_id int);"
-             "CREATE TABLE items (id int PRIMARY KEY, task_id int);");
+  src().exec(
+      "CREATE TABLE jobs (id int PRIMARY KEY); CREATE TABLE tasks (id int PRIMARY KEY, job_id int);"
+      "CREATE TABLE items (id int PRIMARY KEY, task_id int);"
+      "INSERT INTO jobs VALUES (1), (2); INSERT INTO tasks VALUES (10, 1), (20, 2);"
+      "INSERT INTO items VALUES (100, 10), (200, 20);");
+  tgt().exec(
+      "CREATE TABLE jobs (id int PRIMARY KEY); CREATE TABLE tasks (id int PRIMARY KEY, job_id int);"
+      "CREATE TABLE items (id int PRIMARY KEY, task_id int);");
   std::string cfg = config_with_tables(
       "  - { name: jobs, key: [id] }\n"
       "  - { name: tasks, key: [id], references: [ { columns: [job_id], parent: jobs, on_orphan: skip } ] }\n"

@@ -317,8 +317,8 @@ class Reader {
     }
     scalar(n, "conflicts", what, r.conflicts, false);
     if (r.conflicts != "mobile-wins" && r.conflicts != "desktop-wins" && r.conflicts != "fail") {
-      problem(n["conflicts"], "'conflicts' in " + what + " must be mobile-wins, desktop-wins or fail, not '" +
-                                  r.conflicts + "'");
+      problem(n["conflicts"],
+              "'conflicts' in " + what + " must be mobile-wins, desktop-wins or fail, not '" + r.conflicts + "'");
     }
     return r;
   }
