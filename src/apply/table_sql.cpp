@@ -12,8 +12,11 @@ std::string TableSql::owned(const std::string& alias, pg::Params& params) const 
 }
 
 std::string TableSql::survives_apply(const std::string& alias, pg::Params& params) const {
-  if (!incremental()) return owned(alias, params) + " IS NOT TRUE";
-  return "NOT EXISTS (SELECT 1 FROM " + deletions_ + " d WHERE " + same_key("d", alias) + ")";
+  std::string not_owned = owned(alias, params) + " IS NOT TRUE";
+  if (!incremental()) return not_owned;
+  // The deletion list holds keys, and a key set aside as a collision is there
+  // although the row holding it is not the sync's: only owned rows are deleted.
+  return "(" + not_owned + " OR NOT EXISTS (SELECT 1 FROM " + deletions_ + " d WHERE " + same_key("d", alias) + "))";
 }
 
 std::string TableSql::same_key(const std::string& a, const std::string& b) const {

@@ -112,6 +112,9 @@ struct Reverse {
   std::string into;  // source table
   std::vector<std::string> key;
   std::string rows;  // owner value, or "all"
+  std::vector<std::pair<std::string, std::string>> columns;  // renames: cloud name -> desktop name
+  std::string deletes = "keep";                              // keep | propagate
+  std::string conflicts = "mobile-wins";                     // mobile-wins | desktop-wins | fail
   Location at;
 };
 

@@ -298,7 +298,7 @@ class Reader {
     Reverse r;
     r.at = at(n);
     std::string what = "a reverse entry";
-    if (!expect_map(n, what, {"name", "into", "key", "rows"})) return r;
+    if (!expect_map(n, what, {"name", "into", "key", "rows", "columns", "deletes", "conflicts"})) return r;
     scalar(n, "name", what, r.name, true);
     r.into = r.name;
     scalar(n, "into", what, r.into, false);
@@ -308,6 +308,17 @@ class Reader {
     if (YAML::Node rows = n["rows"]) {
       if (rows.IsScalar()) r.rows = rows.Scalar();
       else if (expect_map(rows, what + " rows", {"owner"})) scalar(rows, "owner", what + " rows", r.rows, true);
+    }
+    // SPEC 4's keys, checked here; `stagesync reverse` itself is not available yet.
+    if (n["columns"]) r.columns = pairs(n["columns"], what + " columns");
+    scalar(n, "deletes", what, r.deletes, false);
+    if (r.deletes != "keep" && r.deletes != "propagate") {
+      problem(n["deletes"], "'deletes' in " + what + " must be keep or propagate, not '" + r.deletes + "'");
+    }
+    scalar(n, "conflicts", what, r.conflicts, false);
+    if (r.conflicts != "mobile-wins" && r.conflicts != "desktop-wins" && r.conflicts != "fail") {
+      problem(n["conflicts"],
+              "'conflicts' in " + what + " must be mobile-wins, desktop-wins or fail, not '" + r.conflicts + "'");
     }
     return r;
   }

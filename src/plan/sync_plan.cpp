@@ -277,6 +277,9 @@ class Resolver {
         problem(p.name, "reference to '" + r.parent + "' needs 'parent_columns' (the parent has 'key: none')");
         continue;
       }
+      // By position: fewer columns than the parent's key match its leading
+      // columns (SPEC 4: tasks -> jobshead(job_id) keyed (job_id, sporg_id)).
+      if (r.parent_columns.empty() && r.columns.size() < parent_cols.size()) parent_cols.resize(r.columns.size());
       if (parent_cols.size() != r.columns.size()) {
         problem(p.name, "reference to '" + r.parent + "' has " + std::to_string(r.columns.size()) +
                             " column(s) but the parent's key has " + std::to_string(parent_cols.size()) +

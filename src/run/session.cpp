@@ -367,11 +367,11 @@ int64_t Session::stage_changes(size_t i, stage::StagingTable& table, const delta
       in.retry_orphans = true;  // every parent row was read: no telling which arrived
       continue;
     }
-    // Children of new or changed parents are read (an orphan passes when
-    // its parent arrives); children of parents this run deletes are judged
-    // again (on_orphan applies to them as in a full run).
-    if (changed_rows_.at(ref.parent) > 0)
-      in.children_of.push_back({parent->staging(), ref.parent_columns, ref.columns});
+    // Children of every staged parent row are read (an orphan passes when
+    // its parent arrives; a parent row read again as a child of a deleted
+    // row may be set aside, and its children with it); children of parents
+    // this run deletes are judged again (on_orphan applies as in a full run).
+    if (rows_read_.at(ref.parent) > 0) in.children_of.push_back({parent->staging(), ref.parent_columns, ref.columns});
     // The parent rows this run deletes are still in the target table now:
     // their referenced values are read there (they need not be the parent's key).
     if (parent->deletions().empty()) continue;
@@ -403,7 +403,7 @@ bool Session::references_changed(const plan::TablePlan& t) const {
     // deleted rows in this run (a full read cannot tell which: always).
     if (!staged_.at(ref.parent)) continue;
     if (methods_.at(ref.parent).method == delta::Method::Full) return true;
-    if (changed_rows_.at(ref.parent) > 0 || deletions_.at(ref.parent) > 0) return true;
+    if (rows_read_.at(ref.parent) > 0 || deletions_.at(ref.parent) > 0) return true;
   }
   return false;
 }

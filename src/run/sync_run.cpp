@@ -304,7 +304,8 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
         r.planned = true;
         if (s.unchanged(i)) continue;
         apply::predict(p, *s.staged()[i], o.strategy, r.counts);
-        apply::count_foreign(p, *s.staged()[i], r.counts.preserved);
+        // As the run counts them: not in incremental runs (a whole-table count).
+        if (!s.staged()[i]->incremental()) apply::count_foreign(p, *s.staged()[i], r.counts.preserved);
       }
       p.add("ROLLBACK");
       finish_run_record(p, summary.run_id);

@@ -52,10 +52,12 @@ SyncFixture::~SyncFixture() {
   for (const auto& f : files_) std::remove(f.c_str());
 }
 
-std::string SyncFixture::binary() {
+std::string stagesync_binary() {
   if (const char* env = std::getenv("STAGESYNC_BINARY")) return env;
   return STAGESYNC_BINARY_PATH;
 }
+
+std::string SyncFixture::binary() { return stagesync_binary(); }
 
 std::string SyncFixture::write_config(const std::string& yaml) {
   static std::atomic<int> n{0};

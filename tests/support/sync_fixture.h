@@ -25,6 +25,8 @@ struct CliResult {
 
 // An integer from the environment (test knobs such as trial counts), or `fallback`.
 int env_int(const char* name, int fallback);
+// The stagesync binary under test ($STAGESYNC_BINARY, else the one built with the tests).
+std::string stagesync_binary();
 
 class SyncFixture : public ::testing::Test {
  protected:
