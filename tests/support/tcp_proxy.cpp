@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <stdexcept>
 #include <string_view>
 
@@ -40,7 +42,59 @@ bool write_all(int fd, const char* p, size_t n) {
 // A simple-protocol Query message for COMMIT: 'Q', length, "COMMIT\0".
 bool is_commit(std::string_view data) { return data.find(std::string_view("COMMIT\0", 7)) != std::string_view::npos; }
 
+// The protocol's Terminate message: the client closes, it waits for nothing.
+constexpr std::string_view kTerminate("X\0\0\0\4", 5);
+
+// A delayed direction stops reading while this much is in flight, so memory
+// stays bounded; 64 MB per 100 ms is still far more than an internet link.
+constexpr size_t kMaxInFlight = size_t{64} << 20;
+
 }  // namespace
+
+// One connection over the slow link: the pump thread reads both sockets and
+// queues each chunk stamped with its due time; one writer thread per
+// direction delivers the chunks in order when they are due.
+struct TcpProxy::Link {
+  using Clock = std::chrono::steady_clock;
+  struct Chunk {
+    Clock::time_point due;
+    std::string data;
+    bool last = false;  // EOF or cut: deliver what came before, then close both sides
+  };
+  struct Queue {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Chunk> chunks;
+    std::atomic<size_t> bytes{0};
+  };
+
+  int client, server;
+  Queue up, down;  // up: client -> server
+  std::atomic<bool> closed{false};
+  std::atomic<bool> awaiting{true};  // server data reached the client since its last burst
+
+  Link(int c, int s) : client(c), server(s) {}
+
+  void push(Queue& q, Clock::time_point due, std::string data, bool last) {
+    size_t n = data.size();
+    {
+      std::lock_guard<std::mutex> lock(q.mu);
+      q.chunks.push_back(Chunk{due, std::move(data), last});
+    }
+    q.bytes += n;
+    q.cv.notify_all();
+  }
+  // Ends the connection: both writers stop, the pump's poll sees the hangup.
+  void close_both() {
+    closed = true;
+    shutdown(client, SHUT_RDWR);
+    shutdown(server, SHUT_RDWR);
+    for (Queue* q : {&up, &down}) {
+      std::lock_guard<std::mutex> lock(q->mu);
+      q->cv.notify_all();
+    }
+  }
+};
 
 TcpProxy::TcpProxy(int upstream_port) : upstream_port_(upstream_port) {
   listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -98,8 +152,14 @@ void TcpProxy::accept_loop() {
       --cut_connections_;
       cut_at = cut_bytes_;
     }
+    ++connections_;
+    std::chrono::milliseconds delay(delay_ms_.load());
     std::lock_guard<std::mutex> lock(mu_);
-    pumps_.emplace_back([this, client, server, cut_at] { pump(client, server, cut_at); });
+    if (delay.count() > 0) {
+      pumps_.emplace_back([this, client, server, cut_at, delay] { pump_delayed(client, server, cut_at, delay); });
+    } else {
+      pumps_.emplace_back([this, client, server, cut_at] { pump(client, server, cut_at); });
+    }
   }
 }
 
@@ -109,11 +169,18 @@ bool TcpProxy::should_hold(std::string_view data) {
   return --hold_left_ == 0;
 }
 
+void TcpProxy::count_up(std::string_view chunk, std::atomic<bool>& awaiting) {
+  if (!awaiting.exchange(false)) return;  // the same burst, still arriving
+  if (chunk == kTerminate) return;
+  ++round_trips_;
+}
+
 void TcpProxy::pump(int client, int server, int64_t cut_at) {
   pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
   char buf[65536];
   int64_t moved = 0;
   bool open = true;
+  std::atomic<bool> awaiting{true};
   while (open && !stopping_) {
     if (poll(fds, 2, 100) <= 0) continue;
     for (int i = 0; i < 2 && open; ++i) {
@@ -148,9 +215,108 @@ void TcpProxy::pump(int client, int server, int64_t cut_at) {
       }
       moved += n;
       bytes_ += n;
+      if (i == 0) {
+        count_up(std::string_view(buf, len), awaiting);
+        bytes_up_ += n;
+      } else {
+        awaiting = true;  // before the write: the client cannot answer data it has not got
+        bytes_down_ += n;
+      }
       if (!write_all(to, buf, len)) open = false;
     }
   }
+  close(client);
+  close(server);
+}
+
+// pump() over a slow link. The fault features act where pump() acts, when
+// the client's bytes are read; what was read before a cut is still delivered,
+// late, and then both sides are closed.
+void TcpProxy::pump_delayed(int client, int server, int64_t cut_at, std::chrono::milliseconds delay) {
+  Link link(client, server);
+  auto writer = [this, &link](Link::Queue& q, int to, bool down) {
+    for (;;) {
+      std::unique_lock<std::mutex> lock(q.mu);
+      q.cv.wait(lock, [&] { return link.closed || !q.chunks.empty(); });
+      if (link.closed) return;
+      if (Link::Clock::now() < q.chunks.front().due) {
+        q.cv.wait_until(lock, q.chunks.front().due);
+        continue;
+      }
+      Link::Chunk c = std::move(q.chunks.front());
+      q.chunks.pop_front();
+      lock.unlock();
+      q.bytes -= c.data.size();
+      int64_t n = static_cast<int64_t>(c.data.size());
+      bytes_ += n;
+      if (down) {
+        link.awaiting = true;  // before the write, as in pump()
+        bytes_down_ += n;
+      } else {
+        bytes_up_ += n;
+      }
+      if ((!c.data.empty() && !write_all(to, c.data.data(), c.data.size())) || c.last) {
+        link.close_both();
+        return;
+      }
+    }
+  };
+  std::thread up([&] { writer(link.up, server, false); });
+  std::thread down([&] { writer(link.down, client, true); });
+
+  pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+  Link::Queue* queues[2] = {&link.up, &link.down};
+  char buf[65536];
+  int64_t moved = 0;
+  bool open = true;
+  while (open && !stopping_ && !link.closed) {
+    bool full = false;
+    for (int i = 0; i < 2; ++i) {
+      fds[i].events = queues[i]->bytes < kMaxInFlight ? POLLIN : 0;
+      full = full || fds[i].events == 0;
+    }
+    if (poll(fds, 2, full ? 5 : 100) <= 0) continue;
+    for (int i = 0; i < 2 && open; ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      Link::Queue& q = *queues[i];
+      auto due = Link::Clock::now() + delay;
+      ssize_t n = recv(fds[i].fd, buf, sizeof buf, 0);
+      if (n <= 0) {
+        link.push(q, due, {}, true);
+        open = false;
+        break;
+      }
+      size_t len = static_cast<size_t>(n);
+      if (cut_at > 0 && moved + n >= cut_at) {
+        link.push(q, due, std::string(buf, static_cast<size_t>(cut_at - moved)), true);
+        ++cuts_;
+        open = false;
+        break;
+      }
+      if (i == 0 && should_hold(std::string_view(buf, len))) {
+        held_ = true;
+        while (!stopping_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        open = false;
+        break;
+      }
+      if (i == 0 && commit_cut_ != CommitCut::None && is_commit(std::string_view(buf, len))) {
+        CommitCut how = commit_cut_.exchange(CommitCut::None);
+        if (how != CommitCut::None) {
+          link.push(q, due, how == CommitCut::AfterForwarding ? std::string(buf, len) : std::string(), true);
+          ++cuts_;
+          open = false;
+          break;
+        }
+      }
+      moved += n;
+      if (i == 0) count_up(std::string_view(buf, len), link.awaiting);
+      link.push(q, due, std::string(buf, len), false);
+    }
+  }
+  // The writers end at the last chunk; on stop(), right away.
+  if (stopping_) link.close_both();
+  up.join();
+  down.join();
   close(client);
   close(server);
 }

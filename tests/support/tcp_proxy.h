@@ -1,12 +1,18 @@
-// A TCP proxy for fault injection, between stagesync and a PostgreSQL server
-// on 127.0.0.1. It forwards bytes both ways and can cut a connection:
-//   - after a number of bytes (both directions counted), for the first N connections;
-//   - when the client sends COMMIT: before forwarding it (the server never
-//     sees it) or right after (the server commits; the client never hears).
-// Runs its own thread; stop() or the destructor closes everything.
+// A TCP proxy between stagesync and a PostgreSQL server on 127.0.0.1, for
+// fault injection (tests) and for a simulated slow link (tests and
+// bench/sync_bench). It forwards bytes both ways and can:
+//   - cut a connection after a number of bytes (both directions counted), for
+//     the first N connections;
+//   - cut it when the client sends COMMIT: before forwarding it (the server
+//     never sees it) or right after (the server commits; the client never hears);
+//   - delay every byte by a fixed time each way (set_delay), no bandwidth limit;
+//   - count round trips and bytes each way.
+// Runs its own threads; stop() or the destructor closes everything.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -37,14 +43,44 @@ class TcpProxy {
   // Cut the next connection that sends COMMIT, as given.
   void cut_on_commit(CommitCut how) { commit_cut_ = how; }
   int cuts() const { return cuts_; }
-  // Bytes forwarded so far, both directions, all connections.
+  // Bytes forwarded so far, both directions, all connections (never reset).
   int64_t bytes() const { return bytes_; }
+
+  // A slow link: every byte read from either side is delivered `one_way`
+  // later (a 50 ms round trip is 25 ms each way), order kept per direction,
+  // no bandwidth limit. Applies to connections accepted after the call; 0
+  // (the default) forwards directly, as without this feature.
+  void set_delay(std::chrono::milliseconds one_way) { delay_ms_ = one_way.count(); }
+
+  // Counters, summed over all connections since the last reset_counters().
+  // A round trip is a client->server burst that follows server->client data
+  // delivered to the client, i.e. each time the client had to wait for the
+  // server; the first burst of a connection counts as one. A burst that is only
+  // the protocol's Terminate message is not counted (the client does not wait
+  // for an answer, it closes).
+  int64_t round_trips() const { return round_trips_; }
+  int64_t bytes_up() const { return bytes_up_; }      // client -> server
+  int64_t bytes_down() const { return bytes_down_; }  // server -> client
+  int connections() const { return connections_; }
+  void reset_counters() {
+    round_trips_ = 0;
+    bytes_up_ = 0;
+    bytes_down_ = 0;
+    connections_ = 0;
+  }
+
   void stop();
 
  private:
+  struct Link;  // one delayed connection (tcp_proxy.cpp)
+
   void accept_loop();
   void pump(int client, int server, int64_t cut_at);
+  void pump_delayed(int client, int server, int64_t cut_at, std::chrono::milliseconds delay);
   bool should_hold(std::string_view data);
+  // Counts a chunk the client sent; `awaiting` is set when server data was
+  // delivered to the client since its last burst.
+  void count_up(std::string_view chunk, std::atomic<bool>& awaiting);
 
   int upstream_port_;
   int listen_fd_ = -1;
@@ -55,6 +91,11 @@ class TcpProxy {
   std::atomic<CommitCut> commit_cut_{CommitCut::None};
   std::atomic<int> cuts_{0};
   std::atomic<int64_t> bytes_{0};
+  std::atomic<int64_t> delay_ms_{0};
+  std::atomic<int64_t> round_trips_{0};
+  std::atomic<int64_t> bytes_up_{0};
+  std::atomic<int64_t> bytes_down_{0};
+  std::atomic<int> connections_{0};
   std::string hold_text_;
   int hold_left_ = 0;
   std::atomic<bool> held_{false};
