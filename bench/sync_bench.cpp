@@ -538,7 +538,8 @@ class Bench {
   // row per key where duplicates are expected (the first one), and for
   // `on_orphan: skip` references only rows whose parent row is selected too.
   // `columns` receives the target columns, in order.
-  std::string kept_rows_select(const plan::TablePlan& t, pg::Connection& source, std::vector<std::string>& columns) const {
+  std::string kept_rows_select(const plan::TablePlan& t, pg::Connection& source,
+                               std::vector<std::string>& columns) const {
     std::vector<std::string> values;
     for (const auto& c : t.columns) {
       columns.push_back(c.name);
@@ -894,8 +895,8 @@ int main(int argc, char** argv) {
       print_link_results(v, v[kCopyPipe], v[kTargetFloor], o.markdown);
       if (o.markdown) std::cout << "\n";
     }
-    bool same = safe_rows == synced_rows && again_rows == safe_rows && target_floor_rows == safe_rows &&
-                pipe_rows == rows;
+    bool same =
+        safe_rows == synced_rows && again_rows == safe_rows && target_floor_rows == safe_rows && pipe_rows == rows;
     std::cout << "rows in the target tables after the safe floor: " << safe_rows << " (again: " << again_rows
               << "), after the target floor: " << target_floor_rows << ", after stagesync: " << synced_rows
               << (same ? " (same)" : " (DIFFERENT)") << "\n";
