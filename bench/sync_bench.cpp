@@ -26,6 +26,21 @@
 // and the median is reported. The floors run with jit = off so they stay lower
 // bounds (JIT compilation of their large INSERTs costs 0.1-0.3 s at scale 10).
 //
+// --rtt-ms N puts a simulated slow link (tests/support/tcp_proxy: N/2 ms each
+// way, no bandwidth limit) between every connection to the target and the
+// target: stagesync's (its configuration names the proxy) and the floors'. The
+// source stays direct (the desktop is on the office LAN). The proxy counts per
+// variant the round trips to the target (client bursts that follow server
+// data) and the bytes each way; two more floors measure the link:
+//   COPY pipe floor  per table, a new connection pair (as `psql -c "COPY ... TO
+//                    STDOUT" | psql -c "COPY ... FROM STDIN"` would), the plan's
+//                    source SELECT as binary COPY into an empty table of the
+//                    same columns.
+//   target floor     one target connection; per table, parents first, the
+//                    plan's source SELECT as binary COPY straight into the real,
+//                    empty target tables (keys, indexes, foreign keys, triggers),
+//                    keeping the rows the safe floor keeps: no staging, no judging.
+//
 // --vacuumed-target adds a stagesync full sync into an empty target whose tables
 // were VACUUM ANALYZEd (as after `vacuumdb --analyze`, or after every row was
 // deleted and autovacuum ran): the planner then knows the tables are empty.
@@ -34,6 +49,7 @@
 // log_min_duration_statement = 0 and prints their slowest statements.
 
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -62,6 +78,7 @@
 #include "plan/sync_plan.h"
 #include "stage/copy_pipe.h"
 #include "stage/source_query.h"
+#include "support/tcp_proxy.h"
 
 extern char** environ;
 
@@ -77,12 +94,13 @@ struct Options {
   bool markdown = false;
   bool profile = false;
   bool vacuumed_target = false;
+  int rtt_ms = -1;  // -1: not given (no link columns); 0: no proxy
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   if (!problem.empty()) std::cerr << "sync_bench: " << problem << "\n";
   std::cerr << "usage: sync_bench --scale N [--repeat R] [--stagesync PATH] [--markdown] [--profile]\n"
-               "                  [--vacuumed-target]\n";
+               "                  [--vacuumed-target] [--rtt-ms N]\n";
   std::exit(2);
 }
 
@@ -110,6 +128,9 @@ Options parse_args(int argc, char** argv) {
         o.profile = true;
       } else if (a == "--vacuumed-target") {
         o.vacuumed_target = true;
+      } else if (a == "--rtt-ms") {
+        o.rtt_ms = std::stoi(value());
+        if (o.rtt_ms < 0) usage("--rtt-ms must be 0 or more");
       } else {
         usage(a == "--help" || a == "-h" ? "" : "unknown argument " + a);
       }
@@ -175,6 +196,62 @@ struct ChildRun {
   long max_rss_kb = 0;
 };
 
+// What the link to the target carried during one measurement (all -1 without a proxy).
+struct LinkUse {
+  int64_t round_trips = -1;
+  int64_t bytes_up = -1;
+  int64_t bytes_down = -1;
+  int connections = -1;
+};
+
+// A plain libpq connection, as psql opens one: no statement after the startup.
+class RawConnection {
+ public:
+  explicit RawConnection(const std::string& conninfo) : c_(PQconnectdb(conninfo.c_str())) {
+    if (PQstatus(c_) != CONNECTION_OK) {
+      std::string why = PQerrorMessage(c_);
+      PQfinish(c_);
+      throw std::runtime_error("cannot connect: " + why);
+    }
+  }
+  ~RawConnection() { PQfinish(c_); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+  PGconn* get() const { return c_; }
+
+ private:
+  PGconn* c_;
+};
+
+// `copy_out` on the source piped into `copy_in` on the target, as two psql
+// processes in a pipe would; returns the rows the target stored.
+int64_t raw_pipe(PGconn* source, const std::string& copy_out, PGconn* target, const std::string& copy_in) {
+  auto expect = [](PGconn* c, PGresult* r, ExecStatusType want, const std::string& what) {
+    bool ok = PQresultStatus(r) == want;
+    std::string why = ok ? "" : PQresultErrorMessage(r) + std::string(PQerrorMessage(c));
+    PQclear(r);
+    if (!ok) throw std::runtime_error(what + ": " + why);
+  };
+  expect(target, PQexec(target, copy_in.c_str()), PGRES_COPY_IN, copy_in.substr(0, 200));
+  expect(source, PQexec(source, copy_out.c_str()), PGRES_COPY_OUT, copy_out.substr(0, 200));
+  char* buf = nullptr;
+  int n = 0;
+  while ((n = PQgetCopyData(source, &buf, 0)) > 0) {
+    int put = PQputCopyData(target, buf, n);
+    PQfreemem(buf);
+    if (put != 1) throw std::runtime_error(std::string("COPY to the target: ") + PQerrorMessage(target));
+  }
+  if (n != -1) throw std::runtime_error(std::string("COPY from the source: ") + PQerrorMessage(source));
+  expect(source, PQgetResult(source), PGRES_COMMAND_OK, "COPY from the source");
+  while (PGresult* r = PQgetResult(source)) PQclear(r);
+  if (PQputCopyEnd(target, nullptr) != 1) throw std::runtime_error(std::string("COPY end: ") + PQerrorMessage(target));
+  PGresult* r = PQgetResult(target);
+  int64_t rows = PQresultStatus(r) == PGRES_COMMAND_OK ? std::atoll(PQcmdTuples(r)) : -1;
+  expect(target, r, PGRES_COMMAND_OK, "COPY into the target");
+  while (PGresult* rest = PQgetResult(target)) PQclear(rest);
+  return rows;
+}
+
 // One statement from a server log written with log_min_duration_statement = 0.
 struct LoggedStatement {
   double ms = 0;
@@ -192,6 +269,10 @@ struct RunLog {
 class Bench {
  public:
   explicit Bench(const Options& o) : o_(o) {
+    if (o.rtt_ms > 0) {
+      proxy_ = std::make_unique<testing::TcpProxy>(target_.port());
+      proxy_->set_delay(std::chrono::milliseconds(o.rtt_ms / 2));
+    }
     auto t0 = Clock::now();
     source_.create_database("desktop");
     target_.create_database("cloud");
@@ -201,7 +282,7 @@ class Bench {
       for (const auto& sql : demo::desktop_data_sql(o.scale, 42)) desktop.exec(sql);
     }
     generate_seconds_ = since(t0);
-    std::string yaml = demo::demo_config_yaml(source_.url("desktop"), target_.url("cloud"));
+    std::string yaml = demo::demo_config_yaml(source_.url("desktop"), target_url("cloud"));
     config_path_ = target_.directory() + "/bench.yaml";
     std::ofstream(config_path_) << yaml;
     cfg_ = config::parse_config(yaml, config_path_);
@@ -270,14 +351,84 @@ class Bench {
       pg::Connection cloud = connect(target_, "cloud");
       for (size_t i : order) cloud.exec("CREATE TABLE " + floor_table(i) + " " + staged_columns_ddl(plan_.tables[i]));
     }
+    start_measuring();
     auto start = Clock::now();
     pg::Connection desktop = connect_floor(source_, "desktop");
-    pg::Connection cloud = connect_floor(target_, "cloud");
+    pg::Connection cloud = connect_floor_over_link("cloud");
     desktop.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     rows = 0;
     for (size_t i : order) rows += copy_table(desktop, cloud, plan_.tables[i], floor_table(i));
     desktop.exec("COMMIT");
     return since(start);
+  }
+
+  // Per table a new connection pair and one binary COPY pipe into an empty
+  // table of the staged columns. Returns seconds; `rows` receives the rows copied.
+  double copy_pipe_floor(int64_t& rows) {
+    fresh_target();
+    std::vector<size_t> order = plan_.selected();
+    std::vector<std::string> copy_out, copy_in;
+    {
+      pg::Connection cloud = connect(target_, "cloud");
+      pg::Connection desktop = connect(source_, "desktop");
+      for (size_t i : order) {
+        const plan::TablePlan& t = plan_.tables[i];
+        cloud.exec("CREATE TABLE " + floor_table(i) + " " + staged_columns_ddl(t));
+        std::vector<std::string> names;
+        for (const auto& c : t.columns) names.push_back(c.name);
+        copy_out.push_back(stage::source_copy(t, desktop));
+        copy_in.push_back("COPY " + floor_table(i) + " (" + pg::column_list(names) + ") FROM STDIN (FORMAT binary)");
+      }
+    }
+    checkpoint();
+    start_measuring();
+    auto start = Clock::now();
+    rows = 0;
+    for (size_t k = 0; k < order.size(); ++k) {
+      RawConnection desktop(source_.conninfo("desktop"));
+      RawConnection cloud(target_url("cloud"));
+      rows += raw_pipe(desktop.get(), copy_out[k], cloud.get(), copy_in[k]);
+    }
+    return since(start);
+  }
+
+  // One target connection; per table, parents first, a binary COPY of the
+  // rows the safe floor keeps straight into the real target table. Returns
+  // seconds; `rows` receives the rows stored.
+  double target_floor(int64_t& rows) {
+    fresh_target();
+    std::vector<size_t> order = plan_.selected();
+    std::vector<std::string> copy_out, copy_in;
+    {
+      pg::Connection desktop = connect(source_, "desktop");
+      for (size_t i : order) {
+        std::vector<std::string> columns;
+        copy_out.push_back(stage::binary_copy_out(kept_rows_select(plan_.tables[i], desktop, columns)));
+        copy_in.push_back("COPY " + plan_.tables[i].target.qualified_name() + " (" + pg::column_list(columns) +
+                          ") FROM STDIN (FORMAT binary)");
+      }
+    }
+    start_measuring();
+    auto start = Clock::now();
+    pg::Connection desktop = connect(source_, "desktop");
+    RawConnection cloud(target_url("cloud"));
+    desktop.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    rows = 0;
+    for (size_t k = 0; k < order.size(); ++k) rows += raw_pipe(desktop.raw(), copy_out[k], cloud.get(), copy_in[k]);
+    desktop.exec("COMMIT");
+    return since(start);
+  }
+
+  // Zeroes the link's counters: the next measurement starts now.
+  void start_measuring() {
+    if (proxy_) proxy_->reset_counters();
+  }
+  // What the link carried since start_measuring(), once the last bytes in
+  // flight (a closing client's Terminate) have arrived.
+  LinkUse link_use() {
+    if (!proxy_) return {};
+    std::this_thread::sleep_for(std::chrono::milliseconds(o_.rtt_ms / 2 + 20));
+    return {proxy_->round_trips(), proxy_->bytes_up(), proxy_->bytes_down(), proxy_->connections()};
   }
 
   // Returns seconds; `inserted` receives the rows inserted into the target.
@@ -295,6 +446,7 @@ class Bench {
 
   // `stagesync sync --config FILE <extra>` into the current target.
   ChildRun stagesync(const std::vector<std::string>& extra, bool development = false) {
+    start_measuring();
     std::vector<std::string> args = {o_.stagesync, "sync", "--config", development ? dev_config_path_ : config_path_};
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
@@ -371,6 +523,58 @@ class Bench {
   }
 
  private:
+  // The target as stagesync and the floors reach it: through the link when there is one.
+  std::string target_url(const std::string& db) const {
+    return proxy_ ? "postgresql://postgres@127.0.0.1:" + std::to_string(proxy_->port()) + "/" + db : target_.url(db);
+  }
+  pg::Connection connect_floor_over_link(const std::string& db) {
+    pg::Connection c(pg::Endpoint{target_url(db), "", "sync_bench", 10});
+    c.exec("SET jit = off");
+    return c;
+  }
+
+  // The plan's source SELECT for `t`, with the target's owner and `set:`
+  // columns as constants, keeping what safe_insert() keeps: non-NULL keys, one
+  // row per key where duplicates are expected (the first one), and for
+  // `on_orphan: skip` references only rows whose parent row is selected too.
+  // `columns` receives the target columns, in order.
+  std::string kept_rows_select(const plan::TablePlan& t, pg::Connection& source,
+                               std::vector<std::string>& columns) const {
+    std::vector<std::string> values;
+    for (const auto& c : t.columns) {
+      columns.push_back(c.name);
+      values.push_back("s." + pg::ident(c.name));
+    }
+    std::vector<plan::ColumnValue> constants = t.constants;
+    if (t.owner) constants.insert(constants.begin(), *t.owner);
+    for (const auto& [name, value] : constants) {
+      const catalog::Column* col = t.target.find(name);
+      columns.push_back(name);
+      values.push_back("CAST(" + source.literal(value) + " AS " + (col ? col->type : std::string("text")) + ")");
+    }
+    std::vector<std::string> keep;
+    for (const auto& k : t.key) keep.push_back("s." + pg::ident(k) + " IS NOT NULL");
+    for (const auto& ref : t.references) {
+      if (ref.policy != config::OrphanPolicy::Skip) continue;
+      std::vector<std::string> some_null, same;
+      for (size_t k = 0; k < ref.columns.size(); ++k) {
+        some_null.push_back("s." + pg::ident(ref.columns[k]) + " IS NULL");
+        same.push_back("p." + pg::ident(ref.parent_columns[k]) + " = s." + pg::ident(ref.columns[k]));
+      }
+      keep.push_back("(" + pg::join(some_null, " OR ") + " OR EXISTS (SELECT 1 FROM (" +
+                     stage::source_select(plan_.tables[ref.parent], source) + ") p WHERE " + pg::join(same, " AND ") +
+                     "))");
+    }
+    bool distinct = t.keyed() && t.duplicates.keep_newest;
+    std::vector<std::string> key;
+    for (const auto& k : t.key) key.push_back("s." + pg::ident(k));
+    std::string out = std::string("SELECT ") + (distinct ? "DISTINCT ON (" + pg::join(key, ", ") + ") " : "") +
+                      pg::join(values, ", ") + " FROM (" + stage::source_select(t, source) + ") s";
+    if (!keep.empty()) out += " WHERE " + pg::join(keep, " AND ");
+    if (distinct) out += " ORDER BY " + pg::join(key, ", ");
+    return out;
+  }
+
   std::string floor_table(size_t i) const { return pg::ident("floor_" + plan_.tables[i].target_name); }
   std::string temp_table(size_t i) const { return pg::qualified("pg_temp", "stage_" + plan_.tables[i].target_name); }
 
@@ -381,9 +585,10 @@ class Bench {
 
   double run_safe_floor(int64_t& inserted) {
     std::vector<size_t> order = plan_.selected();
+    start_measuring();
     auto start = Clock::now();
     pg::Connection desktop = connect_floor(source_, "desktop");
-    pg::Connection cloud = connect_floor(target_, "cloud");
+    pg::Connection cloud = connect_floor_over_link("cloud");
     desktop.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     for (size_t i : order) {
       cloud.exec("CREATE TEMP TABLE " + temp_table(i) + " " + staged_columns_ddl(plan_.tables[i]));
@@ -508,6 +713,7 @@ class Bench {
   Options o_;
   cluster::LocalCluster source_{"stagesync-bench-src"};
   cluster::LocalCluster target_{"stagesync-bench-tgt"};
+  std::unique_ptr<testing::TcpProxy> proxy_;  // the slow link, with --rtt-ms N > 0
   double generate_seconds_ = 0;
   std::string config_path_;
   std::string dev_config_path_;
@@ -520,21 +726,16 @@ struct Variant {
   std::string name;
   std::vector<double> seconds;
   std::vector<long> rss_kb;  // empty for the floors
+  std::vector<LinkUse> link;
 };
 
-void print_results(const std::vector<Variant>& variants, int64_t rows, bool markdown) {
-  // Ratios are to the first two variants: the physical and the safe floor.
-  double physical = median(variants[0].seconds), safe = median(variants[1].seconds);
-  std::vector<std::vector<std::string>> table = {
-      {"variant", "wall s (median)", "min..max s", "rows read", "rows/s", "x physical", "x safe", "peak RSS MB"}};
-  for (const auto& v : variants) {
-    double s = median(v.seconds);
-    auto [lo, hi] = std::minmax_element(v.seconds.begin(), v.seconds.end());
-    std::string rss = "-";
-    if (!v.rss_kb.empty()) rss = fixed(static_cast<double>(*std::max_element(v.rss_kb.begin(), v.rss_kb.end())) / 1024, 1);
-    table.push_back({v.name, fixed(s, 2), fixed(*lo, 2) + ".." + fixed(*hi, 2), std::to_string(rows),
-                     fixed(static_cast<double>(rows) / s, 0), fixed(s / physical, 2), fixed(s / safe, 2), rss});
-  }
+int64_t median_of(const std::vector<LinkUse>& v, int64_t LinkUse::*field) {
+  std::vector<double> x;
+  for (const auto& u : v) x.push_back(static_cast<double>(u.*field));
+  return x.empty() ? -1 : static_cast<int64_t>(median(x));
+}
+
+void print_table(const std::vector<std::vector<std::string>>& table, bool markdown) {
   std::vector<size_t> width(table[0].size(), 0);
   for (const auto& row : table)
     for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
@@ -556,6 +757,41 @@ void print_results(const std::vector<Variant>& variants, int64_t rows, bool mark
   }
 }
 
+// The link view (--rtt-ms): wall time against the two floors that move the
+// data over the same link, and what the link carried (medians over the repeats).
+void print_link_results(const std::vector<Variant>& variants, const Variant& copy_pipe, const Variant& target_floor,
+                        bool markdown) {
+  double pipe = median(copy_pipe.seconds), floor = median(target_floor.seconds);
+  std::vector<std::vector<std::string>> table = {{"variant", "wall s (median)", "min..max s", "x COPY pipe floor",
+                                                  "x target floor", "round trips", "MB up", "MB down"}};
+  auto mb = [](int64_t b) { return b < 0 ? std::string("-") : fixed(static_cast<double>(b) / 1e6, 2); };
+  for (const auto& v : variants) {
+    double s = median(v.seconds);
+    auto [lo, hi] = std::minmax_element(v.seconds.begin(), v.seconds.end());
+    int64_t trips = median_of(v.link, &LinkUse::round_trips);
+    table.push_back({v.name, fixed(s, 2), fixed(*lo, 2) + ".." + fixed(*hi, 2), fixed(s / pipe, 2), fixed(s / floor, 2),
+                     trips < 0 ? "-" : std::to_string(trips), mb(median_of(v.link, &LinkUse::bytes_up)),
+                     mb(median_of(v.link, &LinkUse::bytes_down))});
+  }
+  print_table(table, markdown);
+}
+
+void print_results(const std::vector<Variant>& variants, int64_t rows, bool markdown) {
+  // Ratios are to the first two variants: the physical and the safe floor.
+  double physical = median(variants[0].seconds), safe = median(variants[1].seconds);
+  std::vector<std::vector<std::string>> table = {
+      {"variant", "wall s (median)", "min..max s", "rows read", "rows/s", "x physical", "x safe", "peak RSS MB"}};
+  for (const auto& v : variants) {
+    double s = median(v.seconds);
+    auto [lo, hi] = std::minmax_element(v.seconds.begin(), v.seconds.end());
+    std::string rss = "-";
+    if (!v.rss_kb.empty()) rss = fixed(static_cast<double>(*std::max_element(v.rss_kb.begin(), v.rss_kb.end())) / 1024, 1);
+    table.push_back({v.name, fixed(s, 2), fixed(*lo, 2) + ".." + fixed(*hi, 2), std::to_string(rows),
+                     fixed(static_cast<double>(rows) / s, 0), fixed(s / physical, 2), fixed(s / safe, 2), rss});
+  }
+  print_table(table, markdown);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -567,29 +803,54 @@ int main(int argc, char** argv) {
     Bench bench(o);
     std::cerr << "generated in " << fixed(bench.generate_seconds(), 1) << " s; PostgreSQL " << bench.server_version()
               << ", " << bench.table_count() << " tables\n";
-    enum { kPhysical, kSafe, kSafeAgain, kFull, kResync, kSwap, kTruncate, kIncNone, kIncChanged, kIncDeleted, kVacuumed };
-    std::vector<Variant> v = {{"physical floor", {}, {}},
-                              {"safe floor", {}, {}},
-                              {"safe floor, into the filled target", {}, {}},
-                              {"stagesync full sync", {}, {}},
-                              {"stagesync re-sync, no change", {}, {}},
-                              {"stagesync full sync, swap", {}, {}},
-                              {"stagesync full sync, truncate-first", {}, {}},
-                              {"stagesync incremental, no change", {}, {}},
-                              {"stagesync incremental, ~1% changed", {}, {}},
-                              {"stagesync incremental, 1% deleted", {}, {}}};
-    if (o.vacuumed_target) v.push_back({"stagesync full sync, vacuumed empty target", {}, {}});
+    enum {
+      kPhysical,
+      kSafe,
+      kSafeAgain,
+      kCopyPipe,
+      kTargetFloor,
+      kFull,
+      kResync,
+      kSwap,
+      kTruncate,
+      kIncNone,
+      kIncChanged,
+      kIncDeleted,
+      kVacuumed
+    };
+    std::vector<Variant> v = {{"physical floor", {}, {}, {}},
+                              {"safe floor", {}, {}, {}},
+                              {"safe floor, into the filled target", {}, {}, {}},
+                              {"COPY pipe floor", {}, {}, {}},
+                              {"target floor", {}, {}, {}},
+                              {"stagesync full sync", {}, {}, {}},
+                              {"stagesync re-sync, no change", {}, {}, {}},
+                              {"stagesync full sync, swap", {}, {}, {}},
+                              {"stagesync full sync, truncate-first", {}, {}, {}},
+                              {"stagesync incremental, no change", {}, {}, {}},
+                              {"stagesync incremental, ~1% changed", {}, {}, {}},
+                              {"stagesync incremental, 1% deleted", {}, {}, {}}};
+    if (o.vacuumed_target) v.push_back({"stagesync full sync, vacuumed empty target", {}, {}, {}});
     auto record = [&](Variant& variant, const ChildRun& run) {
       variant.seconds.push_back(run.seconds);
       variant.rss_kb.push_back(run.max_rss_kb);
+      variant.link.push_back(bench.link_use());
     };
-    int64_t rows = 0, safe_rows = 0, again_rows = 0, synced_rows = 0;
+    auto floor = [&](Variant& variant, double seconds) {
+      variant.seconds.push_back(seconds);
+      variant.link.push_back(bench.link_use());
+    };
+    int64_t rows = 0, safe_rows = 0, again_rows = 0, synced_rows = 0, pipe_rows = 0, target_floor_rows = 0;
     for (int r = 0; r < o.repeat; ++r) {
       std::cerr << "run " << r + 1 << "/" << o.repeat << ": physical floor";
-      v[kPhysical].seconds.push_back(bench.physical_floor(rows));
+      floor(v[kPhysical], bench.physical_floor(rows));
       std::cerr << ", safe floor";
-      v[kSafe].seconds.push_back(bench.safe_floor(safe_rows));
-      v[kSafeAgain].seconds.push_back(bench.safe_floor_again(again_rows));
+      floor(v[kSafe], bench.safe_floor(safe_rows));
+      floor(v[kSafeAgain], bench.safe_floor_again(again_rows));
+      std::cerr << ", COPY pipe floor";
+      floor(v[kCopyPipe], bench.copy_pipe_floor(pipe_rows));
+      std::cerr << ", target floor";
+      floor(v[kTargetFloor], bench.target_floor(target_floor_rows));
       std::cerr << ", stagesync";
       bench.fresh_target();
       record(v[kFull], bench.stagesync({}));
@@ -626,9 +887,19 @@ int main(int argc, char** argv) {
     if (o.markdown) std::cout << "\n";
     print_results(v, rows, o.markdown);
     if (o.markdown) std::cout << "\n";
-    bool same = safe_rows == synced_rows && again_rows == safe_rows;
+    if (o.rtt_ms >= 0) {
+      std::cout << "over a link of " << o.rtt_ms << " ms round trip"
+                << (o.rtt_ms > 0 ? " (proxy, " + std::to_string(o.rtt_ms / 2) + " ms each way)" : " (direct, no proxy)")
+                << " to the target:\n";
+      if (o.markdown) std::cout << "\n";
+      print_link_results(v, v[kCopyPipe], v[kTargetFloor], o.markdown);
+      if (o.markdown) std::cout << "\n";
+    }
+    bool same =
+        safe_rows == synced_rows && again_rows == safe_rows && target_floor_rows == safe_rows && pipe_rows == rows;
     std::cout << "rows in the target tables after the safe floor: " << safe_rows << " (again: " << again_rows
-              << "), after stagesync: " << synced_rows << (same ? " (same)" : " (DIFFERENT)") << "\n";
+              << "), after the target floor: " << target_floor_rows << ", after stagesync: " << synced_rows
+              << (same ? " (same)" : " (DIFFERENT)") << "\n";
     if (o.profile) {
       for (const RunLog& run : bench.profile()) {
         const auto& statements = run.statements;
