@@ -1,5 +1,7 @@
 #include "pg/copy_stream.h"
 
+#include <optional>
+
 namespace stagesync::pg {
 
 CopyOut::CopyOut(Connection& conn, std::string_view copy_sql) : conn_(conn) {
@@ -63,9 +65,15 @@ CopyIn::CopyIn(Connection& conn, std::string_view copy_sql) : conn_(conn) {
 }
 
 CopyIn::~CopyIn() {
-  if (open_ && conn_.raw()) {
+  if ((open_ || next_ready_) && conn_.raw()) {
+    // The server abandons the rest of the message too (a chain's later COPYs never start).
     PQputCopyEnd(conn_.raw(), "stagesync aborted the load");
-    while (PGresult* r = PQgetResult(conn_.raw())) PQclear(r);
+    while (PGresult* r = PQgetResult(conn_.raw())) {
+      ExecStatusType st = PQresultStatus(r);
+      PQclear(r);
+      if (st == PGRES_COPY_IN) PQputCopyEnd(conn_.raw(), "stagesync aborted the load");
+      if (PQstatus(conn_.raw()) != CONNECTION_OK) break;
+    }
   }
 }
 
@@ -75,18 +83,46 @@ void CopyIn::write(std::string_view data) {
   }
 }
 
+void CopyIn::read_on() {
+  std::optional<Error> failed;
+  while (PGresult* raw = PQgetResult(conn_.raw())) {
+    Result r(raw);
+    ExecStatusType st = PQresultStatus(raw);
+    if (st == PGRES_COPY_IN && !failed) {
+      next_ready_ = true;
+      return;
+    }
+    if (st == PGRES_COPY_IN) PQputCopyEnd(conn_.raw(), "stagesync aborted the load");
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY && st != PGRES_COPY_IN && !failed) {
+      failed = conn_.error_from(raw, "query failed on " + conn_.describe());
+    }
+    if (PQstatus(conn_.raw()) != CONNECTION_OK) break;
+  }
+  if (failed) throw *failed;
+}
+
 int64_t CopyIn::finish() {
   open_ = false;
   if (PQputCopyEnd(conn_.raw(), nullptr) != 1) throw conn_.error_from(nullptr, "COPY in broke on " + conn_.describe());
   Result res(PQgetResult(conn_.raw()));
   if (PQresultStatus(res.raw()) != PGRES_COMMAND_OK) {
     Error e = conn_.error_from(res.raw(), "COPY in failed on " + conn_.describe());
-    while (PGresult* r = PQgetResult(conn_.raw())) PQclear(r);
+    while (PGresult* r = PQgetResult(conn_.raw())) {
+      PQclear(r);
+      if (PQstatus(conn_.raw()) != CONNECTION_OK) break;
+    }
     throw e;
   }
   int64_t n = res.affected();
-  while (PGresult* r = PQgetResult(conn_.raw())) PQclear(r);
+  read_on();
   return n;
+}
+
+bool CopyIn::next() {
+  if (!next_ready_) return false;
+  next_ready_ = false;
+  open_ = true;
+  return true;
 }
 
 }  // namespace stagesync::pg

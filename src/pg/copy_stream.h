@@ -39,10 +39,21 @@ class CopyIn {
   void write(std::string_view data);
   // Ends the COPY; returns the number of rows the server stored.
   int64_t finish();
+  // A chain: `copy_sql` may hold several statements, COPY ... FROM STDIN
+  // among them ("COPY a FROM STDIN; ANALYZE a; COPY b FROM STDIN"). After
+  // finish(), next() waits for the next COPY of the message to start (true;
+  // write() and finish() then serve it) or for the message to end (false).
+  // The end of one COPY and the start of the next are answered together: a
+  // table after the first costs one round trip instead of two.
+  bool next();
 
  private:
+  // Reads the answers after a COPY's own until the next COPY starts or the
+  // message ends; throws the first error among them.
+  void read_on();
   Connection& conn_;
   bool open_ = true;
+  bool next_ready_ = false;  // the next COPY of the message has started
 };
 
 }  // namespace stagesync::pg

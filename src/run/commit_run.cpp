@@ -40,6 +40,7 @@ void commit_run(Session& s, pg::Pipeline& batch, const std::string& run_id, cons
     batch.add("COMMIT");
     if (last) s.drop_staging_after(batch);
     batch.run();
+    if (last) s.staging_dropped();
     return;
   } catch (const pg::Error& e) {
     if (!e.is_connection_loss()) throw;

@@ -247,6 +247,19 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
   snapshot_ = delta::current_snapshot(*source_, identity);
   delta::TextSettings settings;
   if (incremental) settings = delta::read_text_settings(*source_);
+  // A full read loads every table: their COPYs go in one chained message
+  // (each table after the first starts in the round trip that ends the last).
+  std::vector<std::unique_ptr<stage::StagingTable>> tables(n);
+  std::unique_ptr<stage::StagingChain> chain;
+  if (!incremental) {
+    std::vector<stage::StagingTable*> order;
+    for (size_t i : plan_.selected()) {
+      tables[i] = std::make_unique<stage::StagingTable>(*target_, run_id_, i, plan_.tables[i]);
+      created_.push_back(tables[i]->qualified());  // dropped by drop_staging() even if the load fails
+      order.push_back(tables[i].get());
+    }
+    chain = std::make_unique<stage::StagingChain>(*target_, order);
+  }
   for (size_t i : plan_.selected()) {
     const plan::TablePlan& t = plan_.tables[i];
     pg::Result rel = source_->exec(
@@ -282,8 +295,11 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
     watermarks_[i].rejects_run = run_id_;
 
     auto start = std::chrono::steady_clock::now();
-    stage::StagingTable table(*target_, run_id_, i, t);
-    created_.push_back(table.qualified());  // dropped by drop_staging() even if the load fails
+    if (!tables[i]) {
+      tables[i] = std::make_unique<stage::StagingTable>(*target_, run_id_, i, t);
+      created_.push_back(tables[i]->qualified());  // dropped by drop_staging() even if the load fails
+    }
+    stage::StagingTable& table = *tables[i];
     staged_[i] = std::make_unique<apply::TableSql>(t, table.qualified());
     // The table's in-scope source rows, and how many are in the change window.
     std::string why;
@@ -307,12 +323,10 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
     std::string where = m.method == delta::Method::Cursor        ? m.window
                         : m.method == delta::Method::Fingerprint ? "false"
                                                                  : "";
-    int64_t rows = table.load(
-        *source_,
-        [&](int64_t k) {
-          out_.progress(report::Progress{t.target_name, k, estimate, since(start), false});
-        },
-        where);
+    auto progress = [&](int64_t k) {
+      out_.progress(report::Progress{t.target_name, k, estimate, since(start), false});
+    };
+    int64_t rows = chain ? chain->load(table, *source_, progress) : table.load(*source_, progress, where);
     source_rows_[i] = rows;
     changed_rows_[i] = rows;
     if (m.method == delta::Method::Full) watermarks_[i].rows = rows;
@@ -436,6 +450,9 @@ std::vector<const plan::TablePlan*> Session::plans() const {
 void Session::drop_staging_after(pg::Pipeline& batch) {
   for (const auto& name : created_) batch.add_best_effort("DROP TABLE IF EXISTS " + name);
   batch.add_best_effort("DROP TABLE IF EXISTS " + rejects_);
+}
+
+void Session::staging_dropped() {
   created_.clear();
   rejects_dropped_ = true;
 }

@@ -61,9 +61,11 @@ class Session {
   void fail(const std::string& error) noexcept;
   // Drops this run's staging tables.
   void drop_staging() noexcept;
-  // Adds the drops to `batch`, after its COMMIT (best effort: a table left
-  // over is dropped by the next run); drop_staging() then has nothing to do.
+  // Adds the drops to `batch`, after its COMMIT (best effort). Once the batch
+  // has run, staging_dropped() tells drop_staging() there is nothing left to do;
+  // when it did not (the connection was lost), drop_staging() reconnects and drops.
   void drop_staging_after(pg::Pipeline& batch);
+  void staging_dropped();
 
   pg::Connection& source() { return *source_; }
   pg::Connection& target() { return *target_; }

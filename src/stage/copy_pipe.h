@@ -8,6 +8,7 @@
 #include <string>
 
 #include "pg/connection.h"
+#include "pg/copy_stream.h"
 
 namespace stagesync::stage {
 
@@ -19,5 +20,7 @@ using ProgressFn = std::function<void(int64_t rows)>;
 // side; an unfinished COPY IN is aborted, never completed.
 int64_t pipe_copy(pg::Connection& from, const std::string& copy_out, pg::Connection& to, const std::string& copy_in,
                   const ProgressFn& progress = nullptr);
+// The same into a COPY already started on the receiving side (a chain's, pg::CopyIn::next()).
+int64_t pipe_copy(pg::Connection& from, const std::string& copy_out, pg::CopyIn& in, const ProgressFn& progress);
 
 }  // namespace stagesync::stage

@@ -1,10 +1,11 @@
 #include "stage/staging_table.h"
 
 #include <algorithm>
+#include <stdexcept>
 
-#include "stage/copy_pipe.h"
 #include "pg/pipeline.h"
 #include "pg/sql.h"
+#include "stage/copy_pipe.h"
 #include "stage/source_query.h"
 
 namespace stagesync::stage {
@@ -38,11 +39,38 @@ int64_t StagingTable::load(pg::Connection& source, const ProgressFn& progress, c
   return rows;
 }
 
+int64_t StagingTable::load(pg::Connection& source, const ProgressFn& progress, pg::CopyIn& chain) {
+  return pipe_copy(source, source_copy(table_, source, ""), chain, progress);
+}
+
+StagingChain::StagingChain(pg::Connection& target, const std::vector<StagingTable*>& tables)
+    : target_(target), tables_(tables) {}
+
+int64_t StagingChain::load(StagingTable& table, pg::Connection& source, const ProgressFn& progress) {
+  if (next_ >= tables_.size() || tables_[next_] != &table) {
+    throw std::logic_error("staging chain: tables must be loaded in the order given");
+  }
+  if (!in_) {
+    std::string message;
+    for (const StagingTable* t : tables_) message += t->copy_in() + ";\n" + t->analyze_sql() + ";\n";
+    in_ = std::make_unique<pg::CopyIn>(target_, message);  // the deferred CREATEs go first
+  } else if (!in_->next()) {
+    throw std::logic_error("staging chain: the server ended the message early");
+  }
+  ++next_;
+  return table.load(source, progress, *in_);
+}
+
 int64_t StagingTable::append(pg::Connection& source, const std::string& select) {
   return pipe_copy(source, binary_copy_out(select), target_, copy_in());
 }
 
 void StagingTable::analyze() {
+  // Deferred: it travels with the next statement (the next table's COPY, or the apply).
+  target_.defer(analyze_sql());
+}
+
+std::string StagingTable::analyze_sql() const {
   // Statistics for the columns the apply joins and groups on (and the row
   // count); the others are never used in a plan.
   std::vector<std::string> analyzed = table_.key;
@@ -51,8 +79,7 @@ void StagingTable::analyze() {
   std::sort(analyzed.begin(), analyzed.end());
   analyzed.erase(std::unique(analyzed.begin(), analyzed.end()), analyzed.end());
   if (analyzed.empty() && !table_.columns.empty()) analyzed.push_back(table_.columns.front().name);
-  // Deferred: it travels with the next statement (the next table's COPY, or the apply).
-  target_.defer("ANALYZE " + qualified_ + (analyzed.empty() ? "" : " (" + pg::column_list(analyzed) + ")"));
+  return "ANALYZE " + qualified_ + (analyzed.empty() ? "" : " (" + pg::column_list(analyzed) + ")");
 }
 
 std::string rejects_table(const std::string& run_id) { return pg::qualified("stagesync", "r_" + run_id); }

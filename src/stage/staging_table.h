@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "pg/connection.h"
 #include "plan/sync_plan.h"
@@ -25,15 +27,35 @@ class StagingTable {
   // binary COPY into this table, then ANALYZEs it. Returns rows loaded.
   // `where` limits the rows read (see source_select()).
   int64_t load(pg::Connection& source, const ProgressFn& progress, const std::string& where = "");
+  // The same into `chain`'s current COPY (StagingChain; its ANALYZE is part of the chain).
+  int64_t load(pg::Connection& source, const ProgressFn& progress, pg::CopyIn& chain);
   // Adds the rows of `select` (the staged columns, in order) from `source`; no ANALYZE.
   int64_t append(pg::Connection& source, const std::string& select);
   void analyze();
+  std::string analyze_sql() const;
+  std::string copy_in() const;
 
  private:
-  std::string copy_in() const;
   pg::Connection& target_;
   const plan::TablePlan& table_;
   std::string qualified_;
+};
+
+// Full runs: every selected table's COPY (and ANALYZE) in one simple-protocol
+// message, so each table after the first starts in the round trip that ends
+// the one before (pg::CopyIn::next()). Tables are loaded in the order given;
+// nothing is sent before the first load.
+class StagingChain {
+ public:
+  StagingChain(pg::Connection& target, const std::vector<StagingTable*>& tables);
+  // Loads the chain's next table, which must be `table`, from `source`.
+  int64_t load(StagingTable& table, pg::Connection& source, const ProgressFn& progress);
+
+ private:
+  pg::Connection& target_;
+  std::vector<StagingTable*> tables_;
+  size_t next_ = 0;
+  std::unique_ptr<pg::CopyIn> in_;
 };
 
 // Creates a table that lives for one run in the stagesync schema: UNLOGGED
