@@ -33,7 +33,7 @@ std::vector<std::string> lookup_drift(const plan::TablePlan& t, pg::Connection& 
                      stage::binary_copy_out("SELECT " + pg::join(casts, ", ") + ", x." + pg::ident(l.take) + "::" +
                                             filled->stage_type + " FROM (" + stage::lookup_select(l) + ") x"),
                      target, "COPY " + name + " (" + pg::column_list(names) + ", v) FROM STDIN (FORMAT binary)");
-    target.exec("ANALYZE " + name);
+    target.defer("ANALYZE " + name);  // travels with the next statement
     out.push_back("SELECT " + pg::join(keys, ", ") + " FROM " + t.target.qualified_name() + " c LEFT JOIN " + name +
                   " v ON " + pg::join(on, " AND ") + " WHERE c." + pg::ident(filled->name) + "::" +
                   filled->stage_type + " IS DISTINCT FROM v.v");

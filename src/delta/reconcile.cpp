@@ -408,13 +408,13 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     // Anti-joins of up to every row: hashed, never a nested loop (the planner
     // misjudges freshly filled work tables; a nested loop here took minutes).
     set_local(target, "enable_nestloop", "off");
-    out.rejects_carried = target
-                              .exec("INSERT INTO " + in.run_rejects +
-                                        " (table_name, row_key, column_name, reason) SELECT $1, "
-                                        "r.row_key, r.column_name, r.reason FROM " +
-                                        known + " r" + pairs_join + " WHERE " + not_staged + " AND NOT (" + gone + ")",
-                                    std::vector<pg::Param>{p.target_name})
-                              .affected();
+    int64_t* carried = in.rejects_carried;
+    target.defer("INSERT INTO " + in.run_rejects +
+                     " (table_name, row_key, column_name, reason) SELECT $1, r.row_key, r.column_name, r.reason FROM " +
+                     known + " r" + pairs_join + " WHERE " + not_staged + " AND NOT (" + gone + ")",
+                 std::vector<pg::Param>{p.target_name}, [carried](pg::Result& r) {
+                   if (carried) *carried = r.affected();
+                 });
     unset_local(target, "enable_nestloop");
   }
   // Deferred: they travel with the target's next statement (the next table's

@@ -44,7 +44,9 @@ struct Reconciled {
   std::string deletions;        // the table of keys to delete (see deletions_table())
   int64_t deletion_count = 0;   // keys listed in it
   int64_t target_owned = -1;    // owned in-scope target rows before the run
-  int64_t rejects_carried = 0;  // keys the previous run set aside, still set aside (not fetched)
+  // Keys the previous run set aside, still set aside (not fetched): counted by
+  // a statement deferred onto the target connection, written here once it ran
+  // (ReconcileInput::rejects_carried says where).
 };
 
 // Creates the (empty) table of key values to delete for table `index` of run
@@ -86,6 +88,9 @@ struct ReconcileInput {
     std::vector<std::string> columns;
   };
   std::vector<ParentRows> children_of;
+  // Where the count of carried set-aside keys is written when the target's
+  // next message has run (it must outlive that; nullptr: not counted).
+  int64_t* rejects_carried = nullptr;
 };
 
 // Runs inside the caller's source snapshot; uses its own transaction on the

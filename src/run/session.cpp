@@ -374,6 +374,7 @@ int64_t Session::stage_changes(size_t i, stage::StagingTable& table, const delta
   in.estimated_rows = std::max<int64_t>(estimate, 0);
   in.settings = settings;
   in.run_rejects = rejects_;
+  in.rejects_carried = &carried_rejects_[i];  // a stable element: the vector is sized before staging
   for (const auto& ref : t.references) {
     const apply::TableSql* parent = staged_.at(ref.parent).get();
     if (!parent) continue;
@@ -406,7 +407,7 @@ int64_t Session::stage_changes(size_t i, stage::StagingTable& table, const delta
   source_rows_[i] = rec.source_rows;
   target_owned_[i] = rec.target_owned;
   deletions_[i] = rec.deletion_count;
-  carried_rejects_[i] = rec.rejects_carried;
+  // carried_rejects_[i]: written by reconcile()'s deferred count (in.rejects_carried).
   staged_[i]->set_deletions(rec.deletions);
   return rec.rows_fetched;
 }
