@@ -5,16 +5,17 @@
 // would keep the session run lock in a pooled server session after the run
 // and let two runs share it, so it is refused on connect, before any write
 // (docs/decisions/0005-connection-poolers.md).
+#include "support/pooler.h"
+
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "run/pooler_check.h"
-#include "support/pooler.h"
 #include "support/sync_fixture.h"
 
 namespace stagesync::testing {
@@ -23,15 +24,18 @@ namespace {
 class PoolerTest : public SyncFixture {
  protected:
   void SetUp() override {
-    src().exec("CREATE TABLE climaster (client_id int, name varchar(50), note text, con_id int, org_id int);"
-               "INSERT INTO climaster VALUES (1, 'a', 'x', 1, 3), (2, 'b', 'y', 9, 3)");
-    tgt().exec("CREATE TABLE climaster (client_id int PRIMARY KEY, name varchar(50), note text, con_id int, org_id int, "
-               "source char(1) NOT NULL DEFAULT 'D'); INSERT INTO climaster VALUES (100, 'mobile', NULL, 1, 3, 'M')");
+    src().exec(
+        "CREATE TABLE climaster (client_id int, name varchar(50), note text, con_id int, org_id int);"
+        "INSERT INTO climaster VALUES (1, 'a', 'x', 1, 3), (2, 'b', 'y', 9, 3)");
+    tgt().exec(
+        "CREATE TABLE climaster (client_id int PRIMARY KEY, name varchar(50), note text, con_id int, org_id int, "
+        "source char(1) NOT NULL DEFAULT 'D'); INSERT INTO climaster VALUES (100, 'mobile', NULL, 1, 3, 'M')");
   }
   // The configuration with the given source and target urls.
   std::string config(const std::string& source_url, const std::string& target_url) {
-    return write_config("source: { url: \"" + source_url + "\" }\ntarget: { url: \"" + target_url +
-                        "\" }\nowner: { column: source, value: D }\ntables:\n  - { name: climaster, key: [client_id] }\n");
+    return write_config(
+        "source: { url: \"" + source_url + "\" }\ntarget: { url: \"" + target_url +
+        "\" }\nowner: { column: source, value: D }\ntables:\n  - { name: climaster, key: [client_id] }\n");
   }
   std::string direct_config() { return config(source_url(), target_url()); }
   // Nothing of stagesync's on the target: no metadata schema (so no run rows
@@ -159,6 +163,19 @@ TEST_F(PoolerTest, TargetThroughATransactionPoolerIsRefusedBeforeAnyWrite) {
     EXPECT_NE(all(r).find("transaction-mode connection pooler"), std::string::npos) << all(r);
     EXPECT_NE(all(r).find("Use the session pooler (port 5432) or a direct connection"), std::string::npos) << all(r);
     expect_target_untouched(before);
+  }
+  // A run's own check (folded into its round trips: one probe round, then the
+  // lock only in the marked session) whatever the pooler's order of reuse and size.
+  for (bool round_robin : {false, true}) {
+    for (int size : {1, 4}) {
+      Pooler other(Servers::target(), {Pooler::Mode::Transaction, size, round_robin});
+      std::string cfg = config(source_url(), other.url(tgt_db_.name()));
+      for (int k = 0; k < 5; ++k) {
+        CliResult r = cli({"sync", "--config", cfg});
+        EXPECT_EQ(r.exit_code, 2) << "round robin " << round_robin << ", pool size " << size << ": " << all(r);
+        expect_target_untouched(before);
+      }
+    }
   }
   // The refusal left nothing behind: the next direct run is not refused.
   CliResult direct = cli({"sync", "--config", direct_config()});

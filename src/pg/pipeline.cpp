@@ -26,6 +26,9 @@ void Pipeline::send_all() {
                            0)) {
       throw conn_.error_from(nullptr, "query failed on " + conn_.describe());
     }
+    if (sync_each_ && &st != &queued_.back() && !PQpipelineSync(c)) {
+      throw conn_.error_from(nullptr, "query failed on " + conn_.describe());
+    }
   }
   // Blocking mode is deadlock-free here: while libpq waits to write, it reads
   // whatever the server has answered so far.
@@ -105,19 +108,23 @@ void Pipeline::finish() {
     }
     while (PGresult* more = PQgetResult(c)) PQclear(more);  // a statement's answers end with NULL
     ExecStatusType st = PQresultStatus(res.raw());
-    if (st == PGRES_PIPELINE_ABORTED) continue;  // skipped after an earlier failure
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
-      if (!queued_[i].on_result || first) continue;
-      try {
-        queued_[i].on_result(res);
-      } catch (...) {
-        first = std::current_exception();
+      if (queued_[i].on_result && !first) {
+        try {
+          queued_[i].on_result(res);
+        } catch (...) {
+          first = std::current_exception();
+        }
       }
-      continue;
+    } else if (st != PGRES_PIPELINE_ABORTED) {  // aborted: skipped after an earlier failure
+      if (PQstatus(c) != CONNECTION_OK) broken = true;
+      if (!first && (!queued_[i].best_effort || broken)) {
+        first = std::make_exception_ptr(conn_.error_from(res.raw(), "query failed on " + conn_.describe()));
+      }
     }
-    if (PQstatus(c) != CONNECTION_OK) broken = true;
-    if (!first && (!queued_[i].best_effort || broken)) {
-      first = std::make_exception_ptr(conn_.error_from(res.raw(), "query failed on " + conn_.describe()));
+    if (sync_each_ && i + 1 < queued_.size() && !broken) {  // the end of this statement's own transaction
+      Result sync(PQgetResult(c));
+      if (!sync.raw() || PQresultStatus(sync.raw()) != PGRES_PIPELINE_SYNC) broken = true;
     }
   }
   if (!broken) {

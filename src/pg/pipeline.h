@@ -72,6 +72,9 @@ class Pipeline {
   void finish();
   // Always pipeline mode, even for one statement (required between start() and finish()).
   void set_async() { async_ = true; }
+  // Each statement its own transaction (a Sync after each), still one round
+  // trip: a failure ends only its own statement.
+  void set_sync_each() { sync_each_ = true; }
 
  private:
   struct Statement {
@@ -90,6 +93,7 @@ class Pipeline {
   std::exception_ptr first_;  // the first failure in statement order
   bool broken_ = false;
   bool async_ = false;
+  bool sync_each_ = false;
   size_t first_own_ = 0;
 };
 

@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "pg/pipeline.h"
 #include "pg/sql.h"
 #include "run/run_errors.h"
 
@@ -90,9 +91,20 @@ void SessionMark::probe(const std::string& side, const pg::Connection& conn, con
   pg::Endpoint probe_endpoint = endpoint;
   probe_endpoint.application_name += " (session probe)";
   pg::Connection probe(probe_endpoint);
+  // Two transactions in one round trip (a Sync after each): a transaction
+  // pooler hands each its server session as it comes.
+  std::vector<Sample> samples(2);
+  pg::Pipeline p(probe);
+  p.set_sync_each();
+  for (auto& smp : samples) {
+    p.add("SELECT pg_catalog.pg_backend_pid(), pg_catalog.current_setting($1, true)",
+          std::vector<pg::Param>{std::string(kSetting)}, [&smp](pg::Result& r) {
+            smp = Sample{r.int64(0, 0), r.is_null(0, 1) ? std::string() : r.text(0, 1)};
+          });
+  }
+  p.run();
   int64_t probe_pid = 0;
-  for (int k = 0; k < 2; ++k) {
-    Sample s = sample(probe);
+  for (const Sample& s : samples) {
     if (s.pid == pid_ || s.value == token_) {
       refuse_shared(side, conn,
                     "a second connection was given the first one's server session (server process " +
