@@ -113,3 +113,33 @@ TEST_F(Guards, ConfiguredLimitsPerTable) {
 
 }  // namespace
 }  // namespace stagesync::testing
+
+namespace stagesync::testing {
+namespace {
+
+// Issue 11 item 3: a guard is judged on counts, before any target row is
+// written or locked. A DELETE that ran and was rolled back leaves its
+// transaction id in the rows' xmax (and the rows were locked meanwhile, the
+// mobile app's updates waiting): no row may carry one after a tripped guard,
+// for sync and plan alike.
+TEST_F(Guards, ATrippedGuardNeverWroteNorLockedATargetRow) {
+  src().exec("DELETE FROM clients WHERE id <= 600");
+  for (const std::vector<std::string>& command : {std::vector<std::string>{"sync"}, std::vector<std::string>{"plan"}}) {
+    std::vector<std::string> args = command;
+    args.insert(args.end(), {"--config", cfg_});
+    CliResult r = cli(args);
+    if (command[0] == "sync") {
+      EXPECT_EQ(r.exit_code, 9) << r.out << r.err;
+    } else {
+      EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+      EXPECT_NE((r.out + r.err).find("a sync would stop here"), std::string::npos) << r.out << r.err;
+    }
+    EXPECT_EQ(count("SELECT count(*) FROM clients WHERE xmax <> '0'::xid"), 0)
+        << command[0] << ": owned rows were deleted (and locked) before the guard was judged";
+    EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE xmax <> '0'::xid"), 0) << command[0];
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM clients WHERE source = 'D'"), 1000) << "nothing changed";
+}
+
+}  // namespace
+}  // namespace stagesync::testing
