@@ -351,7 +351,9 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     target.defer("INSERT INTO " + want + " SELECT " + keys + " FROM " + pairs + " GROUP BY " + keys +
                  " HAVING count(*) > 1");
   }
-  out.deletion_count = target.exec("SELECT count(*) FROM " + out.deletions).int64(0, 0);
+  // Deferred: answered with the fetch's first statement below (always sent, before this function returns).
+  target.defer("SELECT count(*) FROM " + out.deletions, {},
+               [&out](pg::Result& r) { out.deletion_count = r.int64(0, 0); });
 
   const std::string not_staged = "NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "r") + ")";
   if (carry) {
