@@ -308,9 +308,11 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
         t.config->incremental.method != "fingerprint" && facts.lookup_change.empty()) {
       window = delta::changed_since(*facts.previous, facts.now, why);
     }
+    int64_t window_rows = -1;  // rows in the change window (-1: not counted)
     if (window || m.method != delta::Method::Full) {
       pg::Result c = source_->exec(stage::source_count(t, *source_, window ? *window : "false"));
       watermarks_[i].rows = c.int64(0, 0);
+      if (window) window_rows = c.int64(0, 1);
       if (window && c.int64(0, 1) == 0 && facts.previous->rows == watermarks_[i].rows && !references_changed(t) &&
           (!t.keyed() || !collisions_freed_.at(i))) {
         mark_unchanged(i, previous_rejects);
@@ -326,7 +328,10 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
     auto progress = [&](int64_t k) {
       out_.progress(report::Progress{t.target_name, k, estimate, since(start), false});
     };
-    int64_t rows = chain ? chain->load(table, *source_, progress) : table.load(*source_, progress, where);
+    // A read known to be empty is not sent (a COPY costs two round trips): fingerprints stage nothing
+    // first, and a cursor window the counting scan found empty.
+    bool empty = where == "false" || (m.method == delta::Method::Cursor && window && m.window == *window && window_rows == 0);
+    int64_t rows = chain ? chain->load(table, *source_, progress) : empty ? 0 : table.load(*source_, progress, where);
     source_rows_[i] = rows;
     changed_rows_[i] = rows;
     if (m.method == delta::Method::Full) watermarks_[i].rows = rows;
