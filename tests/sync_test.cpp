@@ -402,7 +402,8 @@ TEST_F(UndeclaredForeignKey, ViolatingRowsAreRefusedBeforeAnyWriteNamingTheRefer
 
 TEST_F(UndeclaredForeignKey, AParentOutsideTheConfigurationIsJudgedByItsTargetRows) {
   std::string before = versions("climaster");
-  std::string cfg = config_with_tables("  - { name: climaster, key: [client_id] }\n", "owner: { column: source, value: D }\n");
+  std::string cfg =
+      config_with_tables("  - { name: climaster, key: [client_id] }\n", "owner: { column: source, value: D }\n");
   try {
     sync(cfg);
     FAIL() << "expected DataRefused";

@@ -242,7 +242,8 @@ void judge_foreign_keys(pg::Pipeline& p, const TableSql& t, const plan::SyncPlan
     std::string hint = fk.suggested_reference(plan, tp.name);
     refuse_if_any(
         p,
-        "SELECT " + what + ", count(*) OVER () FROM " + t.staging() + " s WHERE " + orphan + " LIMIT " + std::to_string(kExamples),
+        "SELECT " + what + ", count(*) OVER () FROM " + t.staging() + " s WHERE " + orphan + " LIMIT " +
+            std::to_string(kExamples),
         params,
         [message, hint](const pg::Result& r) {
           int64_t n = r.int64(0, 1);
