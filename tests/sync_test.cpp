@@ -333,6 +333,92 @@ TEST_F(References, ParentNotInRunCountsExistingRowsOnly) {
   EXPECT_EQ(count("SELECT count(*) FROM parent"), 2) << "--tables child must not touch parent";
 }
 
+// Issue 11 item 8: a target foreign key no `references:` entry declares. Rows
+// violating it are refused before any write, all of them at once, naming the
+// entry that would handle them (not the server's first error at the apply).
+class UndeclaredForeignKey : public Sync {
+ protected:
+  void SetUp() override {
+    Sync::SetUp();
+    src().exec(
+        "CREATE TABLE locmaster (loc_id int, name text); INSERT INTO locmaster VALUES (1, 'office');"
+        "CREATE TABLE climaster (client_id int, loc_id int);"
+        "INSERT INTO climaster VALUES (1, 1), (2, 2), (3, NULL), (4, 7), (5, 50)");
+    tgt().exec(
+        "CREATE TABLE locmaster (loc_id int PRIMARY KEY, name text, source char(1) NOT NULL DEFAULT 'D');"
+        "INSERT INTO locmaster VALUES (50, 'mobile location', 'M'), (7, 'owned, vanished from the source', 'D');"
+        "CREATE TABLE climaster (client_id int PRIMARY KEY, loc_id int REFERENCES locmaster, "
+        "source char(1) NOT NULL DEFAULT 'D');"
+        "INSERT INTO climaster VALUES (100, 50, 'M')");
+  }
+  std::string config(const std::string& climaster_extra = "") {
+    return config_with_tables("  - { name: locmaster, key: [loc_id] }\n  - { name: climaster, key: [client_id]" +
+                                  climaster_extra + " }\n",
+                              "owner: { column: source, value: D }\n");
+  }
+};
+
+TEST_F(UndeclaredForeignKey, ViolatingRowsAreRefusedBeforeAnyWriteNamingTheReferenceThatHandlesThem) {
+  std::string before = versions("locmaster") + versions("climaster");
+  std::string cfg = config();
+  try {
+    sync(cfg);
+    FAIL() << "expected DataRefused";
+  } catch (const apply::DataRefused& e) {
+    // 1 (parent staged), 3 (NULL) and 5 (mobile parent, kept) pass; 2 has no parent, and 7 is
+    // deleted by this very run (owned, vanished from the source).
+    std::string m = e.what();
+    EXPECT_NE(m.find("table climaster: target foreign key climaster_loc_id_fkey (loc_id) -> public.locmaster"),
+              std::string::npos) << m;
+    EXPECT_NE(m.find("2 source row(s) would violate it"), std::string::npos) << m;
+    EXPECT_NE(m.find("key {\"client_id\" : 2}: (loc_id) = (2) has no row in public.locmaster"), std::string::npos) << m;
+    EXPECT_NE(m.find("key {\"client_id\" : 4}: (loc_id) = (7)"), std::string::npos) << m;
+    EXPECT_EQ(m.find("client_id\" : 5}"), std::string::npos) << m;
+    EXPECT_NE(m.find("add to climaster: references: [{ columns: [loc_id], parent: locmaster, on_orphan: skip }]"),
+              std::string::npos) << m;
+  }
+  EXPECT_EQ(versions("locmaster") + versions("climaster"), before) << "nothing may be written";
+  // The command line: the data refusal's exit code, for sync and for plan alike.
+  CliResult s = cli({"sync", "--config", cfg});
+  EXPECT_EQ(s.exit_code, 5) << s.out << s.err;
+  EXPECT_NE((s.out + s.err).find("climaster_loc_id_fkey"), std::string::npos) << s.out << s.err;
+  CliResult p = cli({"plan", "--config", cfg});
+  EXPECT_EQ(p.exit_code, 5) << p.out << p.err;
+  EXPECT_NE((p.out + p.err).find("parent: locmaster, on_orphan: skip"), std::string::npos) << p.out << p.err;
+  EXPECT_EQ(versions("locmaster") + versions("climaster"), before);
+  // `check` names it as a fact, not a problem.
+  CliResult c = cli({"check", "--config", cfg});
+  EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
+  EXPECT_NE((c.out + c.err).find("target foreign key climaster_loc_id_fkey (loc_id) -> public.locmaster is not "
+                                 "declared in 'references:'"),
+            std::string::npos)
+      << c.out << c.err;
+
+  // With the suggested entry the same data syncs, the two rows set aside.
+  auto r = sync(config(", references: [ { columns: [loc_id], parent: locmaster, on_orphan: skip } ]"));
+  EXPECT_EQ(table(r, "climaster").counts.rejected, 2);
+  EXPECT_EQ(column("SELECT client_id FROM climaster ORDER BY 1"), (std::vector<std::string>{"1", "3", "5", "100"}));
+}
+
+TEST_F(UndeclaredForeignKey, AParentOutsideTheConfigurationIsJudgedByItsTargetRows) {
+  std::string before = versions("climaster");
+  std::string cfg =
+      config_with_tables("  - { name: climaster, key: [client_id] }\n", "owner: { column: source, value: D }\n");
+  try {
+    sync(cfg);
+    FAIL() << "expected DataRefused";
+  } catch (const apply::DataRefused& e) {
+    // Every existing target row is a parent (7 and 50): 1 and 2 violate.
+    std::string m = e.what();
+    EXPECT_NE(m.find("2 source row(s) would violate it"), std::string::npos) << m;
+    EXPECT_NE(m.find("(loc_id) = (1)"), std::string::npos) << m;
+    EXPECT_NE(m.find("add public.locmaster to 'tables'"), std::string::npos) << m;
+  }
+  EXPECT_EQ(versions("climaster"), before);
+  tgt().exec("INSERT INTO locmaster VALUES (1, 'office', 'D'), (2, 'branch', 'D')");
+  EXPECT_EQ(table(sync(cfg), "climaster").counts.inserted, 5);
+}
+
 TEST_F(Sync, RefusedValuesStopTheRunNamingTableKeyAndColumn) {
   src().exec("CREATE TABLE t (id int, name text, code text);"
              "INSERT INTO t VALUES (1, 'ok', 'A'), (2, NULL, 'B'), (3, 'ok', 'way too long')");

@@ -196,7 +196,63 @@ void judge_reference(pg::Pipeline& p, const TableSql& t, const std::string& reje
   }
 }
 
+// The staged rows of `t` that would violate target foreign key `fk`: every
+// referencing column non-NULL (MATCH SIMPLE) and no parent row as the parent
+// will be after this run (as judge_reference()). Empty when it cannot be
+// judged here: a column of either side not staged (the server still checks).
+std::string violating(const TableSql& t, const plan::TargetForeignKey& fk, const TableSql* parent_staged,
+                      pg::Params& params) {
+  std::vector<std::string> not_null, in_parent_stage, in_parent_target;
+  for (size_t i = 0; i < fk.columns.size(); ++i) {
+    const plan::StagedColumn* c = t.table().column(fk.columns[i]);
+    if (!c) return "";
+    std::string child = t.insert_value("s", *c);
+    not_null.push_back("s." + pg::ident(c->name) + " IS NOT NULL");
+    in_parent_target.push_back("pt." + pg::ident(fk.parent_columns[i]) + " = " + child);
+    if (parent_staged) {
+      const plan::StagedColumn* pc = parent_staged->table().column(fk.parent_columns[i]);
+      if (!pc) return "";
+      in_parent_stage.push_back(parent_staged->insert_value("ps", *pc) + " = " + child);
+    }
+  }
+  std::string orphan = pg::join(not_null, " AND ") + " AND NOT EXISTS (SELECT 1 FROM " + fk.parent_qualified() +
+                       " pt WHERE " + pg::join(in_parent_target, " AND ");
+  if (!parent_staged) return orphan + ")";
+  return orphan + " AND " + parent_staged->survives_apply("pt", params) + ") AND NOT EXISTS (SELECT 1 FROM " +
+         parent_staged->staging() + " ps WHERE " + pg::join(in_parent_stage, " AND ") + ")";
+}
+
 }  // namespace
+
+void judge_foreign_keys(pg::Pipeline& p, const TableSql& t, const plan::SyncPlan& plan,
+                        const std::vector<const TableSql*>& staged) {
+  const plan::TablePlan& tp = t.table();
+  for (const auto& fk : tp.foreign_keys) {
+    if (fk.covered) continue;
+    const TableSql* parent_staged = fk.parent >= 0 ? staged.at(static_cast<size_t>(fk.parent)) : nullptr;
+    pg::Params params;
+    std::string orphan = violating(t, fk, parent_staged, params);
+    if (orphan.empty()) continue;
+    std::string cols = pg::join(fk.columns, ", ");
+    std::string what = "'key ' || " + t.key_json("s") + " || ': ' || " + pg::text_literal("(" + cols + ") = ") +
+                       " || ROW(" + pg::column_list(fk.columns, "s") + ")::text || " +
+                       pg::text_literal(" has no row in " + fk.parent_display());
+    std::string message = "target foreign key " + fk.constraint + " (" + cols + ") -> " + fk.parent_display() + " (" +
+                          pg::join(fk.parent_columns, ", ") + "), which no 'references:' entry covers: ";
+    std::string hint = fk.suggested_reference(plan, tp.name);
+    refuse_if_any(
+        p,
+        "SELECT " + what + ", count(*) OVER () FROM " + t.staging() + " s WHERE " + orphan + " LIMIT " +
+            std::to_string(kExamples),
+        params,
+        [message, hint](const pg::Result& r) {
+          int64_t n = r.int64(0, 1);
+          return message + std::to_string(n) + " source row(s) would violate it; nothing was applied:" +
+                 examples(r, n, "rows") + "\n  To set such rows aside instead (as rejects), " + hint;
+        },
+        tp.target_name);
+  }
+}
 
 void prepare_table(pg::Pipeline& p, const TableSql& t, const std::string& rejects,
                    const std::vector<const plan::TablePlan*>& plans, const std::vector<const TableSql*>& staged,

@@ -27,4 +27,12 @@ void prepare_table(pg::Pipeline& p, const TableSql& table, const std::string& re
                    const std::vector<const plan::TablePlan*>& plans, const std::vector<const TableSql*>& staged,
                    TableCounts& counts);
 
+// Target foreign keys no configured reference covers (plan::TargetForeignKey):
+// refuses the run (DataRefused, when the pipeline runs) when staged rows would
+// violate one, naming the constraint, examples, the count and the reference
+// that would handle them. Only reads. Add it after every table of the run is
+// prepared: the parents' staged rows must be final.
+void judge_foreign_keys(pg::Pipeline& p, const TableSql& table, const plan::SyncPlan& plan,
+                        const std::vector<const TableSql*>& staged);
+
 }  // namespace stagesync::apply

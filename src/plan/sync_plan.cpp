@@ -88,6 +88,7 @@ class Resolver {
     for (size_t i = 0; i < plans.size(); ++i) resolve_references(plans, i);
     Resolution res;
     res.plan.tables = order_parents_first(std::move(plans));
+    resolve_foreign_keys(res.plan);
     select(res.plan, only);
     res.problems = std::move(problems_);
     return res;
@@ -109,8 +110,60 @@ class Resolver {
     std::vector<pg::Param> names{catalog::table_names_param(target_names)};
     p.add(catalog::read_tables_sql(), names, [&](pg::Result& r) { target_tables_ = catalog::tables_from(r, target_names); });
     p.add(TypeCompatibility::prefetch_sql(), names, [&](pg::Result& r) { types_.prefetched(r); });
+    p.add(foreign_keys_sql(), names, [&](pg::Result& r) { foreign_keys_from(r, target_names); });
     source_tables_ = catalog::read_tables(source_, source_names);
     p.run();
+  }
+
+  // Every foreign key of the target tables (child side), one row per column
+  // pair in the constraint's order. $1: the target tables' names.
+  static std::string foreign_keys_sql() {
+    return "SELECT n.ord, k.conname, u.i, ca.attname, pn.nspname, pc.relname, pa.attname "
+           "FROM unnest($1::text[]) WITH ORDINALITY n(name, ord) "
+           "JOIN pg_catalog.pg_constraint k ON k.conrelid = pg_catalog.to_regclass(n.name) AND k.contype = 'f' "
+           "CROSS JOIN LATERAL unnest(k.conkey, k.confkey) WITH ORDINALITY u(child, parent, i) "
+           "JOIN pg_catalog.pg_attribute ca ON ca.attrelid = k.conrelid AND ca.attnum = u.child "
+           "JOIN pg_catalog.pg_attribute pa ON pa.attrelid = k.confrelid AND pa.attnum = u.parent "
+           "JOIN pg_catalog.pg_class pc ON pc.oid = k.confrelid "
+           "JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace "
+           "ORDER BY n.ord, k.conname, u.i";
+  }
+  void foreign_keys_from(const pg::Result& r, const std::vector<std::string>& names) {
+    for (int i = 0; i < r.rows(); ++i) {
+      auto& fks = target_fks_[names.at(static_cast<size_t>(r.int64(i, 0) - 1))];
+      if (fks.empty() || fks.back().constraint != r.text(i, 1) || r.int64(i, 2) == 1) {
+        TargetForeignKey fk;
+        fk.constraint = r.text(i, 1);
+        fk.parent_schema = r.text(i, 4);
+        fk.parent_table = r.text(i, 5);
+        fks.push_back(std::move(fk));
+      }
+      fks.back().columns.push_back(r.text(i, 3));
+      fks.back().parent_columns.push_back(r.text(i, 6));
+    }
+  }
+
+  // Maps each target foreign key's parent to a synced table and marks the
+  // ones a configured reference covers. After the tables are ordered.
+  static void resolve_foreign_keys(SyncPlan& plan) {
+    for (auto& t : plan.tables) {
+      for (auto& fk : t.foreign_keys) {
+        for (size_t j = 0; j < plan.tables.size(); ++j) {
+          const TablePlan& q = plan.tables[j];
+          if (q.config && q.target.schema == fk.parent_schema && q.target.name == fk.parent_table) {
+            fk.parent = static_cast<int>(j);
+          }
+        }
+        std::set<std::pair<std::string, std::string>> pairs;
+        for (size_t c = 0; c < fk.columns.size(); ++c) pairs.emplace(fk.columns[c], fk.parent_columns[c]);
+        fk.covered = std::any_of(t.references.begin(), t.references.end(), [&](const ResolvedReference& ref) {
+          if (fk.parent < 0 || ref.parent != static_cast<size_t>(fk.parent)) return false;
+          std::set<std::pair<std::string, std::string>> theirs;
+          for (size_t c = 0; c < ref.columns.size(); ++c) theirs.emplace(ref.columns[c], ref.parent_columns[c]);
+          return theirs == pairs;
+        });
+      }
+    }
   }
 
   void problem(const std::string& table, const std::string& what) {
@@ -140,6 +193,7 @@ class Resolver {
     if (!src || !tgt) return p;
     p.source = *src;
     p.target = *tgt;
+    if (auto fks = target_fks_.find(t.target); fks != target_fks_.end()) p.foreign_keys = fks->second;
     const std::string& n = t.name;
 
     const config::Owner& owner = cfg_.owner_of(t);
@@ -355,6 +409,7 @@ class Resolver {
   TypeCompatibility types_;
   catalog::Tables source_tables_;  // every configured source table and lookup table, by configured name
   catalog::Tables target_tables_;
+  std::map<std::string, std::vector<TargetForeignKey>> target_fks_;  // by configured target name
   std::vector<std::string> problems_;
 };
 
@@ -364,6 +419,30 @@ const StagedColumn* TablePlan::column(const std::string& name) const {
   for (const auto& c : columns)
     if (c.name == name) return &c;
   return nullptr;
+}
+
+std::string TargetForeignKey::parent_qualified() const { return pg::qualified(parent_schema, parent_table); }
+
+std::string TargetForeignKey::parent_display() const { return parent_schema + "." + parent_table; }
+
+std::string TargetForeignKey::suggested_reference(const SyncPlan& plan, const std::string& child) const {
+  std::string parent_name = parent_table;
+  bool by_key = false;
+  if (parent >= 0) {
+    const TablePlan& q = plan.tables[static_cast<size_t>(parent)];
+    parent_name = q.name;
+    // A reference without parent_columns matches the parent's key (its leading columns) by position.
+    by_key = q.key.size() >= parent_columns.size() &&
+             std::equal(parent_columns.begin(), parent_columns.end(), q.key.begin());
+  }
+  std::string entry = "add to " + child + ": references: [{ columns: [" + pg::join(columns, ", ") +
+                      "], parent: " + parent_name;
+  if (!by_key) entry += ", parent_columns: [" + pg::join(parent_columns, ", ") + "]";
+  entry += ", on_orphan: skip }]";
+  if (parent < 0) {
+    entry = "add " + parent_display() + " to 'tables' (a reference's parent is a configured table), then " + entry;
+  }
+  return entry;
 }
 
 std::vector<size_t> SyncPlan::selected() const {

@@ -42,6 +42,28 @@ struct ResolvedReference {
   config::OrphanPolicy policy = config::OrphanPolicy::Keep;
 };
 
+struct SyncPlan;
+
+// A foreign key of the target table (child side), read from the target's
+// catalog. "Covered" when a configured reference of the table has the same
+// column pairs onto the same parent: prepare judges it by its on_orphan
+// policy. An uncovered one is judged by prepare too (a violating staged row
+// refuses the run before any write), and `check` names the reference that
+// would handle it.
+struct TargetForeignKey {
+  std::string constraint;
+  std::vector<std::string> columns;         // child columns, in the constraint's order
+  std::string parent_schema, parent_table;  // the referenced target table
+  std::vector<std::string> parent_columns;  // referenced columns, matching `columns` by position
+  int parent = -1;                          // index into SyncPlan::tables when the parent is synced, else -1
+  bool covered = false;
+
+  std::string parent_qualified() const;  // quoted "schema"."table"
+  std::string parent_display() const;    // schema.table, for messages
+  // The `references:` entry that would handle it, for table `child` of `plan`.
+  std::string suggested_reference(const SyncPlan& plan, const std::string& child) const;
+};
+
 using ColumnValue = std::pair<std::string, std::string>;
 
 struct TablePlan {
@@ -58,6 +80,7 @@ struct TablePlan {
   std::vector<ColumnValue> constants;       // `set:` columns
   std::vector<ResolvedLookup> lookups;
   std::vector<ResolvedReference> references;
+  std::vector<TargetForeignKey> foreign_keys;  // of the target table, covered or not
   config::Duplicates duplicates;
 
   bool keyed() const { return !key.empty(); }

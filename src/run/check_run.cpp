@@ -72,6 +72,15 @@ CheckReport run_check(const config::Config& cfg, const std::vector<std::string>&
                       " column(s), key " + (t.keyed() ? "(" + pg::join(t.key, ", ") + ")" : std::string("none")) +
                       ", owner " + (t.owner ? t.owner->first + " = " + t.owner->second : std::string("none (owns every row)"));
       report.facts.push_back(f);
+      // Not a problem: a run judges these itself and refuses violating rows before any write (exit 5).
+      for (const auto& fk : t.foreign_keys) {
+        if (fk.covered) continue;
+        report.facts.push_back("table " + t.name + ": target foreign key " + fk.constraint + " (" +
+                               pg::join(fk.columns, ", ") + ") -> " + fk.parent_display() +
+                               " is not declared in 'references:'; a run refuses rows that would violate it (exit "
+                               "5). To set them aside instead, " +
+                               fk.suggested_reference(r.plan, t.name));
+      }
     }
   }
   return report;

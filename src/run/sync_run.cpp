@@ -65,6 +65,13 @@ class Applier {
       apply::find_cascades(p, t, j.cascades);
       timed(p, i);
     }
+    // Target foreign keys no reference covers, once every parent's staged rows are final.
+    for (size_t i : order) {
+      if (s_.unchanged(i)) continue;
+      timed(p, i);
+      apply::judge_foreign_keys(p, *s_.staged()[i], s_.plan(), s_.staged());
+      timed(p, i);
+    }
     if (p.empty()) return;  // nothing changed: nothing to judge (and no round trip)
     previous_source_rows(p, order);
     p.run();
