@@ -15,6 +15,7 @@
 #include "catalog/table_schema.h"
 #include "config/config.h"
 #include "pg/connection.h"
+#include "plan/target_triggers.h"
 
 namespace stagesync::plan {
 
@@ -59,6 +60,8 @@ struct TablePlan {
   std::vector<ResolvedLookup> lookups;
   std::vector<ResolvedReference> references;
   config::Duplicates duplicates;
+  // Synced columns a target row trigger sets: not compared, as if in compare_ignore (decision 0007).
+  std::vector<std::string> trigger_set;
 
   bool keyed() const { return !key.empty(); }
   const StagedColumn* column(const std::string& name) const;
@@ -74,6 +77,8 @@ struct SyncPlan {
 struct Resolution {
   SyncPlan plan;
   std::vector<std::string> problems;  // empty when the plan can run
+  std::vector<std::string> notes;     // what stagesync decided for the user (shown by check, plan, sync, verify)
+  std::vector<std::string> warnings;  // what it could not judge (target triggers it cannot read)
 };
 
 // `only` lists source or target names (from --tables); empty selects all.
