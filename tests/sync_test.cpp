@@ -418,13 +418,15 @@ TEST_F(Sync, CompareIgnoreLetsTriggerRewrittenTablesConverge) {
 // column is not compared (check says so), so after an update an incremental
 // and a full run write nothing more and verify matches.
 TEST_F(Sync, TriggerSetColumnsAreNotComparedAndRunsConverge) {
-  src().exec("CREATE TABLE t (id int, v text, updated_at timestamp);"
-             "INSERT INTO t VALUES (1, 'a', '2024-01-01'), (2, 'b', '2024-01-02')");
+  src().exec(
+      "CREATE TABLE t (id int, v text, updated_at timestamp);"
+      "INSERT INTO t VALUES (1, 'a', '2024-01-01'), (2, 'b', '2024-01-02')");
   tgt().exec(
       "CREATE TABLE t (id int PRIMARY KEY, v text, updated_at timestamptz DEFAULT now());"
       "CREATE FUNCTION update_updated_at_column() RETURNS trigger LANGUAGE plpgsql AS $$\n"
       "BEGIN\n  -- NEW.v := 'not code: a comment';\n  NEW.Updated_At = now();\n  RETURN NEW;\nEND;\n$$;"
-      "CREATE TRIGGER update_t_updated_at BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();");
+      "CREATE TRIGGER update_t_updated_at BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION "
+      "update_updated_at_column();");
   std::string cfg = config_with_tables("  - { name: t, key: [id] }\n");
   config::Config loaded = config::load_config(cfg);
   run::CheckReport check = run::run_check(loaded, {});
@@ -507,6 +509,8 @@ TEST(TriggerSource, AssignmentsAreReadConservatively) {
   EXPECT_EQ(names("BEGIN IF NEW.v = OLD.v THEN RETURN NEW; END IF; NEW.\"Mixed\" = 1; RETURN NEW; END"), "Mixed ");
   EXPECT_EQ(names("BEGIN NEW.mixed := 1; NEW.nosuch := 2; RETURN NEW; END"), "");  // unquoted folds; not a column
   EXPECT_EQ(names("BEGIN /* NEW.v := 1; */ PERFORM 'NEW.v := 2;'; NEW.v := lower(NEW.v); RETURN NEW; END"), "v(row) ");
+  // A backslash ends a standard string; only E'' strings take escapes.
+  EXPECT_EQ(names("BEGIN PERFORM 'C:\\'; NEW.updated_at := now(); PERFORM E'\\'; NEW.v := 1'; END"), "updated_at ");
   EXPECT_EQ(names("BEGIN IF TG_OP = 'UPDATE' THEN NEW.updated_at := timezone('utc', now()); ELSE "
                   "NEW.updated_at := coalesce(NEW.updated_at, now()); END IF; RETURN NEW; END"),
             "updated_at(row) ");

@@ -111,7 +111,8 @@ class Resolver {
     std::vector<pg::Param> names{catalog::table_names_param(target_names)};
     p.add(catalog::read_tables_sql(), names, [&](pg::Result& r) { target_tables_ = catalog::tables_from(r, target_names); });
     p.add(TypeCompatibility::prefetch_sql(), names, [&](pg::Result& r) { types_.prefetched(r); });
-    p.add(read_triggers_sql(), names, [&](pg::Result& r) { triggers_ = triggers_from(r, target_names, target_tables_); });
+    p.add(read_triggers_sql(), names,
+          [&](pg::Result& r) { triggers_ = triggers_from(r, target_names, target_tables_); });
     source_tables_ = catalog::read_tables(source_, source_names);
     p.run();
   }
@@ -287,9 +288,9 @@ class Resolver {
         if (key || a.row_dependent) {
           warnings_.push_back("table " + p.name + ": " + who + " sets column " + a.column +
                               (key ? ", a key column: rows may never match their source rows"
-                                                         : " from the row's own values; if that changes what the sync "
-                                                           "writes, every run rewrites the row: add compare_ignore: [" +
-                                                               a.column + "] to the table"));
+                                   : " from the row's own values; if that changes what the sync "
+                                     "writes, every run rewrites the row: add compare_ignore: [" +
+                                         a.column + "] to the table"));
           continue;
         }
         c->compare = false;

@@ -15,6 +15,10 @@ struct Token {
 bool word_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || (c & 0x80); }
 bool word_char(char c) { return word_start(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '$'; }
 
+bool is_e_prefix(const std::string& s, size_t quote) {
+  return quote > 0 && (s[quote - 1] == 'e' || s[quote - 1] == 'E') && (quote == 1 || !word_char(s[quote - 2]));
+}
+
 // A lexer good enough to find statements in plpgsql: comments, string
 // literals and dollar quotes are skipped as a whole, so text inside them is
 // never read as code.
@@ -30,17 +34,27 @@ std::vector<Token> tokens(const std::string& s) {
     } else if (c == '/' && i + 1 < n && s[i + 1] == '*') {
       int depth = 0;
       do {
-        if (s.compare(i, 2, "/*") == 0) ++depth, i += 2;
-        else if (s.compare(i, 2, "*/") == 0) --depth, i += 2;
-        else ++i;
+        if (s.compare(i, 2, "/*") == 0)
+          ++depth, i += 2;
+        else if (s.compare(i, 2, "*/") == 0)
+          --depth, i += 2;
+        else
+          ++i;
       } while (i < n && depth > 0);
     } else if (c == '\'') {
+      // E'...' takes backslash escapes; a standard string does not (standard_conforming_strings).
+      bool escapes = !out.empty() && is_e_prefix(s, i) && out.back().kind == Token::Word && out.back().text == "e";
+      if (escapes) out.pop_back();
       ++i;
       while (i < n) {
-        if (s[i] == '\\' && i + 1 < n) i += 2;  // E'' escapes; harmless in standard strings except a trailing backslash
-        else if (s[i] == '\'' && i + 1 < n && s[i + 1] == '\'') i += 2;
-        else if (s[i] == '\'') break;
-        else ++i;
+        if (escapes && s[i] == '\\' && i + 1 < n)
+          i += 2;
+        else if (s[i] == '\'' && i + 1 < n && s[i + 1] == '\'')
+          i += 2;
+        else if (s[i] == '\'')
+          break;
+        else
+          ++i;
       }
       ++i;
       out.push_back({Token::Literal, ""});
@@ -48,9 +62,12 @@ std::vector<Token> tokens(const std::string& s) {
       std::string q;
       ++i;
       while (i < n) {
-        if (s[i] == '"' && i + 1 < n && s[i + 1] == '"') q += '"', i += 2;
-        else if (s[i] == '"') break;
-        else q += s[i++];
+        if (s[i] == '"' && i + 1 < n && s[i + 1] == '"')
+          q += '"', i += 2;
+        else if (s[i] == '"')
+          break;
+        else
+          q += s[i++];
       }
       ++i;
       out.push_back({Token::Quoted, q});
@@ -97,8 +114,11 @@ bool statement_start(const std::vector<Token>& t, size_t i) {
 
 std::vector<uint8_t> from_hex(const std::string& hex) {
   std::vector<uint8_t> out;
-  auto nibble = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : std::tolower(c) - 'a' + 10; };
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<uint8_t>(nibble(hex[i]) * 16 + nibble(hex[i + 1])));
+  auto nibble = [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : std::tolower(c) - 'a' + 10;
+  };
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<uint8_t>(nibble(hex[i]) * 16 + nibble(hex[i + 1])));
   return out;
 }
 

@@ -20,8 +20,8 @@
 namespace stagesync::plan {
 
 struct TriggerAssignment {
-  std::string column;      // a real column of the table
-  bool row_dependent;      // the value reads NEW or OLD (a normalisation), rather than the server alone (now())
+  std::string column;  // a real column of the table
+  bool row_dependent;  // the value reads NEW or OLD (a normalisation), rather than the server alone (now())
 };
 
 struct TargetTrigger {
