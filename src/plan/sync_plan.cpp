@@ -91,6 +91,10 @@ class Resolver {
     select(res.plan, only);
     res.problems = std::move(problems_);
     res.notes = std::move(notes_);
+    for (const auto& [how, tables] : grouped_) {
+      res.run_notes.push_back("column " + how + " on " + std::to_string(tables.size()) + " table(s) (" +
+                              pg::join(tables, ", ") + "): not compared, as with compare_ignore");
+    }
     res.warnings = std::move(warnings_);
     return res;
   }
@@ -297,6 +301,10 @@ class Resolver {
         p.trigger_set.push_back(a.column);
         notes_.push_back("table " + p.name + ": column " + a.column + " is set by " + who +
                          ", so it is not compared (as with compare_ignore: [" + a.column + "])");
+        std::string how = a.column + " is set by target triggers (" + tr.events() + ", function " + tr.function + ")";
+        auto g = std::find_if(grouped_.begin(), grouped_.end(), [&](const auto& e) { return e.first == how; });
+        if (g == grouped_.end()) g = grouped_.insert(grouped_.end(), {how, {}});
+        g->second.push_back(p.name);
       }
     }
   }
@@ -405,6 +413,7 @@ class Resolver {
   std::vector<TargetTrigger> triggers_;  // BEFORE row triggers of every target table
   std::vector<std::string> problems_;
   std::vector<std::string> notes_;
+  std::vector<std::pair<std::string, std::vector<std::string>>> grouped_;  // the same column and function: its tables
   std::vector<std::string> warnings_;
 };
 

@@ -77,7 +77,8 @@ struct SyncPlan {
 struct Resolution {
   SyncPlan plan;
   std::vector<std::string> problems;  // empty when the plan can run
-  std::vector<std::string> notes;     // what stagesync decided for the user (shown by check, plan, sync, verify)
+  std::vector<std::string> notes;     // what stagesync decided for the user, one line per table and column (check)
+  std::vector<std::string> run_notes;  // the same, one line per column and trigger function (plan, sync, verify)
   std::vector<std::string> warnings;  // what it could not judge (target triggers it cannot read)
 };
 
