@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include "apply/table_counts.h"
+#include "config/config.h"
+#include "plan/target_triggers.h"
+#include "run/check_run.h"
 #include "state/metadata.h"
 #include "support/sync_fixture.h"
 
@@ -494,6 +497,109 @@ TEST_F(Sync, CompareIgnoreLetsTriggerRewrittenTablesConverge) {
   src().exec("UPDATE t SET v = 'b'");
   auto s = sync(cfg);
   EXPECT_EQ(table(s, "t").counts.updated, 1);
+}
+
+// Issue 11 item 7, decision 0007: the real cloud schema's BEFORE UPDATE
+// trigger (`NEW.updated_at = now()`), with no compare_ignore configured. The
+// column is not compared (check says so), so after an update an incremental
+// and a full run write nothing more and verify matches.
+TEST_F(Sync, TriggerSetColumnsAreNotComparedAndRunsConverge) {
+  src().exec(
+      "CREATE TABLE t (id int, v text, updated_at timestamp);"
+      "INSERT INTO t VALUES (1, 'a', '2024-01-01'), (2, 'b', '2024-01-02')");
+  tgt().exec(
+      "CREATE TABLE t (id int PRIMARY KEY, v text, updated_at timestamptz DEFAULT now());"
+      "CREATE FUNCTION update_updated_at_column() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+      "BEGIN\n  -- NEW.v := 'not code: a comment';\n  NEW.Updated_At = now();\n  RETURN NEW;\nEND;\n$$;"
+      "CREATE TRIGGER update_t_updated_at BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION "
+      "update_updated_at_column();");
+  std::string cfg = config_with_tables("  - { name: t, key: [id] }\n");
+  config::Config loaded = config::load_config(cfg);
+  run::CheckReport check = run::run_check(loaded, {});
+  EXPECT_TRUE(check.problems.empty());
+  EXPECT_TRUE(check.warnings.empty());
+  std::string facts;
+  for (const auto& f : check.facts) facts += f + "\n";
+  EXPECT_NE(facts.find("table t: column updated_at is set by target trigger update_t_updated_at (BEFORE UPDATE, "
+                       "function public.update_updated_at_column), so it is not compared (as with compare_ignore: "
+                       "[updated_at])"),
+            std::string::npos)
+      << facts;
+  EXPECT_EQ(facts.find("column v "), std::string::npos) << "a comment is not code: " << facts;
+
+  sync(cfg);
+  src().exec("UPDATE t SET v = 'changed' WHERE id = 1");
+  auto changed = incremental(cfg);
+  EXPECT_EQ(table(changed, "t").counts.updated, 1);
+  std::string v = versions("t");
+  auto again = incremental(cfg);
+  EXPECT_EQ(versions("t"), v) << "an incremental run after the update rewrote rows";
+  auto full = sync(cfg);
+  EXPECT_EQ(versions("t"), v) << "a full run after the update rewrote the trigger-stamped row";
+  EXPECT_EQ(table(full, "t").counts.updated, 0);
+  EXPECT_EQ(verify(cfg).outcome, "succeeded");
+  // The source's value still lands where nothing rewrites it (the insert), and real changes still sync.
+  EXPECT_EQ(column("SELECT to_char(updated_at, 'YYYY-MM-DD') FROM t WHERE id = 2"),
+            (std::vector<std::string>{"2024-01-02"}));
+  src().exec("UPDATE t SET v = 'again' WHERE id = 2");
+  EXPECT_EQ(table(sync(cfg), "t").counts.updated, 1);
+  EXPECT_EQ(column("SELECT v FROM t ORDER BY id"), (std::vector<std::string>{"changed", "again"}));
+}
+
+// What stagesync cannot judge it warns about, naming the fix; it never
+// silently stops comparing a column whose value comes from the row itself.
+TEST_F(Sync, TriggersThatCannotBeJudgedAreWarnedAbout) {
+  src().exec("CREATE TABLE t (id int, v text, w text); INSERT INTO t VALUES (1, 'a', 'x')");
+  tgt().exec(
+      "CREATE TABLE t (id int PRIMARY KEY, v text, w text);"
+      "CREATE FUNCTION norm() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.w = 'x' THEN "
+      "NEW.\"v\" := upper(NEW.v); END IF; RETURN NEW; END $$;"
+      "CREATE FUNCTION opaque() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "NEW := jsonb_populate_record(NEW, jsonb_build_object('w', 'y')); RETURN NEW; END $$;"
+      "CREATE FUNCTION off() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.w := 'z'; RETURN NEW; END $$;"
+      "CREATE TRIGGER a_norm BEFORE INSERT OR UPDATE ON t FOR EACH ROW EXECUTE FUNCTION norm();"
+      "CREATE TRIGGER b_opaque BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION opaque();"
+      "CREATE TRIGGER c_off BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION off();"
+      "ALTER TABLE t DISABLE TRIGGER c_off;");
+  config::Config loaded = config::load_config(config_with_tables("  - { name: t, key: [id] }\n"));
+  run::CheckReport check = run::run_check(loaded, {});
+  EXPECT_TRUE(check.problems.empty());
+  std::string all;
+  for (const auto& w : check.warnings) all += w + "\n";
+  EXPECT_EQ(check.warnings.size(), 2u) << all;
+  EXPECT_NE(all.find("target trigger a_norm (BEFORE INSERT OR UPDATE, function public.norm) sets column v from the "
+                     "row's own values"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("add compare_ignore: [v]"), std::string::npos) << all;
+  EXPECT_NE(all.find("target trigger b_opaque (BEFORE UPDATE, function public.opaque) is plpgsql, but no"),
+            std::string::npos)
+      << all;
+  EXPECT_EQ(all.find("c_off"), std::string::npos) << "a disabled trigger does not fire: " << all;
+  for (const auto& f : check.facts) EXPECT_EQ(f.find("is not compared"), std::string::npos) << f;
+}
+
+TEST(TriggerSource, AssignmentsAreReadConservatively) {
+  catalog::TableSchema t;
+  for (const char* c : {"updated_at", "v", "Mixed"}) {
+    catalog::Column col;
+    col.name = c;
+    t.columns.push_back(col);
+  }
+  auto names = [&](const std::string& src) {
+    std::string out;
+    for (const auto& a : plan::plpgsql_assignments(src, t)) out += a.column + (a.row_dependent ? "(row) " : " ");
+    return out;
+  };
+  EXPECT_EQ(names("BEGIN new.UPDATED_AT := now(); RETURN NEW; END"), "updated_at ");
+  EXPECT_EQ(names("BEGIN IF NEW.v = OLD.v THEN RETURN NEW; END IF; NEW.\"Mixed\" = 1; RETURN NEW; END"), "Mixed ");
+  EXPECT_EQ(names("BEGIN NEW.mixed := 1; NEW.nosuch := 2; RETURN NEW; END"), "");  // unquoted folds; not a column
+  EXPECT_EQ(names("BEGIN /* NEW.v := 1; */ PERFORM 'NEW.v := 2;'; NEW.v := lower(NEW.v); RETURN NEW; END"), "v(row) ");
+  // A backslash ends a standard string; only E'' strings take escapes.
+  EXPECT_EQ(names("BEGIN PERFORM 'C:\\'; NEW.updated_at := now(); PERFORM E'\\'; NEW.v := 1'; END"), "updated_at ");
+  EXPECT_EQ(names("BEGIN IF TG_OP = 'UPDATE' THEN NEW.updated_at := timezone('utc', now()); ELSE "
+                  "NEW.updated_at := coalesce(NEW.updated_at, now()); END IF; RETURN NEW; END"),
+            "updated_at(row) ");
 }
 
 TEST_F(Sync, SwapIsRefusedByTargetForeignKeysAndChangesNothing) {

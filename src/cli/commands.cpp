@@ -236,6 +236,7 @@ int run_cli(int argc, char** argv) {
     if (command == "check") {
       run::CheckReport r = run::run_check(cfg, tables, check_strategy);
       for (const auto& f : r.facts) out->info("- " + f);
+      for (const auto& w : r.warnings) out->warning(w);
       if (!r.problems.empty()) throw run::CheckFailed(r.problems);
       report::RunSummary s;
       s.command = "check";

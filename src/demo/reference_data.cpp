@@ -237,6 +237,19 @@ std::string cloud_table_sql(const TableDef& t, char default_source) {
   return create_table(t.cloud, lines);
 }
 
+// The cloud's trigger function, as the real schema writes it.
+const char* kCloudTouchFunction = R"(CREATE FUNCTION update_updated_at_column() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.updated_at = now();
+  RETURN NEW;
+END;
+$$)";
+
+std::string cloud_touch_trigger(const TableDef& t) {
+  return "CREATE TRIGGER update_" + t.cloud + "_updated_at BEFORE UPDATE ON " + t.cloud +
+         " FOR EACH ROW EXECUTE FUNCTION update_updated_at_column()";
+}
+
 const char* kTouchFunction = R"(CREATE FUNCTION touch_timestamps() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
@@ -745,10 +758,11 @@ std::vector<std::string> desktop_data_sql(double scale, uint64_t seed) {
 }
 
 std::vector<std::string> cloud_schema_sql() {
-  std::vector<std::string> out;
-  for (const TableDef& t : synced_tables()) out.push_back(cloud_table_sql(t, 'D'));
+  // As in the real cloud schema: every table's updated_at is set by a BEFORE UPDATE trigger (decision 0007).
+  std::vector<std::string> out = {kCloudTouchFunction};
+  for (const TableDef& t : synced_tables()) append(out, {cloud_table_sql(t, 'D'), cloud_touch_trigger(t)});
   out.push_back("ALTER TABLE remdetail ADD CONSTRAINT remdetail_rem_id_fkey FOREIGN KEY (rem_id) REFERENCES reminder (rem_id)");
-  for (const TableDef& t : mobile_tables()) out.push_back(cloud_table_sql(t, 'M'));
+  for (const TableDef& t : mobile_tables()) append(out, {cloud_table_sql(t, 'M'), cloud_touch_trigger(t)});
   return out;
 }
 

@@ -91,6 +91,12 @@ class Resolver {
     resolve_foreign_keys(res.plan);
     select(res.plan, only);
     res.problems = std::move(problems_);
+    res.notes = std::move(notes_);
+    for (const auto& [how, tables] : grouped_) {
+      res.run_notes.push_back("column " + how + " on " + std::to_string(tables.size()) + " table(s) (" +
+                              pg::join(tables, ", ") + "): not compared, as with compare_ignore");
+    }
+    res.warnings = std::move(warnings_);
     return res;
   }
 
@@ -111,6 +117,8 @@ class Resolver {
     p.add(catalog::read_tables_sql(), names, [&](pg::Result& r) { target_tables_ = catalog::tables_from(r, target_names); });
     p.add(TypeCompatibility::prefetch_sql(), names, [&](pg::Result& r) { types_.prefetched(r); });
     p.add(foreign_keys_sql(), names, [&](pg::Result& r) { foreign_keys_from(r, target_names); });
+    p.add(read_triggers_sql(), names,
+          [&](pg::Result& r) { triggers_ = triggers_from(r, target_names, target_tables_); });
     source_tables_ = catalog::read_tables(source_, source_names);
     p.run();
   }
@@ -226,6 +234,7 @@ class Resolver {
     resolve_lookups(p, t);
     stage_source_columns(p, t);
     stage_lookup_columns(p);
+    judge_triggers(p);
     check_unfilled_target_columns(p, t);
     if (t.duplicates.keep_newest && !p.column(t.duplicates.by)) {
       problem(n, "duplicates 'by' column '" + t.duplicates.by + "' must be a column synced to the target");
@@ -305,6 +314,52 @@ class Resolver {
       const catalog::Column* take = l.from.find(l.take);
       if (!take || !p.target.find(l.column)) continue;
       add_staged(p, *p.config, l.column, static_cast<int>(i), *take);
+    }
+  }
+
+  // Decision 0007: a synced column a target row trigger sets from the server
+  // alone (`NEW.updated_at := now()`) never keeps the source's value, so it
+  // is not compared (as if in compare_ignore) and a line says so. A column
+  // set from the row's own values (a normalisation), a key column, or a
+  // trigger whose assignments cannot be read is only warned about: ignoring
+  // it could hide real changes.
+  void judge_triggers(TablePlan& p) {
+    for (const auto& tr : triggers_) {
+      if (tr.table != p.target_name) continue;
+      std::string who = "target trigger " + tr.name + " (" + tr.events() + ", function " + tr.function + ")";
+      if (!tr.understood) {
+        warnings_.push_back("table " + p.name + ": " + who + " is " +
+                            (tr.language == "plpgsql" ? "plpgsql, but no `NEW.<column> :=` of a column of " +
+                                                            p.target.display_name() + " was recognised in it"
+                                                      : "written in " + tr.language + ", which stagesync cannot read") +
+                            "; if it sets a synced column, every run rewrites that column's rows: add "
+                            "compare_ignore: [<column>] to the table");
+        continue;
+      }
+      for (const auto& a : tr.assigns) {
+        StagedColumn* c = nullptr;
+        for (auto& sc : p.columns)
+          if (sc.name == a.column) c = &sc;
+        if (!c) continue;  // not synced (skip, generated, owner, set: written by stagesync or not at all)
+        bool key = contains(p.key, a.column);
+        if (!key && !c->compare) continue;  // already compare_ignore
+        if (key || a.row_dependent) {
+          warnings_.push_back("table " + p.name + ": " + who + " sets column " + a.column +
+                              (key ? ", a key column: rows may never match their source rows"
+                                   : " from the row's own values; if that changes what the sync "
+                                     "writes, every run rewrites the row: add compare_ignore: [" +
+                                         a.column + "] to the table"));
+          continue;
+        }
+        c->compare = false;
+        p.trigger_set.push_back(a.column);
+        notes_.push_back("table " + p.name + ": column " + a.column + " is set by " + who +
+                         ", so it is not compared (as with compare_ignore: [" + a.column + "])");
+        std::string how = a.column + " is set by target triggers (" + tr.events() + ", function " + tr.function + ")";
+        auto g = std::find_if(grouped_.begin(), grouped_.end(), [&](const auto& e) { return e.first == how; });
+        if (g == grouped_.end()) g = grouped_.insert(grouped_.end(), {how, {}});
+        g->second.push_back(p.name);
+      }
     }
   }
 
@@ -410,7 +465,11 @@ class Resolver {
   catalog::Tables source_tables_;  // every configured source table and lookup table, by configured name
   catalog::Tables target_tables_;
   std::map<std::string, std::vector<TargetForeignKey>> target_fks_;  // by configured target name
+  std::vector<TargetTrigger> triggers_;  // BEFORE row triggers of every target table
   std::vector<std::string> problems_;
+  std::vector<std::string> notes_;
+  std::vector<std::pair<std::string, std::vector<std::string>>> grouped_;  // the same column and function: its tables
+  std::vector<std::string> warnings_;
 };
 
 }  // namespace

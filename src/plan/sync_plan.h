@@ -15,6 +15,7 @@
 #include "catalog/table_schema.h"
 #include "config/config.h"
 #include "pg/connection.h"
+#include "plan/target_triggers.h"
 
 namespace stagesync::plan {
 
@@ -82,6 +83,8 @@ struct TablePlan {
   std::vector<ResolvedReference> references;
   std::vector<TargetForeignKey> foreign_keys;  // of the target table, covered or not
   config::Duplicates duplicates;
+  // Synced columns a target row trigger sets: not compared, as if in compare_ignore (decision 0007).
+  std::vector<std::string> trigger_set;
 
   bool keyed() const { return !key.empty(); }
   const StagedColumn* column(const std::string& name) const;
@@ -97,6 +100,9 @@ struct SyncPlan {
 struct Resolution {
   SyncPlan plan;
   std::vector<std::string> problems;  // empty when the plan can run
+  std::vector<std::string> notes;     // what stagesync decided for the user, one line per table and column (check)
+  std::vector<std::string> run_notes;  // the same, one line per column and trigger function (plan, sync, verify)
+  std::vector<std::string> warnings;  // what it could not judge (target triggers it cannot read)
 };
 
 // `only` lists source or target names (from --tables); empty selects all.

@@ -65,6 +65,8 @@ CheckReport run_check(const config::Config& cfg, const std::vector<std::string>&
   if (!source || !target) return report;
   plan::Resolution r = plan::resolve(cfg, *source, *target, tables);
   for (auto& p : r.problems) report.problems.push_back(std::move(p));
+  for (auto& n : r.notes) report.facts.push_back(std::move(n));
+  report.warnings = std::move(r.warnings);
   if (r.problems.empty()) {
     for (size_t i : r.plan.selected()) {
       const auto& t = r.plan.tables[i];

@@ -11,6 +11,7 @@ namespace stagesync::run {
 
 struct CheckReport {
   std::vector<std::string> facts;     // what was found fine
+  std::vector<std::string> warnings;  // what could not be judged; a sync still runs
   std::vector<std::string> problems;  // empty: ready to sync
 };
 

@@ -79,6 +79,8 @@ void Session::open() {
   configure_target();
   plan::Resolution r = plan::resolve(cfg_, *source_, *target_, options_.tables);
   if (!r.problems.empty()) throw CheckFailed(std::move(r.problems));
+  for (const auto& n : r.run_notes) out_.info(n);
+  for (const auto& w : r.warnings) out_.warning(w);
   plan_ = std::move(r.plan);
   if (plan_.selected().empty()) throw CheckFailed({"the configuration lists no tables to sync"});
 }
