@@ -189,10 +189,6 @@ std::string text_hash_probe() {
   return "SELECT pg_catalog.hashtextextended('stagesync fingerprint probe: 42, \xc3\xa9', 7)";
 }
 
-bool same_text_hash(pg::Connection& source, pg::Connection& target) {
-  return source.exec(text_hash_probe()).text(0, 0) == target.exec(text_hash_probe()).text(0, 0);
-}
-
 Reconciled reconcile(pg::Connection& source, pg::Connection& target, const ReconcileInput& in,
                      std::vector<std::string>& created) {
   const apply::TableSql& t = *in.table;

@@ -35,15 +35,13 @@ struct TextSettings {
 TextSettings read_text_settings(pg::Connection& source);
 // The statement whose answer both servers must agree on for hashes of text to be compared.
 std::string text_hash_probe();
-// True when both servers' hashtextextended() agree on a probe text.
-bool same_text_hash(pg::Connection& source, pg::Connection& target);
 
 struct Reconciled {
-  int64_t source_rows = 0;      // in-scope source rows with a key (the table's size at the source)
-  int64_t rows_fetched = 0;     // rows appended to staging
-  std::string deletions;        // the table of keys to delete (see deletions_table())
-  int64_t deletion_count = 0;   // keys listed in it
-  int64_t target_owned = -1;    // owned in-scope target rows before the run
+  int64_t source_rows = 0;     // in-scope source rows with a key (the table's size at the source)
+  int64_t rows_fetched = 0;    // rows appended to staging
+  std::string deletions;       // the table of keys to delete (see deletions_table())
+  int64_t deletion_count = 0;  // keys listed in it
+  int64_t target_owned = -1;   // owned in-scope target rows before the run
   // Keys the previous run set aside, still set aside (not fetched): counted by
   // a statement deferred onto the target connection, written here once it ran
   // (ReconcileInput::rejects_carried says where).

@@ -352,7 +352,6 @@ class Resolver {
           continue;
         }
         c->compare = false;
-        p.trigger_set.push_back(a.column);
         notes_.push_back("table " + p.name + ": column " + a.column + " is set by " + who +
                          ", so it is not compared (as with compare_ignore: [" + a.column + "])");
         std::string how = a.column + " is set by target triggers (" + tr.events() + ", function " + tr.function + ")";

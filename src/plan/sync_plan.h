@@ -83,8 +83,6 @@ struct TablePlan {
   std::vector<ResolvedReference> references;
   std::vector<TargetForeignKey> foreign_keys;  // of the target table, covered or not
   config::Duplicates duplicates;
-  // Synced columns a target row trigger sets: not compared, as if in compare_ignore (decision 0007).
-  std::vector<std::string> trigger_set;
 
   bool keyed() const { return !key.empty(); }
   const StagedColumn* column(const std::string& name) const;

@@ -30,6 +30,13 @@ std::string hostname() {
   return buf;
 }
 
+// Qualified names of the tables leftovers_sql() listed.
+std::vector<std::string> leftover_names(const pg::Result& r) {
+  std::vector<std::string> names;
+  for (int i = 0; i < r.rows(); ++i) names.push_back(pg::qualified("stagesync", r.text(i, 0)));
+  return names;
+}
+
 std::string os_user() {
   const char* u = std::getenv("USER");
   return u ? u : std::to_string(getuid());
@@ -128,9 +135,7 @@ std::string Session::begin_run(const std::string& command, const std::string& mo
     pg::Pipeline p(*target_);
     state::RunLock::try_once(p, key, lock,
                              [this](std::vector<pg::Param>& params) { return session_mark_.in_session(params); });
-    p.add(stage::leftovers_sql(), [&](pg::Result& r) {
-      for (int i = 0; i < r.rows(); ++i) leftovers.push_back(pg::qualified("stagesync", r.text(i, 0)));
-    });
+    p.add(stage::leftovers_sql(), [&](pg::Result& r) { leftovers = leftover_names(r); });
     p.add(state::version_sql(), [&](pg::Result& r) { version = state::version_from(r); });
     try {
       p.run();
@@ -150,9 +155,7 @@ std::string Session::begin_run(const std::string& command, const std::string& mo
     // First run on this target, an upgrade, or the lock came after a wait: the careful path.
     state::ensure_metadata(*target_);
     if (!locked) {  // read before the lock was ours: read again
-      leftovers.clear();
-      pg::Result r = target_->exec(stage::leftovers_sql());
-      for (int i = 0; i < r.rows(); ++i) leftovers.push_back(pg::qualified("stagesync", r.text(i, 0)));
+      leftovers = leftover_names(target_->exec(stage::leftovers_sql()));
     }
   }
   // Second round trip: clean up, record the run, and read what staging needs.
@@ -237,7 +240,6 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
   watermarks_.assign(n, delta::Watermark{});
   target_owned_.assign(n, -1);
   carried_rejects_.assign(n, 0);
-  changed_rows_.assign(n, 0);
   deletions_.assign(n, 0);
   unchanged_.assign(n, false);
   // Each table's watermark and last run, as its last successful run left them (read by begin_run()).
@@ -332,10 +334,10 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
     };
     // A read known to be empty is not sent (a COPY costs two round trips): fingerprints stage nothing
     // first, and a cursor window the counting scan found empty.
-    bool empty = where == "false" || (m.method == delta::Method::Cursor && window && m.window == *window && window_rows == 0);
+    bool empty =
+        where == "false" || (m.method == delta::Method::Cursor && window && m.window == *window && window_rows == 0);
     int64_t rows = chain ? chain->load(table, *source_, progress) : empty ? 0 : table.load(*source_, progress, where);
     source_rows_[i] = rows;
-    changed_rows_[i] = rows;
     if (m.method == delta::Method::Full) watermarks_[i].rows = rows;
     if (m.method != delta::Method::Full) {
       rows += stage_changes(i, table, settings, previous_rejects, estimate);
@@ -410,7 +412,6 @@ int64_t Session::stage_changes(size_t i, stage::StagingTable& table, const delta
       in.also_fetch.push_back(select);
   }
   delta::Reconciled rec = delta::reconcile(*source_, *target_, in, created_);
-  if (m.method == delta::Method::Fingerprint) changed_rows_[i] = rec.rows_fetched;
   source_rows_[i] = rec.source_rows;
   target_owned_[i] = rec.target_owned;
   deletions_[i] = rec.deletion_count;
@@ -484,7 +485,7 @@ void Session::drop_staging() noexcept {
       drop();
     }
   } catch (const std::exception&) {
-    // Left for the next run's drop_leftovers().
+    // Left for the next run (stage::leftovers_sql()).
   }
 }
 

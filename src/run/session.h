@@ -126,7 +126,6 @@ class Session {
   std::vector<delta::Watermark> watermarks_;
   std::vector<int64_t> target_owned_;
   std::vector<int64_t> carried_rejects_;
-  std::vector<int64_t> changed_rows_;  // rows read because they changed (cursor window, fingerprint differences)
   std::vector<int64_t> deletions_;     // keys an incremental table lists for deletion
   std::vector<bool> unchanged_;        // proved unchanged at the source: nothing to prepare or apply
   static constexpr int64_t kSmallStagedRows = 100000;  // per table: the snapshot and its lookup tables' counts

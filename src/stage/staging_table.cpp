@@ -94,14 +94,6 @@ std::string leftovers_sql() {
          "AND relkind = 'r' AND (relname LIKE 's\\_%' OR relname LIKE 'r\\_%')";
 }
 
-int drop_leftovers(pg::Connection& target) {
-  pg::Result r = target.exec(leftovers_sql());
-  std::vector<std::string> names;
-  for (int i = 0; i < r.rows(); ++i) names.push_back(pg::qualified("stagesync", r.text(i, 0)));
-  drop_work_tables(target, names);
-  return r.rows();
-}
-
 void drop_work_tables(pg::Connection& target, const std::vector<std::string>& qualified) {
   pg::Pipeline p(target);
   for (const auto& name : qualified) p.add("DROP TABLE IF EXISTS " + name);

@@ -1,7 +1,7 @@
 // A staging table in the target's `stagesync` schema, holding one table's
 // source rows in target shape. Production tables are not touched while one is
 // filled. UNLOGGED: a crash loses its contents, never production data, and the
-// next run drops what a crashed run left (drop_leftovers()).
+// next run drops what a crashed run left (leftovers_sql()).
 #pragma once
 
 #include <cstdint>
@@ -66,17 +66,16 @@ class StagingChain {
 std::string create_work_table(pg::Connection& target, const std::string& qualified, const std::string& columns_ddl);
 
 // stagesync."s_<run>_<index><suffix>": the names of a run's per-table work
-// tables, all dropped by drop_leftovers() after a crash.
+// tables, all dropped by leftovers_sql() after a crash.
 std::string work_table_name(const std::string& run_id, size_t index, const std::string& suffix = "");
 
 // The table of rows a run set aside (rejects), stagesync."r_<run>".
 std::string rejects_table(const std::string& run_id);
 void create_rejects_table(pg::Connection& target, const std::string& run_id);
 
-// Drops every staging and reject table in the stagesync schema. Call only
-// while holding the RunLock (no other run can own them). Returns how many.
-int drop_leftovers(pg::Connection& target);
-// The statement listing them (relname), for a caller that batches it.
+// The statement listing every staging and reject table in the stagesync
+// schema (relname): what crashed runs left. Drop them (drop_work_tables())
+// only while holding the RunLock, so no other run can own them.
 std::string leftovers_sql();
 // Drops the named work tables (qualified names) in one round trip.
 void drop_work_tables(pg::Connection& target, const std::vector<std::string>& qualified);
