@@ -25,6 +25,21 @@ RunAs RunAs::for_server() {
   return as;
 }
 
+void prepare_child(const RunAs& as, const std::string& log_path) {
+  int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd >= 0) {
+    dup2(fd, 1);
+    dup2(fd, 2);
+    close(fd);
+  }
+  int devnull = open("/dev/null", O_RDONLY);
+  if (devnull >= 0) {
+    dup2(devnull, 0);
+    close(devnull);
+  }
+  if (as.switch_user && (setgroups(0, nullptr) != 0 || setgid(as.gid) != 0 || setuid(as.uid) != 0)) _exit(126);
+}
+
 int run_program(const std::vector<std::string>& argv, const RunAs& as, const std::string& log_path) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -32,17 +47,7 @@ int run_program(const std::vector<std::string>& argv, const RunAs& as, const std
   pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) {
-    int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-      close(fd);
-    }
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) { dup2(devnull, 0); close(devnull); }
-    if (as.switch_user) {
-      if (setgroups(0, nullptr) != 0 || setgid(as.gid) != 0 || setuid(as.uid) != 0) _exit(126);
-    }
+    prepare_child(as, log_path);
     execv(args[0], args.data());
     _exit(127);
   }

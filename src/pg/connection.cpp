@@ -129,6 +129,13 @@ Error Connection::error_from(const PGresult* res, std::string_view what) const {
   return Error(msg, std::move(d), lost);
 }
 
+std::vector<const char*> param_values(const std::vector<Param>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  return values;
+}
+
 Result Connection::exec(std::string_view sql) { return exec(sql, std::vector<Param>{}); }
 
 bool Connection::deferred_plain() const {
@@ -163,9 +170,7 @@ Result Connection::exec(std::string_view sql, const std::vector<Param>& params) 
     return out;
   }
   std::string text(sql);
-  std::vector<const char*> values;
-  values.reserve(params.size());
-  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  std::vector<const char*> values = param_values(params);
   PGresult* raw = params.empty() ? PQexec(c_, text.c_str())
                                  : PQexecParams(c_, text.c_str(), static_cast<int>(values.size()), nullptr,
                                                 values.data(), nullptr, nullptr, 0);
@@ -189,8 +194,8 @@ void Connection::send(std::string_view sql, const Params& params) {
     return;
   }
   std::string text(sql);
-  std::vector<const char*> values;
-  for (const auto& p : params.values()) values.push_back(p.c_str());
+  std::vector<Param> given(params.values().begin(), params.values().end());
+  std::vector<const char*> values = param_values(given);
   if (!PQsendQueryParams(c_, text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
                          0)) {
     throw error_from(nullptr, "query failed on " + describe());

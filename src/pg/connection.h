@@ -35,6 +35,9 @@ struct Endpoint {
 };
 
 using Param = std::optional<std::string>;
+// libpq's view of statement parameters: pointers into `params` (NULL for a
+// missing value), valid while `params` lives.
+std::vector<const char*> param_values(const std::vector<Param>& params);
 
 class Connection {
  public:

@@ -19,9 +19,7 @@ void Pipeline::add_best_effort(std::string sql) { queued_.push_back(Statement{st
 void Pipeline::send_all() {
   PGconn* c = conn_.raw();
   for (const auto& st : queued_) {
-    std::vector<const char*> values;
-    values.reserve(st.params.size());
-    for (const auto& p : st.params) values.push_back(p ? p->c_str() : nullptr);
+    std::vector<const char*> values = param_values(st.params);
     if (!PQsendQueryParams(c, st.sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
                            0)) {
       throw conn_.error_from(nullptr, "query failed on " + conn_.describe());

@@ -1,8 +1,6 @@
 #include "support/pooler.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -46,18 +44,7 @@ pid_t start_pgbouncer(const std::string& binary, const std::string& ini, const s
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid != 0) return pid;
-  int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  if (fd >= 0) {
-    dup2(fd, 1);
-    dup2(fd, 2);
-    close(fd);
-  }
-  int devnull = open("/dev/null", O_RDONLY);
-  if (devnull >= 0) {
-    dup2(devnull, 0);
-    close(devnull);
-  }
-  if (as.switch_user && (setgroups(0, nullptr) != 0 || setgid(as.gid) != 0 || setuid(as.uid) != 0)) _exit(126);
+  cluster::prepare_child(as, log);
   // After setuid (which clears it): a test process that dies takes pgbouncer with it.
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent) _exit(125);

@@ -169,6 +169,28 @@ bool TcpProxy::should_hold(std::string_view data) {
   return --hold_left_ == 0;
 }
 
+TcpProxy::Verdict TcpProxy::judge(int from, const char* buf, size_t len, int64_t moved, int64_t cut_at) {
+  if (cut_at > 0 && moved + static_cast<int64_t>(len) >= cut_at) {
+    ++cuts_;
+    return {static_cast<size_t>(cut_at - moved), true};  // part of the message, then the cut
+  }
+  if (from != 0) return {len, false};
+  std::string_view data(buf, len);
+  if (should_hold(data)) {
+    held_ = true;
+    while (!stopping_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return {0, true};
+  }
+  if (commit_cut_ != CommitCut::None && is_commit(data)) {
+    CommitCut how = commit_cut_.exchange(CommitCut::None);
+    if (how != CommitCut::None) {
+      ++cuts_;
+      return {how == CommitCut::AfterForwarding ? len : 0, true};
+    }
+  }
+  return {len, false};
+}
+
 void TcpProxy::count_up(std::string_view chunk, std::atomic<bool>& awaiting) {
   if (!awaiting.exchange(false)) return;  // the same burst, still arriving
   if (chunk == kTerminate) return;
@@ -192,26 +214,11 @@ void TcpProxy::pump(int client, int server, int64_t cut_at) {
       }
       int to = i == 0 ? server : client;
       size_t len = static_cast<size_t>(n);
-      if (cut_at > 0 && moved + n >= cut_at) {
-        write_all(to, buf, static_cast<size_t>(cut_at - moved));  // part of the message, then the cut
-        ++cuts_;
+      Verdict v = judge(i, buf, len, moved, cut_at);
+      if (v.close) {
+        write_all(to, buf, v.forward);
         open = false;
         break;
-      }
-      if (i == 0 && should_hold(std::string_view(buf, len))) {
-        held_ = true;
-        while (!stopping_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        open = false;
-        break;
-      }
-      if (i == 0 && commit_cut_ != CommitCut::None && is_commit(std::string_view(buf, len))) {
-        CommitCut how = commit_cut_.exchange(CommitCut::None);
-        if (how == CommitCut::AfterForwarding) write_all(to, buf, len);
-        if (how != CommitCut::None) {
-          ++cuts_;
-          open = false;
-          break;
-        }
       }
       moved += n;
       bytes_ += n;
@@ -287,26 +294,11 @@ void TcpProxy::pump_delayed(int client, int server, int64_t cut_at, std::chrono:
         break;
       }
       size_t len = static_cast<size_t>(n);
-      if (cut_at > 0 && moved + n >= cut_at) {
-        link.push(q, due, std::string(buf, static_cast<size_t>(cut_at - moved)), true);
-        ++cuts_;
+      Verdict v = judge(i, buf, len, moved, cut_at);
+      if (v.close) {
+        link.push(q, due, std::string(buf, v.forward), true);  // what was read before a cut still arrives, late
         open = false;
         break;
-      }
-      if (i == 0 && should_hold(std::string_view(buf, len))) {
-        held_ = true;
-        while (!stopping_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        open = false;
-        break;
-      }
-      if (i == 0 && commit_cut_ != CommitCut::None && is_commit(std::string_view(buf, len))) {
-        CommitCut how = commit_cut_.exchange(CommitCut::None);
-        if (how != CommitCut::None) {
-          link.push(q, due, how == CommitCut::AfterForwarding ? std::string(buf, len) : std::string(), true);
-          ++cuts_;
-          open = false;
-          break;
-        }
       }
       moved += n;
       if (i == 0) count_up(std::string_view(buf, len), link.awaiting);

@@ -78,6 +78,14 @@ class TcpProxy {
   void pump(int client, int server, int64_t cut_at);
   void pump_delayed(int client, int server, int64_t cut_at, std::chrono::milliseconds delay);
   bool should_hold(std::string_view data);
+  // What the fault features (cut, hold, commit cut) make of `len` bytes read
+  // from side `from` (0: the client) after `moved` bytes: forward the first
+  // `forward` of them, and then close both sides when `close`.
+  struct Verdict {
+    size_t forward;
+    bool close;
+  };
+  Verdict judge(int from, const char* buf, size_t len, int64_t moved, int64_t cut_at);
   // Counts a chunk the client sent; `awaiting` is set when server data was
   // delivered to the client since its last burst.
   void count_up(std::string_view chunk, std::atomic<bool>& awaiting);
