@@ -138,6 +138,9 @@ TEST_F(Init, ReferenceSchemasGiveAFileThatChecksAndSyncsWithNoHandEdit) {
             std::string::npos)
       << "the lookup hint for jobtasks.client_id";
   EXPECT_NE(direct.find("# - name: workdiary"), std::string::npos) << "mobile-owned tables are left commented out";
+  EXPECT_NE(direct.find("#   - name: workdiary\n#     into: workdiary\n#     key: [wd_id]\n#     rows: { owner: M }"),
+            std::string::npos)
+      << "and offered as reverse entries";
 
   std::string plain = write_config(direct);
   check_clean(plain);
@@ -259,11 +262,14 @@ TEST_F(Init, CatalogSessionsAreReadOnly) {
   EXPECT_THROW(conn.exec("INSERT INTO t VALUES (1)"), pg::Error);
 }
 
-// The command line: passwords leave the URL for password_env, a SQLite source is refused clearly for now,
-// an existing file is not overwritten, an unknown --tables name is a usage error.
+// The command line: passwords leave the URL for password_env, a column on every table is offered as a
+// commented scope, a SQLite source is refused clearly for now, an existing file is not overwritten, an
+// unknown --tables name is a usage error.
 TEST_F(Init, CommandLineKeepsPasswordsOutAndRefusesWhatItCannotDo) {
-  src().exec("CREATE TABLE clients (id integer, name text)");
-  tgt().exec("CREATE TABLE clients (id integer PRIMARY KEY, name text)");
+  src().exec("CREATE TABLE clients (id integer, org_id integer, name text)");
+  src().exec("CREATE TABLE jobs (id integer, org_id integer)");
+  tgt().exec("CREATE TABLE clients (id integer PRIMARY KEY, org_id integer, name text)");
+  tgt().exec("CREATE TABLE jobs (id integer PRIMARY KEY, org_id integer)");
   std::string with_password = "postgresql://postgres:S3cretPw@127.0.0.1:" + std::to_string(Servers::source().port()) +
                               "/" + src_db_.name() + "?application_name=x";
   std::string target_kv = "host=127.0.0.1 port=" + std::to_string(Servers::target().port()) + " dbname=" +
@@ -277,6 +283,7 @@ TEST_F(Init, CommandLineKeepsPasswordsOutAndRefusesWhatItCannotDo) {
   EXPECT_NE(r.out.find("password_env: STAGESYNC_TARGET_PASSWORD"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("set STAGESYNC_SOURCE_PASSWORD"), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("?application_name=x\""), std::string::npos) << "the rest of the URL is kept: " << r.out;
+  EXPECT_NE(r.out.find("\n# scope: { org_id: <value> }\n"), std::string::npos) << "org_id is on every table: " << r.out;
 
   CliResult sqlite = cli({"init", "--sqlite", "/tmp/desktop.db", "--target", target_url()});
   EXPECT_EQ(sqlite.exit_code, 2);

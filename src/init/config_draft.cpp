@@ -1,6 +1,7 @@
 #include "init/config_draft.h"
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <map>
 #include <set>
@@ -63,7 +64,7 @@ class Drafter {
     select(m, only);
     choose_owner(m);
     std::vector<DraftTable> tables;
-    tables.reserve(m.pairs.size() + m.unmatched_source.size());
+    tables.reserve(m.pairs.size() + m.unmatched_source.size());  // pairs_ points into it: no reallocation
     for (const auto& p : m.pairs) tables.push_back(decide(*p.source, *p.target, p.how));
     for (size_t i = 0; i < m.pairs.size(); ++i) pairs_.push_back(Pair{m.pairs[i].source, m.pairs[i].target, &tables[i]});
     for (auto& p : pairs_)
@@ -157,6 +158,8 @@ class Drafter {
       std::string value;
       if (f != t.facts.fills.end() && f->second.constant_text(value) && value != draft_.owner_value) {
         d.enabled = false;
+        d.other_owner = value;
+        if (const catalog::UniqueIndex* pk = t.facts.primary_key()) d.target_key = pk->columns;
         d.disabled_because = "the target's rows default to " + owner + " = '" + value + "', not '" +
                              draft_.owner_value + "': another writer (the mobile app) owns this table; to bring its "
                              "rows back to the desktop, use a `reverse:` entry";

@@ -44,6 +44,8 @@ struct DraftTable {
   std::vector<DraftReference> references;
   std::vector<DraftLookup> lookup_hints;
   std::vector<std::string> notes;  // more comments: hints that are not entries
+  std::string other_owner;                // the owner value of another writer's table (disabled): a reverse hint
+  std::vector<std::string> target_key;    // its target primary key, for that hint
 };
 
 struct ConfigDraft {

@@ -1,6 +1,8 @@
 #include "init/table_matching.h"
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 #include <set>
 #include <tuple>
 

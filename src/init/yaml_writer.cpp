@@ -71,6 +71,7 @@ class Writer {
     for (const auto& t : d_.tables) any = any || t.enabled;
     out_ += any ? "tables:\n" : "tables: []  # no table could be matched; see the commented entries below\n";
     for (const auto& t : d_.tables) table(t);
+    reverse_hints();
     if (!d_.unmatched_targets.empty()) {
       out_ += "\n# Target tables no source table feeds (not synced):\n";
       for (const auto& u : d_.unmatched_targets) out_ += "#   " + u + "\n";
@@ -96,6 +97,23 @@ class Writer {
   void endpoints() {
     endpoint("source", d_.source_url, d_.source_password_env);
     endpoint("target", d_.target_url, d_.target_password_env);
+  }
+
+  // Tables another writer owns, as commented `reverse:` entries (stagesync reverse brings their rows back).
+  void reverse_hints() {
+    bool any = false;
+    for (const auto& t : d_.tables) {
+      if (t.other_owner.empty() || t.target_key.empty()) continue;
+      if (!any) {
+        out_ += "\n";
+        comment(out_, "", "reverse (hints, not active): the tables the other writer owns, to bring its rows back to "
+                          "the source with `stagesync reverse`:");
+        out_ += "# reverse:\n";
+        any = true;
+      }
+      out_ += "#   - name: " + yaml_scalar(t.target) + "\n#     into: " + yaml_scalar(t.name) + "\n#     key: " +
+              flow(t.target_key) + "\n#     rows: { owner: " + yaml_scalar(t.other_owner) + " }\n";
+    }
   }
 
   void line(const std::string& prefix, const std::string& text) { out_ += prefix + text + "\n"; }
