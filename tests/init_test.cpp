@@ -49,8 +49,9 @@ class Init : public SyncFixture {
   // Everything a write could change, on one database: its relations (a CREATE, DROP, TRUNCATE or
   // rewrite changes a relfilenode), its schemas, and every row version of every user table.
   static std::string fingerprint(pg::Connection& db) {
-    std::string out = db.exec("SELECT md5(string_agg(c.oid || ':' || c.relname || ':' || c.relfilenode, ',' ORDER BY "
-                              "c.oid)) FROM pg_class c")
+    std::string out = db.exec(
+                            "SELECT md5(string_agg(c.oid || ':' || c.relname || ':' || c.relfilenode, ',' ORDER BY "
+                            "c.oid)) FROM pg_class c")
                           .text(0, 0);
     out += db.exec("SELECT md5(string_agg(nspname, ',' ORDER BY oid)) FROM pg_namespace").text(0, 0);
     pg::Result tables = db.exec(
@@ -91,8 +92,8 @@ TEST_F(Init, ReferenceSchemasGiveAFileThatChecksAndSyncsWithNoHandEdit) {
   std::string path = write_config("");  // a temp file name the fixture removes; init overwrites it
   source_proxy.reset_counters();
   target_proxy.reset_counters();
-  CliResult r = cli({"init", "--source", via(source_proxy, src_db_.name()), "--target", via(target_proxy, tgt_db_.name()),
-                     "--output", path, "--force"});
+  CliResult r = cli({"init", "--source", via(source_proxy, src_db_.name()), "--target",
+                     via(target_proxy, tgt_db_.name()), "--output", path, "--force"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   int64_t source_trips = source_proxy.round_trips(), target_trips = target_proxy.round_trips();
   std::cout << "init round trips: source " << source_trips << ", target " << target_trips << "\n";
@@ -144,6 +145,8 @@ TEST_F(Init, ReferenceSchemasGiveAFileThatChecksAndSyncsWithNoHandEdit) {
 
   std::string plain = write_config(direct);
   check_clean(plain);
+  CliResult plan = cli({"plan", "--config", plain});
+  EXPECT_EQ(plan.exit_code, 0) << plan.out << plan.err;
   report::RunSummary first = sync(plain);
   EXPECT_EQ(first.exit_code, 0) << first.error;
   EXPECT_GT(count("SELECT count(*) FROM jobtasks WHERE source = 'D'"), 100);
@@ -174,7 +177,8 @@ TEST_F(Init, OddSchemasAreDecidedExplainedQuotedAndSynced) {
            "CREATE TABLE staffers (staff_no integer, full_name text, phone text, email text)",
            "CREATE TABLE legacy_only (x integer)",
            R"(INSERT INTO "Order" VALUES (1, 'Zoë Müller', 'a:b', 'x'), (2, 'O''Brien', NULL, NULL))",
-           "INSERT INTO tbl_lines VALUES (10, 1, 2, 'first', now()), (11, 2, 1, 'x', now()), (12, 99, 5, 'orphan', now())",
+           "INSERT INTO tbl_lines VALUES (10, 1, 2, 'first', now()), (11, 2, 1, 'x', now()), (12, 99, 5, 'orphan', "
+           "now())",
            "INSERT INTO items VALUES ('A-1', 'Bolt', true), ('B-2', 'Nut', false)",
            "INSERT INTO nopk VALUES ('k1', 'one'), ('k2', 'two')",
            "INSERT INTO loose VALUES (1, 'x'), (1, 'x'), (2, 'y')",
@@ -190,7 +194,8 @@ TEST_F(Init, OddSchemasAreDecidedExplainedQuotedAndSynced) {
            R"(CREATE FUNCTION lines_touch() RETURNS trigger LANGUAGE plpgsql AS $$
               BEGIN NEW.stamp := now(); NEW.note := lower(NEW.note); RETURN NEW; END $$)",
            "CREATE TRIGGER lines_touch BEFORE INSERT OR UPDATE ON lines FOR EACH ROW EXECUTE FUNCTION lines_touch()",
-           "CREATE TABLE items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, sku text NOT NULL UNIQUE, name text)",
+           "CREATE TABLE items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, sku text NOT NULL UNIQUE, name "
+           "text)",
            "CREATE TABLE nopk (code text, label text)",
            "CREATE TABLE loose (a integer, b text)",
            R"(CREATE TABLE "user" ("null" integer PRIMARY KEY, "group" text))",
@@ -272,8 +277,8 @@ TEST_F(Init, CommandLineKeepsPasswordsOutAndRefusesWhatItCannotDo) {
   tgt().exec("CREATE TABLE jobs (id integer PRIMARY KEY, org_id integer)");
   std::string with_password = "postgresql://postgres:S3cretPw@127.0.0.1:" + std::to_string(Servers::source().port()) +
                               "/" + src_db_.name() + "?application_name=x";
-  std::string target_kv = "host=127.0.0.1 port=" + std::to_string(Servers::target().port()) + " dbname=" +
-                          tgt_db_.name() + " user=postgres password='An0ther pw'";
+  std::string target_kv = "host=127.0.0.1 port=" + std::to_string(Servers::target().port()) +
+                          " dbname=" + tgt_db_.name() + " user=postgres password='An0ther pw'";
   CliResult r = cli({"init", "--source", with_password, "--target", target_kv});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.find("S3cretPw"), std::string::npos);

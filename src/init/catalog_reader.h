@@ -23,8 +23,8 @@ struct TableEntry {
 };
 
 struct DatabaseCatalog {
-  std::string where;               // host:port/database, for comments and messages
-  std::vector<TableEntry> tables;  // ordered by name
+  std::string where;                  // host:port/database, for comments and messages
+  std::vector<TableEntry> tables;     // ordered by name
   std::vector<std::string> unusable;  // tables a configuration cannot name, each with the reason
 
   const TableEntry* find(const std::string& name) const;

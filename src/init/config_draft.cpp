@@ -38,15 +38,15 @@ std::string server_fill(const TableEntry& t, const std::string& column) {
 // A column name that marks who wrote a row (`source`, `origin`, `data_source`, ...).
 bool owner_like(const std::string& name) {
   std::string n = lower(name);
-  return n.find("source") != std::string::npos || n.find("origin") != std::string::npos || n == "src" ||
-         n == "owner" || n == "written_by";
+  return n.find("source") != std::string::npos || n.find("origin") != std::string::npos || n == "src" || n == "owner" ||
+         n == "written_by";
 }
 
 // Change columns, in order of preference, for duplicates: { keep: newest }.
 bool change_column_like(const catalog::Column& c) {
   std::string n = lower(c.name);
-  return c.category == 'D' && (n == "updated_at" || n == "modified_at" || n == "last_modified" ||
-                               n == "updated_on" || n == "modified_on" || n == "changed_at" || n == "updated");
+  return c.category == 'D' && (n == "updated_at" || n == "modified_at" || n == "last_modified" || n == "updated_on" ||
+                               n == "modified_on" || n == "changed_at" || n == "updated");
 }
 
 struct Pair {
@@ -66,7 +66,8 @@ class Drafter {
     std::vector<DraftTable> tables;
     tables.reserve(m.pairs.size() + m.unmatched_source.size());  // pairs_ points into it: no reallocation
     for (const auto& p : m.pairs) tables.push_back(decide(*p.source, *p.target, p.how));
-    for (size_t i = 0; i < m.pairs.size(); ++i) pairs_.push_back(Pair{m.pairs[i].source, m.pairs[i].target, &tables[i]});
+    for (size_t i = 0; i < m.pairs.size(); ++i)
+      pairs_.push_back(Pair{m.pairs[i].source, m.pairs[i].target, &tables[i]});
     for (auto& p : pairs_)
       if (p.draft->enabled) references(p);
     for (auto& p : pairs_)
@@ -80,7 +81,8 @@ class Drafter {
       tables.push_back(std::move(t));
     }
     for (const TableEntry* t : m.unmatched_target) {
-      draft_.unmatched_targets.push_back(t->name + ": no source table has this name, and none looks like a rename of it");
+      draft_.unmatched_targets.push_back(t->name +
+                                         ": no source table has this name, and none looks like a rename of it");
     }
     for (const auto& u : source_.unusable) draft_.notes.push_back("source table " + u);
     for (const auto& u : target_.unusable) draft_.notes.push_back("target table " + u);
@@ -161,7 +163,8 @@ class Drafter {
         d.other_owner = value;
         if (const catalog::UniqueIndex* pk = t.facts.primary_key()) d.target_key = pk->columns;
         d.disabled_because = "the target's rows default to " + owner + " = '" + value + "', not '" +
-                             draft_.owner_value + "': another writer (the mobile app) owns this table; to bring its "
+                             draft_.owner_value +
+                             "': another writer (the mobile app) owns this table; to bring its "
                              "rows back to the desktop, use a `reverse:` entry";
       }
     }
@@ -243,15 +246,18 @@ class Drafter {
     for (const auto& tr : t.triggers) {
       std::string who = "target trigger " + tr.name + " (" + tr.events() + ", function " + tr.function + ")";
       if (!tr.understood) {
-        d.notes.push_back(who + " is one stagesync cannot read; if it sets a synced column, add that column to "
+        d.notes.push_back(who +
+                          " is one stagesync cannot read; if it sets a synced column, add that column to "
                           "compare_ignore");
         continue;
       }
       for (const auto& a : tr.assigns) {
         if (!sent(d, s, t, a.column) || contains(d.key, a.column) || contains(d.compare_ignore, a.column)) continue;
         if (a.row_dependent) {
-          d.notes.push_back(who + " sets " + a.column + " from the row's own values; if that changes what the sync "
-                            "writes, every run rewrites the row: then add compare_ignore: [" + a.column + "]");
+          d.notes.push_back(who + " sets " + a.column +
+                            " from the row's own values; if that changes what the sync "
+                            "writes, every run rewrites the row: then add compare_ignore: [" +
+                            a.column + "]");
           continue;
         }
         d.compare_ignore.push_back(a.column);
@@ -282,7 +288,8 @@ class Drafter {
       }
       Pair* parent = pair_of_target(fk.parent_schema, fk.parent_table);
       if (!parent || !parent->draft->enabled) {
-        d.notes.push_back(what + ": not declared, the parent table is not synced by this file; a run refuses rows "
+        d.notes.push_back(what +
+                          ": not declared, the parent table is not synced by this file; a run refuses rows "
                           "whose parent is missing from the target (exit 5)");
         continue;
       }
@@ -300,7 +307,8 @@ class Drafter {
       bool by_key = pk.size() >= fk.parent_columns.size() &&
                     std::equal(fk.parent_columns.begin(), fk.parent_columns.end(), pk.begin());
       if (!by_key) r.parent_columns = fk.parent_columns;
-      r.why = what + ": the target refuses a row whose parent is missing, so such rows are set aside and reported "
+      r.why = what +
+              ": the target refuses a row whose parent is missing, so such rows are set aside and reported "
               "(skip) instead of stopping the run; `fail` stops the run instead";
       d.references.push_back(std::move(r));
     }
@@ -344,9 +352,8 @@ class Drafter {
     for (const auto& c : enabled[0]->source->schema.columns) {
       std::string n = lower(c.name);
       if (n.size() < 4 || n.compare(n.size() - 3, 3, "_id") != 0) continue;
-      bool everywhere = std::all_of(enabled.begin(), enabled.end(), [&](const Pair* p) {
-        return sent(*p->draft, *p->source, *p->target, c.name);
-      });
+      bool everywhere = std::all_of(enabled.begin(), enabled.end(),
+                                    [&](const Pair* p) { return sent(*p->draft, *p->source, *p->target, c.name); });
       if (!everywhere) continue;
       draft_.scope_column = c.name;
       draft_.scope_why = c.name + " is a column of every synced table on both sides: if several desktops (one per " +
@@ -443,7 +450,8 @@ void apply_repeated_keys(ConfigDraft& draft, const DatabaseCatalog& source, cons
       }
     }
     if (t->newest_by.empty()) {
-      t->notes.push_back(seen + ": a run stops (exit 5) until you add duplicates: { keep: newest, by: <a change "
+      t->notes.push_back(seen +
+                         ": a run stops (exit 5) until you add duplicates: { keep: newest, by: <a change "
                          "column> } or pick a key that is unique");
     }
   }

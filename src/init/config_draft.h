@@ -27,8 +27,8 @@ struct DraftLookup {  // written as a commented hint
 };
 
 struct DraftTable {
-  std::string name;    // source table
-  std::string target;  // target table; empty when none matched
+  std::string name;       // source table
+  std::string target;     // target table; empty when none matched
   std::string match_how;  // how a renamed table was matched (guessed, how sure); empty for the same name
   bool enabled = true;    // false: written commented out
   std::string disabled_because;
@@ -43,20 +43,21 @@ struct DraftTable {
   std::string owner_why;
   std::vector<DraftReference> references;
   std::vector<DraftLookup> lookup_hints;
-  std::vector<std::string> notes;  // more comments: hints that are not entries
-  std::string other_owner;                // the owner value of another writer's table (disabled): a reverse hint
-  std::vector<std::string> target_key;    // its target primary key, for that hint
+  std::vector<std::string> notes;       // more comments: hints that are not entries
+  std::string other_owner;              // the owner value of another writer's table (disabled): a reverse hint
+  std::vector<std::string> target_key;  // its target primary key, for that hint
 };
 
 struct ConfigDraft {
   std::string source_url, target_url;  // never with a password
+  std::string source_sqlite;           // a SQLite source file instead of source_url (issue 14)
   std::string source_password_env, target_password_env;
   std::string source_where, target_where;
   std::string owner_column, owner_value, owner_why;  // empty column: no owner
   std::string scope_column, scope_why;               // a commented hint; empty when none
-  std::vector<DraftTable> tables;  // enabled tables parents first, then the commented-out ones
-  std::vector<std::string> unmatched_targets;  // target tables no source table feeds, with why
-  std::vector<std::string> notes;              // for the file's head
+  std::vector<DraftTable> tables;                    // enabled tables parents first, then the commented-out ones
+  std::vector<std::string> unmatched_targets;        // target tables no source table feeds, with why
+  std::vector<std::string> notes;                    // for the file's head
 };
 
 // `only` (from --tables) keeps the pairs whose source or target name it lists;

@@ -91,7 +91,8 @@ SafeUrl without_password(const std::string& conninfo, const std::string& side) {
   out.url = is_uri(conninfo) ? strip_uri(conninfo) : strip_keywords(conninfo);
   std::optional<bool> left = has_password(out.url);
   if (!left || *left) {
-    throw config::ConfigError({"--" + side + ": the password could not be removed from the connection string; "
+    throw config::ConfigError({"--" + side +
+                               ": the password could not be removed from the connection string; "
                                "give it without one and set PGPASSWORD (or use ~/.pgpass)"});
   }
   return out;

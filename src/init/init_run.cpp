@@ -14,7 +14,7 @@ constexpr const char* kTargetPasswordEnv = "STAGESYNC_TARGET_PASSWORD";
 }  // namespace
 
 InitResult write_config(CatalogReader& source, CatalogReader& target, const InitOptions& options) {
-  SafeUrl src = without_password(options.source_url, "source");
+  SafeUrl src = options.sqlite_path.empty() ? without_password(options.source_url, "source") : SafeUrl{};
   SafeUrl tgt = without_password(options.target_url, "target");
   DatabaseCatalog source_catalog = source.read();
   DatabaseCatalog target_catalog = target.read();
@@ -22,6 +22,7 @@ InitResult write_config(CatalogReader& source, CatalogReader& target, const Init
   std::vector<KeyProbe> probes = key_probes(draft, source_catalog);
   apply_repeated_keys(draft, source_catalog, probes, source.repeated_keys(probes));
   draft.source_url = src.url;
+  draft.source_sqlite = options.sqlite_path;
   draft.target_url = tgt.url;
   InitResult out;
   if (src.had_password) {
@@ -54,9 +55,13 @@ InitResult write_config(CatalogReader& source, CatalogReader& target, const Init
 }
 
 InitResult run_init(const InitOptions& options) {
+  if (!options.sqlite_path.empty() && !options.source_url.empty()) {
+    throw config::ConfigError({"init takes --source URL or --sqlite PATH, not both"});
+  }
   if (!options.sqlite_path.empty()) {
-    throw run::Refused("--sqlite: SQLite sources are not available in this version of stagesync (issue 14); "
-                       "give a PostgreSQL source with --source URL");
+    throw run::Refused(
+        "--sqlite: SQLite sources are not available in this version of stagesync (issue 14); "
+        "give a PostgreSQL source with --source URL");
   }
   if (options.source_url.empty()) throw config::ConfigError({"init needs --source URL (or --sqlite PATH)"});
   // Checked before connecting: a connection string that cannot be written safely is refused first.

@@ -24,7 +24,8 @@ struct InitResult {
   std::vector<std::string> messages;  // for the person running it (guesses, variables to set)
 };
 
-// From two readers (any kind of source); the URLs are what the file will say.
+// From two readers (any kind of source: with sqlite_path set, the file names it instead of a source URL);
+// the URLs are what the file will say, without their passwords.
 InitResult write_config(CatalogReader& source, CatalogReader& target, const InitOptions& options);
 
 // Connects to both databases (refusing a SQLite source with run::Refused for now) and writes the file's text.

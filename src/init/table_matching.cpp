@@ -37,8 +37,8 @@ bool affix(const std::string& longer, const std::string& shorter, std::string& e
 }
 
 struct Candidate {
-  int tier = 0;         // 0 sure, 1 likely, 2 unsure
-  double overlap = 0;   // shared columns / columns of either
+  int tier = 0;        // 0 sure, 1 likely, 2 unsure
+  double overlap = 0;  // shared columns / columns of either
   const TableEntry* source = nullptr;
   const TableEntry* target = nullptr;
   std::string how;
@@ -54,15 +54,15 @@ std::optional<Candidate> judge(const TableEntry& s, const TableEntry& t) {
   for (const auto& c : sc) shared += tc.count(c);
   size_t either = sc.size() + tc.size() - shared;
   double overlap = either ? static_cast<double>(shared) / static_cast<double>(either) : 0;
-  std::string cols = std::to_string(shared) + " of " + std::to_string(sc.size()) + " source columns are in " +
-                     t.name + " (" + percent(overlap) + " of the columns of either)";
+  std::string cols = std::to_string(shared) + " of " + std::to_string(sc.size()) + " source columns are in " + t.name +
+                     " (" + percent(overlap) + " of the columns of either)";
   std::string ls = lower(s.name), lt = lower(t.name), extra;
   bool prefix = false;
   bool named = affix(ls, lt, extra, prefix) || affix(lt, ls, extra, prefix);
   Candidate c{0, overlap, &s, &t, ""};
   if (named) {
-    std::string rule = "'" + s.name + "' and '" + t.name + "' differ by the " + (prefix ? "prefix" : "suffix") + " '" +
-                       extra + "'";
+    std::string rule =
+        "'" + s.name + "' and '" + t.name + "' differ by the " + (prefix ? "prefix" : "suffix") + " '" + extra + "'";
     if (overlap >= 0.5) {
       c.how = "guessed, sure: " + rule + " and " + cols;
       return c;

@@ -88,14 +88,15 @@ class Writer {
     for (const auto& n : d_.notes) comment(out_, "", n);
   }
 
-  void endpoint(const char* side, const std::string& url, const std::string& env) {
-    out_ += std::string(side) + ":\n  url: " + quoted(url) + "\n";
+  void endpoint(const char* side, const std::string& url, const std::string& env, const std::string& sqlite = "") {
+    out_ +=
+        std::string(side) + ":\n" + (sqlite.empty() ? "  url: " + quoted(url) : "  sqlite: " + quoted(sqlite)) + "\n";
     if (!env.empty()) {
       out_ += "  password_env: " + env + "   # the password is not kept in this file: set " + env + "\n";
     }
   }
   void endpoints() {
-    endpoint("source", d_.source_url, d_.source_password_env);
+    endpoint("source", d_.source_url, d_.source_password_env, d_.source_sqlite);
     endpoint("target", d_.target_url, d_.target_password_env);
   }
 
@@ -106,13 +107,14 @@ class Writer {
       if (t.other_owner.empty() || t.target_key.empty()) continue;
       if (!any) {
         out_ += "\n";
-        comment(out_, "", "reverse (hints, not active): the tables the other writer owns, to bring its rows back to "
-                          "the source with `stagesync reverse`:");
+        comment(out_, "",
+                "reverse (hints, not active): the tables the other writer owns, to bring its rows back to "
+                "the source with `stagesync reverse`:");
         out_ += "# reverse:\n";
         any = true;
       }
-      out_ += "#   - name: " + yaml_scalar(t.target) + "\n#     into: " + yaml_scalar(t.name) + "\n#     key: " +
-              flow(t.target_key) + "\n#     rows: { owner: " + yaml_scalar(t.other_owner) + " }\n";
+      out_ += "#   - name: " + yaml_scalar(t.target) + "\n#     into: " + yaml_scalar(t.name) +
+              "\n#     key: " + flow(t.target_key) + "\n#     rows: { owner: " + yaml_scalar(t.other_owner) + " }\n";
     }
   }
 
@@ -180,10 +182,9 @@ class Writer {
 }  // namespace
 
 std::string yaml_scalar(const std::string& s) {
-  static const std::set<std::string> reserved = {"null", "Null", "NULL", "~",   "true", "True", "TRUE", "false",
-                                                 "False", "FALSE", "yes", "Yes", "YES", "no",   "No",   "NO",
-                                                 "on",  "On",   "ON",   "off", "Off",  "OFF",  "y",    "Y",
-                                                 "n",   "N"};
+  static const std::set<std::string> reserved = {
+      "null", "Null", "NULL", "~",  "true", "True", "TRUE", "false", "False", "FALSE", "yes", "Yes", "YES",
+      "no",   "No",   "NO",   "on", "On",   "ON",   "off",  "Off",   "OFF",   "y",     "Y",   "n",   "N"};
   bool plain = !s.empty() && !reserved.count(s) && (std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_');
   for (char c : s) plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
   return plain ? s : quoted(s);
