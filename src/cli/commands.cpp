@@ -139,7 +139,6 @@ int backup_command(report::Reporter& out, const config::Config& cfg, const std::
   return finish(out, s);
 }
 
-
 // `stagesync init`: the file's text to --output (never over an existing file unless --force) or to standard
 // output; what it guessed and which variables to set, to standard error.
 int init_command(report::Reporter& out, const init::InitOptions& o, const std::string& output, bool force) {
