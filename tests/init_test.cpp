@@ -196,7 +196,7 @@ TEST_F(Init, OddSchemasAreDecidedExplainedQuotedAndSynced) {
            "CREATE TRIGGER lines_touch BEFORE INSERT OR UPDATE ON lines FOR EACH ROW EXECUTE FUNCTION lines_touch()",
            "CREATE TABLE items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, sku text NOT NULL UNIQUE, name "
            "text)",
-           "CREATE TABLE nopk (code text, label text)",
+           "CREATE TABLE nopk (code text, label text, n serial)",
            "CREATE TABLE loose (a integer, b text)",
            R"(CREATE TABLE "user" ("null" integer PRIMARY KEY, "group" text))",
            "CREATE TABLE employees (staff_no integer PRIMARY KEY, full_name text, phone text, email text)",
@@ -227,6 +227,8 @@ TEST_F(Init, OddSchemasAreDecidedExplainedQuotedAndSynced) {
   EXPECT_EQ(table("items").generated, std::vector<std::string>{"id"});
   EXPECT_EQ(table("items").skip, std::vector<std::string>{"legacy_flag"});
   EXPECT_EQ(table("nopk").key, std::vector<std::string>{"code"}) << "from the source's unique index";
+  EXPECT_EQ(table("nopk").generated, std::vector<std::string>{"n"}) << "a serial column";
+  EXPECT_NE(yaml.find("generated: [\"n\"]"), std::string::npos) << "n is a YAML 1.1 boolean unquoted";
   EXPECT_TRUE(table("loose").key_none);
   EXPECT_NE(yaml.find("no usable key: neither table has a primary key or unique index"), std::string::npos);
   EXPECT_EQ(table("user").key, std::vector<std::string>{"null"}) << "quoted, else YAML reads a null";
