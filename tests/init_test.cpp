@@ -239,6 +239,7 @@ TEST_F(Init, OddSchemasAreDecidedExplainedQuotedAndSynced) {
   EXPECT_NE(yaml.find("# - name: legacy_only"), std::string::npos);
   EXPECT_NE(yaml.find("cloud_only: no source table"), std::string::npos);
   EXPECT_TRUE(cfg.owner.none) << "no shared owner column in these tables";
+  EXPECT_NE(yaml.find("# no owner column found"), std::string::npos) << "and the file says what that means";
   // Names that YAML would read differently are quoted; mixed case stays plain (the loader keeps case).
   EXPECT_NE(yaml.find("key: [\"null\"]"), std::string::npos) << yaml;
   EXPECT_NE(yaml.find("skip: [\"Legacy: note\"]"), std::string::npos) << yaml;

@@ -132,12 +132,18 @@ class Drafter {
         draft_.owner_value = cv.second;
       }
     }
-    if (best < 2 && m.pairs.size() > 1) {  // one table alone is no shared convention
+    if (best == 0 || (best < 2 && m.pairs.size() > 1)) {  // one table alone is no shared convention
       draft_.owner_column.clear();
       draft_.owner_value.clear();
+      if (!m.pairs.empty()) {
+        draft_.notes.push_back(
+            "no owner column found (a text column like `source` with a constant default shared by the target "
+            "tables): the sync owns every row of every table, so a full run deletes target rows the source does "
+            "not have. If others (a mobile app) write to these tables too, give the target tables such a column "
+            "(e.g. source char(1) NOT NULL DEFAULT 'D') and add `owner: { column: source, value: D }`");
+      }
       return;
     }
-    if (best == 0) return;
     draft_.owner_why = std::to_string(best) + " of the " + std::to_string(m.pairs.size()) +
                        " matched target tables have " + draft_.owner_column + " DEFAULT '" + draft_.owner_value +
                        "': the sync writes " + draft_.owner_column + " = '" + draft_.owner_value +
@@ -153,7 +159,8 @@ class Drafter {
     bool has_owner = !owner.empty() && t.schema.find(owner);
     if (!owner.empty() && !has_owner) {
       d.owner_none = true;
-      d.owner_why = "target table " + t.name + " has no " + owner + " column: the sync owns every row of it";
+      d.owner_why = "target table " + t.name + " has no " + owner +
+                    " column: the sync owns every row of it (a full run deletes the rows the source does not have)";
     }
     if (has_owner) {
       auto f = t.facts.fills.find(owner);
