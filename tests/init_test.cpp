@@ -170,7 +170,8 @@ TEST_F(Init, ReferenceSchemasGiveAFileThatChecksAndSyncsWithNoHandEdit) {
 }
 
 // Odd schemas: a target table without a primary key (a target unique index, a source unique index, nothing),
-// a target primary key the target generates, renamed tables (by prefix and by columns), target triggers, a
+// a target primary key the target generates, renamed tables (by prefix: synced; by columns only: offered
+// commented out), target triggers, a
 // foreign key, mixed-case, reserved-word and spaced identifiers, and tables on one side only.
 TEST_F(Init, OddSchemasAreDecidedExplainedQuotedAndSynced) {
   for (const char* sql : {
@@ -241,7 +242,11 @@ TEST_F(Init, OddSchemasAreDecidedExplainedQuotedAndSynced) {
   EXPECT_NE(yaml.find("no usable key: neither table has a primary key or unique index"), std::string::npos);
   EXPECT_EQ(table("user").key, std::vector<std::string>{"null"}) << "quoted, else YAML reads a null";
   EXPECT_EQ(table("Order").skip, std::vector<std::string>{"Legacy: note"});
-  EXPECT_EQ(table("staffers").target, "employees");
+  // A rename guessed from the columns alone is offered commented out: written into the wrong table, rows
+  // would replace that table's own.
+  EXPECT_EQ(find_table(cfg, "staffers"), nullptr);
+  EXPECT_NE(yaml.find("  # - name: staffers\n"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("    # target: employees\n"), std::string::npos) << yaml;
   EXPECT_NE(yaml.find("guessed, likely"), std::string::npos) << "the rename by columns says how sure it is";
   EXPECT_EQ(find_table(cfg, "legacy_only"), nullptr);
   EXPECT_NE(yaml.find("# - name: legacy_only"), std::string::npos);
@@ -261,7 +266,7 @@ TEST_F(Init, OddSchemasAreDecidedExplainedQuotedAndSynced) {
   EXPECT_EQ(count("SELECT count(*) FROM items WHERE id IS NOT NULL"), 2);
   EXPECT_EQ(count("SELECT count(*) FROM loose"), 3);
   EXPECT_EQ(count("SELECT count(*) FROM \"user\""), 1);
-  EXPECT_EQ(count("SELECT count(*) FROM employees"), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM employees"), 0);
   // The row-dependent trigger (lower(note)) is only warned about: the notes here are already lower case.
   std::string lines = versions("lines");
   EXPECT_EQ(sync(path).exit_code, 0);

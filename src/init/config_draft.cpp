@@ -65,7 +65,16 @@ class Drafter {
     choose_owner(m);
     std::vector<DraftTable> tables;
     tables.reserve(m.pairs.size() + m.unmatched_source.size());  // pairs_ points into it: no reallocation
-    for (const auto& p : m.pairs) tables.push_back(decide(*p.source, *p.target, p.how));
+    for (const auto& p : m.pairs) {
+      tables.push_back(decide(*p.source, *p.target, p.how));
+      if (!p.sure && tables.back().enabled) {
+        tables.back().enabled = false;
+        tables.back().disabled_because =
+            "a guessed rename, not sure enough to sync without you (written into the "
+            "wrong table, rows would replace that table's own): uncomment it if " +
+            p.target->name + " is where the rows of " + p.source->name + " belong";
+      }
+    }
     for (size_t i = 0; i < m.pairs.size(); ++i)
       pairs_.push_back(Pair{m.pairs[i].source, m.pairs[i].target, &tables[i]});
     for (auto& p : pairs_)

@@ -39,6 +39,10 @@ InitResult write_config(CatalogReader& source, CatalogReader& target, const Init
   for (const auto& t : draft.tables) {
     if (!t.enabled) {
       ++left;
+      if (!t.match_how.empty()) {
+        out.messages.push_back("table " + t.name + " -> " + t.target + ": " + t.match_how +
+                               " (written commented out: uncomment it if that is right)");
+      }
       continue;
     }
     ++synced;

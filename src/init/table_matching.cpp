@@ -87,8 +87,8 @@ std::optional<Candidate> judge(const TableEntry& s, const TableEntry& t) {
 Matching match_tables(const DatabaseCatalog& source, const DatabaseCatalog& target) {
   Matching m;
   std::set<const TableEntry*> used_source, used_target;
-  auto pair = [&](const TableEntry& s, const TableEntry& t, bool guessed, std::string how) {
-    m.pairs.push_back(TableMatch{&s, &t, guessed, std::move(how)});
+  auto pair = [&](const TableEntry& s, const TableEntry& t, bool guessed, std::string how, bool sure = true) {
+    m.pairs.push_back(TableMatch{&s, &t, guessed, sure, std::move(how)});
     used_source.insert(&s);
     used_target.insert(&t);
   };
@@ -115,7 +115,7 @@ Matching match_tables(const DatabaseCatalog& source, const DatabaseCatalog& targ
   });
   for (const auto& c : candidates) {
     if (used_source.count(c.source) || used_target.count(c.target)) continue;
-    pair(*c.source, *c.target, true, c.how);
+    pair(*c.source, *c.target, true, c.how, c.tier == 0);
   }
   std::sort(m.pairs.begin(), m.pairs.end(),
             [](const TableMatch& a, const TableMatch& b) { return a.source->name < b.source->name; });
