@@ -47,6 +47,8 @@ struct TableFacts {
 using Facts = std::map<std::string, TableFacts>;
 
 // Each takes $1: catalog::table_names_param(names); their readers fill `out` for those names.
+// foreign_keys_sql's rows (also read by plan::resolve): ordinal of the name, constraint, position,
+// child column, parent schema, parent table, parent column; one per column pair, in the constraint's order.
 std::string unique_indexes_sql();
 std::string foreign_keys_sql();
 std::string column_fills_sql();
