@@ -178,7 +178,7 @@ TEST_F(Init, OddSchemasAreDecidedExplainedQuotedAndSynced) {
            R"(CREATE TABLE "Order" ("Id" integer, "Customer Name" text, "select" text, "Legacy: note" text))",
            "CREATE UNIQUE INDEX ON \"Order\" (\"Id\")",
            R"(CREATE TABLE tbl_lines (line_id integer, "Id" integer, qty integer, note text, stamp timestamptz))",
-           "CREATE TABLE items (sku text, name text, legacy_flag boolean)",
+           "CREATE TABLE items (sku text, name text, legacy_flag boolean, \"line\nbreak\" integer)",
            "CREATE TABLE nopk (code text, label text)",
            "CREATE UNIQUE INDEX nopk_code ON nopk (code)",
            "CREATE TABLE loose (a integer, b text)",
@@ -234,7 +234,8 @@ TEST_F(Init, OddSchemasAreDecidedExplainedQuotedAndSynced) {
   EXPECT_NE(yaml.find("sets note from the row's"), std::string::npos) << yaml;
   EXPECT_EQ(table("items").key, std::vector<std::string>{"sku"}) << "the generated primary key is passed over";
   EXPECT_EQ(table("items").generated, std::vector<std::string>{"id"});
-  EXPECT_EQ(table("items").skip, std::vector<std::string>{"legacy_flag"});
+  EXPECT_EQ(table("items").skip, (std::vector<std::string>{"legacy_flag", "line\nbreak"}))
+      << "a newline in a name is escaped, in the entry and in its comment";
   EXPECT_EQ(table("nopk").key, std::vector<std::string>{"code"}) << "from the source's unique index";
   EXPECT_EQ(table("nopk").generated, std::vector<std::string>{"n"}) << "a serial column";
   EXPECT_NE(yaml.find("generated: [\"n\"]"), std::string::npos) << "n is a YAML 1.1 boolean unquoted";

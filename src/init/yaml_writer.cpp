@@ -31,8 +31,19 @@ std::string flow(const std::vector<std::string>& items) {
 }
 
 // A comment at `indent`, wrapped at 118 columns between words; continuation lines are indented two more.
-void comment(std::string& out, const std::string& indent, const std::string& text) {
+// Control characters (a newline in a table name) are written as \xNN: a comment never ends early.
+void comment(std::string& out, const std::string& indent, const std::string& raw) {
   constexpr size_t kWidth = 118;
+  std::string text;
+  for (unsigned char c : raw) {
+    if (c < 0x20 || c == 0x7F) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      text += buf;
+    } else {
+      text += static_cast<char>(c);
+    }
+  }
   std::string line = indent + "# ";
   const size_t first = line.size();
   size_t i = 0;
