@@ -143,6 +143,37 @@ TEST_F(Init, ReferenceSchemasGiveAFileThatChecksAndSyncsWithNoHandEdit) {
     }
   }
   EXPECT_EQ(refs_text(*find_table(mine, "mbremdetail")), "mbreminder(1):rem_id ");
+  // The hand-written file's other references are offered as commented hints when their columns are named like
+  // the parent's whole key; jobtasks -> jobshead (job_id), by the leading key column, is not guessed.
+  int hinted = 0;
+  for (const auto& h : hand.tables) {
+    for (const auto& ref : h.references) {
+      if (ref.on_orphan != config::OrphanPolicy::Keep) continue;
+      std::string cols;
+      for (const auto& c : ref.columns) cols += (cols.empty() ? "" : ", ") + c;
+      std::string hint = "- { columns: [" + cols + "], parent: " + ref.parent + ", on_orphan: keep }";
+      EXPECT_NE(direct.find(hint), std::string::npos) << h.name << ": " << hint;
+      ++hinted;
+    }
+  }
+  EXPECT_EQ(hinted, 7);
+  // Uncommented, the hints are a configuration that checks clean too.
+  std::string all_hints;
+  std::istringstream lines(direct);
+  for (std::string l; std::getline(lines, l);) {
+    for (const char* from : {"    # references:", "    #   - { columns:", "      # - { columns:"}) {
+      if (l.rfind(from, 0) == 0)
+        l = (std::string(from) == "    # references:" ? "    references:" : "      - { columns:") +
+            l.substr(std::string(from).size());
+    }
+    all_hints += l + "\n";
+  }
+  config::Config hinted_cfg = config::parse_config(all_hints, "hints");
+  ASSERT_EQ(hinted_cfg.tables.size(), hand.tables.size());
+  size_t references = 0;
+  for (const auto& t : hinted_cfg.tables) references += t.references.size();
+  EXPECT_GE(references, 20u) << all_hints;
+  check_clean(write_config(all_hints));
   EXPECT_NE(direct.find("#   - { column: client_id, from: jobshead, match: [job_id], take: client_id }"),
             std::string::npos)
       << "the lookup hint for jobtasks.client_id";

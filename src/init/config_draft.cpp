@@ -80,7 +80,10 @@ class Drafter {
     for (auto& p : pairs_)
       if (p.draft->enabled) references(p);
     for (auto& p : pairs_)
-      if (p.draft->enabled) lookups(p);
+      if (p.draft->enabled) {
+        lookups(p);
+        reference_hints(p);
+      }
     scope();
     for (const TableEntry* s : m.unmatched_source) {
       DraftTable t;
@@ -361,6 +364,29 @@ class Drafter {
         d.notes.push_back("target column " + c.name + " has no source column: it stays NULL unless you add `set: { " +
                           c.name + ": <value> }` or a lookup");
       }
+    }
+  }
+
+  // Commented hints: columns named like the whole key of another synced table, for which the target
+  // declares no foreign key (jobtasks.task_id and taskmaster's key). Not when this table's own key lies
+  // within those columns (then the other table is the child, or a twin), nor by the leading columns of a
+  // key: jobtasks.job_id and jobshead's (job_id, sporg_id) look exactly like jobshead.job_id and
+  // jobtasks's (job_id, task_id), and only a person knows which is the parent.
+  void reference_hints(Pair& p) {
+    DraftTable& d = *p.draft;
+    for (const auto& q : pairs_) {
+      const std::vector<std::string>& key = q.draft->key;
+      if (&q == &p || !q.draft->enabled || key.empty()) continue;
+      bool named = std::all_of(key.begin(), key.end(), [&](const std::string& k) {
+        return sent(d, *p.source, *p.target, k) && sent(*q.draft, *q.source, *q.target, k);
+      });
+      bool own_key_inside = !d.key.empty() && std::all_of(d.key.begin(), d.key.end(),
+                                                          [&](const std::string& k) { return contains(key, k); });
+      bool declared = std::any_of(d.references.begin(), d.references.end(), [&](const DraftReference& r) {
+        return r.parent == q.draft->name && r.columns == key;
+      });
+      if (!named || own_key_inside || declared) continue;
+      d.reference_hints.push_back(DraftReference{key, q.draft->name, {}, q.draft->name + "'s key"});
     }
   }
 

@@ -42,6 +42,7 @@ struct DraftTable {
   bool owner_none = false;
   std::string owner_why;
   std::vector<DraftReference> references;
+  std::vector<DraftReference> reference_hints;  // written commented out, `on_orphan: keep`
   std::vector<DraftLookup> lookup_hints;
   std::vector<std::string> notes;       // more comments: hints that are not entries
   std::string other_owner;              // the owner value of another writer's table (disabled): a reverse hint

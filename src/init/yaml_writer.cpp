@@ -167,6 +167,18 @@ class Writer {
         line("      " + p, e + ", on_orphan: skip }");
       }
     }
+    if (!t.reference_hints.empty()) {
+      std::string at = t.references.empty() ? "    # " : "      # ";
+      comment(out_, t.references.empty() ? "    " : "      ",
+              "references (hints, not active: the target declares no foreign key for these; keep syncs orphans "
+              "and counts them, skip sets them aside, fail stops the run):");
+      if (t.references.empty()) line("    ", "# references:");
+      for (const auto& r : t.reference_hints) {
+        line(t.references.empty() ? "    #   " : "      # ", "- { columns: " + flow(r.columns) +
+                                                                 ", parent: " + yaml_scalar(r.parent) +
+                                                                 ", on_orphan: keep }   # " + r.why);
+      }
+    }
     if (!t.lookup_hints.empty()) {
       comment(out_, "    ", "lookups (hints, not active: uncomment the one that is right):");
       line("    ", "# lookups:");
