@@ -1,6 +1,8 @@
 #include "cli/commands.h"
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -8,6 +10,7 @@
 #include "cli/exit_codes.h"
 #include "config/config.h"
 #include "demo/demo_run.h"
+#include "init/init_run.h"
 #include "pg/error.h"
 #include "pg/interrupt.h"
 #include "report/reporter.h"
@@ -136,6 +139,26 @@ int backup_command(report::Reporter& out, const config::Config& cfg, const std::
   return finish(out, s);
 }
 
+// `stagesync init`: the file's text to --output (never over an existing file unless --force) or to standard
+// output; what it guessed and which variables to set, to standard error.
+int init_command(report::Reporter& out, const init::InitOptions& o, const std::string& output, bool force) {
+  if (!output.empty() && !force && std::filesystem::exists(output)) {
+    throw run::Refused("--output: " + output + " exists; stagesync init does not overwrite a file (use --force)");
+  }
+  init::InitResult r = init::run_init(o);
+  for (const auto& m : r.messages) out.info(m);
+  if (output.empty()) {
+    std::cout << r.yaml << std::flush;
+    return kOk;
+  }
+  std::ofstream f(output, std::ios::binary | std::ios::trunc);
+  f << r.yaml;
+  f.close();
+  if (!f) throw run::Refused("--output: cannot write " + output);
+  out.info("wrote " + output + "; next: stagesync check --config " + output);
+  return kOk;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -203,6 +226,19 @@ int run_cli(int argc, char** argv) {
   std::string backup_id;
   restore_cmd->add_option("--backup", backup_id, "backup id (see backup --list)")->required();
 
+  init::InitOptions init_opts;
+  std::string init_tables, init_output;
+  bool init_force = false;
+  CLI::App* init_cmd =
+      app.add_subcommand("init", "write a first configuration from both databases' catalogs; change nothing");
+  init_cmd->add_option("--source", init_opts.source_url, "source database (libpq URI or key=value conninfo)");
+  init_cmd->add_option("--sqlite", init_opts.sqlite_path, "a SQLite source file (not available yet)");
+  init_cmd->add_option("--target", init_opts.target_url, "target database (libpq URI or key=value conninfo)")
+      ->required();
+  init_cmd->add_option("--tables", init_tables, "comma-separated source or target table names (default: all)");
+  init_cmd->add_option("--output", init_output, "file to write (default: standard output)");
+  init_cmd->add_flag("--force", init_force, "overwrite the --output file");
+
   std::vector<std::string> later = {"reverse"};
   for (const auto& name : later) {
     CLI::App* sub = app.add_subcommand(name, "(not available in this version)");
@@ -228,6 +264,10 @@ int run_cli(int argc, char** argv) {
   auto out = report::make_reporter(format_of(c));
   std::string command = app.get_subcommands().front()->get_name();
   return guarded(*out, command, [&]() -> int {
+    if (command == "init") {
+      init_opts.tables = split_tables(init_tables);
+      return init_command(*out, init_opts, init_output, init_force);
+    }
     config::Config cfg = config::load_config(c.config_path);
     // Before any command opens a connection: a missing password variable is a
     // configuration problem (exit 2), found without touching either server.

@@ -672,6 +672,9 @@ std::string yaml_quoted(const std::string& s) {
   return out + "\"";
 }
 
+// Written by hand, not by `stagesync init`: init agrees on every table's target, key, generated, skip, owner
+// and duplicates, but cannot know the references the cloud schema does not declare as foreign keys, which
+// lookup fills jobtasks.client_id, or the `set:` constant (docs/configuration.md, "Starting with stagesync init").
 const char* kConfigTables = R"(owner: { column: source, value: D }
 tables:
   - name: orgmaster

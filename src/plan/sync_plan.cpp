@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "catalog/table_facts.h"
 #include "pg/pipeline.h"
 #include "pg/sql.h"
 
@@ -116,26 +117,14 @@ class Resolver {
     std::vector<pg::Param> names{catalog::table_names_param(target_names)};
     p.add(catalog::read_tables_sql(), names, [&](pg::Result& r) { target_tables_ = catalog::tables_from(r, target_names); });
     p.add(TypeCompatibility::prefetch_sql(), names, [&](pg::Result& r) { types_.prefetched(r); });
-    p.add(foreign_keys_sql(), names, [&](pg::Result& r) { foreign_keys_from(r, target_names); });
+    p.add(catalog::foreign_keys_sql(), names, [&](pg::Result& r) { foreign_keys_from(r, target_names); });
     p.add(read_triggers_sql(), names,
           [&](pg::Result& r) { triggers_ = triggers_from(r, target_names, target_tables_); });
     source_tables_ = catalog::read_tables(source_, source_names);
     p.run();
   }
 
-  // Every foreign key of the target tables (child side), one row per column
-  // pair in the constraint's order. $1: the target tables' names.
-  static std::string foreign_keys_sql() {
-    return "SELECT n.ord, k.conname, u.i, ca.attname, pn.nspname, pc.relname, pa.attname "
-           "FROM unnest($1::text[]) WITH ORDINALITY n(name, ord) "
-           "JOIN pg_catalog.pg_constraint k ON k.conrelid = pg_catalog.to_regclass(n.name) AND k.contype = 'f' "
-           "CROSS JOIN LATERAL unnest(k.conkey, k.confkey) WITH ORDINALITY u(child, parent, i) "
-           "JOIN pg_catalog.pg_attribute ca ON ca.attrelid = k.conrelid AND ca.attnum = u.child "
-           "JOIN pg_catalog.pg_attribute pa ON pa.attrelid = k.confrelid AND pa.attnum = u.parent "
-           "JOIN pg_catalog.pg_class pc ON pc.oid = k.confrelid "
-           "JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace "
-           "ORDER BY n.ord, k.conname, u.i";
-  }
+  // Rows of catalog::foreign_keys_sql(): one per column pair, in the constraint's order.
   void foreign_keys_from(const pg::Result& r, const std::vector<std::string>& names) {
     for (int i = 0; i < r.rows(); ++i) {
       auto& fks = target_fks_[names.at(static_cast<size_t>(r.int64(i, 0) - 1))];
