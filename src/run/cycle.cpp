@@ -56,6 +56,11 @@ StepOutcome run_step(const std::string& step, const std::string& command, const 
       o.totals.rejected += t.counts.rejected;
     }
     o.outcome = s->outcome;
+    // One line naming what failed: the first problem behind a count ("1 problem(s) found").
+    if (!s->problems.empty()) {
+      o.error = o.error.substr(0, o.error.find('\n')) + ": " + s->problems.front() +
+                (s->problems.size() > 1 ? " (and " + std::to_string(s->problems.size() - 1) + " more)" : "");
+    }
   }
   // Another run holds the target's lock: this step waits for the next tick (never interleaves).
   if (o.exit_code == kLockBusy)
