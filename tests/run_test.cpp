@@ -227,6 +227,16 @@ TEST_F(RunLoop, ThreeCyclesConvergeAndEachWritesOnlyItsChanges) {
   }
   EXPECT_EQ(cli({"verify", "--config", cfg_}).exit_code, 0);
   expect_clean(t, "three cycles");
+
+  // A cycle costs the target exactly the round trips of the incremental sync it is (decision 0006).
+  TcpProxy proxy(Servers::target().port());
+  std::string via = config_for("postgresql://postgres@127.0.0.1:" + std::to_string(proxy.port()) + "/" + db_->name());
+  ASSERT_EQ(cli({"sync", "--config", via, "--mode", "incremental"}).exit_code, 0);
+  int64_t sync_trips = proxy.round_trips();
+  proxy.reset_counters();
+  ASSERT_EQ(cli({"run", "--config", via, "--once", "--state", state_}).exit_code, 0);
+  EXPECT_EQ(proxy.round_trips(), sync_trips) << "round trips of a no-change cycle";
+  std::cout << "[ run      ] a cycle with nothing to do: " << proxy.round_trips() << " round trips to the target\n";
 }
 
 TEST_F(RunLoop, SigtermDuringStagingDuringTheApplyAndBetweenCyclesStopsCleanly) {

@@ -308,7 +308,6 @@ int run_cli(int argc, char** argv) {
       std::string state_path = run_state.empty() ? run::default_state_path(c.config_path) : run_state;
       std::string problem;
       std::optional<run::RunState> local = run::load_run_state(state_path, problem);
-      if (!problem.empty()) out->warning(problem);
       nlohmann::json st;
       try {
         st = run::read_status(cfg);
@@ -318,6 +317,7 @@ int run_cli(int argc, char** argv) {
         st = {{"target", nullptr}, {"target_error", e.what()}, {"tables", nlohmann::json::array()}};
       }
       run::add_run_health(st, cfg, local, state_path);
+      st["schedule"]["problem"] = problem.empty() ? nlohmann::json() : nlohmann::json(problem);
       int code = kOk;
       if (!max_lag.empty()) {
         std::string verdict = run::judge_health(st, run::HealthLimits{lag_limit, max_failures});

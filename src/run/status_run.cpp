@@ -238,6 +238,7 @@ std::string render_status(const nlohmann::json& s) {
   if (s.contains("schedule")) {
     const auto& c = s["schedule"];
     out += "\nstagesync run (local state " + str(c["state_file"]) + "): ";
+    if (c.contains("problem") && !c["problem"].is_null()) out += str(c["problem"]) + "; ";
     if (c["last_cycle"].is_null()) {
       out += "no cycle recorded\n";
     } else {
