@@ -220,7 +220,8 @@ int run_cli(int argc, char** argv) {
   restore_cmd->add_option("--backup", backup_id, "backup id (see backup --list)")->required();
 
   CLI::App* run_cmd = app.add_subcommand("run", "unattended: cycles of forward (and reverse) sync, once or every D");
-  run_cmd->add_option("--config", c.config_path, "configuration file (YAML); read again before every cycle")->required();
+  run_cmd->add_option("--config", c.config_path, "configuration file (YAML); read again before every cycle")
+      ->required();
   run_cmd->add_flag("--json", c.json, "one JSON object per line on standard output (one `cycle` object per cycle)");
   bool run_once = false;
   std::string run_every, run_full_every, run_backoff_max, run_state, on_failure, on_failure_timeout;
@@ -230,12 +231,15 @@ int run_cli(int argc, char** argv) {
   run_cmd->add_option("--backoff-max", run_backoff_max, "after failures, wait at most D between attempts (default 1h)");
   run_cmd->add_option("--state", run_state, "the local run state file (default: next to the configuration)");
   run_cmd->add_option("--on-failure", on_failure, "after a failed cycle run CMD (sh -c) with the summary on stdin");
-  run_cmd->add_option("--on-failure-timeout", on_failure_timeout, "kill the --on-failure command after D (default 30s)");
-  status->add_option("--state", run_state, "the local run state file of `stagesync run` (default: next to the configuration)");
+  run_cmd->add_option("--on-failure-timeout", on_failure_timeout,
+                      "kill the --on-failure command after D (default 30s)");
+  status->add_option("--state", run_state,
+                     "the local run state file of `stagesync run` (default: next to the configuration)");
   std::string max_lag;
   int max_failures = 1;
   status->add_option("--max-lag", max_lag, "exit 20 when a table is further behind than D, 21 when syncs are failing");
-  status->add_option("--max-failures", max_failures, "with --max-lag: failing after N failed attempts in a row (default 1)")
+  status->add_option("--max-failures", max_failures,
+                     "with --max-lag: failing after N failed attempts in a row (default 1)")
       ->check(CLI::PositiveNumber);
 
   std::vector<std::string> later = {"reverse"};
@@ -266,7 +270,8 @@ int run_cli(int argc, char** argv) {
     lo.json = c.json;
     lo.state_path = run_state;
     lo.on_failure = on_failure;
-    if (!duration_option("--every", run_every, lo.every) || !duration_option("--full-every", run_full_every, lo.full_every) ||
+    if (!duration_option("--every", run_every, lo.every) ||
+        !duration_option("--full-every", run_full_every, lo.full_every) ||
         !duration_option("--backoff-max", run_backoff_max, lo.backoff_max) ||
         !duration_option("--on-failure-timeout", on_failure_timeout, lo.on_failure_timeout)) {
       return kUsage;
