@@ -354,13 +354,13 @@ TEST_F(RunLoop, TwoRunEveryProcessesOnOneTargetNeverInterleave) {
   files_.push_back(other_state);
   Loop a = start(run_args({"--every", "1m"}), 20);
   Loop b = start(run_args({"--every", "1m"}), 20, other_state);
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < 3; ++i) {
     wait_until(
         a, [&] { return a.cycles().size() >= static_cast<size_t>(2 * i + 2); }, "cycles of the first");
     for (const auto& sql : demo::desktop_changes_sql(100 + i)) src().exec(sql);
   }
   wait_until(
-      b, [&] { return b.cycles().size() >= 8; }, "cycles of the second");
+      b, [&] { return b.cycles().size() >= 6; }, "cycles of the second");
   EXPECT_EQ(stop(a), 130);
   EXPECT_EQ(stop(b), 130);
   size_t skipped = a.count("skipped") + b.count("skipped");

@@ -112,12 +112,15 @@ CycleResult run_cycle(const config::Config& cfg, bool full, const Guard& guard, 
                              [&](report::Reporter& r) { return run_sync(cfg, forward, r); }));
   bool forward_ok = !failed();
 
-  // 2. Reverse (target to source), when configured. THE PLACE FOR THE REVERSE STEP:
-  //    replace the "skipped" outcome below with
+  // 2. Reverse (target to source), when configured. THE PLACE FOR THE REVERSE STEP: replace the
+  //    "skipped" step below with
   //      c.steps.push_back(run_step("reverse", "reverse", "", guard, out,
   //                                 [&](report::Reporter& r) { return <src/reverse/'s run function>(cfg, ..., r); }));
-  //    It runs whether or not the forward step succeeded (the directions are independent);
-  //    its outcome feeds the "reverse" direction of the run state and `status` (run/run_state.cpp).
+  //    where the function returns the run's report::RunSummary (as run_sync does) and throws its typed
+  //    errors (the guard maps them to exit codes). It runs whether or not the forward step succeeded
+  //    (the directions are independent). Nothing else changes: the step named "reverse" is the
+  //    "reverse" direction of the local run state (run_loop.cpp), and `status` reads the target's
+  //    run records of command 'reverse' for it (status_run.cpp).
   if (!cfg.reverse.empty() && !pg::interrupted()) {
     StepOutcome o;
     o.step = "reverse";

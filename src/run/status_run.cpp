@@ -129,19 +129,25 @@ nlohmann::json read_status(const config::Config& cfg, int recent_runs) {
     }
     s["tables"].push_back(j);
   }
-  // The forward direction as its sync runs recorded it (run/health.cpp merges the local run state).
-  pg::Result fw = target->exec(
-      "WITH s AS (SELECT * FROM stagesync.runs WHERE command = 'sync'), "
-      "ok AS (SELECT max(started_at) AS started, max(finished_at) AS finished FROM s WHERE status = 'succeeded'), "
-      "last AS (SELECT * FROM s ORDER BY started_at DESC LIMIT 1) "
-      "SELECT " + iso("ok.finished") + ", " + iso("last.started_at") + ", last.status, last.error, "
-      "(SELECT count(*) FROM s WHERE s.status IN ('failed', 'abandoned') AND s.started_at > "
-      "coalesce(ok.started, '-infinity')) FROM ok LEFT JOIN last ON true");
-  s["forward_records"] = {{"last_success", text(fw, 0, 0)},
-                          {"last_attempt", text(fw, 0, 1)},
-                          {"last_outcome", text(fw, 0, 2)},
-                          {"last_error", text(fw, 0, 3)},
-                          {"consecutive_failures", fw.int64(0, 4)}};
+  // Each direction as its runs recorded it (run/health.cpp merges the local run state): forward is
+  // `sync`, reverse is `reverse` (command names of stagesync.runs).
+  std::vector<std::pair<std::string, std::string>> directions = {{"forward", "sync"}};
+  if (!cfg.reverse.empty()) directions.push_back({"reverse", "reverse"});
+  for (const auto& [direction, command] : directions) {
+    pg::Result d = target->exec(
+        "WITH s AS (SELECT * FROM stagesync.runs WHERE command = $1), "
+        "ok AS (SELECT max(started_at) AS started, max(finished_at) AS finished FROM s WHERE status = 'succeeded'), "
+        "last AS (SELECT * FROM s ORDER BY started_at DESC LIMIT 1) "
+        "SELECT " + iso("ok.finished") + ", " + iso("last.started_at") + ", last.status, last.error, "
+        "(SELECT count(*) FROM s WHERE s.status IN ('failed', 'abandoned') AND s.started_at > "
+        "coalesce(ok.started, '-infinity')) FROM ok LEFT JOIN last ON true",
+        std::vector<pg::Param>{command});
+    s[direction + "_records"] = {{"last_success", text(d, 0, 0)},
+                                 {"last_attempt", text(d, 0, 1)},
+                                 {"last_outcome", text(d, 0, 2)},
+                                 {"last_error", text(d, 0, 3)},
+                                 {"consecutive_failures", d.int64(0, 4)}};
+  }
   pg::Result left = target->exec(
       "SELECT relname FROM pg_catalog.pg_class WHERE relnamespace = 'stagesync'::regnamespace AND relkind = 'r' "
       "AND (relname LIKE 's\\_%' OR relname LIKE 'r\\_%') ORDER BY 1");
