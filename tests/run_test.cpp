@@ -297,6 +297,42 @@ TEST_F(RunLoop, SigtermDuringStagingDuringTheApplyAndBetweenCyclesStopsCleanly) 
   }
 }
 
+TEST_F(RunLoop, ASecondSignalAbortsAtOnceAndTheNextStartCleansUp) {
+  // The run is frozen where the first signal cannot end it: its last batch (the records and the
+  // COMMIT) never reaches the server, so the cancel finds nothing running and the run keeps waiting.
+  TcpProxy proxy(Servers::target().port());
+  std::string via = config_for("postgresql://postgres@127.0.0.1:" + std::to_string(proxy.port()) + "/" + db_->name());
+  proxy.hold_on("INSERT INTO stagesync.table_runs", 1);
+  Loop l = start({"--config", via, "--once"}, 0);
+  wait_until(
+      l, [&] { return proxy.held(); }, "the run's last batch");
+  int connections = proxy.connections();
+  kill(l.pid, SIGTERM);
+  // The first signal's cancel request arrives as a connection of its own: the handler has run.
+  wait_until(
+      l, [&] { return proxy.connections() > connections; }, "the first signal's cancel request");
+  kill(l.pid, SIGTERM);
+  ChildExit e = wait_child(l.pid, 60);
+  running_.clear();
+  EXPECT_FALSE(e.timed_out) << "a second signal must end the process at once";
+  EXPECT_EQ(e.code, 130);
+  proxy.stop();  // the server sees the client gone: the open transaction rolls back
+  wait_for_backends_gone(db_->name());
+  pg::Connection t = db_->connect();
+  EXPECT_EQ(judge(t, "second signal"), "before") << "nothing was committed";
+  EXPECT_GT(t.exec("SELECT count(*) FROM pg_class WHERE relnamespace = 'stagesync'::regnamespace AND relname LIKE "
+                   "'s\\_%'")
+                .int64(0, 0),
+            0)
+      << "the aborted run left its staging tables (the next start drops them)";
+  CliResult r = cli({"run", "--config", cfg_, "--once", "--state", state_});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(judge(t, "the next start"), "after");
+  expect_clean(t, "the next start");
+  EXPECT_EQ(t.exec("SELECT count(*) FROM stagesync.runs WHERE status = 'abandoned'").int64(0, 0), 1)
+      << "the aborted run's record is marked abandoned by the next start";
+}
+
 TEST_F(RunLoop, TargetDownForTwoCyclesBacksOffThenRecoversWithoutDuplicates) {
   std::string notified = temp_path("notified");
   files_.push_back(notified);
