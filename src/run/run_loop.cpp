@@ -2,14 +2,12 @@
 
 #include <unistd.h>
 
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 
-#include "config/config.h"
 #include "pg/interrupt.h"
+#include "run/config_source.h"
 #include "run/failure_hook.h"
 #include "run/run_state.h"
 #include "schedule/cadence.h"
@@ -25,48 +23,6 @@ std::string hostname() {
   gethostname(buf, sizeof buf - 1);
   return buf;
 }
-
-// The configuration in use, read again before every cycle.
-class ConfigSource {
- public:
-  explicit ConfigSource(std::string path) : path_(std::move(path)) {}
-  // The configuration for this cycle, or nullopt (then `problem` says why).
-  // `note` says what changed: a reload, or a broken file whose last good version stays in use.
-  const config::Config* current(std::string& problem, std::string& note) {
-    std::ifstream in(path_);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string text = in ? ss.str() : std::string();
-    if (!in || text != text_ || !good_) {
-      try {
-        if (!in) throw config::ConfigError({path_ + ": cannot read the configuration file"});
-        config::Config c = config::parse_config(text, path_);
-        config::check_environment(c);
-        if (good_) note = "configuration " + path_ + " changed: reloaded";
-        good_ = std::move(c);
-        text_ = text;
-        broken_.clear();
-      } catch (const config::ConfigError& e) {
-        broken_ = e.what();
-        text_ = text;
-      }
-    }
-    if (!broken_.empty()) {
-      if (!good_) {
-        problem = broken_;
-        return nullptr;
-      }
-      note = "configuration " + path_ + " is broken, the last good version stays in use until it is fixed: " + broken_;
-    }
-    return &*good_;
-  }
-
- private:
-  std::string path_;
-  std::string text_;
-  std::optional<config::Config> good_;
-  std::string broken_;
-};
 
 nlohmann::json text_or_null(const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); }
 
