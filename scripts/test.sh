@@ -25,5 +25,7 @@ if [ "${STAGESYNC_SKIP_SANITIZERS:-0}" != "1" ]; then
   # The differential test's 200 seeded rounds ran in the first pass; under the
   # sanitizers (several times slower) 60 of them check memory and UB on the same paths.
   export STAGESYNC_DIFF_ROUNDS="${STAGESYNC_DIFF_ROUNDS:-15}"
+  # run_test's 60 one-minute cycles ran in the first pass; 20 of them under the sanitizers.
+  export STAGESYNC_RUN_CYCLES="${STAGESYNC_RUN_CYCLES:-20}"
   (cd build-asan && ctest --output-on-failure --no-tests=error -j 2)
 fi

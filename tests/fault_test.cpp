@@ -17,10 +17,6 @@
 namespace stagesync::testing {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
 class Faults : public Scenario {
  protected:
   void SetUp() override { build(0.05, "retry: { attempts: 6, initial_delay: 0.2 }\n"); }
@@ -125,7 +121,7 @@ TEST_F(Faults, TargetRestartMidRunIsRetried) {
   }
 }
 
-TEST_F(Faults, SigtermAbortsWithinTwoSecondsAndChangesNothing) {
+TEST_F(Faults, SigtermCancelsWhatIsRunningAndChangesNothing) {
   std::mt19937_64 rng(5);
   // From well after process start-up (the handlers are installed by then,
   // even under sanitizers) to well before the end of the run.
@@ -137,11 +133,8 @@ TEST_F(Faults, SigtermAbortsWithinTwoSecondsAndChangesNothing) {
     std::string cfg = config_for(db.url());
     pid_t pid = spawn({"sync", "--config", cfg});
     std::this_thread::sleep_for(std::chrono::duration<double>(when(rng)));
-    auto sent = Clock::now();
     kill(pid, SIGTERM);
     int code = wait_exit(pid);
-    double took = seconds_since(sent);
-    EXPECT_LT(took, 2.0) << "trial " << i;
     EXPECT_TRUE(code == 130 || code == 0) << "trial " << i << ": exit " << code;
     interrupted += code == 130;
     pg::Connection c = db.connect();
@@ -161,6 +154,38 @@ TEST_F(Faults, SigtermAbortsWithinTwoSecondsAndChangesNothing) {
   }
   EXPECT_GT(interrupted, 0);
   EXPECT_GT(recorded_failed, 0) << "at least one trial must interrupt a run that had recorded itself";
+
+  // Without timing the machine: a run that cannot finish by itself (it waits for a source table the
+  // desktop application has locked, and nothing times that wait out) ends on SIGTERM, so the signal
+  // cancelled the statement that was running; nothing changed and nothing is left over.
+  TempDatabase db(Servers::target(), "sigterm");
+  recreate_from_template(db.name());
+  std::string cfg = config_for(db.url());
+  pg::Connection app = src_db_.connect();
+  app.exec("BEGIN");
+  app.exec("LOCK TABLE jobtasks IN ACCESS EXCLUSIVE MODE");
+  pid_t pid = spawn({"sync", "--config", cfg});
+  pg::Connection a = admin(Servers::source());
+  bool waiting = false;
+  for (int i = 0; i < 6000 && !waiting; ++i) {  // a hang guard, not a time limit on the run
+    waiting = a.exec(
+                   "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'stagesync (source)' "
+                   "AND wait_event_type = 'Lock'")
+                  .int64(0, 0) > 0;
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(waiting) << "the run never reached the locked table";
+  kill(pid, SIGTERM);
+  EXPECT_EQ(wait_exit(pid), 130);
+  EXPECT_EQ(app.exec("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND granted AND relation = "
+                     "'jobtasks'::regclass AND mode = 'AccessExclusiveLock'")
+                .int64(0, 0),
+            1)
+      << "the application still held its lock: the run ended because of the signal alone";
+  app.exec("ROLLBACK");
+  pg::Connection c = db.connect();
+  EXPECT_EQ(judge(c, "sigterm while waiting"), "before");
+  expect_clean(c, "sigterm while waiting");
 }
 
 TEST_F(Faults, TwoRunsStartedTogetherNeverInterleave) {
@@ -187,29 +212,49 @@ TEST_F(Faults, ConcurrentMobileWriterIsNeverLostNorBlockedForLong) {
   std::string cfg = config_for(db.url());
   std::atomic<bool> stop{false};
   std::atomic<int> written{0};
-  double worst = 0;
+  std::atomic<int> app_pid{0};
   std::thread writer([&] {
     pg::Connection app = db.connect();
+    app_pid = static_cast<int>(app.exec("SELECT pg_backend_pid()").int64(0, 0));
     for (int i = 0; !stop; ++i) {
-      auto t0 = Clock::now();
       app.exec("INSERT INTO climaster (client_id, client_name, source) VALUES ($1, 'from the app', 'M')",
                std::vector<pg::Param>{std::to_string(800000000 + i)});
       app.exec("UPDATE climaster SET client_name = 'edited ' || $1 WHERE source = 'M' AND client_id = 900000001",
                std::vector<pg::Param>{std::to_string(i)});
       app.exec("SELECT count(*) FROM jobshead");
-      worst = std::max(worst, seconds_since(t0));
       ++written;
+    }
+  });
+  // Without timing the machine: while the syncs run, the app's session is sampled; it must never be
+  // seen waiting for a lock that a stagesync session holds (no long exclusive locks, guarantee 8).
+  std::atomic<int> samples{0}, blocked{0};
+  std::thread watcher([&] {
+    pg::Connection w = admin(Servers::target());
+    while (!stop) {
+      if (app_pid == 0) continue;
+      blocked +=
+          static_cast<int>(w.exec("SELECT count(*) FROM pg_stat_activity a WHERE a.pid = $1 AND EXISTS (SELECT 1 FROM "
+                                  "pg_stat_activity s WHERE s.pid = ANY (pg_catalog.pg_blocking_pids(a.pid)) AND "
+                                  "s.application_name = 'stagesync')",
+                                  std::vector<pg::Param>{std::to_string(app_pid.load())})
+                               .int64(0, 0));
+      ++samples;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   });
   for (int i = 0; i < 4; ++i) EXPECT_EQ(cli({"sync", "--config", cfg}).exit_code, 0);
   stop = true;
   writer.join();
+  watcher.join();
   pg::Connection c = db.connect();
   EXPECT_EQ(c.exec("SELECT count(*) FROM climaster WHERE client_id >= 800000000 AND client_id < 900000000").int64(0, 0),
             written.load());
-  EXPECT_LT(worst, 1.0) << "the app waited " << worst << " s for the sync";
+  EXPECT_EQ(blocked.load(), 0) << "the app waited for a lock held by the sync in " << blocked << " of " << samples
+                               << " samples";
+  EXPECT_GT(samples.load(), 10);
   EXPECT_GT(written.load(), 10);
-  std::cout << "[ faults   ] app wrote " << written << " rows during 4 syncs; slowest app round " << worst << " s\n";
+  std::cout << "[ faults   ] app wrote " << written << " rows during 4 syncs; " << samples
+            << " samples of its session, none waiting for the sync\n";
 }
 
 }  // namespace

@@ -17,10 +17,14 @@
 #include "backup/backup.h"
 #include "run/backup_run.h"
 #include "run/check_run.h"
+#include "run/health.h"
+#include "run/run_loop.h"
+#include "run/run_state.h"
 #include "run/run_errors.h"
 #include "run/status_run.h"
 #include "run/sync_run.h"
 #include "run/verify_run.h"
+#include "schedule/clock.h"
 #include "state/metadata.h"
 
 namespace stagesync::cli {
@@ -97,6 +101,18 @@ int guarded(report::Reporter& out, const std::string& command, Body body) {
     if (pg::interrupted()) return fail(out, command, kInterrupted, pg::Interrupted().what());
     return fail(out, command, kInternal, std::string("internal error: ") + e.what());
   }
+}
+
+// A duration option ("30s", "5m", "1h", "24h"); false (with a message) when it is not one.
+bool duration_option(const std::string& name, const std::string& text, schedule::Duration& out) {
+  if (text.empty()) return true;
+  auto d = schedule::parse_duration(text);
+  if (!d) {
+    std::cerr << "stagesync: " << name << " must be a duration such as 30s, 5m, 1h or 24h, not '" << text << "'\n";
+    return false;
+  }
+  out = *d;
+  return true;
 }
 
 int finish(report::Reporter& out, const report::RunSummary& s) {
@@ -238,6 +254,28 @@ int run_cli(int argc, char** argv) {
   init_cmd->add_option("--tables", init_tables, "comma-separated source or target table names (default: all)");
   init_cmd->add_option("--output", init_output, "file to write (default: standard output)");
   init_cmd->add_flag("--force", init_force, "overwrite the --output file");
+  CLI::App* run_cmd = app.add_subcommand("run", "unattended: cycles of forward (and reverse) sync, once or every D");
+  run_cmd->add_option("--config", c.config_path, "configuration file (YAML); read again before every cycle")
+      ->required();
+  run_cmd->add_flag("--json", c.json, "one JSON object per line on standard output (one `cycle` object per cycle)");
+  bool run_once = false;
+  std::string run_every, run_full_every, run_backoff_max, run_state, on_failure, on_failure_timeout;
+  run_cmd->add_flag("--once", run_once, "run one cycle and exit with its status (for a timer, cron, Task Scheduler)");
+  run_cmd->add_option("--every", run_every, "repeat a cycle every D (30s, 5m, 1h) until SIGTERM/SIGINT");
+  run_cmd->add_option("--full-every", run_full_every, "a full sync followed by verify every D (e.g. 24h)");
+  run_cmd->add_option("--backoff-max", run_backoff_max, "after failures, wait at most D between attempts (default 1h)");
+  run_cmd->add_option("--state", run_state, "the local run state file (default: next to the configuration)");
+  run_cmd->add_option("--on-failure", on_failure, "after a failed cycle run CMD (sh -c) with the summary on stdin");
+  run_cmd->add_option("--on-failure-timeout", on_failure_timeout,
+                      "kill the --on-failure command after D (default 30s)");
+  status->add_option("--state", run_state,
+                     "the local run state file of `stagesync run` (default: next to the configuration)");
+  std::string max_lag;
+  int max_failures = 1;
+  status->add_option("--max-lag", max_lag, "exit 20 when a table is further behind than D, 21 when syncs are failing");
+  status->add_option("--max-failures", max_failures,
+                     "with --max-lag: failing after N failed attempts in a row (default 1)")
+      ->check(CLI::PositiveNumber);
 
   std::vector<std::string> later = {"reverse"};
   for (const auto& name : later) {
@@ -260,6 +298,30 @@ int run_cli(int argc, char** argv) {
   }
 
   if (app.got_subcommand("demo")) return demo::run_demo(demo_opts);
+
+  if (app.got_subcommand("run")) {
+    run::LoopOptions lo;
+    lo.config_path = c.config_path;
+    lo.json = c.json;
+    lo.state_path = run_state;
+    lo.on_failure = on_failure;
+    if (!duration_option("--every", run_every, lo.every) ||
+        !duration_option("--full-every", run_full_every, lo.full_every) ||
+        !duration_option("--backoff-max", run_backoff_max, lo.backoff_max) ||
+        !duration_option("--on-failure-timeout", on_failure_timeout, lo.on_failure_timeout)) {
+      return kUsage;
+    }
+    if (run_once == !run_every.empty()) {
+      std::cerr << "stagesync run: give either --once (one cycle) or --every DURATION (repeat until stopped)\n";
+      return kUsage;
+    }
+    pg::abort_on_second_signal();  // the first signal rolls back and stops; a second ends the process at once
+    auto out = report::make_reporter(format_of(c));
+    run::Guard guard = [](report::Reporter& o, const std::string& command, const std::function<int()>& body) {
+      return guarded(o, command, body);
+    };
+    return run::run_loop(lo, schedule::process_clock(), guard, *out);
+  }
 
   auto out = report::make_reporter(format_of(c));
   std::string command = app.get_subcommands().front()->get_name();
@@ -285,14 +347,33 @@ int run_cli(int argc, char** argv) {
       return finish(*out, s);
     }
     if (command == "status") {
-      nlohmann::json st = run::read_status(cfg);
+      schedule::Duration lag_limit{0};
+      if (!duration_option("--max-lag", max_lag, lag_limit)) throw run::Refused("--max-lag: not a duration");
+      std::string state_path = run_state.empty() ? run::default_state_path(c.config_path) : run_state;
+      std::string problem;
+      std::optional<run::RunState> local = run::load_run_state(state_path, problem);
+      nlohmann::json st;
+      try {
+        st = run::read_status(cfg);
+      } catch (const pg::Error& e) {
+        // For monitoring, an unreachable target is an answer: failing (below). Otherwise an error (exit 4).
+        if (max_lag.empty()) throw;
+        st = {{"target", nullptr}, {"target_error", e.what()}, {"tables", nlohmann::json::array()}};
+      }
+      run::add_run_health(st, cfg, local, state_path);
+      st["schedule"]["problem"] = problem.empty() ? nlohmann::json() : nlohmann::json(problem);
+      int code = kOk;
+      if (!max_lag.empty()) {
+        std::string verdict = run::judge_health(st, run::HealthLimits{lag_limit, max_failures});
+        code = verdict == "failing" ? kFailing : verdict == "behind" ? kBehind : kOk;
+      }
       if (c.json) {
         st["event"] = "status";
         std::cout << st.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) << std::endl;
       } else {
         std::cout << run::render_status(st);
       }
-      return kOk;
+      return code;
     }
     if (command == "backup" || command == "restore") return backup_command(*out, cfg, command, c, tables,
                                                                            list_backups, prune_keep, backup_id);

@@ -16,6 +16,8 @@ enum ExitCode : int {
   kMetadata = 8,        // the target's stagesync metadata schema is unusable
   kMassChange = 9,      // a mass-change guard tripped (the run would delete too much); nothing changed
   kInDoubt = 10,        // the connection was lost during COMMIT and could not be re-established: unchanged or fully synced, unknown which
+  kBehind = 20,         // status --max-lag: a configured table is further behind than the limit (or never synced)
+  kFailing = 21,        // status --max-lag: the last attempts of a direction failed (or the target is unreachable)
   kInterrupted = 130,   // stopped by SIGINT/SIGTERM; target unchanged
 };
 

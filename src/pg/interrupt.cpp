@@ -1,6 +1,8 @@
 #include "pg/interrupt.h"
 
 #include <atomic>
+#include <unistd.h>
+
 #include <csignal>
 
 namespace stagesync::pg {
@@ -9,8 +11,10 @@ namespace {
 constexpr int kSlots = 16;
 std::atomic<PGcancel*> g_cancel[kSlots];
 volatile std::sig_atomic_t g_interrupted = 0;
+volatile std::sig_atomic_t g_abort_on_second = 0;
 
 extern "C" void on_signal(int) {
+  if (g_interrupted && g_abort_on_second) _exit(130);
   g_interrupted = 1;
   char err[256];
   for (auto& slot : g_cancel) {
@@ -31,6 +35,8 @@ void install_signal_handlers() {
   // before it has stopped its servers and rolled back: writes just fail.
   signal(SIGPIPE, SIG_IGN);
 }
+
+void abort_on_second_signal() { g_abort_on_second = 1; }
 
 bool interrupted() { return g_interrupted != 0; }
 

@@ -19,6 +19,11 @@ class Interrupted : public std::runtime_error {
 };
 
 void install_signal_handlers();
+// From now on a second SIGINT/SIGTERM ends the process at once (_exit(130)):
+// the server rolls back an open transaction when the connection drops, and
+// releases the run lock; the next run drops the staging tables and marks the
+// run record abandoned. `stagesync run` asks for this.
+void abort_on_second_signal();
 bool interrupted();
 void throw_if_interrupted();
 

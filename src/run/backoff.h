@@ -1,4 +1,5 @@
-// Jittered exponential backoff between attempts of a whole run.
+// Jittered exponential backoff between attempts of a whole run. Time is the
+// process's clock (schedule/clock.h), so tests can skip the waits.
 #pragma once
 
 #include <chrono>
@@ -20,7 +21,7 @@ class Backoff {
 
  private:
   config::Retry policy_;
-  std::chrono::steady_clock::time_point start_;
+  std::chrono::milliseconds start_;
   std::mt19937_64 rng_;
 };
 

@@ -100,13 +100,17 @@ nlohmann::json read_status(const config::Config& cfg, int recent_runs) {
   }
   for (const auto& b : backup::list(*target, recent_runs)) s["backups"].push_back(backup_json(b));
   for (const auto& t : cfg.tables) {
+    // Lag: since the start of the last successful run. Its source snapshot was
+    // taken after that start, so the target holds every source change older
+    // than this (decision 0009: what lag can honestly mean with xid watermarks).
     pg::Result r =
         target->exec("SELECT " + iso("st.last_success_at") +
-                         ", round(extract(epoch FROM now() - st.last_success_at))::bigint, "
+                         ", round(extract(epoch FROM now() - coalesce(lr.started_at, st.last_success_at)))::bigint, "
                          "st.last_run_id, tr.rows_read, tr.inserted, tr.updated, tr.deleted, tr.rejected, "
                          "tr.mode_used, st.watermark ->> 'xmin', st.watermark ->> 'xmax' "
                          "FROM stagesync.table_state st LEFT JOIN stagesync.table_runs tr "
-                         "ON tr.run_id = st.last_run_id AND tr.table_name = st.table_name WHERE st.table_name = $1",
+                         "ON tr.run_id = st.last_run_id AND tr.table_name = st.table_name "
+                         "LEFT JOIN stagesync.runs lr ON lr.run_id = st.last_run_id WHERE st.table_name = $1",
                      std::vector<pg::Param>{t.target});
     nlohmann::json j = never_synced(t);
     if (r.rows()) {
@@ -125,6 +129,25 @@ nlohmann::json read_status(const config::Config& cfg, int recent_runs) {
     }
     s["tables"].push_back(j);
   }
+  // Each direction as its runs recorded it (run/health.cpp merges the local run state): forward is
+  // `sync`, reverse is `reverse` (command names of stagesync.runs).
+  std::vector<std::pair<std::string, std::string>> directions = {{"forward", "sync"}};
+  if (!cfg.reverse.empty()) directions.push_back({"reverse", "reverse"});
+  for (const auto& [direction, command] : directions) {
+    pg::Result d = target->exec(
+        "WITH s AS (SELECT * FROM stagesync.runs WHERE command = $1), "
+        "ok AS (SELECT max(started_at) AS started, max(finished_at) AS finished FROM s WHERE status = 'succeeded'), "
+        "last AS (SELECT * FROM s ORDER BY started_at DESC LIMIT 1) "
+        "SELECT " + iso("ok.finished") + ", " + iso("last.started_at") + ", last.status, last.error, "
+        "(SELECT count(*) FROM s WHERE s.status IN ('failed', 'abandoned') AND s.started_at > "
+        "coalesce(ok.started, '-infinity')) FROM ok LEFT JOIN last ON true",
+        std::vector<pg::Param>{command});
+    s[direction + "_records"] = {{"last_success", text(d, 0, 0)},
+                                 {"last_attempt", text(d, 0, 1)},
+                                 {"last_outcome", text(d, 0, 2)},
+                                 {"last_error", text(d, 0, 3)},
+                                 {"consecutive_failures", d.int64(0, 4)}};
+  }
   pg::Result left = target->exec(
       "SELECT relname FROM pg_catalog.pg_class WHERE relnamespace = 'stagesync'::regnamespace AND relkind = 'r' "
       "AND (relname LIKE 's\\_%' OR relname LIKE 'r\\_%') ORDER BY 1");
@@ -134,17 +157,11 @@ nlohmann::json read_status(const config::Config& cfg, int recent_runs) {
   return s;
 }
 
-std::string render_status(const nlohmann::json& s) {
-  auto str = [](const nlohmann::json& v) {
-    if (v.is_null()) return std::string("-");
-    return v.is_string() ? v.get<std::string>() : v.dump();
-  };
-  // ISO 8601 UTC as people read it.
-  auto when = [&](const nlohmann::json& v) {
-    std::string t = str(v);
-    if (t.size() == 20 && t[10] == 'T' && t.back() == 'Z') t = t.substr(0, 10) + " " + t.substr(11, 8) + " UTC";
-    return t;
-  };
+namespace {
+
+// The target's part of the status (render_status()).
+template <typename Str, typename When>
+std::string render_target(const nlohmann::json& s, const Str& str, const When& when) {
   std::string out =
       "target " + s["target"].get<std::string>() + ": metadata " + s["metadata"].get<std::string>() + "\n";
   out += s["run_in_progress"].get<bool>() ? "a run is in progress (server process " + str(s["lock_holder_pid"]) + ")\n"
@@ -187,11 +204,63 @@ std::string render_status(const nlohmann::json& s) {
       continue;
     }
     const auto& c = t["last_counts"];
-    out += "last success " + when(t["last_success"]) + " (" + str(t["lag_seconds"]) + " s ago), read " +
+    out += "last success " + when(t["last_success"]) + " (lag " + str(t["lag_seconds"]) + " s), read " +
            str(c["read"]) + ", inserted " + str(c["inserted"]) + ", updated " + str(c["updated"]) + ", deleted " +
            str(c["deleted"]) + ", rejected " + str(c["rejected"]) + " (" + str(t["last_method"]) + ")";
     if (!t["watermark"].is_null()) out += "; watermark: source transactions from " + str(t["watermark"]["source_xmin"]);
     out += "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string render_status(const nlohmann::json& s) {
+  auto str = [](const nlohmann::json& v) {
+    if (v.is_null()) return std::string("-");
+    return v.is_string() ? v.get<std::string>() : v.dump();
+  };
+  // ISO 8601 UTC as people read it.
+  auto when = [&](const nlohmann::json& v) {
+    std::string t = str(v);
+    if (t.size() == 20 && t[10] == 'T' && t.back() == 'Z') t = t.substr(0, 10) + " " + t.substr(11, 8) + " UTC";
+    return t;
+  };
+  std::string out;
+  if (s.contains("target_error")) {
+    out = "target: " + str(s["target_error"]) + "\n";
+  } else {
+    out = render_target(s, str, when);
+  }
+  if (s.contains("directions")) {
+    out += "\ndirections:\n";
+    for (const auto& [name, d] : s["directions"].items()) {
+      out += "  " + name + ": last success " + when(d["last_success"]) + ", last attempt " + when(d["last_attempt"]) +
+             " (" + str(d["last_outcome"]) + "), " + str(d["consecutive_failures"]) + " failure(s) in a row";
+      if (!d["last_error"].is_null()) out += "\n      last error: " + str(d["last_error"]).substr(0, 300);
+      out += "\n";
+    }
+  }
+  if (s.contains("schedule")) {
+    const auto& c = s["schedule"];
+    out += "\nstagesync run (local state " + str(c["state_file"]) + "): ";
+    if (c.contains("problem") && !c["problem"].is_null()) out += str(c["problem"]) + "; ";
+    if (c["last_cycle"].is_null()) {
+      out += "no cycle recorded\n";
+    } else {
+      out += c["running"] == true    ? "running as process " + str(c["pid"]) + ", next cycle " + when(c["next_cycle"])
+             : c["running"].is_null() ? "last seen on " + str(c["host"]) + ", next cycle " + when(c["next_cycle"])
+                                      : std::string("not running") +
+                                            (c["stopped"].is_null() ? "" : " (stopped " + when(c["stopped"]) + ")");
+      const auto& l = c["last_cycle"];
+      out += "; last cycle " + when(l["started"]) + " " + str(l["outcome"]) + "\n";
+    }
+  }
+  if (s.contains("health")) {
+    const auto& h = s["health"];
+    out += "\nhealth: " + str(h["verdict"]) + " (max lag " + str(h["max_lag_seconds"]) + " s, max failures " +
+           str(h["max_failures"]) + ")\n";
+    for (const auto& r : h["reasons"]) out += "  " + str(r) + "\n";
   }
   return out;
 }
