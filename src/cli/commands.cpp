@@ -12,6 +12,7 @@
 #include "pg/interrupt.h"
 #include "report/reporter.h"
 #include "backup/backup.h"
+#include "reverse/reverse_run.h"
 #include "run/backup_run.h"
 #include "run/check_run.h"
 #include "run/run_errors.h"
@@ -203,24 +204,14 @@ int run_cli(int argc, char** argv) {
   std::string backup_id;
   restore_cmd->add_option("--backup", backup_id, "backup id (see backup --list)")->required();
 
-  std::vector<std::string> later = {"reverse"};
-  for (const auto& name : later) {
-    CLI::App* sub = app.add_subcommand(name, "(not available in this version)");
-    sub->allow_extras();
-  }
+  CLI::App* reverse_cmd = app.add_subcommand("reverse", "copy mobile-created target rows to the desktop, exactly once");
+  add_common(reverse_cmd, true, true);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? kOk : kUsage;
-  }
-
-  for (const auto& name : later) {
-    if (app.got_subcommand(name)) {
-      std::cerr << "stagesync " << name << ": not available in this version of stagesync\n";
-      return kUsage;
-    }
   }
 
   if (app.got_subcommand("demo")) return demo::run_demo(demo_opts);
@@ -256,6 +247,9 @@ int run_cli(int argc, char** argv) {
     }
     if (command == "backup" || command == "restore") return backup_command(*out, cfg, command, c, tables,
                                                                            list_backups, prune_keep, backup_id);
+    if (command == "reverse") {
+      return finish(*out, reverse::run_reverse(cfg, reverse::ReverseOptions{tables, c.wait, false}, *out));
+    }
     run::SessionOptions session{tables, c.wait};
     if (command == "verify") return finish(*out, run::run_verify(cfg, session, *out));
     run::SyncOptions o;
