@@ -170,8 +170,11 @@ TEST_F(Reverse, ForwardAndReverseFiveTimesWriteNothingAndNeverSendAReverseRowBac
   std::string tgt_before = versions("reminder") + versions("workdiary");
   std::string src_before = desktop_versions("mbreminder") + desktop_versions("workdiary");
   for (int i = 0; i < 5; ++i) {
-    sync(cfg_);
-    incremental(cfg_);
+    if (i % 2 == 0) {
+      sync(cfg_);
+    } else {
+      incremental(cfg_);
+    }
     reverse(cfg_);
   }
   EXPECT_EQ(versions("reminder") + versions("workdiary"), tgt_before) << "nothing written on the target";
@@ -244,8 +247,8 @@ TEST_F(Reverse, TheDesktopApplicationIsNotBlockedWhileARunHoldsItsTransaction) {
 // A no-change reverse run costs fewer round trips than a no-change forward incremental run of the same data,
 // and a small number on the desktop side too (counted through proxies on both sides).
 TEST_F(Reverse, ANoChangeRunCostsFewerRoundTripsThanANoChangeForwardRun) {
-  src().exec("INSERT INTO mbreminder SELECT g, 'desktop ' || g FROM generate_series(1, 2000) g");
-  add_mobile_rows(2000);
+  src().exec("INSERT INTO mbreminder SELECT g, 'desktop ' || g FROM generate_series(1, 1000) g");
+  add_mobile_rows(1000);
   TcpProxy target_proxy(Servers::target().port());
   TcpProxy desktop_proxy(Servers::source().port());
   std::string cfg = reverse_config(
@@ -276,11 +279,11 @@ TEST_F(Reverse, ANoChangeRunCostsFewerRoundTripsThanANoChangeForwardRun) {
   desktop_proxy.reset_counters();
   reverse(cfg);
   int64_t small_t = target_proxy.round_trips(), small_d = desktop_proxy.round_trips();
-  add_mobile_rows(3000);
+  add_mobile_rows(2000);
   target_proxy.reset_counters();
   desktop_proxy.reset_counters();
   reverse(cfg);
-  std::cout << "[ reverse  ] round trips with 50 new rows " << small_t << " + " << small_d << ", with 3000 "
+  std::cout << "[ reverse  ] round trips with 50 new rows " << small_t << " + " << small_d << ", with 2000 "
             << target_proxy.round_trips() << " + " << desktop_proxy.round_trips() << "\n";
   EXPECT_EQ(target_proxy.round_trips(), small_t);
   EXPECT_EQ(desktop_proxy.round_trips(), small_d);
