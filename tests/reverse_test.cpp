@@ -185,14 +185,30 @@ TEST_F(Reverse, ForwardAndReverseFiveTimesWriteNothingAndNeverSendAReverseRowBac
   EXPECT_EQ(desktop_count("SELECT count(*) FROM mbreminder"), 3);
 }
 
-TEST_F(Reverse, PlanShowsWhatARunWouldDoAndWritesNothing) {
+TEST_F(Reverse, PlanVerifyAndStatusCoverReverseEntries) {
   add_mobile_rows(4);
   report::RunSummary p = reverse(cfg_, true);
   EXPECT_EQ(p.tables.at(0).counts.inserted, 4);
   EXPECT_TRUE(p.tables.at(0).planned);
-  EXPECT_EQ(desktop_count("SELECT count(*) FROM workdiary"), 0);
+  CliResult plan = cli({"plan", "--config", cfg_, "--json"});
+  EXPECT_EQ(plan.exit_code, 0) << plan.out << plan.err;
+  EXPECT_NE(plan.out.find("\"target\":\"workdiary\""), std::string::npos) << plan.out;
+  EXPECT_EQ(desktop_count("SELECT count(*) FROM workdiary"), 0) << "plan writes nothing to the desktop";
+  CliResult before = cli({"verify", "--config", cfg_, "--tables", "workdiary"});
+  EXPECT_EQ(before.exit_code, 6) << "mobile rows not copied yet are a difference: " << before.out << before.err;
   reverse(cfg_);
   EXPECT_EQ(desktop_count("SELECT count(*) FROM workdiary"), 4);
+  CliResult same = cli({"verify", "--config", cfg_, "--tables", "workdiary"});
+  EXPECT_EQ(same.exit_code, 0) << same.out << same.err;
+  src().exec("UPDATE workdiary SET tasknotes = 'edited in the office' WHERE wd_id = 3");
+  CliResult edited = cli({"verify", "--config", cfg_, "--tables", "workdiary", "--json"});
+  EXPECT_EQ(edited.exit_code, 6) << edited.out << edited.err;
+  EXPECT_NE(edited.out.find("1 copied row(s) edited or deleted on the desktop"), std::string::npos) << edited.out;
+  CliResult status = cli({"status", "--config", cfg_, "--json"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("\"entry\":\"workdiary -> workdiary\""), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("\"copied_rows\":4"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("\"target_xmin\":"), std::string::npos) << status.out;
 }
 
 TEST_F(Reverse, CheckReportsEveryProblemOfTheReverseEntriesInOnePass) {
