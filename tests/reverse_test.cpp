@@ -183,6 +183,7 @@ TEST_F(Reverse, ForwardAndReverseFiveTimesWriteNothingAndNeverSendAReverseRowBac
   EXPECT_EQ(count("SELECT count(*) FROM reminder"), 3);
   EXPECT_EQ(count("SELECT count(*) FROM reminder WHERE rem_id = 100 AND source = 'M'"), 1);
   EXPECT_EQ(desktop_count("SELECT count(*) FROM mbreminder"), 3);
+  EXPECT_EQ(verify(cfg_).outcome, "succeeded") << "forward verify does not expect the rows reverse wrote";
 }
 
 TEST_F(Reverse, PlanVerifyAndStatusCoverReverseEntries) {
