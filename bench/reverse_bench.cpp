@@ -54,11 +54,12 @@ class ReverseBench {
     pg::Connection c(pg::Endpoint{cloud_.conninfo(db), "", "reverse_bench", 10});
     for (const auto& sql : demo::desktop_schema_sql()) d.exec(sql);
     for (const auto& sql : demo::cloud_schema_sql()) c.exec(sql);
-    c.exec("INSERT INTO workdiary (staff_id, client_id, job_id, task_id, date, timefrom, timeto, minutes, tasknotes, "
-           "source) SELECT 1 + g % 16, 1 + g % 700, 1 + g % 20000, 1 + g % 180, date '2025-01-01' + g % 365, "
-           "time '08:00' + (g % 20) * interval '30 minutes', time '08:30' + (g % 20) * interval '30 minutes', 30, "
-           "'Arbeitsbericht Nr. ' || g || ' – Prüfung der Unterlagen', 'M' FROM generate_series(1, " +
-           std::to_string(rows) + ") g");
+    c.exec(
+        "INSERT INTO workdiary (staff_id, client_id, job_id, task_id, date, timefrom, timeto, minutes, tasknotes, "
+        "source) SELECT 1 + g % 16, 1 + g % 700, 1 + g % 20000, 1 + g % 180, date '2025-01-01' + g % 365, "
+        "time '08:00' + (g % 20) * interval '30 minutes', time '08:30' + (g % 20) * interval '30 minutes', 30, "
+        "'Arbeitsbericht Nr. ' || g || ' – Prüfung der Unterlagen', 'M' FROM generate_series(1, " +
+        std::to_string(rows) + ") g");
     c.exec("ANALYZE");
     target_proxy_ = std::make_unique<testing::TcpProxy>(cloud_.port());
     desktop_proxy_ = std::make_unique<testing::TcpProxy>(desktop_.port());
@@ -137,7 +138,8 @@ int reverse_bench(const std::string& stagesync, int repeat, bool markdown) {
         bench.prepare(table[i].rows);
         table[i].m.push_back(bench.run());
         table[i + 1].m.push_back(bench.run());
-        ok = ok && table[i].m.back().desktop_rows == table[i].rows && table[i + 1].m.back().desktop_rows == table[i].rows;
+        ok = ok && table[i].m.back().desktop_rows == table[i].rows &&
+             table[i + 1].m.back().desktop_rows == table[i].rows;
       }
     }
     std::string sep = markdown ? " | " : "  ";

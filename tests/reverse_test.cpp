@@ -264,8 +264,8 @@ TEST_F(Reverse, TheDesktopApplicationIsNotBlockedWhileARunHoldsItsTransaction) {
 // A no-change reverse run costs fewer round trips than a no-change forward incremental run of the same data,
 // and a small number on the desktop side too (counted through proxies on both sides).
 TEST_F(Reverse, ANoChangeRunCostsFewerRoundTripsThanANoChangeForwardRun) {
-  src().exec("INSERT INTO mbreminder SELECT g, 'desktop ' || g FROM generate_series(1, 1000) g");
-  add_mobile_rows(1000);
+  src().exec("INSERT INTO mbreminder SELECT g, 'desktop ' || g FROM generate_series(1, 500) g");
+  add_mobile_rows(500);
   TcpProxy target_proxy(Servers::target().port());
   TcpProxy desktop_proxy(Servers::source().port());
   std::string cfg = reverse_config(
@@ -296,11 +296,11 @@ TEST_F(Reverse, ANoChangeRunCostsFewerRoundTripsThanANoChangeForwardRun) {
   desktop_proxy.reset_counters();
   reverse(cfg);
   int64_t small_t = target_proxy.round_trips(), small_d = desktop_proxy.round_trips();
-  add_mobile_rows(2000);
+  add_mobile_rows(1000);
   target_proxy.reset_counters();
   desktop_proxy.reset_counters();
   reverse(cfg);
-  std::cout << "[ reverse  ] round trips with 50 new rows " << small_t << " + " << small_d << ", with 2000 "
+  std::cout << "[ reverse  ] round trips with 50 new rows " << small_t << " + " << small_d << ", with 1000 "
             << target_proxy.round_trips() << " + " << desktop_proxy.round_trips() << "\n";
   EXPECT_EQ(target_proxy.round_trips(), small_t);
   EXPECT_EQ(desktop_proxy.round_trips(), small_d);

@@ -44,9 +44,10 @@ std::vector<report::TableResult> verify_reverse(const config::Config& cfg, const
     std::string join = book ? " LEFT JOIN stagesync.reverse_rows b ON b.entry = " + id + " AND b.key = " + key
                             : " LEFT JOIN (SELECT NULL::text[] AS key, NULL::text AS desktop_hash, NULL::text AS "
                               "mobile_hash) b ON false";
-    pg::Result t = target->exec("SELECT count(*), count(*) FILTER (WHERE b.key IS NULL OR b.desktop_hash IS NULL OR "
-                                "b.mobile_hash IS DISTINCT FROM " + e.mobile_hash("t") + ") FROM " +
-                                e.cloud.qualified_name() + " t" + join + " WHERE " + e.rows_filter);
+    pg::Result t = target->exec(
+        "SELECT count(*), count(*) FILTER (WHERE b.key IS NULL OR b.desktop_hash IS NULL OR "
+        "b.mobile_hash IS DISTINCT FROM " +
+        e.mobile_hash("t") + ") FROM " + e.cloud.qualified_name() + " t" + join + " WHERE " + e.rows_filter);
     r.target_rows = t.int64(0, 0);
     not_copied = t.int64(0, 1);
     if (book) {
