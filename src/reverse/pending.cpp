@@ -35,9 +35,9 @@ std::string desktop_outcome(pg::Connection& desktop, const Pending& p, const std
     // Still in progress: its client died, its server session has not noticed yet. End that session
     // (only if it is ours: same pid and stagesync's reverse application name), which aborts it.
     pg::Result r = desktop.exec(
-        "SELECT pg_catalog.pg_xact_status($1::text::xid8), "
+        "SELECT pg_catalog.txid_status($1::bigint), "
         "(SELECT pg_catalog.pg_terminate_backend(a.pid) FROM pg_catalog.pg_stat_activity a WHERE a.pid = $2::int "
-        " AND a.application_name = $3 AND pg_catalog.pg_xact_status($1::text::xid8) = 'in progress')",
+        " AND a.application_name = $3 AND pg_catalog.txid_status($1::bigint) = 'in progress')",
         params);
     if (r.is_null(0, 0)) {
       throw run::InDoubt(about +

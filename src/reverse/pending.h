@@ -2,7 +2,7 @@
 // target (naming its desktop transaction id) before it commits on the
 // desktop, and promotes it after. A run that died in between left a pending
 // record; the next run resolves it before anything else, by asking the desktop
-// what became of that transaction (pg_xact_status): committed -> promote,
+// what became of that transaction (txid_status): committed -> promote,
 // aborted -> discard, in progress -> the old server session is ended (only a
 // stagesync reverse session of that pid) and asked again. Decision 0008.
 #pragma once

@@ -417,7 +417,7 @@ class ReverseRun {
       for (const auto& s : apply_sql(*entries_[n].plan, n)) p.add(s);
     }
     int64_t xid = 0, pid = 0;
-    p.add("SELECT pg_catalog.pg_current_xact_id()::text::bigint, pg_catalog.pg_backend_pid()", [&](pg::Result& r) {
+    p.add("SELECT pg_catalog.txid_current(), pg_catalog.pg_backend_pid()", [&](pg::Result& r) {
       xid = r.int64(0, 0);
       pid = r.int64(0, 1);
     });
