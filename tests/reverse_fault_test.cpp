@@ -136,6 +136,30 @@ TEST_F(ReverseFaults, ConnectionsCutOnEitherSideAreRetriedWithoutDuplicates) {
   }
   expect_converged(mobile_diary_on_target(), "after the cuts");
   EXPECT_GT(cut, 0);
+
+  // The desktop COMMIT itself: lost before the desktop saw it (the pending record names an aborted
+  // transaction: discarded, copied again) and after it committed (the answer lost: promoted, never
+  // copied twice). Both are resolved by the retry through the desktop's transaction status.
+  for (auto how : {TcpProxy::CommitCut::BeforeForwarding, TcpProxy::CommitCut::AfterForwarding}) {
+    change_mobile_side(rng, 3000 + static_cast<int>(how));
+    std::vector<std::string> expected = mobile_diary_on_target();
+    int cuts = desktop_proxy.cuts();
+    desktop_proxy.cut_on_commit(how);
+    std::string what = how == TcpProxy::CommitCut::AfterForwarding ? "desktop COMMIT answer lost"
+                                                                    : "desktop COMMIT lost before the server";
+    CliResult r = cli({"reverse", "--config", via});
+    desktop_proxy.cut_on_commit(TcpProxy::CommitCut::None);
+    EXPECT_EQ(desktop_proxy.cuts(), cuts + 1) << what << ": the cut must happen";
+    EXPECT_EQ(r.exit_code, 0) << what << "\n" << r.out << r.err;
+    EXPECT_NE((r.out + r.err).find(how == TcpProxy::CommitCut::AfterForwarding ? "had committed on the desktop"
+                                                                                : "had not committed on the desktop"),
+              std::string::npos)
+        << what << ": resolved through the pending record\n"
+        << r.out << r.err;
+    EXPECT_EQ(mobile_diary_on_desktop(), expected) << what;
+    EXPECT_EQ(desktop_count("SELECT count(*) - count(DISTINCT wd_id) FROM workdiary"), 0) << what;
+    EXPECT_EQ(count("SELECT count(*) FROM stagesync.reverse_pending"), 0) << what;
+  }
 }
 
 }  // namespace
