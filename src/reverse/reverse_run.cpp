@@ -118,6 +118,34 @@ class ReverseRun {
   ReverseRun(const config::Config& cfg, const ReverseOptions& o, report::Reporter& out) : cfg_(cfg), o_(o), out_(out) {}
 
   report::RunSummary run() {
+    try {
+      return run_once();
+    } catch (const std::exception& e) {
+      record_failure(e.what());
+      throw;
+    }
+  }
+
+ private:
+  // A failed run leaves a `failed` run record for status (best effort: the target may be unreachable, and
+  // a run that failed before it took the lock, or in plan mode, records nothing).
+  void record_failure(const std::string& error) noexcept {
+    if (o_.plan_only || run_id_.empty() || !target_ || !target_->is_alive()) return;
+    try {
+      target_->take_deferred();
+      target_->exec("ROLLBACK");  // whatever transaction was open (a warning when none)
+      pg::Pipeline p(*target_);
+      add_run_record(p, "failed");
+      p.add(
+          "UPDATE stagesync.runs SET error = $2, finished_at = clock_timestamp() WHERE run_id = $1 AND status = "
+          "'failed'",
+          std::vector<pg::Param>{run_id_, error.substr(0, 2000)});
+      p.run();
+    } catch (...) {  // best effort: the run's own error is what the user needs
+    }
+  }
+
+  report::RunSummary run_once() {
     auto start = std::chrono::steady_clock::now();
     summary_.command = o_.plan_only ? "plan" : "reverse";
     summary_.mode = "reverse";
@@ -143,7 +171,6 @@ class ReverseRun {
     return summary_;
   }
 
- private:
   // 1: connections, both catalogs, the plan.
   void connect_and_resolve() {
     if (!cfg_.source.sqlite.empty()) throw run::CheckFailed({"source: reverse sync needs a PostgreSQL desktop"});
@@ -360,40 +387,42 @@ class ReverseRun {
 
   // 4b: judge every staged row; refuse bad values and `conflicts: fail` before any desktop write.
   void judge_on_desktop() {
-    std::vector<std::string> refusals;
+    std::vector<std::pair<std::string, std::string>> refusals;  // desktop table, what
     pg::Pipeline p(*desktop_);
     for (size_t n = 0; n < entries_.size(); ++n) {
       EntryRun& e = entries_[n];
       if (e.to_stage == 0) continue;
       for (const auto& s : classify_sql(*e.plan, n)) p.add(s);
-      std::string where = "table " + e.plan->desktop.display_name() + " (from " + e.plan->cloud.display_name() + ")";
-      p.add(duplicate_keys_sql(n), [&refusals, where](pg::Result& r) {
+      std::string table = e.plan->desktop.display_name();
+      std::string from = "(from " + e.plan->cloud.display_name() + ") ";
+      p.add(duplicate_keys_sql(n), [&refusals, table, from](pg::Result& r) {
         if (r.rows() == 0) return;
         std::string keys;
         for (int i = 0; i < r.rows(); ++i) keys += " " + r.text(i, 0);
-        refusals.push_back(where + ": " + r.text(0, 1) + " key(s) appear more than once on the mobile side:" + keys);
+        refusals.emplace_back(table, from + r.text(0, 1) + " key(s) appear more than once on the mobile side:" + keys);
       });
       if (std::string sql = refused_values_sql(*e.plan, n); !sql.empty()) {
-        p.add(sql, [&refusals, where](pg::Result& r) {
+        p.add(sql, [&refusals, table, from](pg::Result& r) {
           if (r.rows() == 0) return;
-          std::string m = where + ": " + r.text(0, 4) +
-                          " value(s) the desktop column cannot hold; nothing was "
-                          "written to the desktop:";
+          std::string m = from + r.text(0, 4) +
+                          " value(s) the desktop column cannot hold; nothing was written to "
+                          "the desktop:";
           for (int i = 0; i < r.rows(); ++i) {
             m += "\n    key " + r.text(i, 2) + ", column " + r.text(i, 0) + ": " + r.text(i, 1) + ", value " +
                  (r.is_null(i, 3) ? std::string("NULL") : "'" + r.text(i, 3) + "'");
           }
-          refusals.push_back(m);
+          refusals.emplace_back(table, m);
         });
       }
-      p.add(action_counts_sql(n), [&e, &refusals, where](pg::Result& r) {
+      p.add(action_counts_sql(n), [&e, &refusals, table, from](pg::Result& r) {
         for (int i = 0; i < r.rows(); ++i) {
           std::string action = r.text(i, 0);
           if (action == "conflict-fail") {
-            refusals.push_back(where + ": " + r.text(i, 1) +
-                               " conflict(s) (copied row edited on the desktop, "
-                               "changed on the mobile side) and conflicts: fail; e.g. key " +
-                               r.text(i, 3));
+            refusals.emplace_back(table,
+                                  from + r.text(i, 1) +
+                                      " conflict(s) (copied row edited on the desktop, changed on the mobile "
+                                      "side) and conflicts: fail; nothing was written to the desktop; e.g. key " +
+                                      r.text(i, 3));
           }
           count_into(e, action, r.int64(i, 1), r.int64(i, 2), r.text(i, 3));
         }
@@ -401,10 +430,9 @@ class ReverseRun {
     }
     p.run();
     if (!refusals.empty()) {
-      std::string table = entries_.front().plan->desktop.display_name();
-      std::string all;
-      for (const auto& m : refusals) all += (all.empty() ? "" : "\n  ") + m;
-      throw apply::DataRefused(table, all);
+      std::string all = refusals.front().second;
+      for (size_t i = 1; i < refusals.size(); ++i) all += "\n  table " + refusals[i].first + ": " + refusals[i].second;
+      throw apply::DataRefused(refusals.front().first, all);
     }
     if (o_.plan_only) desktop_->exec("ROLLBACK");
   }
