@@ -229,6 +229,7 @@ TEST_F(Reverse, CheckReportsEveryProblemOfTheReverseEntriesInOnePass) {
 
 // The desktop application keeps working while a run holds its desktop transaction open (paused after its
 // writes, before COMMIT): its own inserts and updates of other rows in the same table are not blocked.
+// A forward run meanwhile finds the run lock taken.
 TEST_F(Reverse, TheDesktopApplicationIsNotBlockedWhileARunHoldsItsTransaction) {
   add_mobile_rows(3);
   reverse(cfg_);
@@ -252,6 +253,9 @@ TEST_F(Reverse, TheDesktopApplicationIsNotBlockedWhileARunHoldsItsTransaction) {
   EXPECT_NO_THROW(app.exec("UPDATE workdiary SET tasknotes = 'edited meanwhile' WHERE wd_id = 555"));
   EXPECT_NO_THROW(app.exec("UPDATE workdiary SET tasknotes = tasknotes WHERE wd_id = 2"));
   EXPECT_NO_THROW(app.exec("SELECT count(*) FROM workdiary"));
+  // Forward and reverse share the run lock: a forward run now exits 7 instead of interleaving.
+  CliResult forward = cli({"sync", "--config", cfg_});
+  EXPECT_EQ(forward.exit_code, 7) << forward.out << forward.err;
   kill(child, SIGKILL);
   wait_exit(child);
   std::remove(marker.c_str());
