@@ -158,6 +158,38 @@ TEST_F(Reverse, DeletesKeepIsTheDefaultAndDesktopWinsLeavesTheDesktopRow) {
   EXPECT_EQ(desktop_count("SELECT count(*) FROM workdiary WHERE wd_id = 2 AND tasknotes = 'office'"), 1);
 }
 
+// The office edits a copied row between the run's judgement and its write (a pause point lets the test
+// step in): the row is not overwritten, and the mobile change is not lost either: the watermark stays,
+// the next run sees the conflict and, mobile-wins, writes the phone's version (a run that advanced its
+// watermark past the mobile row would never look at it again).
+TEST_F(Reverse, ADesktopEditDuringTheRunIsNeitherOverwrittenNorLosesTheMobileChange) {
+  add_mobile_rows(3);
+  reverse(cfg_);
+  tgt().exec("UPDATE workdiary SET tasknotes = 'phone' WHERE wd_id = 2");
+  std::string marker =
+      (std::filesystem::temp_directory_path() / ("reverse-judged-" + std::to_string(getpid()))).string();
+  std::remove(marker.c_str());
+  setenv("STAGESYNC_REVERSE_PAUSE_AT", "judged", 1);
+  setenv("STAGESYNC_REVERSE_PAUSE_FILE", marker.c_str(), 1);
+  pid_t child = spawn({"reverse", "--config", cfg_});
+  unsetenv("STAGESYNC_REVERSE_PAUSE_AT");
+  unsetenv("STAGESYNC_REVERSE_PAUSE_FILE");
+  for (int i = 0; i < 600 && !std::filesystem::exists(marker); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(std::filesystem::exists(marker)) << "the run never reached its pause point";
+  src().exec("UPDATE workdiary SET tasknotes = 'office' WHERE wd_id = 2");
+  std::remove(marker.c_str());
+  EXPECT_EQ(wait_exit(child), 0);
+  EXPECT_EQ(desktop_count("SELECT count(*) FROM workdiary WHERE wd_id = 2 AND tasknotes = 'office'"), 1)
+      << "the office's edit is not overwritten blindly";
+  report::RunSummary next = reverse(cfg_);
+  EXPECT_EQ(next.tables.at(0).counts.updated, 1);
+  EXPECT_EQ(desktop_count("SELECT count(*) FROM workdiary WHERE wd_id = 2 AND tasknotes = 'phone'"), 1)
+      << "the mobile change arrives next run (conflicts: mobile-wins)";
+  EXPECT_EQ(mobile_diary_on_desktop(), mobile_diary_on_target());
+}
+
 TEST_F(Reverse, ForwardAndReverseFiveTimesWriteNothingAndNeverSendAReverseRowBackUp) {
   src().exec("INSERT INTO mbreminder VALUES (1, 'desktop reminder', NULL), (2, 'another', NULL)");
   tgt().exec("INSERT INTO reminder VALUES (100, 'created on the phone', 'M')");

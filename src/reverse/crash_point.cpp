@@ -13,10 +13,13 @@ void crash_point(const std::string& name) {
   if (crash && name == crash) ::raise(SIGKILL);
   const char* pause = std::getenv("STAGESYNC_REVERSE_PAUSE_AT");
   if (!pause || name != pause) return;
-  if (const char* file = std::getenv("STAGESYNC_REVERSE_PAUSE_FILE")) {
-    std::ofstream(file) << name << "\n";
+  const char* file = std::getenv("STAGESYNC_REVERSE_PAUSE_FILE");
+  if (file) std::ofstream(file) << name << "\n";
+  // Until the test kills the process or removes the file (then the run goes on); never longer than 10 minutes.
+  for (int i = 0; i < 6000; ++i) {
+    if (file && ::access(file, F_OK) != 0) return;
+    ::usleep(100000);
   }
-  for (int i = 0; i < 600; ++i) ::sleep(1);  // the test ends it; never longer than 10 minutes
 }
 
 }  // namespace stagesync::reverse

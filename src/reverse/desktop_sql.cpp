@@ -166,6 +166,12 @@ std::string action_counts_sql(size_t n) {
          temp_table(n) + " GROUP BY ss_action";
 }
 
+std::string missed_writes_sql(const EntryPlan& e, size_t n) {
+  return "SELECT count(*) FROM " + temp_table(n) +
+         " s WHERE s.ss_action IN ('update', 'update-any', 'delete', 'delete-any') AND NOT EXISTS (SELECT 1 FROM " +
+         kBookTable + " b WHERE b.entry = " + lit(e.id) + " AND b.key = s.ss_key)";
+}
+
 std::vector<std::string> apply_sql(const EntryPlan& e, size_t n) {
   std::string t = temp_table(n);
   std::string id = lit(e.id);

@@ -49,6 +49,9 @@ std::string refused_values_sql(const EntryPlan& e, size_t n);
 std::string duplicate_keys_sql(size_t n);
 // Desktop: action, count, up to 3 example keys.
 std::string action_counts_sql(size_t n);
+// Desktop: how many staged rows judged to be written (or deleted) left no record in kBookTable: their
+// desktop row changed between the judgement and the write (the application's own update).
+std::string missed_writes_sql(const EntryPlan& e, size_t n);
 // Desktop: the writes, each recording into kBookTable. In order.
 std::vector<std::string> apply_sql(const EntryPlan& e, size_t n);
 

@@ -74,7 +74,11 @@ std::string window_sql(const std::string& entry) {
 
 struct EntryRun {
   const EntryPlan* plan = nullptr;
-  std::string window;  // empty: from the recorded watermark (window_sql)
+  std::string window;    // empty: from the recorded watermark (window_sql)
+  std::string previous;  // the recorded watermark (JSON), empty when none
+  // Rows judged to be written that were not (the desktop application changed them meanwhile): the
+  // watermark stays where it was, so the next run judges them again.
+  int64_t missed = 0;
   std::string method;  // for the summary: how rows were found
   int64_t to_stage = 0;
   report::TableResult result;
@@ -158,6 +162,7 @@ class ReverseRun {
     } else {
       stage_on_desktop();
       judge_on_desktop();
+      crash_point("judged");
       if (!o_.plan_only) apply_and_commit();
     }
     for (auto& e : entries_) {
@@ -300,6 +305,7 @@ class ReverseRun {
     bool usable = true;
     for (auto& e : entries_) {
       auto it = states.find(e.plan->id);
+      e.previous = it == states.end() ? std::string() : it->second;
       std::optional<delta::Watermark> previous = it == states.end() ? std::nullopt : delta::from_json(it->second);
       e.method = previous ? "incremental" : "full";
       e.result.mode_used = e.method;
@@ -319,6 +325,13 @@ class ReverseRun {
   std::string watermarks_json() const {
     nlohmann::json j = nlohmann::json::object();
     for (const auto& e : entries_) {
+      if (e.missed > 0 && e.previous.empty()) continue;  // no watermark yet: the next run reads every row again
+      if (e.missed > 0) {
+        j[e.plan->id] = {{"target", e.plan->cloud.display_name()},
+                         {"desktop", e.plan->desktop.display_name()},
+                         {"watermark", nlohmann::json::parse(e.previous)}};
+        continue;
+      }
       j[e.plan->id] = {{"target", e.plan->cloud.display_name()},
                        {"desktop", e.plan->desktop.display_name()},
                        {"watermark", nlohmann::json::parse(delta::to_json(snapshot_, "xid"))}};
@@ -444,12 +457,23 @@ class ReverseRun {
       if (entries_[n].to_stage == 0) continue;
       for (const auto& s : apply_sql(*entries_[n].plan, n)) p.add(s);
     }
+    for (size_t n = 0; n < entries_.size(); ++n) {
+      if (entries_[n].to_stage == 0) continue;
+      p.add(missed_writes_sql(*entries_[n].plan, n), [this, n](pg::Result& r) { entries_[n].missed = r.int64(0, 0); });
+    }
     int64_t xid = 0, pid = 0;
     p.add("SELECT pg_catalog.txid_current(), pg_catalog.pg_backend_pid()", [&](pg::Result& r) {
       xid = r.int64(0, 0);
       pid = r.int64(0, 1);
     });
     p.run();
+    for (const auto& e : entries_) {
+      if (e.missed > 0) {
+        out_.warning(e.plan->id + ": " + std::to_string(e.missed) +
+                     " desktop row(s) changed by someone else during "
+                     "the run were not written; the next run judges them again");
+      }
+    }
     crash_point("applied");
     // The bookkeeping of what was written travels to the target and is committed there as pending.
     target_->defer("BEGIN");

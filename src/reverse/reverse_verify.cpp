@@ -47,8 +47,11 @@ std::vector<report::TableResult> verify_reverse(const config::Config& cfg, const
     // Collisions (bookkept without a desktop hash) are set aside, as forward's verify sets its rejects aside.
     pg::Result t = target->exec(
         "SELECT count(*), count(*) FILTER (WHERE b.key IS NULL OR (b.desktop_hash IS NOT NULL AND b.mobile_hash IS "
-        "DISTINCT FROM " + e.mobile_hash("t") + ")), count(*) FILTER (WHERE b.key IS NOT NULL AND b.desktop_hash IS "
-        "NULL) FROM " + e.cloud.qualified_name() + " t" + join + " WHERE " + e.rows_filter);
+        "DISTINCT FROM " +
+        e.mobile_hash("t") +
+        ")), count(*) FILTER (WHERE b.key IS NOT NULL AND b.desktop_hash IS "
+        "NULL) FROM " +
+        e.cloud.qualified_name() + " t" + join + " WHERE " + e.rows_filter);
     r.target_rows = t.int64(0, 0);
     not_copied = t.int64(0, 1);
     int64_t collisions = t.int64(0, 2);
