@@ -78,6 +78,7 @@
 #include "plan/sync_plan.h"
 #include "stage/copy_pipe.h"
 #include "stage/source_query.h"
+#include "reverse_bench.h"
 #include "support/tcp_proxy.h"
 
 extern char** environ;
@@ -95,12 +96,14 @@ struct Options {
   bool profile = false;
   bool vacuumed_target = false;
   int rtt_ms = -1;  // -1: not given (no link columns); 0: no proxy
+  bool reverse = false;  // --reverse: only the reverse sync runs (reverse_bench.h)
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   if (!problem.empty()) std::cerr << "sync_bench: " << problem << "\n";
   std::cerr << "usage: sync_bench --scale N [--repeat R] [--stagesync PATH] [--markdown] [--profile]\n"
-               "                  [--vacuumed-target] [--rtt-ms N]\n";
+               "                  [--vacuumed-target] [--rtt-ms N]\n"
+               "       sync_bench --reverse [--repeat R] [--stagesync PATH] [--markdown]\n";
   std::exit(2);
 }
 
@@ -126,6 +129,8 @@ Options parse_args(int argc, char** argv) {
         o.markdown = true;
       } else if (a == "--profile") {
         o.profile = true;
+      } else if (a == "--reverse") {
+        o.reverse = true;
       } else if (a == "--vacuumed-target") {
         o.vacuumed_target = true;
       } else if (a == "--rtt-ms") {
@@ -138,7 +143,7 @@ Options parse_args(int argc, char** argv) {
       usage("bad value for " + a);
     }
   }
-  if (!have_scale || o.scale <= 0) usage("--scale N (N > 0) is required");
+  if (!o.reverse && (!have_scale || o.scale <= 0)) usage("--scale N (N > 0) is required");
   if (o.repeat < 1) usage("--repeat must be at least 1");
   return o;
 }
@@ -797,6 +802,7 @@ void print_results(const std::vector<Variant>& variants, int64_t rows, bool mark
 int main(int argc, char** argv) {
   Options o = parse_args(argc, argv);
   if (access(o.stagesync.c_str(), X_OK) != 0) usage("no executable stagesync at " + o.stagesync + " (use --stagesync PATH)");
+  if (o.reverse) return bench::reverse_bench(o.stagesync, o.repeat, o.markdown);
   try {
     std::string load_before = load_average();
     std::cerr << "starting two servers and generating scale " << o.scale << "...\n";

@@ -415,10 +415,10 @@ TEST_F(Cli, StatusListsBackupsAndWritesNumbersAndIsoTimes) {
   EXPECT_EQ(listed.back()["event"], "summary");
 }
 
-TEST_F(Cli, CommandsNotYetAvailableSayItAndFail) {
+TEST_F(Cli, ReverseWithoutReverseEntriesSaysSoAndFails) {
   CliResult r = cli({"reverse", "--config", good_config()});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("not available"), std::string::npos);
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("no 'reverse:' entries"), std::string::npos) << r.out << r.err;
 }
 
 }  // namespace

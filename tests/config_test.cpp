@@ -332,13 +332,20 @@ class ReferenceSchema : public ::testing::Test {
 };
 
 // The SPEC (../shared/SPEC.md, not part of this repository, so not marked
-// there) illustrates two things the reference schema does not have: `scope:
-// { org_id: 3 }` (most reference tables have no org_id) and a reference to
-// conmaster, which its table list leaves out. Checked with exactly these two
-// changes; everything else must pass as written (among it SPEC 4's jobtasks ->
-// jobshead reference by the leading key column, issue 11 item 1).
+// there) illustrates three things the reference schema does not have: `scope:
+// { org_id: 3 }` (most reference tables have no org_id), a reference to
+// conmaster, which its table list leaves out, and a reverse rename of
+// placeholder columns (`cloud_col: desktop_col`), where the reference desktop
+// keeps the work diary's times as timestamps (the conversion it declares).
+// Checked with exactly these changes; everything else must pass as written
+// (among it SPEC 4's jobtasks -> jobshead reference by the leading key column,
+// issue 11 item 1).
 void adjust_spec_example(stagesync::config::Config& cfg) {
   cfg.scope.equals.clear();
+  for (auto& r : cfg.reverse) {
+    r.columns.clear();
+    if (r.name == "workdiary") r.convert = {{"timefrom", "date + timefrom"}, {"timeto", "date + timeto"}};
+  }
   stagesync::config::Table conmaster;
   conmaster.name = conmaster.target = "conmaster";
   conmaster.key = {"con_id"};

@@ -15,6 +15,8 @@
 #include "pg/interrupt.h"
 #include "report/reporter.h"
 #include "backup/backup.h"
+#include "reverse/reverse_run.h"
+#include "reverse/reverse_verify.h"
 #include "run/backup_run.h"
 #include "run/check_run.h"
 #include "run/health.h"
@@ -40,6 +42,33 @@ std::vector<std::string> split_tables(const std::string& list) {
     if (!item.empty()) out.push_back(item);
   }
   return out;
+}
+
+// --tables split into forward tables and reverse entries (a name may be both: a table synced both ways).
+// Empty: every table of each. `forward`/`reverse` say whether that direction takes part at all.
+struct Directions {
+  std::vector<std::string> forward_tables, reverse_tables;
+  bool forward = true, reverse = true;
+};
+
+Directions directions(const config::Config& cfg, const std::vector<std::string>& tables) {
+  Directions d;
+  d.forward = !cfg.tables.empty();
+  d.reverse = !cfg.reverse.empty();
+  if (tables.empty()) return d;
+  for (const auto& n : tables) {
+    for (const auto& t : cfg.tables) {
+      if (t.name == n || t.target == n) d.forward_tables.push_back(n);
+    }
+    for (const auto& r : cfg.reverse) {
+      if (r.name == n || r.into == n) d.reverse_tables.push_back(n);
+    }
+  }
+  // A name neither direction knows goes to the forward side, which reports it.
+  d.forward = d.forward && (!d.forward_tables.empty() || d.reverse_tables.empty());
+  if (d.forward && d.forward_tables.empty()) d.forward_tables = tables;
+  d.reverse = d.reverse && !d.reverse_tables.empty();
+  return d;
 }
 
 struct Common {
@@ -277,24 +306,14 @@ int run_cli(int argc, char** argv) {
                      "with --max-lag: failing after N failed attempts in a row (default 1)")
       ->check(CLI::PositiveNumber);
 
-  std::vector<std::string> later = {"reverse"};
-  for (const auto& name : later) {
-    CLI::App* sub = app.add_subcommand(name, "(not available in this version)");
-    sub->allow_extras();
-  }
+  CLI::App* reverse_cmd = app.add_subcommand("reverse", "copy mobile-created target rows to the desktop, exactly once");
+  add_common(reverse_cmd, true, true);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? kOk : kUsage;
-  }
-
-  for (const auto& name : later) {
-    if (app.got_subcommand(name)) {
-      std::cerr << "stagesync " << name << ": not available in this version of stagesync\n";
-      return kUsage;
-    }
   }
 
   if (app.got_subcommand("demo")) return demo::run_demo(demo_opts);
@@ -377,8 +396,33 @@ int run_cli(int argc, char** argv) {
     }
     if (command == "backup" || command == "restore") return backup_command(*out, cfg, command, c, tables,
                                                                            list_backups, prune_keep, backup_id);
-    run::SessionOptions session{tables, c.wait};
-    if (command == "verify") return finish(*out, run::run_verify(cfg, session, *out));
+    if (command == "reverse") {
+      return finish(*out, reverse::run_reverse(cfg, reverse::ReverseOptions{tables, c.wait, false}, *out));
+    }
+    Directions both = directions(cfg, tables);
+    run::SessionOptions session{both.forward_tables, c.wait};
+    if (command == "verify") {
+      report::RunSummary s;
+      s.command = "verify";
+      s.outcome = "succeeded";
+      s.exit_code = kOk;
+      if (both.forward) s = run::run_verify(cfg, session, *out);
+      if (both.reverse) {
+        for (auto& t : reverse::verify_reverse(cfg, both.reverse_tables, *out)) {
+          if (!t.matches && s.exit_code == kOk) {
+            s.outcome = "differences";
+            s.exit_code = kDifferences;
+          }
+          s.tables.push_back(std::move(t));
+        }
+      }
+      return finish(*out, s);
+    }
+    if (command == "plan" && !both.forward) {
+      report::RunSummary s = reverse::run_reverse(cfg, reverse::ReverseOptions{both.reverse_tables, c.wait, true}, *out);
+      s.command = "plan";
+      return finish(*out, s);
+    }
     run::SyncOptions o;
     o.session = session;
     o.mode = mode;
@@ -390,7 +434,12 @@ int run_cli(int argc, char** argv) {
       o.allow_mass_delete = split_tables(allow_mass_delete);
       o.allow_mass_delete_all = o.allow_mass_delete.empty();
     }
-    return finish(*out, run::run_sync(cfg, o, *out));
+    report::RunSummary s = run::run_sync(cfg, o, *out);
+    if (o.plan_only && both.reverse && s.exit_code == kOk) {  // what a reverse run would do, too
+      report::RunSummary r = reverse::run_reverse(cfg, reverse::ReverseOptions{both.reverse_tables, c.wait, true}, *out);
+      for (auto& t : r.tables) s.tables.push_back(std::move(t));
+    }
+    return finish(*out, s);
   });
 }
 

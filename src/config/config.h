@@ -115,6 +115,11 @@ struct Reverse {
   std::vector<std::pair<std::string, std::string>> columns;  // renames: cloud name -> desktop name
   std::string deletes = "keep";                              // keep | propagate
   std::string conflicts = "mobile-wins";                     // mobile-wins | desktop-wins | fail
+  std::vector<std::string> skip;                             // cloud columns not copied
+  std::vector<std::pair<std::string, std::string>> set;      // desktop column -> constant
+  // desktop column -> SQL expression over the staged cloud columns (cloud
+  // names), evaluated on the desktop: `{ timefrom: "date + timefrom" }`.
+  std::vector<std::pair<std::string, std::string>> convert;
   Location at;
 };
 

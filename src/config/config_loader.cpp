@@ -298,7 +298,7 @@ class Reader {
     Reverse r;
     r.at = at(n);
     std::string what = "a reverse entry";
-    if (!expect_map(n, what, {"name", "into", "key", "rows", "columns", "deletes", "conflicts"})) return r;
+    if (!expect_map(n, what, {"name", "into", "key", "rows", "columns", "deletes", "conflicts", "skip", "set", "convert"})) return r;
     scalar(n, "name", what, r.name, true);
     r.into = r.name;
     scalar(n, "into", what, r.into, false);
@@ -309,8 +309,10 @@ class Reader {
       if (rows.IsScalar()) r.rows = rows.Scalar();
       else if (expect_map(rows, what + " rows", {"owner"})) scalar(rows, "owner", what + " rows", r.rows, true);
     }
-    // SPEC 4's keys, checked here; `stagesync reverse` itself is not available yet.
     if (n["columns"]) r.columns = pairs(n["columns"], what + " columns");
+    if (n["skip"]) r.skip = names(n, "skip", what);
+    if (n["set"]) r.set = pairs(n["set"], what + " set");
+    if (n["convert"]) r.convert = pairs(n["convert"], what + " convert");
     scalar(n, "deletes", what, r.deletes, false);
     if (r.deletes != "keep" && r.deletes != "propagate") {
       problem(n["deletes"], "'deletes' in " + what + " must be keep or propagate, not '" + r.deletes + "'");

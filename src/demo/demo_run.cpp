@@ -10,6 +10,7 @@
 #include "demo/reference_data.h"
 #include "pg/connection.h"
 #include "report/reporter.h"
+#include "reverse/reverse_run.h"
 #include "run/sync_run.h"
 #include "run/verify_run.h"
 
@@ -102,18 +103,64 @@ int run_demo(const DemoOptions& o) {
     out->finished(check);
 
     bool mobile_intact = mobile_fingerprint(cloud) == mobile_before;
+
+    out->info("\n== 5. reverse sync: work diary entries, leave requests and reminders created on phones reach the "
+              "desktop ==");
+    reverse::ReverseOptions back;
+    report::RunSummary fifth = reverse::run_reverse(cfg, back, *out);
+    out->finished(fifth);
+    out->info("desktop now holds " +
+              std::to_string(count(desktop, "SELECT count(*) FROM workdiary WHERE source = 'M'")) +
+              " work diary entries, " +
+              std::to_string(count(desktop, "SELECT count(*) FROM learequest WHERE source = 'M'")) +
+              " leave requests and " +
+              std::to_string(count(desktop, "SELECT count(*) FROM mbreminder WHERE rem_id >= 900000000")) +
+              " reminders from the phones; e.g. " +
+              desktop.exec("SELECT format('work diary %s: %s to %s, %s', wd_id, timefrom, timeto, "
+                           "coalesce(tasknotes, '(no note)')) FROM workdiary ORDER BY wd_id LIMIT 1")
+                  .text(0, 0));
+
+    out->info("\n== 6. a phone edits a work diary entry and files a leave request; reverse again ==");
+    int64_t first_wd = count(cloud, "SELECT min(wd_id) FROM workdiary WHERE source = 'M'");
+    cloud.exec("UPDATE workdiary SET tasknotes = 'corrected on the phone', timeto = timeto + interval '15 minutes' "
+               "WHERE wd_id = " + std::to_string(first_wd));
+    cloud.exec("INSERT INTO learequest (learequest_id, staff_id, fromdate, todate, leavetype, reason, approval_status) "
+               "VALUES (1001, 3, date '2025-06-02', date '2025-06-04', 'Casual', 'filed in the demo', 'Pending')");
+    report::RunSummary sixth = reverse::run_reverse(cfg, back, *out);
+    out->finished(sixth);
+    out->info("desktop: " + desktop.exec("SELECT format('work diary %s: %s to %s, %s', wd_id, timefrom, timeto, "
+                                         "tasknotes) FROM workdiary WHERE wd_id = " + std::to_string(first_wd))
+                                .text(0, 0));
+
+    out->info("\n== 7. forward incremental, then reverse again: nothing changed on either side, nothing is written ==");
+    report::RunSummary seventh = run::run_sync(cfg, incremental, *out);
+    out->finished(seventh);
+    report::RunSummary eighth = reverse::run_reverse(cfg, back, *out);
+    out->finished(eighth);
+    int64_t round_trip_writes = 0;
+    for (const auto* r : {&seventh, &eighth}) {
+      for (const auto& t : r->tables) round_trip_writes += t.counts.inserted + t.counts.updated + t.counts.deleted;
+    }
+    int64_t reverse_updates = 0;
+    for (const auto& t : sixth.tables) reverse_updates += t.counts.updated;
     out->info("\n== summary ==");
     out->info("full sync:        " + fmt_seconds(first.seconds));
     out->info("incremental sync: " + fmt_seconds(second.seconds));
     out->info("repeat sync:      " + fmt_seconds(third.seconds) + ", rows written: " + std::to_string(third_writes));
     out->info(std::string("verify:           ") + (check.exit_code == 0 ? "every table matches" : "DIFFERENCES FOUND"));
     out->info(std::string("mobile rows:      ") + (mobile_intact ? "untouched (byte-identical)" : "CHANGED"));
+    out->info("reverse sync:     " + fmt_seconds(fifth.seconds) + " (first), " + fmt_seconds(sixth.seconds) + " (" +
+              std::to_string(reverse_updates) + " row updated on the desktop), " + fmt_seconds(eighth.seconds) +
+              " (nothing to do)");
+    out->info("round trip:       forward + reverse with no change wrote " + std::to_string(round_trip_writes) +
+              " rows");
     if (o.keep) {
       out->info("\nthe demo server keeps running:\n  source: " + server.url("desktop") + "\n  target: " +
                 server.url("cloud") + "\n  config: " + config_path +
                 "\n  try:    stagesync verify --config " + config_path);
     }
-    bool ok = check.exit_code == 0 && mobile_intact && third_writes == 0;
+    bool ok = check.exit_code == 0 && mobile_intact && third_writes == 0 && round_trip_writes == 0 &&
+              reverse_updates == 1;
     return ok ? cli::kOk : cli::kDifferences;
   } catch (const std::exception& e) {
     std::cerr << "demo failed: " << e.what() << "\n";

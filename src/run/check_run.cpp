@@ -2,6 +2,7 @@
 
 #include "backup/backup.h"
 #include "plan/sync_plan.h"
+#include "reverse/reverse_run.h"
 #include "run/session.h"
 #include "state/metadata.h"
 
@@ -85,6 +86,8 @@ CheckReport run_check(const config::Config& cfg, const std::vector<std::string>&
       }
     }
   }
+  // Reverse entries, against both schemas (their problems join the forward ones: one pass).
+  reverse::check_reverse(cfg, report.facts, report.problems);
   return report;
 }
 

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "pg/interrupt.h"
+#include "reverse/reverse_run.h"
 #include "run/sync_run.h"
 #include "run/verify_run.h"
 
@@ -112,24 +113,13 @@ CycleResult run_cycle(const config::Config& cfg, bool full, const Guard& guard, 
                              [&](report::Reporter& r) { return run_sync(cfg, forward, r); }));
   bool forward_ok = !failed();
 
-  // 2. Reverse (target to source), when configured. THE PLACE FOR THE REVERSE STEP: replace the
-  //    "skipped" step below with
-  //      c.steps.push_back(run_step("reverse", "reverse", "", guard, out,
-  //                                 [&](report::Reporter& r) { return <src/reverse/'s run function>(cfg, ..., r); }));
-  //    where the function returns the run's report::RunSummary (as run_sync does) and throws its typed
-  //    errors (the guard maps them to exit codes). It runs whether or not the forward step succeeded
-  //    (the directions are independent). Nothing else changes: the step named "reverse" is the
-  //    "reverse" direction of the local run state (run_loop.cpp), and `status` reads the target's
-  //    run records of command 'reverse' for it (status_run.cpp).
+  // 2. Reverse (target to source), when configured: whether or not the forward step succeeded (the
+  //    directions are independent). The step named "reverse" is the "reverse" direction of the local run
+  //    state (run_loop.cpp); `status` reads the target's run records of command 'reverse' for it.
   if (!cfg.reverse.empty() && !pg::interrupted()) {
-    StepOutcome o;
-    o.step = "reverse";
-    o.outcome = "skipped";
-    o.error = "not available in this version of stagesync";
-    out.warning(
-        "reverse: the configuration has reverse entries, but reverse sync is not available in this version "
-        "of stagesync; only the forward direction runs");
-    c.steps.push_back(o);
+    c.steps.push_back(run_step("reverse", "reverse", "", guard, out, [&](report::Reporter& r) {
+      return reverse::run_reverse(cfg, reverse::ReverseOptions{}, r);
+    }));
   }
 
   // 3. Verify after a full forward sync: source and target checksums of the owned rows.

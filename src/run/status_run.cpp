@@ -1,5 +1,6 @@
 #include "run/status_run.h"
 
+#include "reverse/reverse_status.h"
 #include "report/reporter.h"
 #include "run/session.h"
 #include "state/metadata.h"
@@ -75,6 +76,7 @@ nlohmann::json read_status(const config::Config& cfg, int recent_runs) {
     s["metadata"] = "absent: no run has written to this target yet";
     s["metadata_version"] = nullptr;
     for (const auto& t : cfg.tables) s["tables"].push_back(never_synced(t));
+    s["reverse"] = reverse::reverse_status(*target, cfg);
     return s;
   }
   s["metadata"] = "version " + std::to_string(state::kMetadataVersion);
@@ -154,6 +156,7 @@ nlohmann::json read_status(const config::Config& cfg, int recent_runs) {
   for (int i = 0; i < left.rows(); ++i) s["staging_tables"].push_back(left.text(i, 0));
   pg::Result running = target->exec("SELECT count(*) FROM stagesync.runs WHERE status = 'running'");
   s["interrupted_runs"] = holder ? 0 : running.int64(0, 0);
+  s["reverse"] = reverse::reverse_status(*target, cfg);
   return s;
 }
 
@@ -210,6 +213,7 @@ std::string render_target(const nlohmann::json& s, const Str& str, const When& w
     if (!t["watermark"].is_null()) out += "; watermark: source transactions from " + str(t["watermark"]["source_xmin"]);
     out += "\n";
   }
+  out += reverse::render_reverse_status(s);
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "apply/apply_table.h"
 #include "apply/prepare.h"
@@ -11,6 +12,7 @@
 #include "pg/interrupt.h"
 #include "pg/pipeline.h"
 #include "pg/sql.h"
+#include "reverse/forward_exclusion.h"
 #include "run/backoff.h"
 #include "run/commit_run.h"
 #include "run/run_errors.h"
@@ -42,14 +44,25 @@ struct Judged {
 // trips does not grow with the number of rows, and barely with tables.
 class Applier {
  public:
-  Applier(Session& s, const SyncOptions& o, std::vector<report::TableResult>& results)
-      : s_(s), o_(o), results_(results), judged_(s.plan().tables.size()) {}
+  Applier(Session& s, const SyncOptions& o, std::vector<report::TableResult>& results, const config::Config& cfg)
+      : s_(s), o_(o), results_(results), judged_(s.plan().tables.size()), cfg_(cfg),
+        reverse_written_(s.plan().tables.size(), 0) {}
 
   // Judges every table of `order` (prepare: set-aside rows, refusals) and
   // counts what the guards need. Only staging and reject tables are written;
   // no target row is written or locked. Throws DataRefused.
   void judge(const std::vector<size_t>& order) {
     pg::Pipeline p(s_.target());
+    // Rows reverse sync wrote on the desktop never go back up (reverse/forward_exclusion.h).
+    bool book = false;
+    for (size_t i : order) {
+      const config::Reverse* r = s_.unchanged(i) ? nullptr : reverse::reverse_entry_for(cfg_, *s_.staged()[i]);
+      if (!r) continue;
+      if (!std::exchange(book, true)) {
+        for (auto& statement : reverse::book_statements()) p.add(statement);
+      }
+      reverse::exclude_reverse_written(p, *s_.staged()[i], *r, reverse_written_[i]);
+    }
     for (size_t i : order) {
       if (s_.unchanged(i)) continue;
       const apply::TableSql& t = *s_.staged()[i];
@@ -247,6 +260,8 @@ class Applier {
   std::vector<report::TableResult>& results_;
   std::vector<size_t> index_;
   std::vector<Judged> judged_;  // by plan index
+  const config::Config& cfg_;
+  std::vector<int64_t> reverse_written_;  // staged rows left out because reverse sync wrote them, by plan index
 };
 
 void finish_run_record(pg::Pipeline& p, const std::string& run_id) {
@@ -269,7 +284,7 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
              " table(s) from the source (production tables untouched)");
     s.stage_selected(o.mode == "incremental", o.strategy);
     std::vector<size_t> order = s.plan().selected();
-    Applier a(s, o, summary.tables);
+    Applier a(s, o, summary.tables, cfg);
     for (size_t k = 0; k < order.size(); ++k) {
       const plan::TablePlan& t = s.plan().tables[order[k]];
       report::TableResult r;

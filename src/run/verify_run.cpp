@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "apply/prepare.h"
+#include "reverse/forward_exclusion.h"
 
 namespace stagesync::run {
 namespace {
@@ -43,7 +44,12 @@ report::RunSummary run_verify(const config::Config& cfg, const SessionOptions& o
       r.source = t.table().name;
       r.target = t.table().target_name;
       r.verified = true;
+      int64_t reverse_written = 0;
       pg::Pipeline judged(s.target());
+      if (const config::Reverse* rev = reverse::reverse_entry_for(cfg, t)) {  // rows reverse wrote are not expected
+        for (auto& statement : reverse::book_statements()) judged.add(statement);
+        reverse::exclude_reverse_written(judged, t, *rev, reverse_written);
+      }
       apply::prepare_table(judged, t, s.rejects_table(), s.plans(), s.staged(), r.counts);
       judged.run();
       pg::Params sp;
