@@ -209,6 +209,10 @@ TEST_F(RunLoop, ThreeCyclesConvergeAndEachWritesOnlyItsChanges) {
     ASSERT_TRUE(cycle.is_object()) << r.out;
     EXPECT_EQ(cycle["outcome"], "succeeded");
     EXPECT_EQ(cycle["steps"][0]["mode"], "incremental");
+    // The configuration has reverse entries: the cycle's second step is the reverse sync.
+    ASSERT_EQ(cycle["steps"].size(), 2u) << cycle.dump();
+    EXPECT_EQ(cycle["steps"][1]["step"], "reverse");
+    EXPECT_EQ(cycle["steps"][1]["outcome"], "succeeded") << cycle.dump();
     for (const auto& n : tables) {
       std::set<std::string> now = row_versions(t, n);
       size_t gone = 0, added = 0;
@@ -228,14 +232,18 @@ TEST_F(RunLoop, ThreeCyclesConvergeAndEachWritesOnlyItsChanges) {
   EXPECT_EQ(cli({"verify", "--config", cfg_}).exit_code, 0);
   expect_clean(t, "three cycles");
 
-  // A cycle costs the target exactly the round trips of the incremental sync it is (decision 0006).
+  // A cycle costs the target exactly the round trips of the incremental sync and the reverse sync it is
+  // (decision 0006): nothing of its own.
   TcpProxy proxy(Servers::target().port());
   std::string via = config_for("postgresql://postgres@127.0.0.1:" + std::to_string(proxy.port()) + "/" + db_->name());
   ASSERT_EQ(cli({"sync", "--config", via, "--mode", "incremental"}).exit_code, 0);
   int64_t sync_trips = proxy.round_trips();
   proxy.reset_counters();
+  ASSERT_EQ(cli({"reverse", "--config", via}).exit_code, 0);
+  int64_t reverse_trips = proxy.round_trips();
+  proxy.reset_counters();
   ASSERT_EQ(cli({"run", "--config", via, "--once", "--state", state_}).exit_code, 0);
-  EXPECT_EQ(proxy.round_trips(), sync_trips) << "round trips of a no-change cycle";
+  EXPECT_EQ(proxy.round_trips(), sync_trips + reverse_trips) << "round trips of a no-change cycle";
   std::cout << "[ run      ] a cycle with nothing to do: " << proxy.round_trips() << " round trips to the target\n";
 }
 
@@ -412,15 +420,24 @@ TEST_F(RunLoop, TwoRunEveryProcessesOnOneTargetNeverInterleave) {
   EXPECT_GT(skipped, 0u) << "cycles that found the other process's run were skipped, not run alongside it";
   pg::Connection t = db_->connect();
   pg::Result runs = t.exec(
-      "SELECT run_id, started_at, finished_at, lead(started_at) OVER (ORDER BY started_at) >= finished_at FROM "
+      "SELECT run_id, started_at, finished_at, lead(started_at) OVER (ORDER BY started_at) >= finished_at, "
+      "command || ' ' || status || ' ' || started_at || ' - ' || coalesce(finished_at::text, '?') || ', next: ' || "
+      "coalesce((lead(command || ' ' || started_at) OVER (ORDER BY started_at)), '-') FROM "
       "stagesync.runs WHERE status <> 'abandoned' ORDER BY started_at");
   int64_t recorded = 0;
   for (int i = 0; i < runs.rows(); ++i) {
     if (runs.is_null(i, 3)) continue;  // the last run
-    EXPECT_TRUE(runs.boolean(i, 3)) << "run " << runs.text(i, 0) << " overlaps the next one";
+    EXPECT_TRUE(runs.boolean(i, 3)) << "run " << runs.text(i, 0) << " overlaps the next one: " << runs.text(i, 4);
     ++recorded;
   }
   EXPECT_GE(recorded, 4);
+  if (::testing::Test::HasFailure()) {
+    pg::Result all = t.exec("SELECT run_id, command, status, started_at::text, coalesce(finished_at::text, '?'), host "
+                            "FROM stagesync.runs ORDER BY started_at");
+    for (int i = 0; i < all.rows(); ++i)
+      std::cout << all.text(i, 0) << " " << all.text(i, 1) << " " << all.text(i, 2) << " " << all.text(i, 3) << " "
+                << all.text(i, 4) << "\n";
+  }
   CliResult r = cli({"run", "--config", cfg_, "--once", "--state", state_});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(cli({"verify", "--config", cfg_}).exit_code, 0);
@@ -536,8 +553,9 @@ TEST_F(RunLoop, ConfigEditsArePickedUpABrokenOneKeepsTheLastGoodAndDriftIsNotHam
     EXPECT_EQ(c["exit_code"], 3) << c.dump();
     EXPECT_NE(c["error"].get<std::string>().find("reminder"), std::string::npos) << c.dump();
   }
-  // One target connection per attempt (plus one attempt in flight when counted): never one per tick.
-  EXPECT_LE(connections, static_cast<int>(failed) + 2) << l.cycles().size() - before << " cycles";
+  // One target connection per step (forward, reverse) per attempt (plus one attempt in flight when
+  // counted): never one per tick.
+  EXPECT_LE(connections, 2 * static_cast<int>(failed) + 2) << l.cycles().size() - before << " cycles";
   EXPECT_EQ(cli({"verify", "--config", cfg_}).exit_code, 0);
 }
 

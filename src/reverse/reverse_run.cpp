@@ -250,17 +250,22 @@ class ReverseRun {
       }
     }
     if (!lock) mark_.refuse("target", *target_);
-    run_id_ = new_run_id();
-    summary_.run_id = run_id_;
     fast = fast && *lock && version == state::kMetadataVersion && pending.empty() && windows_usable(states);
-    if (fast) return;
+    if (fast) {
+      run_id_ = new_run_id();
+      summary_.run_id = run_id_;
+      return;
+    }
     target_->exec("ROLLBACK");  // the snapshot's transaction, if it began (a warning otherwise, ignored)
     if (!*lock && !state::RunLock::acquire(*target_, key, o_.lock_wait_seconds)) {
+      // No run id yet: a run that never held the lock records nothing (status would count it as a failure).
       int pid = state::RunLock::holder(*target_, key);
       throw run::LockBusy("another stagesync run is in progress on " + target_->describe() +
                           (pid ? " (server process " + std::to_string(pid) + ")" : std::string()) +
                           "; try again later or pass --wait SECONDS");
     }
+    run_id_ = new_run_id();
+    summary_.run_id = run_id_;
     state::ensure_metadata(*target_);
     target_->exec(state::reverse_book_ddl());
     pending.clear();
