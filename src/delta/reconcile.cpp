@@ -199,6 +199,24 @@ std::string source_keys(const ReconcileInput& in, pg::Connection& source, const 
   return "FROM (" + select + ") s" + key_present(hash);
 }
 
+// Keys read from the source table itself are matched there, before the
+// lookups (which then aggregate only the chunk's match values).
+bool keys_read(const TableHash& hash) {
+  return std::none_of(hash.keys().begin(), hash.keys().end(), [](auto* c) { return c->lookup >= 0; });
+}
+
+// What the fetch's conditions match the wanted keys with: the source table's
+// key columns (alias t, for stage::source_select()'s condition) when
+// keys_read(), else the staged row's (alias s). As the staging type, as the
+// values are: the source column's own type may differ.
+std::vector<std::string> fetch_matched(const TableHash& hash) {
+  std::vector<std::string> matched;
+  for (const auto* c : hash.keys()) {
+    matched.push_back(keys_read(hash) ? "t." + pg::ident(c->name) + "::" + c->stage_type : "s." + pg::ident(c->name));
+  }
+  return matched;
+}
+
 constexpr int kSetAside = 1 << 30;  // the set-aside keys' buckets, told apart in the same answer
 
 }  // namespace
@@ -289,9 +307,8 @@ void Reconciliation::source_digests() {
   unset_local(source_, "work_mem");
 }
 
-void Reconciliation::compare(stage::CopyChain& chain) {
+void Reconciliation::compare() {
   const apply::TableSql& t = *in_.table;
-  TableHash hash = table_hash(in_);
   Digests set_aside;
   for (auto it = ours_.begin(); it != ours_.end();) {
     if (it->first < kSetAside / 2) {
@@ -311,24 +328,35 @@ void Reconciliation::compare(stage::CopyChain& chain) {
   }
   for (const auto& [b, d] : ours_)
     if (!theirs_.count(b)) differing_.push_back(b);
-  for (auto& copy : in_.copies) chain.add(std::move(copy));
-  in_.copies.clear();
   if (differing_.empty()) return;
   // (key, hash) of the source rows in the differing buckets.
-  std::string keys = pg::column_list(hash.key_names());
   pairs_ = stage::create_work_table(target_, stage::work_table_name(in_.run_id, in_.index, "_k"),
                                     t.key_ddl() + ", h bigint");
   created_.push_back(pairs_);
-  chain.add(stage::CopyChain::Copy{
-      stage::binary_copy_out("SELECT " + keys + ", h FROM (SELECT " + pg::column_list(hash.key_names(), "s") + ", " +
-                             hash.hash("s") + " AS h " + source_keys(in_, source_, hash) + ") x WHERE " +
-                             hash.in(differing_, "x.h")),
-      "COPY " + pairs_ + " (" + keys + ", h) FROM STDIN (FORMAT binary)", {"ANALYZE " + pairs_}, nullptr});
+}
+
+std::string Reconciliation::pairs_select(int tag) const {
+  TableHash hash = table_hash(in_);
+  std::vector<std::string> texts;
+  for (const auto& k : hash.key_names()) texts.push_back("x." + pg::ident(k) + "::text");
+  return "SELECT " + std::to_string(tag) + " AS t, ARRAY[" + pg::join(texts, ", ") + "] AS k, x.h FROM (SELECT " +
+         pg::column_list(hash.key_names(), "s") + ", " + hash.hash("s") + " AS h " + source_keys(in_, source_, hash) +
+         ") x WHERE " + hash.in(differing_, "x.h");
+}
+
+std::vector<std::string> Reconciliation::pairs_fill(const std::string& bundle, int tag) const {
+  TableHash hash = table_hash(in_);
+  std::vector<std::string> casts;
+  for (size_t i = 0; i < hash.keys().size(); ++i) {
+    casts.push_back("CAST(b.k[" + std::to_string(i + 1) + "] AS " + hash.keys()[i]->stage_type + ")");
+  }
+  return {"INSERT INTO " + pairs_ + " (" + pg::column_list(hash.key_names()) + ", h) SELECT " + pg::join(casts, ", ") +
+              ", b.h FROM " + bundle + " b WHERE b.t = " + std::to_string(tag),
+          "ANALYZE " + pairs_};
 }
 
 void Reconciliation::defer_wanted() {
   const apply::TableSql& t = *in_.table;
-  const plan::TablePlan& p = t.table();
   TableHash hash = table_hash(in_);
   bool cursor = in_.method == Method::Cursor;
   std::string keys = pg::column_list(hash.key_names());
@@ -378,26 +406,15 @@ void Reconciliation::defer_wanted() {
   }
   for (const auto& select : in_.also_fetch) target_.defer("INSERT INTO " + want_ + " " + select);
 
-  // The wanted keys not staged yet, a chunk at a time. Keys read from the
-  // source table itself are matched there, before the lookups (which then
-  // aggregate only the chunk's match values). (Matched as the staging type,
-  // as the values are: the source column's own type may differ.)
-  bool keys_read = std::none_of(hash.keys().begin(), hash.keys().end(), [](auto* c) { return c->lookup >= 0; });
-  std::vector<std::string> key_types, matched;
-  for (const auto* c : hash.keys()) {
-    key_types.push_back(c->stage_type);
-    matched.push_back(keys_read ? "t." + pg::ident(c->name) + "::" + c->stage_type : "s." + pg::ident(c->name));
-  }
-  std::string src = stage::source_select(p, source_);
+  // The wanted keys not staged yet, a chunk at a time (fetch() reads them).
   target_.defer(chunk_query(want_ + " w WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " +
                                 t.same_key("s", "w") + ")",
                             hash.key_names()),
-                {}, [this, key_types, matched, keys_read, src, &p](pg::Result& r) {
-                  wanted_.clear();
-                  for (const auto& c : chunk_conditions(source_, r, key_types, matched)) {
-                    wanted_.push_back(keys_read ? stage::source_select(p, source_, c)
-                                                : "SELECT * FROM (" + src + ") s WHERE " + c);
-                  }
+                {}, [this](pg::Result& r) {
+                  TableHash h = table_hash(in_);
+                  std::vector<std::string> types;
+                  for (const auto* c : h.keys()) types.push_back(c->stage_type);
+                  wanted_ = chunk_conditions(source_, r, types, fetch_matched(h));
                 });
 }
 
@@ -405,14 +422,9 @@ void Reconciliation::fetch(stage::CopyChain& chain, const std::vector<std::vecto
   const apply::TableSql& t = *in_.table;
   const plan::TablePlan& p = t.table();
   TableHash hash = table_hash(in_);
-  auto fetched = [this](int64_t rows, const std::vector<int64_t>&) { out_.rows_fetched += rows; };
-  for (const auto& select : wanted_) {
-    chain.add(stage::CopyChain::Copy{stage::binary_copy_out(select), in_.staging->copy_in(), {}, fetched});
-    in_.staged.push_back(select);
-  }
   // Children of the parents' staged rows: every row of their keys (as a
-  // fetch by key reads them), those whose key is not staged yet appended to
-  // staging on the target (a key wanted above is not read twice).
+  // fetch by key reads them); those whose key is staged already are left out
+  // on the target.
   std::vector<std::string> of_parents;
   for (size_t k = 0; k < in_.children_of.size() && k < parents_staged.size(); ++k) {
     const auto& parent = in_.children_of[k];
@@ -428,29 +440,41 @@ void Reconciliation::fetch(stage::CopyChain& chain, const std::vector<std::vecto
     of_parents.push_back("(" + pg::join(matched, ", ") + ") IN (SELECT " + pg::join(values, ", ") + " FROM (" +
                          pg::join(parts, " UNION ALL ") + ") p)");
   }
-  if (of_parents.empty()) return;
+  std::vector<std::string> conditions;
+  for (const auto& c : wanted_) conditions.push_back("(" + c + ")");
   std::string src = stage::source_select(p, source_);
-  std::string keys_s = pg::column_list(hash.key_names(), "s");
-  std::string select = "SELECT * FROM (" + src + ") s WHERE (" + keys_s + ") IN (SELECT " + keys_s + " FROM (" + src +
-                       ") s WHERE " + pg::join(of_parents, " OR ") + ")";
+  if (!of_parents.empty()) {
+    conditions.push_back("(" + pg::join(fetch_matched(hash), ", ") + ") IN (SELECT " +
+                         pg::column_list(hash.key_names(), "s") + " FROM (" + src + ") s WHERE " +
+                         pg::join(of_parents, " OR ") + ")");
+  }
+  if (conditions.empty()) return;
+  // One read of the table's rows to fetch (the wanted keys are not staged, by construction).
+  std::string select = keys_read(hash) ? stage::source_select(p, source_, pg::join(conditions, " OR "))
+                                       : "SELECT * FROM (" + src + ") s WHERE " + pg::join(conditions, " OR ");
+  in_.staged.push_back(select);
+  if (of_parents.empty()) {
+    chain.add(stage::CopyChain::Copy{stage::binary_copy_out(select), in_.staging->copy_in(), {},
+                                     [this](int64_t rows, const std::vector<int64_t>&) { out_.rows_fetched += rows; }});
+    return;
+  }
   std::vector<std::string> ddl, names;
   for (const auto& c : p.columns) {
     ddl.push_back(pg::ident(c.name) + " " + c.stage_type);
     names.push_back(c.name);
   }
-  std::string children =
+  std::string read =
       stage::create_work_table(target_, stage::work_table_name(in_.run_id, in_.index, "_c"), pg::join(ddl, ", "));
-  created_.push_back(children);
+  created_.push_back(read);
   chain.add(stage::CopyChain::Copy{
-      stage::binary_copy_out(select), "COPY " + children + " (" + pg::column_list(names) + ") FROM STDIN (FORMAT binary)",
+      stage::binary_copy_out(select), "COPY " + read + " (" + pg::column_list(names) + ") FROM STDIN (FORMAT binary)",
       {"SET LOCAL enable_nestloop = off",
-       "INSERT INTO " + t.staging() + " SELECT * FROM " + children + " c WHERE NOT EXISTS (SELECT 1 FROM " +
-           t.staging() + " s WHERE " + t.same_key("s", "c") + ")",
+       "INSERT INTO " + t.staging() + " SELECT * FROM " + read + " c WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() +
+           " s WHERE " + t.same_key("s", "c") + ")",
        "SET LOCAL enable_nestloop TO DEFAULT"},
       [this](int64_t, const std::vector<int64_t>& after) {
         if (after.size() > 1) out_.rows_fetched += after[1];
       }});
-  in_.staged.push_back(select);
 }
 
 void Reconciliation::defer_finish() {

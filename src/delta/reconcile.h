@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "apply/table_sql.h"
@@ -137,14 +138,23 @@ class Reconciliation {
   void defer_target_digests();
   // The source's digests (runs now).
   void source_digests();
-  // Compares the digests; the differing buckets' (key, hash) pairs of the
-  // source go to `chain`.
-  void compare(stage::CopyChain& chain);
+  // Compares the digests. Where buckets differ, the source's (key, hash)
+  // pairs of those buckets are to cross into the table's pairs table: all
+  // tables' in one COPY (ReconcileBatch), read by pairs_select() as (tag,
+  // key values as text, hash) and moved on the target from that COPY's table
+  // `bundle` by pairs_fill() (the keys cast back, as the fetch's chunks do).
+  void compare();
+  bool differs() const { return !pairs_.empty(); }
+  std::string pairs_select(int tag) const;
+  std::vector<std::string> pairs_fill(const std::string& bundle, int tag) const;
+  // The copies filling the work tables input().also_fetch reads (run with the pairs).
+  std::vector<stage::CopyChain::Copy> take_copies() { return std::exchange(in_.copies, {}); }
   // Deferred: the deletions, the keys to fetch, the deletions' count, and the
   // query that splits the keys to fetch into chunks.
   void defer_wanted();
-  // The wanted rows, then the children of the parents' staged rows (their
-  // SELECTs by position of input().children_of), to `chain`.
+  // The rows to fetch (the wanted keys, and the children of the parents'
+  // staged rows: their SELECTs by position of input().children_of) to
+  // `chain`, one copy for the table.
   void fetch(stage::CopyChain& chain, const std::vector<std::vector<std::string>>& parents_staged);
   // SELECTs (on the source, staged columns) covering every row staged in this
   // run (a few more when the source holds a key twice).

@@ -1,7 +1,10 @@
 #include "delta/reconcile_batch.h"
 
 #include "pg/pipeline.h"
+#include "pg/sql.h"
 #include "stage/copy_chain.h"
+#include "stage/source_query.h"
+#include "stage/staging_table.h"
 
 namespace stagesync::delta {
 
@@ -50,8 +53,24 @@ void ReconcileBatch::run() {
   if (tables_.empty()) return;
   digests();
 
+  // Every table's pairs in one COPY, into one table tagged by position, moved
+  // into each table's own pairs table in the same message.
   stage::CopyChain pairs;
-  for (auto& t : tables_) t->compare(pairs);
+  std::vector<std::string> selects, fills;
+  std::string bundle = stage::work_table_name(tables_.front()->input().run_id, tables_.front()->input().index, "_kb");
+  for (size_t k = 0; k < tables_.size(); ++k) {
+    Reconciliation& t = *tables_[k];
+    t.compare();
+    for (auto& copy : t.take_copies()) pairs.add(std::move(copy));
+    if (!t.differs()) continue;
+    selects.push_back(t.pairs_select(static_cast<int>(k)));
+    for (auto& fill : t.pairs_fill(bundle, static_cast<int>(k))) fills.push_back(std::move(fill));
+  }
+  if (!selects.empty()) {
+    created_.push_back(stage::create_work_table(target_, bundle, "t int, k text[], h bigint"));
+    pairs.add(stage::CopyChain::Copy{stage::binary_copy_out(pg::join(selects, " UNION ALL ")),
+                                     "COPY " + bundle + " (t, k, h) FROM STDIN (FORMAT binary)", fills, nullptr});
+  }
   pairs.run(source_, target_);
 
   for (auto& t : tables_) t->defer_wanted();

@@ -1,20 +1,24 @@
-// Every changed table of an incremental run reconciled together: each phase
-// of delta::Reconciliation runs for all tables at once, so the target round
-// trips are a fixed number per phase, not per table (decision 0006):
-//   1. digests: the target's (deferred work tables and digest queries) in one
-//      pipeline, the source's computed meanwhile;
-//   2. pairs: the differing buckets' (key, hash) pairs of every table (and
-//      the lookup values drift is judged by) in one chained COPY;
-//   3. wanted: every table's deletions and keys to fetch worked out, and
-//      split into chunks, in one pipeline;
-//   4. fetch: every table's wanted rows, then the children of rows its parents
-//      staged, in one chained COPY. Children depend on their parents' staging
-//      only through the source: a parent's staged rows are the SELECTs that
-//      read them (its window, its fetched chunks, its own children), so a
-//      child's read follows its parent's in the same chain.
-// All of it is one target transaction (the text settings of the source, the
-// hash planner settings), committed with the next message after run().
-// The change windows are read into staging before (the caller's chain).
+// Every table an incremental run reconciles, reconciled together: each phase
+// of delta::Reconciliation runs for all tables at once, so a phase costs the
+// same target round trips whatever the number of tables, apart from one per
+// table in the fetch's chained COPY (decision 0006):
+//   1. digests: the target's (work tables, set-aside keys, digest queries) in
+//      one pipeline, the source's computed meanwhile: 1 round trip;
+//   2. pairs: the differing buckets' (key, hash) pairs of every table in one
+//      COPY (keys as text, moved into each table's pairs table in the same
+//      message), plus a chained COPY per lookup whose drift is judged: 2;
+//   3. wanted: every table's deletions and keys to fetch worked out, and split
+//      into chunks, in one pipeline: 1;
+//   4. fetch: per table one read of its wanted keys and of the children of
+//      rows its parents staged, every table's in one chained COPY: 1 + tables.
+// Children depend on their parents' staging only through the source: a
+// parent's staged rows are the SELECTs that read them (its change window, its
+// fetch), so a child's read is built from them and follows its parent's in
+// the same chain, without waiting for the target.
+// All of it is one target transaction (the source's text settings, the
+// planner settings of the digests), committed with the target's next message
+// after run(). The change windows are read into staging before (the caller's
+// chain): the digests set the staged rows apart.
 #pragma once
 
 #include <map>
