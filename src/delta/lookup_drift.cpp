@@ -6,8 +6,8 @@
 
 namespace stagesync::delta {
 
-std::vector<std::string> lookup_drift(const plan::TablePlan& t, pg::Connection& target,
-                                      const std::string& run_id, size_t index, std::vector<std::string>& created,
+std::vector<std::string> lookup_drift(const plan::TablePlan& t, pg::Connection& target, const std::string& run_id,
+                                      size_t index, std::vector<std::string>& created,
                                       std::vector<stage::CopyChain::Copy>& copies) {
   std::vector<std::string> out;
   std::vector<std::string> keys;
@@ -30,13 +30,14 @@ std::vector<std::string> lookup_drift(const plan::TablePlan& t, pg::Connection& 
                                                 pg::join(ddl, ", ") + ", v " + filled->stage_type);
     created.push_back(name);
     copies.push_back(stage::CopyChain::Copy{
-        stage::binary_copy_out("SELECT " + pg::join(casts, ", ") + ", x." + pg::ident(l.take) + "::" +
-                               filled->stage_type + " FROM (" + stage::lookup_select(l) + ") x"),
-        "COPY " + name + " (" + pg::column_list(names) + ", v) FROM STDIN (FORMAT binary)", {"ANALYZE " + name},
+        stage::binary_copy_out("SELECT " + pg::join(casts, ", ") + ", x." + pg::ident(l.take) +
+                               "::" + filled->stage_type + " FROM (" + stage::lookup_select(l) + ") x"),
+        "COPY " + name + " (" + pg::column_list(names) + ", v) FROM STDIN (FORMAT binary)",
+        {"ANALYZE " + name},
         nullptr});
     out.push_back("SELECT " + pg::join(keys, ", ") + " FROM " + t.target.qualified_name() + " c LEFT JOIN " + name +
-                  " v ON " + pg::join(on, " AND ") + " WHERE c." + pg::ident(filled->name) + "::" +
-                  filled->stage_type + " IS DISTINCT FROM v.v");
+                  " v ON " + pg::join(on, " AND ") + " WHERE c." + pg::ident(filled->name) + "::" + filled->stage_type +
+                  " IS DISTINCT FROM v.v");
   }
   return out;
 }

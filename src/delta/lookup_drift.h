@@ -26,8 +26,8 @@ namespace stagesync::delta {
 // CREATE deferred) and adds the copies that fill them from the source to
 // `copies` (run inside the source snapshot, before the SELECTs). Requires
 // lookups_comparable(table).
-std::vector<std::string> lookup_drift(const plan::TablePlan& table, pg::Connection& target,
-                                      const std::string& run_id, size_t index, std::vector<std::string>& created,
+std::vector<std::string> lookup_drift(const plan::TablePlan& table, pg::Connection& target, const std::string& run_id,
+                                      size_t index, std::vector<std::string>& created,
                                       std::vector<stage::CopyChain::Copy>& copies);
 
 }  // namespace stagesync::delta

@@ -295,9 +295,8 @@ void Reconciliation::source_digests() {
   TableHash hash = table_hash(in_);
   std::string from = source_keys(in_, source_, hash), aside = "false";
   if (in_.method == Method::Cursor) {
-    from = "FROM (" +
-           stage::key_select(p, source_, "(" + (in_.window.empty() ? "false" : in_.window) + ") IS TRUE") + ") s" +
-           key_present(hash);
+    from = "FROM (" + stage::key_select(p, source_, "(" + (in_.window.empty() ? "false" : in_.window) + ") IS TRUE") +
+           ") s" + key_present(hash);
     aside = "s.w";
   }
   set_local(source_, "enable_sort", "off");
@@ -454,8 +453,10 @@ void Reconciliation::fetch(stage::CopyChain& chain, const std::vector<std::vecto
                                        : "SELECT * FROM (" + src + ") s WHERE " + pg::join(conditions, " OR ");
   in_.staged.push_back(select);
   if (of_parents.empty()) {
-    chain.add(stage::CopyChain::Copy{stage::binary_copy_out(select), in_.staging->copy_in(), {},
-                                     [this](int64_t rows, const std::vector<int64_t>&) { out_.rows_fetched += rows; }});
+    chain.add(stage::CopyChain::Copy{
+        stage::binary_copy_out(select), in_.staging->copy_in(), {}, [this](int64_t rows, const std::vector<int64_t>&) {
+          out_.rows_fetched += rows;
+        }});
     return;
   }
   std::vector<std::string> ddl, names;
@@ -467,7 +468,8 @@ void Reconciliation::fetch(stage::CopyChain& chain, const std::vector<std::vecto
       stage::create_work_table(target_, stage::work_table_name(in_.run_id, in_.index, "_c"), pg::join(ddl, ", "));
   created_.push_back(read);
   chain.add(stage::CopyChain::Copy{
-      stage::binary_copy_out(select), "COPY " + read + " (" + pg::column_list(names) + ") FROM STDIN (FORMAT binary)",
+      stage::binary_copy_out(select),
+      "COPY " + read + " (" + pg::column_list(names) + ") FROM STDIN (FORMAT binary)",
       {"SET LOCAL enable_nestloop = off",
        "INSERT INTO " + t.staging() + " SELECT * FROM " + read + " c WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() +
            " s WHERE " + t.same_key("s", "c") + ")",

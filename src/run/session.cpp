@@ -298,11 +298,12 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
     bool empty = where == "false" || (m == delta::Method::Cursor && window_rows == 0);
     if (!empty) {
       if (m == delta::Method::Cursor) window[i] = stage::source_select(t, *source_, where);
-      reads.add(stage::CopyChain::Copy{stage::source_copy(t, *source_, where), r.staging->copy_in(),
-                                       {r.staging->analyze_sql()}, [&r, m](int64_t rows, const std::vector<int64_t>&) {
-                                         r.rows_read = r.source_rows = rows;
-                                         if (m == delta::Method::Full) r.watermark.rows = rows;
-                                       }});
+      auto loaded = [&r, m](int64_t rows, const std::vector<int64_t>&) {
+        r.rows_read = r.source_rows = rows;
+        if (m == delta::Method::Full) r.watermark.rows = rows;
+      };
+      reads.add(stage::CopyChain::Copy{
+          stage::source_copy(t, *source_, where), r.staging->copy_in(), {r.staging->analyze_sql()}, loaded});
     }
     if (m != delta::Method::Full) reconciled.push_back(i);
     r.stage_seconds = since(start);
