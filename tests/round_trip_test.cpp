@@ -19,9 +19,11 @@ namespace {
 // The documented budget (docs/performance.md, "Round trips").
 constexpr int64_t kFullSyncBudget = 40;
 constexpr int64_t kNoChangeIncrementalBudget = 10;
-// Not yet the bar (about 50): reconciling a changed table still costs
-// round trips per table (docs/performance.md). This keeps it from growing.
-constexpr int64_t kSmallIncrementalBudget = 85;
+// Every changed table is reconciled in the same phases (delta::ReconcileBatch):
+// 28 today, of which only the chained COPYs (the windows' reads and the fetch)
+// add one per changed table. A step that waits once per table again (its own
+// digests, pairs or fetch statement) adds about six here and fails this.
+constexpr int64_t kSmallIncrementalBudget = 31;
 
 class RoundTrips : public SyncFixture {
  protected:

@@ -3,7 +3,7 @@
 //  cursor       rows whose version is newer than the last run's source snapshot
 //               (changed_since()), plus key-set reconciliation for deletions
 //  fingerprint  per-row fingerprints of the mapped rows, compared by buckets,
-//               then by key in the buckets that differ (reconcile())
+//               then by key in the buckets that differ (delta::Reconciliation)
 //  full         every row, as in --mode full
 //
 // choose_method() never fails: where an incremental method cannot be trusted

@@ -1,14 +1,14 @@
 #include "delta/lookup_drift.h"
 
 #include "pg/sql.h"
-#include "stage/copy_pipe.h"
 #include "stage/source_query.h"
 #include "stage/staging_table.h"
 
 namespace stagesync::delta {
 
-std::vector<std::string> lookup_drift(const plan::TablePlan& t, pg::Connection& source, pg::Connection& target,
-                                      const std::string& run_id, size_t index, std::vector<std::string>& created) {
+std::vector<std::string> lookup_drift(const plan::TablePlan& t, pg::Connection& target, const std::string& run_id,
+                                      size_t index, std::vector<std::string>& created,
+                                      std::vector<stage::CopyChain::Copy>& copies) {
   std::vector<std::string> out;
   std::vector<std::string> keys;
   for (const auto& k : t.key) keys.push_back("c." + pg::ident(k) + "::" + t.column(k)->stage_type);
@@ -29,14 +29,15 @@ std::vector<std::string> lookup_drift(const plan::TablePlan& t, pg::Connection& 
     std::string name = stage::create_work_table(target, stage::work_table_name(run_id, index, "_l" + std::to_string(i)),
                                                 pg::join(ddl, ", ") + ", v " + filled->stage_type);
     created.push_back(name);
-    stage::pipe_copy(source,
-                     stage::binary_copy_out("SELECT " + pg::join(casts, ", ") + ", x." + pg::ident(l.take) + "::" +
-                                            filled->stage_type + " FROM (" + stage::lookup_select(l) + ") x"),
-                     target, "COPY " + name + " (" + pg::column_list(names) + ", v) FROM STDIN (FORMAT binary)");
-    target.defer("ANALYZE " + name);  // travels with the next statement
+    copies.push_back(stage::CopyChain::Copy{
+        stage::binary_copy_out("SELECT " + pg::join(casts, ", ") + ", x." + pg::ident(l.take) +
+                               "::" + filled->stage_type + " FROM (" + stage::lookup_select(l) + ") x"),
+        "COPY " + name + " (" + pg::column_list(names) + ", v) FROM STDIN (FORMAT binary)",
+        {"ANALYZE " + name},
+        nullptr});
     out.push_back("SELECT " + pg::join(keys, ", ") + " FROM " + t.target.qualified_name() + " c LEFT JOIN " + name +
-                  " v ON " + pg::join(on, " AND ") + " WHERE c." + pg::ident(filled->name) + "::" +
-                  filled->stage_type + " IS DISTINCT FROM v.v");
+                  " v ON " + pg::join(on, " AND ") + " WHERE c." + pg::ident(filled->name) + "::" + filled->stage_type +
+                  " IS DISTINCT FROM v.v");
   }
   return out;
 }

@@ -1,7 +1,6 @@
 #include "delta/reconcile.h"
 
 #include <algorithm>
-#include <functional>
 #include <map>
 #include <tuple>
 
@@ -15,22 +14,8 @@ namespace {
 
 constexpr int64_t kFetchChunk = 10000;  // keys per fetch statement
 
-// Count and the sums of two halves of 64-bit row hashes (bits 32-63 and
-// 0-30): digests of disjoint sets add up. The server sums int4 values into an
-// int8, several times cheaper than a numeric sum of int8 values.
-struct Digest {
-  int64_t rows = 0;
-  int64_t high = 0;
-  int64_t low = 0;
-  bool operator==(const Digest& o) const { return rows == o.rows && high == o.high && low == o.low; }
-  Digest& operator+=(const Digest& o) {
-    rows += o.rows;
-    high += o.high;
-    low += o.low;
-    return *this;
-  }
-};
-using Digests = std::map<int, Digest>;
+using Digest = BucketDigest;
+using Digests = BucketDigests;
 
 // The text a value hashes as, the same on both servers: built-in types in the
 // target's own type (so the source value is rounded as the target stores
@@ -132,32 +117,36 @@ void set_local(pg::Connection& c, const std::string& name, const std::string& va
 }
 void unset_local(pg::Connection& c, const std::string& name) { c.defer("SET LOCAL " + name + " TO DEFAULT"); }
 
-// Runs `use` once per chunk of up to kFetchChunk distinct rows of `columns`
-// of `from` (a table or "table alias WHERE ..." on the target), with the
-// chunk as a source-side condition "(<matched>) IN (SELECT ...)" over the
-// values (travelling as text arrays, cast back to `types`).
-void for_each_key_chunk(pg::Connection& target, pg::Connection& source, const std::string& from,
-                        const std::vector<std::string>& columns, const std::vector<std::string>& types,
-                        const std::vector<std::string>& matched,
-                        const std::function<void(const std::string& condition)>& use) {
-  std::vector<std::string> arrays, casts, names;
-  for (size_t i = 0; i < columns.size(); ++i) {
-    arrays.push_back("pg_catalog.array_agg(" + pg::ident(columns[i]) + "::text)::text");
+// The target query splitting the distinct rows of `columns` of `from` (a
+// table or "table alias WHERE ...") into chunks of up to kFetchChunk rows,
+// each row of its answer one chunk: the values as text arrays.
+std::string chunk_query(const std::string& from, const std::vector<std::string>& columns) {
+  std::vector<std::string> arrays;
+  for (const auto& c : columns) arrays.push_back("pg_catalog.array_agg(" + pg::ident(c) + "::text)::text");
+  std::string cols = pg::column_list(columns);
+  return "SELECT " + pg::join(arrays, ", ") + " FROM (SELECT " + cols + ", (row_number() OVER () - 1) / " +
+         std::to_string(kFetchChunk) + " AS g FROM (SELECT DISTINCT " + cols + " FROM " + from + ") d) x GROUP BY g";
+}
+
+// Per chunk of chunk_query()'s answer, a source-side condition
+// "(<matched>) IN (SELECT ...)" over its values (cast back to `types`).
+std::vector<std::string> chunk_conditions(pg::Connection& source, const pg::Result& chunks,
+                                          const std::vector<std::string>& types,
+                                          const std::vector<std::string>& matched) {
+  std::vector<std::string> casts, names, out;
+  for (size_t i = 0; i < types.size(); ++i) {
     casts.push_back("CAST(u.a" + std::to_string(i) + " AS " + types[i] + ")");
     names.push_back("a" + std::to_string(i));
   }
-  std::string cols = pg::column_list(columns);
-  pg::Result chunks = target.exec("SELECT " + pg::join(arrays, ", ") + " FROM (SELECT " + cols +
-                                  ", (row_number() OVER () - 1) / " + std::to_string(kFetchChunk) +
-                                  " AS g FROM (SELECT DISTINCT " + cols + " FROM " + from + ") d) x GROUP BY g");
   for (int r = 0; r < chunks.rows(); ++r) {
     std::vector<std::string> lits;
-    for (size_t i = 0; i < columns.size(); ++i) {
+    for (size_t i = 0; i < types.size(); ++i) {
       lits.push_back(source.literal(chunks.text(r, static_cast<int>(i))) + "::text[]");
     }
-    use("(" + pg::join(matched, ", ") + ") IN (SELECT " + pg::join(casts, ", ") + " FROM unnest(" +
-        pg::join(lits, ", ") + ") AS u(" + pg::join(names, ", ") + "))");
+    out.push_back("(" + pg::join(matched, ", ") + ") IN (SELECT " + pg::join(casts, ", ") + " FROM unnest(" +
+                  pg::join(lits, ", ") + ") AS u(" + pg::join(names, ", ") + "))");
   }
+  return out;
 }
 
 // About 32 rows per bucket: few deletions spread over a table make few
@@ -189,64 +178,90 @@ std::string text_hash_probe() {
   return "SELECT pg_catalog.hashtextextended('stagesync fingerprint probe: 42, \xc3\xa9', 7)";
 }
 
-Reconciled reconcile(pg::Connection& source, pg::Connection& target, const ReconcileInput& in,
-                     std::vector<std::string>& created) {
-  const apply::TableSql& t = *in.table;
-  const plan::TablePlan& p = t.table();
-  Reconciled out;
-  TableHash hash(p, in.method, bucket_count(in.estimated_rows));
-  bool cursor = in.method == Method::Cursor;
-  bool carry = cursor && !in.previous_run_id.empty();
-  std::string keys = pg::column_list(hash.key_names());
+namespace {
 
-  // The transaction's settings travel with its first statement.
-  target.defer("BEGIN");
-  target.defer("SET LOCAL enable_sort = off");
-  // A hash aggregate of every bucket in memory, not spilled in partitions.
-  target.defer("SET LOCAL work_mem = '64MB'");
-  for (const auto& [name, value] : in.settings.values) {
-    target.defer("SELECT pg_catalog.set_config($1, $2, true)", std::vector<pg::Param>{name, value});
+TableHash table_hash(const ReconcileInput& in) {
+  return TableHash(in.table->table(), in.method, bucket_count(in.estimated_rows));
+}
+
+// Rows with a NULL key can never be matched (every run sets them aside): they are not part of the key set.
+std::string key_present(const TableHash& hash) {
+  std::vector<std::string> present;
+  for (const auto& k : hash.key_names()) present.push_back("s." + pg::ident(k) + " IS NOT NULL");
+  return " WHERE " + pg::join(present, " AND ");
+}
+
+// "FROM (<the keys the digests hash, alias s>) s WHERE <key present>": the
+// cursor method hashes keys only (read without lookups or other columns).
+std::string source_keys(const ReconcileInput& in, pg::Connection& source, const TableHash& hash) {
+  const plan::TablePlan& p = in.table->table();
+  std::string select = in.method == Method::Cursor ? stage::key_select(p, source) : stage::source_select(p, source);
+  return "FROM (" + select + ") s" + key_present(hash);
+}
+
+// Keys read from the source table itself are matched there, before the
+// lookups (which then aggregate only the chunk's match values).
+bool keys_read(const TableHash& hash) {
+  return std::none_of(hash.keys().begin(), hash.keys().end(), [](auto* c) { return c->lookup >= 0; });
+}
+
+// What the fetch's conditions match the wanted keys with: the source table's
+// key columns (alias t, for stage::source_select()'s condition) when
+// keys_read(), else the staged row's (alias s). As the staging type, as the
+// values are: the source column's own type may differ.
+std::vector<std::string> fetch_matched(const TableHash& hash) {
+  std::vector<std::string> matched;
+  for (const auto* c : hash.keys()) {
+    matched.push_back(keys_read(hash) ? "t." + pg::ident(c->name) + "::" + c->stage_type : "s." + pg::ident(c->name));
   }
+  return matched;
+}
+
+constexpr int kSetAside = 1 << 30;  // the set-aside keys' buckets, told apart in the same answer
+
+}  // namespace
+
+Reconciliation::Reconciliation(pg::Connection& source, pg::Connection& target, ReconcileInput in,
+                               std::vector<std::string>& created)
+    : source_(source), target_(target), in_(std::move(in)), created_(created) {
+  out_.deletions = deletions_table(target_, *in_.table, in_.run_id, in_.index);
+  created_.push_back(out_.deletions);
+}
+
+void Reconciliation::defer_target_digests() {
+  const apply::TableSql& t = *in_.table;
+  const plan::TablePlan& p = t.table();
+  TableHash hash = table_hash(in_);
+  bool cursor = in_.method == Method::Cursor;
+  std::string keys = pg::column_list(hash.key_names());
   auto work_table = [&](const std::string& suffix, const std::string& columns) {
-    created.push_back(stage::create_work_table(target, stage::work_table_name(in.run_id, in.index, suffix), columns));
-    return created.back();
+    created_.push_back(
+        stage::create_work_table(target_, stage::work_table_name(in_.run_id, in_.index, suffix), columns));
+    return created_.back();
   };
-  out.deletions = deletions_table(target, t, in.run_id, in.index);
-  created.push_back(out.deletions);
-  std::string want = work_table("_w", t.key_ddl());
+  want_ = work_table("_w", t.key_ddl());
 
   // Keys the previous run set aside (cursor method), as recorded (key text,
   // column: NULL for a key collision, the reference's columns for an orphan,
   // reason), with the key's values: each JSON key parsed once.
-  std::string known = work_table("_r", t.key_ddl() + ", column_name text, row_key text, reason text");
-  if (carry) {
+  known_ = work_table("_r", t.key_ddl() + ", column_name text, row_key text, reason text");
+  if (cursor && !in_.previous_run_id.empty()) {
     std::vector<std::string> present, record;
     for (const auto* c : hash.keys()) {
       present.push_back("j." + pg::ident(c->name) + " IS NOT NULL");
       record.push_back(pg::ident(c->name) + " " + c->stage_type);
     }
-    target.defer("INSERT INTO " + known + " SELECT " + pg::column_list(hash.key_names(), "j") +
-                     ", x.column_name, x.row_key, x.reason FROM stagesync.rejects x, LATERAL "
-                     "pg_catalog.json_to_record(x.row_key::json) AS j(" +
-                     pg::join(record, ", ") +
-                     ") WHERE x.run_id = $1 "
-                     "AND x.table_name = $2 AND x.row_key LIKE '{%' AND " +
-                     pg::join(present, " AND "),
-                 std::vector<pg::Param>{in.previous_run_id, p.target_name});
-    target.defer("ANALYZE " + known);
+    target_.defer("INSERT INTO " + known_ + " SELECT " + pg::column_list(hash.key_names(), "j") +
+                      ", x.column_name, x.row_key, x.reason FROM stagesync.rejects x, LATERAL "
+                      "pg_catalog.json_to_record(x.row_key::json) AS j(" +
+                      pg::join(record, ", ") +
+                      ") WHERE x.run_id = $1 "
+                      "AND x.table_name = $2 AND x.row_key LIKE '{%' AND " +
+                      pg::join(present, " AND "),
+                  std::vector<pg::Param>{in_.previous_run_id, p.target_name});
+    target_.defer("ANALYZE " + known_);
   }
 
-  // Per-bucket digests, computed by both servers at once.
-  std::string src = stage::source_select(p, source);
-  // Rows with a NULL key can never be matched (every run sets them aside):
-  // they are not part of the key set.
-  std::vector<std::string> key_present;
-  for (const auto& k : hash.key_names()) key_present.push_back("s." + pg::ident(k) + " IS NOT NULL");
-  const std::string present = " WHERE " + pg::join(key_present, " AND ");
-  const std::string source_rows = "FROM (" + src + ") s" + present;
-  // The cursor method hashes keys only: read without lookups or other columns.
-  const std::string source_keys = cursor ? "FROM (" + stage::key_select(p, source) + ") s" + present : source_rows;
-  std::string source_from = source_keys, source_aside = "false";
   pg::Params params;
   std::string target_from = "FROM " + t.target() + " t WHERE " + t.owned("t", params), target_aside = "false";
   if (cursor) {
@@ -255,171 +270,245 @@ Reconciled reconcile(pg::Connection& source, pg::Connection& target, const Recon
     // whose key was not staged, plus the set-aside keys not staged. With
     // nothing else changed, the same key sets. Staging is the small side of
     // the join.
-    source_from = "FROM (" +
-                  stage::key_select(p, source, "(" + (in.window.empty() ? "false" : in.window) + ") IS TRUE") + ") s" +
-                  present;
-    source_aside = "s.w";
     params = pg::Params{};
     target_from = "FROM " + t.target() + " t LEFT JOIN (SELECT DISTINCT " + keys + " FROM " + t.staging() + ") s ON " +
                   t.same_key("s", "t") + " WHERE " + t.owned("t", params);
     target_aside = "s." + pg::ident(p.key.front()) + " IS NOT NULL";
   }
-  set_local(source, "enable_sort", "off");
-  set_local(source, "work_mem", "'64MB'");
-  set_local(target, "enable_nestloop", "off");
-  std::string target_digest = hash.buckets(hash.hash("t"), target_from, target_aside);
-  constexpr int kSetAside = 1 << 30;  // the set-aside keys' buckets, told apart in the same answer
+  std::string digest = hash.buckets(hash.hash("t"), target_from, target_aside);
   if (cursor) {
     // A key set aside for two reasons counts once.
-    target_digest += " UNION ALL SELECT b + " + std::to_string(kSetAside) + ", count, sum, sum_1 FROM (" +
-                     hash.buckets(hash.hash("r"), "FROM (SELECT DISTINCT " + keys + " FROM " + known +
-                                                      ") r WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() +
-                                                      " s WHERE " + t.same_key("s", "r") + ")") +
-                     ") a(b, count, sum, sum_1)";
+    digest += " UNION ALL SELECT b + " + std::to_string(kSetAside) + ", count, sum, sum_1 FROM (" +
+              hash.buckets(hash.hash("r"), "FROM (SELECT DISTINCT " + keys + " FROM " + known_ +
+                                               ") r WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " +
+                                               t.same_key("s", "r") + ")") +
+              ") a(b, count, sum, sum_1)";
   }
-  source.send(hash.buckets(hash.hash("s"), source_from, source_aside), pg::Params{});
-  target.send(target_digest, params);
-  Digests theirs = read_buckets(source.receive());
-  Digests ours = read_buckets(target.receive());
+  set_local(target_, "enable_nestloop", "off");
+  target_.defer(digest, std::vector<pg::Param>(params.values().begin(), params.values().end()),
+                [this](pg::Result& r) { ours_ = read_buckets(std::move(r)); });
+  unset_local(target_, "enable_nestloop");
+}
+
+void Reconciliation::source_digests() {
+  const plan::TablePlan& p = in_.table->table();
+  TableHash hash = table_hash(in_);
+  std::string from = source_keys(in_, source_, hash), aside = "false";
+  if (in_.method == Method::Cursor) {
+    from = "FROM (" + stage::key_select(p, source_, "(" + (in_.window.empty() ? "false" : in_.window) + ") IS TRUE") +
+           ") s" + key_present(hash);
+    aside = "s.w";
+  }
+  set_local(source_, "enable_sort", "off");
+  set_local(source_, "work_mem", "'64MB'");
+  theirs_ = read_buckets(source_.exec(hash.buckets(hash.hash("s"), from, aside)));
+  unset_local(source_, "enable_sort");
+  unset_local(source_, "work_mem");
+}
+
+void Reconciliation::compare() {
+  const apply::TableSql& t = *in_.table;
   Digests set_aside;
-  for (auto it = ours.begin(); it != ours.end();) {
+  for (auto it = ours_.begin(); it != ours_.end();) {
     if (it->first < kSetAside / 2) {
       ++it;
       continue;
     }
     set_aside[it->first - kSetAside] = it->second;
-    it = ours.erase(it);
+    it = ours_.erase(it);
   }
-  out.source_rows = take_rows(theirs);
-  out.target_owned = take_rows(ours);
-  for (const auto& [b, d] : set_aside) ours[b] += d;
-  unset_local(source, "enable_sort");
-  unset_local(source, "work_mem");
-  unset_local(target, "enable_nestloop");
-  std::vector<int> differing;
-  for (const auto& [b, d] : theirs) {
-    auto it = ours.find(b);
-    if (it == ours.end() || !(it->second == d)) differing.push_back(b);
+  out_.source_rows = take_rows(theirs_);
+  out_.target_owned = take_rows(ours_);
+  for (const auto& [b, d] : set_aside) ours_[b] += d;
+  differing_.clear();
+  for (const auto& [b, d] : theirs_) {
+    auto it = ours_.find(b);
+    if (it == ours_.end() || !(it->second == d)) differing_.push_back(b);
   }
-  for (const auto& [b, d] : ours)
-    if (!theirs.count(b)) differing.push_back(b);
+  for (const auto& [b, d] : ours_)
+    if (!theirs_.count(b)) differing_.push_back(b);
+  if (differing_.empty()) return;
+  // (key, hash) of the source rows in the differing buckets.
+  pairs_ = stage::create_work_table(target_, stage::work_table_name(in_.run_id, in_.index, "_k"),
+                                    t.key_ddl() + ", h bigint");
+  created_.push_back(pairs_);
+}
 
-  std::string pairs;  // (key, hash) of the source rows in the differing buckets
-  if (!differing.empty()) {
-    pairs = work_table("_k", t.key_ddl() + ", h bigint");
-    stage::pipe_copy(
-        source,
-        stage::binary_copy_out("SELECT " + keys + ", h FROM (SELECT " + pg::column_list(hash.key_names(), "s") + ", " +
-                               hash.hash("s") + " AS h " + source_keys + ") x WHERE " + hash.in(differing, "x.h")),
-        target, "COPY " + pairs + " (" + keys + ", h) FROM STDIN (FORMAT binary)");
-    target.defer("ANALYZE " + pairs);
+std::string Reconciliation::pairs_select(int tag) const {
+  TableHash hash = table_hash(in_);
+  std::vector<std::string> texts;
+  for (const auto& k : hash.key_names()) texts.push_back("x." + pg::ident(k) + "::text");
+  return "SELECT " + std::to_string(tag) + " AS t, ARRAY[" + pg::join(texts, ", ") + "] AS k, x.h FROM (SELECT " +
+         pg::column_list(hash.key_names(), "s") + ", " + hash.hash("s") + " AS h " + source_keys(in_, source_, hash) +
+         ") x WHERE " + hash.in(differing_, "x.h");
+}
+
+std::vector<std::string> Reconciliation::pairs_fill(const std::string& bundle, int tag) const {
+  TableHash hash = table_hash(in_);
+  std::vector<std::string> casts;
+  for (size_t i = 0; i < hash.keys().size(); ++i) {
+    casts.push_back("CAST(b.k[" + std::to_string(i + 1) + "] AS " + hash.keys()[i]->stage_type + ")");
+  }
+  return {"INSERT INTO " + pairs_ + " (" + pg::column_list(hash.key_names()) + ", h) SELECT " + pg::join(casts, ", ") +
+              ", b.h FROM " + bundle + " b WHERE b.t = " + std::to_string(tag),
+          "ANALYZE " + pairs_};
+}
+
+void Reconciliation::defer_wanted() {
+  const apply::TableSql& t = *in_.table;
+  TableHash hash = table_hash(in_);
+  bool cursor = in_.method == Method::Cursor;
+  std::string keys = pg::column_list(hash.key_names());
+  if (!pairs_.empty()) {
     std::string t_hash = hash.hash("t");
     // Work tables against work tables: hashed, never a nested loop (the
     // planner misjudges freshly filled tables; one such loop took 14 s).
-    set_local(target, "enable_nestloop", "off");
+    set_local(target_, "enable_nestloop", "off");
     pg::Params dp;
     std::string downed = t.owned("t", dp);
-    // Deferred, like every statement up to the count below: one round trip for all.
-    target.defer("INSERT INTO " + out.deletions + " SELECT " + pg::column_list(hash.key_names(), "t") + " FROM " +
-                     t.target() + " t WHERE " + downed + " AND " + hash.in(differing, t_hash) +
-                     " AND NOT EXISTS (SELECT 1 FROM " + pairs + " k WHERE " + t.same_key("k", "t") + ")",
-                 std::vector<pg::Param>(dp.values().begin(), dp.values().end()));
+    target_.defer("INSERT INTO " + out_.deletions + " SELECT " + pg::column_list(hash.key_names(), "t") + " FROM " +
+                      t.target() + " t WHERE " + downed + " AND " + hash.in(differing_, t_hash) +
+                      " AND NOT EXISTS (SELECT 1 FROM " + pairs_ + " k WHERE " + t.same_key("k", "t") + ")",
+                  std::vector<pg::Param>(dp.values().begin(), dp.values().end()));
     // Rows to fetch: source keys neither staged nor set aside...
-    target.defer("INSERT INTO " + want + " SELECT " + pg::column_list(hash.key_names(), "k") + " FROM " + pairs +
-                 " k WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "k") +
-                 ") AND NOT EXISTS (SELECT 1 FROM " + known + " s WHERE " + t.same_key("s", "k") + ")");
-    unset_local(target, "enable_nestloop");
-    target.defer("ANALYZE " + want);
+    target_.defer("INSERT INTO " + want_ + " SELECT " + pg::column_list(hash.key_names(), "k") + " FROM " + pairs_ +
+                  " k WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "k") +
+                  ") AND NOT EXISTS (SELECT 1 FROM " + known_ + " s WHERE " + t.same_key("s", "k") + ")");
+    unset_local(target_, "enable_nestloop");
+    target_.defer("ANALYZE " + want_);
     // ... that the target does not hold as an owned row (for fingerprints:
     // with the same fingerprint; for the cursor method a key's hash is the
     // key's own). Few keys against a large table: index lookups if it has one.
     pg::Params wp;
     std::string wowned = t.owned("t", wp);
     std::string same = cursor ? t.same_key("t", "w")
-                              : t.same_key("t", "w") + " AND EXISTS (SELECT 1 FROM " + pairs + " k WHERE " +
+                              : t.same_key("t", "w") + " AND EXISTS (SELECT 1 FROM " + pairs_ + " k WHERE " +
                                     t.same_key("k", "w") + " AND k.h = " + t_hash + ")";
-    set_local(target, "random_page_cost", "1.1");  // see Session::begin()
-    target.defer("DELETE FROM " + want + " w WHERE EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " + same + " AND " +
-                     wowned + ")",
-                 std::vector<pg::Param>(wp.values().begin(), wp.values().end()));
-    unset_local(target, "random_page_cost");
+    set_local(target_, "random_page_cost", "1.1");  // see Session::begin()
+    target_.defer("DELETE FROM " + want_ + " w WHERE EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " + same +
+                      " AND " + wowned + ")",
+                  std::vector<pg::Param>(wp.values().begin(), wp.values().end()));
+    unset_local(target_, "random_page_cost");
     // Keys the source holds twice are read, so `duplicates` judges all their rows.
-    target.defer("INSERT INTO " + want + " SELECT " + keys + " FROM " + pairs + " GROUP BY " + keys +
-                 " HAVING count(*) > 1");
+    target_.defer("INSERT INTO " + want_ + " SELECT " + keys + " FROM " + pairs_ + " GROUP BY " + keys +
+                  " HAVING count(*) > 1");
   }
-  // Deferred: answered with the fetch's first statement below (always sent, before this function returns).
-  target.defer("SELECT count(*) FROM " + out.deletions, {},
-               [&out](pg::Result& r) { out.deletion_count = r.int64(0, 0); });
-
-  const std::string not_staged = "NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "r") + ")";
-  if (carry) {
+  target_.defer("SELECT count(*) FROM " + out_.deletions, {},
+                [this](pg::Result& r) { out_.deletion_count = r.int64(0, 0); });
+  if (cursor && !in_.previous_run_id.empty()) {
     // Set-aside keys that may pass now are fetched and judged again.
     std::string retry = "(r.column_name IS NULL AND NOT EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " +
-                        t.same_key("t", "r") + "))" + (in.retry_orphans ? " OR r.column_name IS NOT NULL" : "");
-    target.defer("INSERT INTO " + want + " SELECT " + pg::column_list(hash.key_names(), "r") + " FROM " + known +
-                 " r WHERE " + not_staged + " AND (" + retry + ")");
+                        t.same_key("t", "r") + "))" + (in_.retry_orphans ? " OR r.column_name IS NOT NULL" : "");
+    target_.defer("INSERT INTO " + want_ + " SELECT " + pg::column_list(hash.key_names(), "r") + " FROM " + known_ +
+                  " r WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "r") + ") AND (" +
+                  retry + ")");
   }
-  for (const auto& select : in.also_fetch) target.defer("INSERT INTO " + want + " " + select);
-  std::vector<std::string> key_types;
-  for (const auto* c : hash.keys()) key_types.push_back(c->stage_type);
-  for (const auto& parent : in.children_of) {
-    std::vector<std::string> types;
-    for (const auto& c : parent.columns) types.push_back(p.column(c)->stage_type);
-    std::vector<std::string> matched;
-    for (const auto& c : parent.columns) matched.push_back("s." + pg::ident(c));
-    for_each_key_chunk(target, source, parent.staging, parent.parent_columns, types, matched,
-                       [&](const std::string& children) {
-                         stage::pipe_copy(source,
-                                          stage::binary_copy_out("SELECT " + pg::column_list(hash.key_names(), "s") +
-                                                                 " FROM (" + src + ") s WHERE " + children),
-                                          target, "COPY " + want + " (" + keys + ") FROM STDIN (FORMAT binary)");
-                       });
-  }
+  for (const auto& select : in_.also_fetch) target_.defer("INSERT INTO " + want_ + " " + select);
 
-  // Fetch the wanted rows from the source, a chunk of keys at a time. Keys
-  // read from the source table itself are matched there, before the lookups
-  // (which then aggregate only the chunk's match values).
-  // (Matched as the staging type, as the values are: the source column's own type may differ.)
-  bool keys_read = std::none_of(hash.keys().begin(), hash.keys().end(), [](auto* c) { return c->lookup >= 0; });
-  std::vector<std::string> matched;
-  for (const auto* c : hash.keys()) {
-    matched.push_back(keys_read ? "t." + pg::ident(c->name) + "::" + c->stage_type : "s." + pg::ident(c->name));
+  // The wanted keys not staged yet, a chunk at a time (fetch() reads them).
+  target_.defer(chunk_query(want_ + " w WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " +
+                                t.same_key("s", "w") + ")",
+                            hash.key_names()),
+                {}, [this](pg::Result& r) {
+                  TableHash h = table_hash(in_);
+                  std::vector<std::string> types;
+                  for (const auto* c : h.keys()) types.push_back(c->stage_type);
+                  wanted_ = chunk_conditions(source_, r, types, fetch_matched(h));
+                });
+}
+
+void Reconciliation::fetch(stage::CopyChain& chain, const std::vector<std::vector<std::string>>& parents_staged) {
+  const apply::TableSql& t = *in_.table;
+  const plan::TablePlan& p = t.table();
+  TableHash hash = table_hash(in_);
+  // Children of the parents' staged rows: every row of their keys (as a
+  // fetch by key reads them); those whose key is staged already are left out
+  // on the target.
+  std::vector<std::string> of_parents;
+  for (size_t k = 0; k < in_.children_of.size() && k < parents_staged.size(); ++k) {
+    const auto& parent = in_.children_of[k];
+    if (parents_staged[k].empty()) continue;
+    std::vector<std::string> values, matched;
+    for (size_t c = 0; c < parent.columns.size(); ++c) {
+      values.push_back("CAST(CAST(p." + pg::ident(parent.parent_columns[c]) + " AS text) AS " +
+                       p.column(parent.columns[c])->stage_type + ")");
+      matched.push_back("s." + pg::ident(parent.columns[c]));
+    }
+    std::vector<std::string> parts;  // (a source_select() may begin with WITH: each in its own subquery)
+    for (const auto& select : parents_staged[k]) parts.push_back("SELECT * FROM (" + select + ") u");
+    of_parents.push_back("(" + pg::join(matched, ", ") + ") IN (SELECT " + pg::join(values, ", ") + " FROM (" +
+                         pg::join(parts, " UNION ALL ") + ") p)");
   }
-  for_each_key_chunk(
-      target, source,
-      want + " w WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "w") + ")",
-      hash.key_names(), key_types, matched, [&](const std::string& wanted) {
-        out.rows_fetched += in.staging->append(source, keys_read ? stage::source_select(p, source, wanted)
-                                                                 : "SELECT * FROM (" + src + ") s WHERE " + wanted);
-      });
-  if (carry) {
+  std::vector<std::string> conditions;
+  for (const auto& c : wanted_) conditions.push_back("(" + c + ")");
+  std::string src = stage::source_select(p, source_);
+  if (!of_parents.empty()) {
+    conditions.push_back("(" + pg::join(fetch_matched(hash), ", ") + ") IN (SELECT " +
+                         pg::column_list(hash.key_names(), "s") + " FROM (" + src + ") s WHERE " +
+                         pg::join(of_parents, " OR ") + ")");
+  }
+  if (conditions.empty()) return;
+  // One read of the table's rows to fetch (the wanted keys are not staged, by construction).
+  std::string select = keys_read(hash) ? stage::source_select(p, source_, pg::join(conditions, " OR "))
+                                       : "SELECT * FROM (" + src + ") s WHERE " + pg::join(conditions, " OR ");
+  in_.staged.push_back(select);
+  if (of_parents.empty()) {
+    chain.add(stage::CopyChain::Copy{
+        stage::binary_copy_out(select), in_.staging->copy_in(), {}, [this](int64_t rows, const std::vector<int64_t>&) {
+          out_.rows_fetched += rows;
+        }});
+    return;
+  }
+  std::vector<std::string> ddl, names;
+  for (const auto& c : p.columns) {
+    ddl.push_back(pg::ident(c.name) + " " + c.stage_type);
+    names.push_back(c.name);
+  }
+  std::string read =
+      stage::create_work_table(target_, stage::work_table_name(in_.run_id, in_.index, "_c"), pg::join(ddl, ", "));
+  created_.push_back(read);
+  chain.add(stage::CopyChain::Copy{
+      stage::binary_copy_out(select),
+      "COPY " + read + " (" + pg::column_list(names) + ") FROM STDIN (FORMAT binary)",
+      {"SET LOCAL enable_nestloop = off",
+       "INSERT INTO " + t.staging() + " SELECT * FROM " + read + " c WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() +
+           " s WHERE " + t.same_key("s", "c") + ")",
+       "SET LOCAL enable_nestloop TO DEFAULT"},
+      [this](int64_t, const std::vector<int64_t>& after) {
+        if (after.size() > 1) out_.rows_fetched += after[1];
+      }});
+}
+
+void Reconciliation::defer_finish() {
+  const apply::TableSql& t = *in_.table;
+  const plan::TablePlan& p = t.table();
+  if (in_.method == Method::Cursor && !in_.previous_run_id.empty()) {
+    TableHash hash = table_hash(in_);
+    std::string keys = pg::column_list(hash.key_names());
     // The set-aside keys not read again stay set aside, recorded for this run,
     // unless the source no longer has them (their bucket differed and the
     // source sent no such key). Copied as recorded, not read again from
     // stagesync.rejects. The pairs are joined: a NOT EXISTS inside an
     // expression would scan them once per row.
     std::string pairs_join, gone = "false";
-    if (!pairs.empty()) {
-      pairs_join = " LEFT JOIN (SELECT DISTINCT " + keys + " FROM " + pairs + ") k ON " + t.same_key("k", "r");
-      gone = hash.in(differing, hash.hash("r")) + " AND k." + pg::ident(p.key.front()) + " IS NULL";
+    if (!pairs_.empty()) {
+      pairs_join = " LEFT JOIN (SELECT DISTINCT " + keys + " FROM " + pairs_ + ") k ON " + t.same_key("k", "r");
+      gone = hash.in(differing_, hash.hash("r")) + " AND k." + pg::ident(p.key.front()) + " IS NULL";
     }
     // Anti-joins of up to every row: hashed, never a nested loop (the planner
     // misjudges freshly filled work tables; a nested loop here took minutes).
-    set_local(target, "enable_nestloop", "off");
-    int64_t* carried = in.rejects_carried;
-    target.defer("INSERT INTO " + in.run_rejects +
-                     " (table_name, row_key, column_name, reason) SELECT $1, r.row_key, r.column_name, r.reason FROM " +
-                     known + " r" + pairs_join + " WHERE " + not_staged + " AND NOT (" + gone + ")",
-                 std::vector<pg::Param>{p.target_name}, [carried](pg::Result& r) {
-                   if (carried) *carried = r.affected();
-                 });
-    unset_local(target, "enable_nestloop");
+    set_local(target_, "enable_nestloop", "off");
+    int64_t* carried = in_.rejects_carried;
+    target_.defer("INSERT INTO " + in_.run_rejects +
+                      " (table_name, row_key, column_name, reason) SELECT $1, r.row_key, r.column_name, r.reason "
+                      "FROM " +
+                      known_ + " r" + pairs_join + " WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " +
+                      t.same_key("s", "r") + ") AND NOT (" + gone + ")",
+                  std::vector<pg::Param>{p.target_name}, [carried](pg::Result& r) {
+                    if (carried) *carried = r.affected();
+                  });
+    unset_local(target_, "enable_nestloop");
   }
-  // Deferred: they travel with the target's next statement (the next table's
-  // staging, or the apply). Only work tables were written in this transaction.
-  target.defer("ANALYZE " + out.deletions);
-  target.defer("COMMIT");
-  return out;
+  target_.defer("ANALYZE " + out_.deletions);
 }
-
 }  // namespace stagesync::delta

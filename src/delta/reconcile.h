@@ -13,15 +13,21 @@
 //     fingerprint, plus keys rejected by the table's previous run (they may
 //     pass now, e.g. when their parent arrived); those rows are appended to the
 //     staging table from the source, in the same snapshot.
+// One table's reconciliation is a Reconciliation, one step per phase; a
+// ReconcileBatch (delta/reconcile_batch.h) runs each phase for every changed
+// table at once, so its round trips do not grow with the number of tables.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "apply/table_sql.h"
 #include "delta/change_method.h"
 #include "pg/connection.h"
+#include "stage/copy_chain.h"
 #include "stage/staging_table.h"
 
 namespace stagesync::delta {
@@ -36,6 +42,22 @@ TextSettings read_text_settings(pg::Connection& source);
 // The statement whose answer both servers must agree on for hashes of text to be compared.
 std::string text_hash_probe();
 
+// A bucket's count and the sums of two halves of its rows' 64-bit hashes
+// (bits 32-63 and 0-30): digests of disjoint sets add up.
+struct BucketDigest {
+  int64_t rows = 0;
+  int64_t high = 0;
+  int64_t low = 0;
+  bool operator==(const BucketDigest& o) const { return rows == o.rows && high == o.high && low == o.low; }
+  BucketDigest& operator+=(const BucketDigest& o) {
+    rows += o.rows;
+    high += o.high;
+    low += o.low;
+    return *this;
+  }
+};
+using BucketDigests = std::map<int, BucketDigest>;
+
 struct Reconciled {
   int64_t source_rows = 0;     // in-scope source rows with a key (the table's size at the source)
   int64_t rows_fetched = 0;    // rows appended to staging
@@ -43,7 +65,7 @@ struct Reconciled {
   int64_t deletion_count = 0;  // keys listed in it
   int64_t target_owned = -1;   // owned in-scope target rows before the run
   // Keys the previous run set aside, still set aside (not fetched): counted by
-  // a statement deferred onto the target connection, written here once it ran
+  // a statement deferred onto the target connection, written once it ran
   // (ReconcileInput::rejects_carried says where).
 };
 
@@ -62,6 +84,9 @@ struct ReconcileInput {
   // rows already in staging. The digests compare the source rows outside it
   // with the owned target rows (and set-aside keys) whose key was not staged.
   std::string window;
+  // The SELECTs (on the source, staged columns) whose rows are in staging
+  // already (the change window's read), for the children of this table's rows.
+  std::vector<std::string> staged;
   std::string previous_run_id;  // the table's last successful run (cursor: its rejects, see below), or empty
   // Cursor method: rows the previous run set aside never reach the target, so
   // they are counted as present on the target side of the digests (else they
@@ -72,16 +97,19 @@ struct ReconcileInput {
   bool retry_orphans = false;
   std::string run_rejects;  // this run's reject table
   int64_t estimated_rows = 0;
-  TextSettings settings;
   // More keys to fetch: SELECTs on the target yielding key tuples in staging
-  // types (children of parent rows this run deletes, to be judged again).
+  // types (children of parent rows this run deletes, to be judged again; rows
+  // whose lookup drifted). They may read tables that `copies` fill.
   std::vector<std::string> also_fetch;
+  // Work tables `also_fetch` reads, filled from the source with the
+  // differing buckets' pairs (before the keys to fetch are worked out).
+  std::vector<stage::CopyChain::Copy> copies;
   // Children of rows a parent table staged in this run (new or changed
   // parents): their rows are read too, so rows set aside earlier for a missing
-  // parent pass once it arrives. Parent staging table, parent columns, and this
-  // table's referencing columns (same order).
+  // parent pass once it arrives. The parent (its plan index, reconciled in the
+  // same batch), its columns, and this table's referencing columns (same order).
   struct ParentRows {
-    std::string staging;
+    size_t parent = 0;
     std::vector<std::string> parent_columns;
     std::vector<std::string> columns;
   };
@@ -91,9 +119,59 @@ struct ReconcileInput {
   int64_t* rejects_carried = nullptr;
 };
 
-// Runs inside the caller's source snapshot; uses its own transaction on the
-// target (work tables persist). `created` receives every table it creates.
-Reconciled reconcile(pg::Connection& source, pg::Connection& target, const ReconcileInput& in,
-                     std::vector<std::string>& created);
+// One table's reconciliation, one step per phase. Runs inside the caller's
+// source snapshot and inside the target transaction the batch opened (work
+// tables persist). Every target statement is deferred or part of a chain the
+// caller runs; the source statements run at once (the source is near).
+class Reconciliation {
+ public:
+  // Creates (deferred) the table's deletions table; `created` receives every table it creates.
+  Reconciliation(pg::Connection& source, pg::Connection& target, ReconcileInput in, std::vector<std::string>& created);
+  Reconciliation(const Reconciliation&) = delete;
+  Reconciliation& operator=(const Reconciliation&) = delete;
+
+  const ReconcileInput& input() const { return in_; }
+  const Reconciled& result() const { return out_; }
+
+  // Digests. Deferred on the target: the work tables, the set-aside keys, and
+  // the digest query (its answer is kept when the message has run).
+  void defer_target_digests();
+  // The source's digests (runs now).
+  void source_digests();
+  // Compares the digests. Where buckets differ, the source's (key, hash)
+  // pairs of those buckets are to cross into the table's pairs table: all
+  // tables' in one COPY (ReconcileBatch), read by pairs_select() as (tag,
+  // key values as text, hash) and moved on the target from that COPY's table
+  // `bundle` by pairs_fill() (the keys cast back, as the fetch's chunks do).
+  void compare();
+  bool differs() const { return !pairs_.empty(); }
+  std::string pairs_select(int tag) const;
+  std::vector<std::string> pairs_fill(const std::string& bundle, int tag) const;
+  // The copies filling the work tables input().also_fetch reads (run with the pairs).
+  std::vector<stage::CopyChain::Copy> take_copies() { return std::exchange(in_.copies, {}); }
+  // Deferred: the deletions, the keys to fetch, the deletions' count, and the
+  // query that splits the keys to fetch into chunks.
+  void defer_wanted();
+  // The rows to fetch (the wanted keys, and the children of the parents'
+  // staged rows: their SELECTs by position of input().children_of) to
+  // `chain`, one copy for the table.
+  void fetch(stage::CopyChain& chain, const std::vector<std::vector<std::string>>& parents_staged);
+  // SELECTs (on the source, staged columns) covering every row staged in this
+  // run (a few more when the source holds a key twice).
+  const std::vector<std::string>& staged() const { return in_.staged; }
+  // Deferred, once the fetch ran: the set-aside keys carried into this run, the deletions' ANALYZE.
+  void defer_finish();
+
+ private:
+  pg::Connection& source_;
+  pg::Connection& target_;
+  ReconcileInput in_;
+  std::vector<std::string>& created_;
+  Reconciled out_;
+  std::string want_, known_, pairs_;
+  std::vector<int> differing_;
+  BucketDigests ours_, theirs_;
+  std::vector<std::string> wanted_;  // the chunks' source conditions (defer_wanted())
+};
 
 }  // namespace stagesync::delta

@@ -85,6 +85,7 @@ void CopyIn::write(std::string_view data) {
 
 void CopyIn::read_on() {
   std::optional<Error> failed;
+  after_.clear();
   while (PGresult* raw = PQgetResult(conn_.raw())) {
     Result r(raw);
     ExecStatusType st = PQresultStatus(raw);
@@ -92,6 +93,7 @@ void CopyIn::read_on() {
       next_ready_ = true;
       return;
     }
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) after_.push_back(r.affected());
     if (st == PGRES_COPY_IN) PQputCopyEnd(conn_.raw(), "stagesync aborted the load");
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY && st != PGRES_COPY_IN && !failed) {
       failed = conn_.error_from(raw, "query failed on " + conn_.describe());

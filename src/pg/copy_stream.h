@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "pg/connection.h"
 
@@ -46,6 +47,10 @@ class CopyIn {
   // The end of one COPY and the start of the next are answered together: a
   // table after the first costs one round trip instead of two.
   bool next();
+  // After finish(): the rows each statement of the message between this COPY
+  // and the next one (or the message's end) affected, in order (0 for a
+  // statement that writes no rows, such as ANALYZE).
+  const std::vector<int64_t>& after() const { return after_; }
 
  private:
   // Reads the answers after a COPY's own until the next COPY starts or the
@@ -54,6 +59,7 @@ class CopyIn {
   Connection& conn_;
   bool open_ = true;
   bool next_ready_ = false;  // the next COPY of the message has started
+  std::vector<int64_t> after_;
 };
 
 }  // namespace stagesync::pg

@@ -182,13 +182,14 @@ std::string Session::begin_run(const std::string& command, const std::string& mo
           for (int r = 0; r < st.rows(); ++r) previous_[st.text(r, 0)] = {st.text(r, 1), st.text(r, 2)};
         });
   target_text_hash_.clear();
-  collisions_freed_.assign(plan_.tables.size(), false);
+  tables_.clear();
+  tables_.resize(plan_.tables.size());
   if (mode == "incremental") {
     p.add(delta::text_hash_probe(), [&](pg::Result& r) { target_text_hash_ = r.text(0, 0); });
     for (size_t i : plan_.selected()) {
       if (!plan_.tables[i].keyed()) continue;
       p.add(collision_freed_sql(i), std::vector<pg::Param>{plan_.tables[i].target_name},
-            [this, i](pg::Result& r) { collisions_freed_[i] = r.boolean(0, 0); });
+            [this, i](pg::Result& r) { tables_[i].collision_freed = r.boolean(0, 0); });
     }
   }
   p.run();
@@ -207,8 +208,8 @@ void Session::begin() {
   int64_t staged = 0;
   bool all_incremental = true;
   for (size_t i : plan_.selected()) {
-    staged += rows_read_.at(i);
-    all_incremental = all_incremental && staged_.at(i) && staged_.at(i)->incremental();
+    staged += tables_.at(i).rows_read;
+    all_incremental = all_incremental && tables_.at(i).sql && tables_.at(i).sql->incremental();
   }
   if (!all_incremental || staged > kSmallStagedRows) {
     target_->defer("SET LOCAL enable_nestloop = off");
@@ -230,164 +231,207 @@ void Session::reconnect_target() {
 
 void Session::stage_selected(bool incremental, apply::Strategy strategy) {
   size_t n = plan_.tables.size();
-  staged_.clear();
-  staged_.resize(n);
+  // A fresh record per table; begin_run()'s collision checks are kept.
+  std::vector<TableRun> fresh(n);
+  for (size_t i = 0; i < n && i < tables_.size(); ++i) fresh[i].collision_freed = tables_[i].collision_freed;
+  tables_ = std::move(fresh);
   staged_ptrs_.assign(n, nullptr);
-  rows_read_.assign(n, 0);
-  source_rows_.assign(n, 0);
-  stage_seconds_.assign(n, 0);
-  methods_.assign(n, delta::MethodChoice{});
-  watermarks_.assign(n, delta::Watermark{});
-  target_owned_.assign(n, -1);
-  carried_rejects_.assign(n, 0);
-  deletions_.assign(n, 0);
-  unchanged_.assign(n, false);
-  // Each table's watermark and last run, as its last successful run left them (read by begin_run()).
-  const auto& previous = previous_;
   std::string identity = delta::source_identity(*source_);
   bool hashes_match = !incremental || source_->exec(delta::text_hash_probe()).text(0, 0) == target_text_hash_;
   // One snapshot for every table: parents and children are read as of the same instant.
   source_->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   snapshot_ = delta::current_snapshot(*source_, identity);
-  delta::TextSettings settings;
-  if (incremental) settings = delta::read_text_settings(*source_);
-  // A full read loads every table: their COPYs go in one chained message
-  // (each table after the first starts in the round trip that ends the last).
-  std::vector<std::unique_ptr<stage::StagingTable>> tables(n);
-  std::unique_ptr<stage::StagingChain> chain;
-  if (!incremental) {
-    std::vector<stage::StagingTable*> order;
-    for (size_t i : plan_.selected()) {
-      tables[i] = std::make_unique<stage::StagingTable>(*target_, run_id_, i, plan_.tables[i]);
-      created_.push_back(tables[i]->qualified());  // dropped by drop_staging() even if the load fails
-      order.push_back(tables[i].get());
-    }
-    chain = std::make_unique<stage::StagingChain>(*target_, order);
-  }
   for (size_t i : plan_.selected()) {
-    const plan::TablePlan& t = plan_.tables[i];
-    pg::Result rel = source_->exec(
-        "SELECT greatest(reltuples, 0)::bigint, relkind::text FROM pg_catalog.pg_class WHERE oid = "
-        "pg_catalog.to_regclass($1)",
-        std::vector<pg::Param>{t.source.qualified_name()});
-    int64_t estimate = rel.rows() && rel.int64(0, 0) > 0 ? rel.int64(0, 0) : -1;
-    delta::TableFacts facts;
-    facts.incremental_requested = incremental;
-    facts.strategy = strategy;
-    facts.row_versions = rel.rows() && std::string("rpm").find(rel.text(0, 1)) != std::string::npos;
-    facts.fingerprints_match = hashes_match;
-    facts.now = snapshot_;
-    std::map<std::string, int64_t> counted;  // whole source tables counted earlier in this snapshot
-    for (size_t j : plan_.selected()) {
-      if (j == i) break;
-      if (plan_.tables[j].scope.empty() && watermarks_[j].rows >= 0) {
-        counted[plan_.tables[j].source.qualified_name()] = watermarks_[j].rows;
-      }
+    TableRun& r = tables_[i];
+    r.staging = std::make_unique<stage::StagingTable>(*target_, run_id_, i, plan_.tables[i]);
+    created_.push_back(r.staging->qualified());  // dropped by drop_staging() even if the load fails
+    r.sql = std::make_unique<apply::TableSql>(plan_.tables[i], r.staging->qualified());
+    staged_ptrs_[i] = r.sql.get();
+  }
+  auto done = [this](size_t i) {
+    const TableRun& r = tables_[i];
+    out_.progress(report::Progress{plan_.tables[i].target_name, r.rows_read, r.estimate, r.stage_seconds, true});
+  };
+  if (!incremental) {
+    // A full read loads every table: their COPYs go in one chained message
+    // (each table after the first starts in the round trip that ends the last).
+    std::vector<stage::StagingTable*> order;
+    for (size_t i : plan_.selected()) order.push_back(tables_[i].staging.get());
+    stage::StagingChain chain(*target_, order);
+    for (size_t i : plan_.selected()) {
+      TableRun& r = tables_[i];
+      auto start = std::chrono::steady_clock::now();
+      choose(i, false, strategy, hashes_match);
+      auto progress = [&](int64_t k) {
+        out_.progress(report::Progress{plan_.tables[i].target_name, k, r.estimate, since(start), false});
+      };
+      r.rows_read = r.source_rows = r.watermark.rows = chain.load(*r.staging, *source_, progress);
+      r.stage_seconds = since(start);
+      done(i);
     }
-    facts.now.lookup_rows = delta::lookup_rows(t, *source_, counted);
-    watermarks_[i] = facts.now;
-    auto prev = previous.find(t.target_name);
-    if (prev != previous.end()) facts.previous = delta::from_json(prev->second.first);
-    if (incremental && facts.previous && !t.lookups.empty()) {
-      facts.lookup_change = delta::lookup_changes(*source_, *facts.previous, facts.now);
-    }
-    methods_[i] = delta::choose_method(t, facts);
-    delta::MethodChoice& m = methods_[i];
-    std::string previous_rejects;  // the run whose rejects of this table are current
-    if (facts.previous) previous_rejects = facts.previous->rejects_run;
-    if (previous_rejects.empty() && prev != previous.end()) previous_rejects = prev->second.second;
-    watermarks_[i].rejects_run = run_id_;
+    source_->exec("COMMIT");
+    return;
+  }
 
+  // Incremental, in phases whose target round trips do not grow with the
+  // number of tables: what each table reads first (its change window, or all
+  // of it) in one chained COPY, then every table that may have changed
+  // reconciled together (delta::ReconcileBatch).
+  delta::TextSettings settings = delta::read_text_settings(*source_);
+  stage::CopyChain reads;
+  std::vector<size_t> reconciled;
+  std::vector<std::string> window(n);  // the SELECT each cursor table's first read was (empty: none)
+  for (size_t i : plan_.selected()) {
+    TableRun& r = tables_[i];
+    const plan::TablePlan& t = plan_.tables[i];
     auto start = std::chrono::steady_clock::now();
-    if (!tables[i]) {
-      tables[i] = std::make_unique<stage::StagingTable>(*target_, run_id_, i, t);
-      created_.push_back(tables[i]->qualified());  // dropped by drop_staging() even if the load fails
+    int64_t window_rows = choose(i, true, strategy, hashes_match);
+    if (r.unchanged) {
+      r.stage_seconds = since(start);
+      done(i);
+      continue;
     }
-    stage::StagingTable& table = *tables[i];
-    staged_[i] = std::make_unique<apply::TableSql>(t, table.qualified());
-    // The table's in-scope source rows, and how many are in the change window.
-    std::string why;
-    std::optional<std::string> window;
-    if (incremental && strategy == apply::Strategy::Merge && facts.row_versions && facts.previous &&
-        t.config->incremental.method != "fingerprint" && facts.lookup_change.empty()) {
-      window = delta::changed_since(*facts.previous, facts.now, why);
+    delta::Method m = r.method.method;
+    std::string where = m == delta::Method::Cursor ? r.method.window : m == delta::Method::Fingerprint ? "false" : "";
+    // A read known to be empty is not sent: fingerprints stage nothing first,
+    // and a cursor window the counting scan found empty.
+    bool empty = where == "false" || (m == delta::Method::Cursor && window_rows == 0);
+    if (!empty) {
+      if (m == delta::Method::Cursor) window[i] = stage::source_select(t, *source_, where);
+      auto loaded = [&r, m](int64_t rows, const std::vector<int64_t>&) {
+        r.rows_read = r.source_rows = rows;
+        if (m == delta::Method::Full) r.watermark.rows = rows;
+      };
+      reads.add(stage::CopyChain::Copy{
+          stage::source_copy(t, *source_, where), r.staging->copy_in(), {r.staging->analyze_sql()}, loaded});
     }
-    int64_t window_rows = -1;  // rows in the change window (-1: not counted)
-    if (window || m.method != delta::Method::Full) {
-      pg::Result c = source_->exec(stage::source_count(t, *source_, window ? *window : "false"));
-      watermarks_[i].rows = c.int64(0, 0);
-      if (window) window_rows = c.int64(0, 1);
-      if (window && c.int64(0, 1) == 0 && facts.previous->rows == watermarks_[i].rows && !references_changed(t) &&
-          (!t.keyed() || !collisions_freed_.at(i))) {
-        mark_unchanged(i, previous_rejects);
-        stage_seconds_[i] = since(start);
-        out_.progress(report::Progress{t.target_name, 0, estimate, stage_seconds_[i], true});
-        staged_ptrs_[i] = staged_[i].get();
-        continue;
-      }
+    if (m != delta::Method::Full) reconciled.push_back(i);
+    r.stage_seconds = since(start);
+  }
+  auto start = std::chrono::steady_clock::now();
+  reads.run(*source_, *target_);
+  if (!reconciled.empty()) {
+    delta::ReconcileBatch batch(*source_, *target_, settings, created_);
+    for (size_t i : reconciled) {
+      delta::ReconcileInput in = reconcile_input(i);
+      if (!window[i].empty()) in.staged.push_back(window[i]);
+      // The deletions table is named at once: children's reconciliation reads it.
+      tables_[i].sql->set_deletions(batch.add(std::move(in)).result().deletions);
     }
-    std::string where = m.method == delta::Method::Cursor        ? m.window
-                        : m.method == delta::Method::Fingerprint ? "false"
-                                                                 : "";
-    auto progress = [&](int64_t k) {
-      out_.progress(report::Progress{t.target_name, k, estimate, since(start), false});
-    };
-    // A read known to be empty is not sent (a COPY costs two round trips): fingerprints stage nothing
-    // first, and a cursor window the counting scan found empty.
-    bool empty =
-        where == "false" || (m.method == delta::Method::Cursor && window && m.window == *window && window_rows == 0);
-    int64_t rows = chain ? chain->load(table, *source_, progress) : empty ? 0 : table.load(*source_, progress, where);
-    source_rows_[i] = rows;
-    if (m.method == delta::Method::Full) watermarks_[i].rows = rows;
-    if (m.method != delta::Method::Full) {
-      rows += stage_changes(i, table, settings, previous_rejects, estimate);
-      table.analyze();
+    batch.run();
+    for (size_t i : reconciled) {
+      TableRun& r = tables_[i];
+      const delta::Reconciled& rec = batch.result(i);
+      r.source_rows = rec.source_rows;
+      r.target_owned = rec.target_owned;
+      r.deletions = rec.deletion_count;
+      // carried_rejects: written by the batch's deferred count (ReconcileInput::rejects_carried).
+      r.rows_read += rec.rows_fetched;
+      r.staging->analyze();
     }
-    rows_read_[i] = rows;
-    stage_seconds_[i] = since(start);
-    out_.progress(report::Progress{t.target_name, rows, estimate, stage_seconds_[i], true});
-    staged_ptrs_[i] = staged_[i].get();
+  }
+  // The shared phases' time, spread over the tables that took part in them.
+  size_t read = 0;
+  for (size_t i : plan_.selected()) read += tables_[i].unchanged ? 0 : 1;
+  double shared = read ? since(start) / static_cast<double>(read) : 0;
+  for (size_t i : plan_.selected()) {
+    if (tables_[i].unchanged) continue;
+    tables_[i].stage_seconds += shared;
+    done(i);
   }
   source_->exec("COMMIT");
 }
 
-void Session::mark_unchanged(size_t i, const std::string& previous_rejects) {
+int64_t Session::choose(size_t i, bool incremental, apply::Strategy strategy, bool hashes_match) {
+  TableRun& r = tables_[i];
   const plan::TablePlan& t = plan_.tables[i];
-  if (t.keyed()) {
-    // An empty deletion list: for children's references, every parent row survives.
-    created_.push_back(delta::deletions_table(*target_, *staged_[i], run_id_, i));
-    staged_[i]->set_deletions(created_.back());
+  pg::Result rel = source_->exec(
+      "SELECT greatest(reltuples, 0)::bigint, relkind::text FROM pg_catalog.pg_class WHERE oid = "
+      "pg_catalog.to_regclass($1)",
+      std::vector<pg::Param>{t.source.qualified_name()});
+  r.estimate = rel.rows() && rel.int64(0, 0) > 0 ? rel.int64(0, 0) : -1;
+  delta::TableFacts facts;
+  facts.incremental_requested = incremental;
+  facts.strategy = strategy;
+  facts.row_versions = rel.rows() && std::string("rpm").find(rel.text(0, 1)) != std::string::npos;
+  facts.fingerprints_match = hashes_match;
+  facts.now = snapshot_;
+  std::map<std::string, int64_t> counted;  // whole source tables counted earlier in this snapshot
+  for (size_t j : plan_.selected()) {
+    if (j == i) break;
+    if (plan_.tables[j].scope.empty() && tables_[j].watermark.rows >= 0) {
+      counted[plan_.tables[j].source.qualified_name()] = tables_[j].watermark.rows;
+    }
   }
-  unchanged_[i] = true;
-  methods_[i] =
-      delta::MethodChoice{delta::Method::Cursor,
-                          "cursor: nothing changed since the last run (no new row version, same row count)", "", false};
-  source_rows_[i] = target_owned_[i] = watermarks_[i].rows;
-  watermarks_[i].rejects_run = previous_rejects;
+  facts.now.lookup_rows = delta::lookup_rows(t, *source_, counted);
+  r.watermark = facts.now;
+  auto prev = previous_.find(t.target_name);
+  if (prev != previous_.end()) facts.previous = delta::from_json(prev->second.first);
+  if (incremental && facts.previous && !t.lookups.empty()) {
+    facts.lookup_change = delta::lookup_changes(*source_, *facts.previous, facts.now);
+  }
+  r.method = delta::choose_method(t, facts);
+  if (facts.previous) r.previous_rejects = facts.previous->rejects_run;
+  if (r.previous_rejects.empty() && prev != previous_.end()) r.previous_rejects = prev->second.second;
+  r.watermark.rejects_run = run_id_;
+
+  // The table's in-scope source rows, and how many are in the change window.
+  std::string why;
+  std::optional<std::string> window;
+  if (incremental && strategy == apply::Strategy::Merge && facts.row_versions && facts.previous &&
+      t.config->incremental.method != "fingerprint" && facts.lookup_change.empty()) {
+    window = delta::changed_since(*facts.previous, facts.now, why);
+  }
+  if (!window && r.method.method == delta::Method::Full) return -1;
+  pg::Result c = source_->exec(stage::source_count(t, *source_, window ? *window : "false"));
+  r.watermark.rows = c.int64(0, 0);
+  if (!window) return -1;
+  int64_t window_rows = c.int64(0, 1);
+  if (window_rows == 0 && facts.previous->rows == r.watermark.rows && !references_changed(t) &&
+      (!t.keyed() || !r.collision_freed)) {
+    mark_unchanged(i);
+  }
+  // The rows the method's window reads, when it is the counted one.
+  return r.method.method == delta::Method::Cursor && r.method.window == *window ? window_rows : -1;
 }
 
-int64_t Session::stage_changes(size_t i, stage::StagingTable& table, const delta::TextSettings& settings,
-                               const std::string& previous_rejects, int64_t estimate) {
+void Session::mark_unchanged(size_t i) {
   const plan::TablePlan& t = plan_.tables[i];
-  const delta::MethodChoice& m = methods_[i];
+  TableRun& r = tables_[i];
+  if (t.keyed()) {
+    // An empty deletion list: for children's references, every parent row survives.
+    created_.push_back(delta::deletions_table(*target_, *r.sql, run_id_, i));
+    r.sql->set_deletions(created_.back());
+  }
+  r.unchanged = true;
+  r.method =
+      delta::MethodChoice{delta::Method::Cursor,
+                          "cursor: nothing changed since the last run (no new row version, same row count)", "", false};
+  r.source_rows = r.target_owned = r.watermark.rows;
+  r.watermark.rejects_run = r.previous_rejects;
+}
+
+delta::ReconcileInput Session::reconcile_input(size_t i) {
+  const plan::TablePlan& t = plan_.tables[i];
+  TableRun& r = tables_[i];
+  const delta::MethodChoice& m = r.method;
   delta::ReconcileInput in;
   in.method = m.method;
-  in.table = staged_[i].get();
-  in.staging = &table;
+  in.table = r.sql.get();
+  in.staging = r.staging.get();
   in.run_id = run_id_;
   in.index = i;
   if (m.method == delta::Method::Cursor) {
     in.window = m.window;
-    in.previous_run_id = previous_rejects;
+    in.previous_run_id = r.previous_rejects;
   }
-  in.estimated_rows = std::max<int64_t>(estimate, 0);
-  in.settings = settings;
+  in.estimated_rows = std::max<int64_t>(r.estimate, 0);
   in.run_rejects = rejects_;
-  in.rejects_carried = &carried_rejects_[i];  // a stable element: the vector is sized before staging
+  in.rejects_carried = &r.carried_rejects;  // a stable element: tables_ is sized before staging
   for (const auto& ref : t.references) {
-    const apply::TableSql* parent = staged_.at(ref.parent).get();
-    if (!parent) continue;
-    if (!parent->incremental()) {
+    const TableRun& parent = tables_.at(ref.parent);
+    if (!parent.sql) continue;
+    if (!parent.sql->incremental()) {
       in.retry_orphans = true;  // every parent row was read: no telling which arrived
       continue;
     }
@@ -395,38 +439,32 @@ int64_t Session::stage_changes(size_t i, stage::StagingTable& table, const delta
     // its parent arrives; a parent row read again as a child of a deleted
     // row may be set aside, and its children with it); children of parents
     // this run deletes are judged again (on_orphan applies as in a full run).
-    if (rows_read_.at(ref.parent) > 0) in.children_of.push_back({parent->staging(), ref.parent_columns, ref.columns});
+    if (!parent.unchanged) in.children_of.push_back({ref.parent, ref.parent_columns, ref.columns});
     // The parent rows this run deletes are still in the target table now:
     // their referenced values are read there (they need not be the parent's key).
-    if (parent->deletions().empty()) continue;
     std::vector<std::string> keys;
     for (const auto& k : t.key) keys.push_back("c." + pg::ident(k) + "::" + t.column(k)->stage_type);
     in.also_fetch.push_back("SELECT " + pg::join(keys, ", ") + " FROM " + t.target.qualified_name() + " c WHERE (" +
                             pg::column_list(ref.columns, "c") + ") IN (SELECT " +
                             pg::column_list(ref.parent_columns, "p") + " FROM " +
                             plan_.tables[ref.parent].target.qualified_name() + " p WHERE EXISTS (SELECT 1 FROM " +
-                            parent->deletions() + " d WHERE " + parent->same_key("d", "p") + "))");
+                            parent.sql->deletions() + " d WHERE " + parent.sql->same_key("d", "p") + "))");
   }
   if (m.lookup_drift) {
-    for (auto& select : delta::lookup_drift(t, *source_, *target_, run_id_, i, created_))
+    for (auto& select : delta::lookup_drift(t, *target_, run_id_, i, created_, in.copies))
       in.also_fetch.push_back(select);
   }
-  delta::Reconciled rec = delta::reconcile(*source_, *target_, in, created_);
-  source_rows_[i] = rec.source_rows;
-  target_owned_[i] = rec.target_owned;
-  deletions_[i] = rec.deletion_count;
-  // carried_rejects_[i]: written by reconcile()'s deferred count (in.rejects_carried).
-  staged_[i]->set_deletions(rec.deletions);
-  return rec.rows_fetched;
+  return in;
 }
 
 bool Session::references_changed(const plan::TablePlan& t) const {
   for (const auto& ref : t.references) {
-    // A parent may have arrived, or gone, when its table had new, changed or
-    // deleted rows in this run (a full read cannot tell which: always).
-    if (!staged_.at(ref.parent)) continue;
-    if (methods_.at(ref.parent).method == delta::Method::Full) return true;
-    if (rows_read_.at(ref.parent) > 0 || deletions_.at(ref.parent) > 0) return true;
+    // A parent may have arrived, or gone, when its table may have had new,
+    // changed or deleted rows in this run (not proved unchanged; a full read
+    // cannot tell which: always). Decided before any table is reconciled, so
+    // every table's reconciliation can share the same round trips.
+    const TableRun& parent = tables_.at(ref.parent);
+    if (parent.sql && !parent.unchanged) return true;
   }
   return false;
 }
@@ -447,7 +485,7 @@ std::string Session::collision_freed_sql(size_t index) const {
 }
 
 std::string Session::watermark_json(size_t index) const {
-  return delta::to_json(watermarks_.at(index), delta::to_string(methods_.at(index).method));
+  return delta::to_json(tables_.at(index).watermark, delta::to_string(tables_.at(index).method.method));
 }
 
 std::vector<const plan::TablePlan*> Session::plans() const {

@@ -15,11 +15,14 @@
 #include "config/config.h"
 #include "delta/change_method.h"
 #include "delta/reconcile.h"
+#include "delta/reconcile_batch.h"
 #include "pg/connection.h"
 #include "pg/pipeline.h"
 #include "plan/sync_plan.h"
 #include "report/reporter.h"
 #include "run/pooler_check.h"
+#include "run/table_run.h"
+#include "stage/copy_chain.h"
 #include "stage/staging_table.h"
 
 namespace stagesync::run {
@@ -77,30 +80,34 @@ class Session {
   // Index-aligned with plan().tables; nullptr for tables not staged.
   const std::vector<const apply::TableSql*>& staged() const { return staged_ptrs_; }
   std::vector<const plan::TablePlan*> plans() const;
-  int64_t rows_read(size_t index) const { return rows_read_.at(index); }
+  const TableRun& table(size_t index) const { return tables_.at(index); }
+  int64_t rows_read(size_t index) const { return tables_.at(index).rows_read; }
   // In-scope source rows of the table in this run's snapshot (all of them, even when fewer were read).
-  int64_t source_rows(size_t index) const { return source_rows_.at(index); }
-  const delta::MethodChoice& method(size_t index) const { return methods_.at(index); }
+  int64_t source_rows(size_t index) const { return tables_.at(index).source_rows; }
+  const delta::MethodChoice& method(size_t index) const { return tables_.at(index).method; }
   // Owned in-scope target rows counted while reconciling (-1: not counted).
-  int64_t target_owned(size_t index) const { return target_owned_.at(index); }
+  int64_t target_owned(size_t index) const { return tables_.at(index).target_owned; }
   // The table provably did not change at the source since its last run
   // (incremental): it has nothing to prepare, guard or apply.
-  bool unchanged(size_t index) const { return unchanged_.at(index); }
+  bool unchanged(size_t index) const { return tables_.at(index).unchanged; }
   // Keys the previous run set aside that stay set aside without being read again.
-  int64_t carried_rejects(size_t index) const { return carried_rejects_.at(index); }
+  int64_t carried_rejects(size_t index) const { return tables_.at(index).carried_rejects; }
   // The watermark a successful run records for the table (its snapshot).
   std::string watermark_json(size_t index) const;
-  double stage_seconds(size_t index) const { return stage_seconds_.at(index); }
+  double stage_seconds(size_t index) const { return tables_.at(index).stage_seconds; }
 
  private:
   void configure_target();
+  // Reads table `i`'s facts from the source (method, watermark, row counts)
+  // and decides how it is staged; returns the change window's rows (-1: not counted).
+  int64_t choose(size_t i, bool incremental, apply::Strategy strategy, bool hashes_match);
   // Records table `i` as proved unchanged (nothing to read, compare or apply).
-  void mark_unchanged(size_t i, const std::string& previous_rejects);
-  // Incremental: completes table `i`'s staging with delta::reconcile() (and
-  // what references and lookups add); returns the rows it appended.
-  int64_t stage_changes(size_t i, stage::StagingTable& table, const delta::TextSettings& settings,
-                        const std::string& previous_rejects, int64_t estimate);
-  // Whether a table referenced by `t` had new, changed or deleted rows in this run.
+  void mark_unchanged(size_t i);
+  // Incremental: what delta::ReconcileBatch needs to complete table `i`'s staging
+  // (and what references and lookups add).
+  delta::ReconcileInput reconcile_input(size_t i);
+  // Whether a table referenced by `t` may have new, changed or deleted rows in
+  // this run (it is staged and not proved unchanged).
   bool references_changed(const plan::TablePlan& t) const;
   // Whether a key that table `index`'s current rejects run set aside for a collision is free now
   // (a statement taking the table's target name, batched by begin_run()).
@@ -115,25 +122,15 @@ class Session {
   plan::SyncPlan plan_;
   std::string run_id_;
   std::string rejects_;
-  std::vector<std::unique_ptr<apply::TableSql>> staged_;
+  std::vector<TableRun> tables_;  // index-aligned with plan_.tables
   std::vector<const apply::TableSql*> staged_ptrs_;
   std::vector<std::string> created_;  // every staging table this run created (until dropped)
   bool rejects_dropped_ = false;
-  std::vector<int64_t> rows_read_;
-  std::vector<int64_t> source_rows_;
-  std::vector<delta::MethodChoice> methods_;
   delta::Watermark snapshot_;
-  std::vector<delta::Watermark> watermarks_;
-  std::vector<int64_t> target_owned_;
-  std::vector<int64_t> carried_rejects_;
-  std::vector<int64_t> deletions_;     // keys an incremental table lists for deletion
-  std::vector<bool> unchanged_;        // proved unchanged at the source: nothing to prepare or apply
   static constexpr int64_t kSmallStagedRows = 100000;  // per table: the snapshot and its lookup tables' counts
-  std::vector<double> stage_seconds_;
   // Read by begin_run() in its batch, for stage_selected():
   std::map<std::string, std::pair<std::string, std::string>> previous_;  // table -> (watermark, last run)
   std::string target_text_hash_;                                         // the target's answer to the text hash probe
-  std::vector<bool> collisions_freed_;                                   // incremental: see collision_freed_sql()
 };
 
 // The lock key: target database and scope (runs with different scopes may run together).

@@ -1,0 +1,42 @@
+// A chain of source-to-target COPYs sent to the target as one simple-protocol
+// message ("COPY a FROM STDIN; ANALYZE a; COPY b FROM STDIN; ..."), each
+// filled in turn from its own COPY ... TO STDOUT on the source
+// (pg::CopyIn::next()). The first COPY costs two round trips, each after it
+// one (the end of one COPY and the start of the next are answered together),
+// whatever the number of tables the copies belong to.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "pg/connection.h"
+
+namespace stagesync::stage {
+
+class CopyChain {
+ public:
+  struct Copy {
+    std::string copy_out;            // COPY (...) TO STDOUT on the source
+    std::string copy_in;             // COPY ... FROM STDIN on the target (same format)
+    std::vector<std::string> after;  // statements run right after it, in the same message
+    // Called once the copy and its `after` statements ran: rows copied, and
+    // the rows each `after` statement affected (pg::CopyIn::after()).
+    std::function<void(int64_t rows, const std::vector<int64_t>& after)> done;
+  };
+
+  void add(Copy copy) { copies_.push_back(std::move(copy)); }
+  bool empty() const { return copies_.empty(); }
+
+  // Runs every copy, in the order added, then empties the chain. The
+  // target's deferred statements go first in the message (they must be
+  // plain: pg::Connection::deferred_plain()). An error on either side is
+  // thrown; the rest of the message never runs.
+  void run(pg::Connection& source, pg::Connection& target);
+
+ private:
+  std::vector<Copy> copies_;
+};
+
+}  // namespace stagesync::stage
