@@ -33,18 +33,6 @@ double since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-std::string new_run_id() {
-  std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &utc);
-  std::random_device rd;
-  char suffix[16];
-  std::snprintf(suffix, sizeof suffix, "%06x", static_cast<unsigned>(rd() & 0xFFFFFF));
-  return std::string(stamp) + "_" + suffix;
-}
-
 pg::Endpoint desktop_endpoint(const config::Config& cfg) {
   pg::Endpoint e = run::source_endpoint(cfg);
   e.application_name = kDesktopApplicationName;
@@ -252,7 +240,7 @@ class ReverseRun {
     if (!lock) mark_.refuse("target", *target_);
     fast = fast && *lock && version == state::kMetadataVersion && pending.empty() && windows_usable(states);
     if (fast) {
-      run_id_ = new_run_id();
+      run_id_ = state::new_run_id();
       summary_.run_id = run_id_;
       return;
     }
@@ -264,7 +252,7 @@ class ReverseRun {
                           (pid ? " (server process " + std::to_string(pid) + ")" : std::string()) +
                           "; try again later or pass --wait SECONDS");
     }
-    run_id_ = new_run_id();
+    run_id_ = state::new_run_id();
     summary_.run_id = run_id_;
     state::ensure_metadata(*target_);
     target_->exec(state::reverse_book_ddl());

@@ -105,19 +105,6 @@ void Session::configure_target() {
 
 namespace {
 
-// "YYYYMMDDTHHMMSS_xxxxxx" (UTC, then 6 random hex digits): sorts by start time.
-std::string new_run_id() {
-  std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &utc);
-  std::random_device rd;
-  char suffix[16];
-  std::snprintf(suffix, sizeof suffix, "%06x", static_cast<unsigned>(rd() & 0xFFFFFF));
-  return std::string(stamp) + "_" + suffix;
-}
-
 }  // namespace
 
 std::string Session::begin_run(const std::string& command, const std::string& mode, const std::string& strategy) {
@@ -159,7 +146,7 @@ std::string Session::begin_run(const std::string& command, const std::string& mo
     }
   }
   // Second round trip: clean up, record the run, and read what staging needs.
-  run_id_ = new_run_id();
+  run_id_ = state::new_run_id();
   rejects_ = stage::rejects_table(run_id_);
   std::string tables;
   for (size_t i : plan_.selected()) tables += (tables.empty() ? "" : "\n") + plan_.tables[i].target_name;

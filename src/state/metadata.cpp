@@ -1,5 +1,9 @@
 #include "state/metadata.h"
 
+#include <cstdio>
+#include <ctime>
+#include <random>
+
 namespace stagesync::state {
 namespace {
 
@@ -158,6 +162,18 @@ void ensure_metadata(pg::Connection& target) {
     if (target.is_alive()) target.exec("ROLLBACK");
     throw;
   }
+}
+
+std::string new_run_id() {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &utc);
+  std::random_device rd;
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "%06x", static_cast<unsigned>(rd() & 0xFFFFFF));
+  return std::string(stamp) + "_" + suffix;
 }
 
 }  // namespace stagesync::state

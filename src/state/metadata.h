@@ -24,6 +24,10 @@ class MetadataError : public std::runtime_error {
 // Creates or upgrades the metadata schema. Call while holding the RunLock.
 void ensure_metadata(pg::Connection& target);
 
+// A new run's id, "YYYYMMDDTHHMMSS_xxxxxx" (UTC, then 6 random hex digits):
+// sorts by start time. The key of stagesync.runs for every command.
+std::string new_run_id();
+
 // The statement reading the schema version, for a caller that batches it with
 // others (pg::Pipeline) on the common path where the schema exists: it fails
 // with SQLSTATE 42P01 when it does not (then ensure_metadata() decides).
