@@ -232,21 +232,28 @@ TEST_F(RunLoop, ThreeCyclesConvergeAndEachWritesOnlyItsChanges) {
   EXPECT_EQ(cli({"verify", "--config", cfg_}).exit_code, 0);
   expect_clean(t, "three cycles");
 
-  // A cycle costs the target no more than the round trips of the incremental sync and the reverse sync it is
-  // (decision 0006): nothing of its own.
+  // A cycle costs the target the round trips of the incremental sync and the reverse sync it is
+  // (decision 0006): nothing of its own. The proxy counts client bursts after server data, and a slow
+  // client (seen under the sanitizers) can send one long pipeline in two bursts: the fewest of three
+  // tries of each is the structural count.
   TcpProxy proxy(Servers::target().port());
   std::string via = config_for("postgresql://postgres@127.0.0.1:" + std::to_string(proxy.port()) + "/" + db_->name());
-  ASSERT_EQ(cli({"sync", "--config", via, "--mode", "incremental"}).exit_code, 0);
-  int64_t sync_trips = proxy.round_trips();
-  proxy.reset_counters();
-  ASSERT_EQ(cli({"reverse", "--config", via}).exit_code, 0);
-  int64_t reverse_trips = proxy.round_trips();
-  proxy.reset_counters();
-  ASSERT_EQ(cli({"run", "--config", via, "--once", "--state", state_}).exit_code, 0);
-  // At most, not exactly: the separate commands' counts have been seen to vary by two under the
-  // sanitizers (timing); what matters is that a cycle adds no round trip of its own.
-  EXPECT_LE(proxy.round_trips(), sync_trips + reverse_trips) << "round trips of a no-change cycle";
-  std::cout << "[ run      ] a cycle with nothing to do: " << proxy.round_trips() << " round trips to the target\n";
+  auto fewest = [&](const std::vector<std::string>& args) {
+    int64_t least = -1;
+    for (int k = 0; k < 3; ++k) {
+      proxy.reset_counters();
+      CliResult r = cli(args);
+      EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+      if (least < 0 || proxy.round_trips() < least) least = proxy.round_trips();
+    }
+    return least;
+  };
+  int64_t sync_trips = fewest({"sync", "--config", via, "--mode", "incremental"});
+  int64_t reverse_trips = fewest({"reverse", "--config", via});
+  int64_t cycle_trips = fewest({"run", "--config", via, "--once", "--state", state_});
+  EXPECT_EQ(cycle_trips, sync_trips + reverse_trips) << "round trips of a no-change cycle";
+  std::cout << "[ run      ] a cycle with nothing to do: " << cycle_trips << " round trips to the target (" << sync_trips
+            << " forward + " << reverse_trips << " reverse)\n";
 }
 
 TEST_F(RunLoop, SigtermDuringStagingDuringTheApplyAndBetweenCyclesStopsCleanly) {
