@@ -200,28 +200,20 @@ ReversePlan resolve(const config::Config& cfg, const catalog::Tables& clouds, co
       }
       e.writes.push_back(std::move(w));
     }
-    for (const auto& [dname, expr] : r.convert) {
+    // A conversion or a constant: an SQL value read as text, checked against the desktop column's type.
+    auto declared = [&](const std::string& how, const std::string& dname, const std::string& raw) {
       const catalog::Column* d = e.desktop.find(dname);
-      if (!d || !written.insert(dname).second) continue;
+      if (!d || !written.insert(dname).second) return;
       DesktopWrite w;
       w.column = *d;
-      w.origin = "convert " + dname;
-      w.raw = "(" + expr + ")";
+      w.origin = how + " " + dname;
+      w.raw = raw;
       w.value = w.raw + "::text::" + cast_type(*d);
       w.check_input = true;
       e.writes.push_back(std::move(w));
-    }
-    for (const auto& [dname, constant] : r.set) {
-      const catalog::Column* d = e.desktop.find(dname);
-      if (!d || !written.insert(dname).second) continue;
-      DesktopWrite w;
-      w.column = *d;
-      w.origin = "set " + dname;
-      w.raw = pg::text_literal(constant);
-      w.value = w.raw + "::text::" + cast_type(*d);
-      w.check_input = true;
-      e.writes.push_back(std::move(w));
-    }
+    };
+    for (const auto& [dname, expr] : r.convert) declared("convert", dname, "(" + expr + ")");
+    for (const auto& [dname, constant] : r.set) declared("set", dname, pg::text_literal(constant));
     // Desktop column order: the bookkeeping's desktop hash must not depend on the config's order.
     std::sort(e.writes.begin(), e.writes.end(), [&](const DesktopWrite& a, const DesktopWrite& b) {
       auto pos = [&](const std::string& n) {

@@ -3,19 +3,6 @@
 #include "config/config.h"
 
 namespace stagesync::testing {
-namespace {
-
-class Quiet : public report::Reporter {
- public:
-  void info(const std::string&) override {}
-  void warning(const std::string&) override {}
-  void progress(const report::Progress&) override {}
-  void table_done(const report::TableResult&) override {}
-  void finished(const report::RunSummary&) override {}
-};
-
-}  // namespace
-
 ReverseFixture::ReverseFixture() {
   src().exec(
       "CREATE TABLE workdiary (wd_id bigint, staff_id integer, date date, timefrom timestamp, tasknotes varchar(40), "
@@ -47,7 +34,7 @@ std::string ReverseFixture::reverse_config(const std::string& reverse_extra, con
 
 report::RunSummary ReverseFixture::reverse(const std::string& cfg, bool plan_only) {
   config::Config c = config::load_config(cfg);
-  Quiet quiet;
+  NullReporter quiet;
   return reverse::run_reverse(c, reverse::ReverseOptions{{}, 0, plan_only}, quiet);
 }
 

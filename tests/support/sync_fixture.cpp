@@ -30,16 +30,6 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-// Quiet reporter for in-process runs.
-class NullReporter : public report::Reporter {
- public:
-  void info(const std::string&) override {}
-  void warning(const std::string&) override {}
-  void progress(const report::Progress&) override {}
-  void table_done(const report::TableResult&) override {}
-  void finished(const report::RunSummary&) override {}
-};
-
 }  // namespace
 
 SyncFixture::SyncFixture()

@@ -12,10 +12,21 @@
 #include <vector>
 
 #include "apply/strategy.h"
+#include "report/reporter.h"
 #include "report/run_summary.h"
 #include "support/servers.h"
 
 namespace stagesync::testing {
+
+// A reporter that says nothing, for in-process runs.
+class NullReporter : public report::Reporter {
+ public:
+  void info(const std::string&) override {}
+  void warning(const std::string&) override {}
+  void progress(const report::Progress&) override {}
+  void table_done(const report::TableResult&) override {}
+  void finished(const report::RunSummary&) override {}
+};
 
 struct CliResult {
   int exit_code = -1;
