@@ -76,8 +76,9 @@
 #include "pg/connection.h"
 #include "pg/sql.h"
 #include "plan/sync_plan.h"
-#include "stage/copy_pipe.h"
-#include "stage/source_query.h"
+#include "pg/copy_pipe.h"
+#include "source/postgres/postgres_source.h"
+#include "source/postgres/source_query.h"
 #include "reverse_bench.h"
 #include "support/tcp_proxy.h"
 
@@ -177,7 +178,7 @@ pg::Connection connect_floor(const cluster::LocalCluster& server, const std::str
 int64_t copy_table(pg::Connection& source, pg::Connection& target, const plan::TablePlan& t, const std::string& into) {
   std::vector<std::string> names;
   for (const auto& c : t.columns) names.push_back(c.name);
-  return stage::pipe_copy(source, stage::source_copy(t, source), target,
+  return pg::pipe_copy(source, source::postgres::source_copy(t, source), target,
                           "COPY " + into + " (" + pg::column_list(names) + ") FROM STDIN (FORMAT binary)");
 }
 
@@ -298,7 +299,7 @@ class Bench {
     dev_config_path_ = target_.directory() + "/bench-development.yaml";
     std::ofstream(dev_config_path_) << dev;
     fresh_target();
-    pg::Connection desktop = connect(source_, "desktop");
+    source::postgres::PostgresSource desktop(std::make_unique<pg::Connection>(connect(source_, "desktop")), cfg_);
     pg::Connection cloud = connect(target_, "cloud");
     plan::Resolution r = plan::resolve(cfg_, desktop, cloud, {});
     if (!r.problems.empty()) throw std::runtime_error("the demo configuration does not resolve: " + r.problems.front());
@@ -381,7 +382,7 @@ class Bench {
         cloud.exec("CREATE TABLE " + floor_table(i) + " " + staged_columns_ddl(t));
         std::vector<std::string> names;
         for (const auto& c : t.columns) names.push_back(c.name);
-        copy_out.push_back(stage::source_copy(t, desktop));
+        copy_out.push_back(source::postgres::source_copy(t, desktop));
         copy_in.push_back("COPY " + floor_table(i) + " (" + pg::column_list(names) + ") FROM STDIN (FORMAT binary)");
       }
     }
@@ -408,7 +409,7 @@ class Bench {
       pg::Connection desktop = connect(source_, "desktop");
       for (size_t i : order) {
         std::vector<std::string> columns;
-        copy_out.push_back(stage::binary_copy_out(kept_rows_select(plan_.tables[i], desktop, columns)));
+        copy_out.push_back(source::postgres::binary_copy_out(kept_rows_select(plan_.tables[i], desktop, columns)));
         copy_in.push_back("COPY " + plan_.tables[i].target.qualified_name() + " (" + pg::column_list(columns) +
                           ") FROM STDIN (FORMAT binary)");
       }
@@ -567,14 +568,14 @@ class Bench {
         same.push_back("p." + pg::ident(ref.parent_columns[k]) + " = s." + pg::ident(ref.columns[k]));
       }
       keep.push_back("(" + pg::join(some_null, " OR ") + " OR EXISTS (SELECT 1 FROM (" +
-                     stage::source_select(plan_.tables[ref.parent], source) + ") p WHERE " + pg::join(same, " AND ") +
+                     source::postgres::source_select(plan_.tables[ref.parent], source) + ") p WHERE " + pg::join(same, " AND ") +
                      "))");
     }
     bool distinct = t.keyed() && t.duplicates.keep_newest;
     std::vector<std::string> key;
     for (const auto& k : t.key) key.push_back("s." + pg::ident(k));
     std::string out = std::string("SELECT ") + (distinct ? "DISTINCT ON (" + pg::join(key, ", ") + ") " : "") +
-                      pg::join(values, ", ") + " FROM (" + stage::source_select(t, source) + ") s";
+                      pg::join(values, ", ") + " FROM (" + source::postgres::source_select(t, source) + ") s";
     if (!keep.empty()) out += " WHERE " + pg::join(keep, " AND ");
     if (distinct) out += " ORDER BY " + pg::join(key, ", ");
     return out;

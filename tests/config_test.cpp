@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "demo/reference_data.h"
 #include "plan/sync_plan.h"
+#include "source/postgres/postgres_source.h"
 #include "run/check_run.h"
 #include "support/servers.h"
 
@@ -387,7 +388,8 @@ TEST_F(ReferenceSchema, AReferenceByTheLeadingKeyColumnsIsAccepted) {
                         "    references: [ { columns: [job_id], parent: jobshead, on_orphan: skip } ]\n",
                         "cfg.yaml"));
   EXPECT_EQ(problems_of(cfg), "");
-  auto source = source_->connect();
+  stagesync::source::postgres::PostgresSource source(
+      std::make_unique<stagesync::pg::Connection>(source_->connect()), cfg);
   auto target = target_->connect();
   auto r = stagesync::plan::resolve(cfg, source, target, {});
   ASSERT_TRUE(r.problems.empty());

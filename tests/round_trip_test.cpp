@@ -19,7 +19,7 @@ namespace {
 // The documented budget (docs/performance.md, "Round trips").
 constexpr int64_t kFullSyncBudget = 40;
 constexpr int64_t kNoChangeIncrementalBudget = 10;
-// Every changed table is reconciled in the same phases (delta::ReconcileBatch):
+// Every changed table is reconciled in the same phases (source::postgres::ReconcileBatch):
 // 28 today, of which only the chained COPYs (the windows' reads and the fetch)
 // add one per changed table. A step that waits once per table again (its own
 // digests, pairs or fetch statement) adds about six here and fails this.

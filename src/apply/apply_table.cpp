@@ -7,7 +7,7 @@ namespace {
 // counts it, so the two cannot disagree.
 
 // Condition on target alias t: the owned rows a merge deletes (no longer in the
-// source). Incremental runs: the keys delta::Reconciliation listed. Keyed tables by key;
+// source). Incremental runs: the keys source::postgres::Reconciliation listed. Keyed tables by key;
 // keyless tables as multisets (a row value held n times in the target and m
 // times in staging loses n - m copies).
 std::string vanished(const TableSql& t, pg::Params& params) {

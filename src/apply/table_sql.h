@@ -20,7 +20,7 @@ class TableSql {
 
   // Incremental runs stage only changed rows, so "vanished from the source"
   // cannot mean "not staged": it is the explicit list of keys in `deletions`
-  // (a table with the key columns, found by delta::Reconciliation). Empty: full.
+  // (a table with the key columns, found by source::postgres::Reconciliation). Empty: full.
   void set_deletions(std::string deletions) { deletions_ = std::move(deletions); }
   const std::string& deletions() const { return deletions_; }
   bool incremental() const { return !deletions_.empty(); }

@@ -1,35 +1,7 @@
 #include "delta/change_method.h"
 
-#include "pg/sql.h"
 
 namespace stagesync::delta {
-
-std::map<std::string, int64_t> lookup_rows(const plan::TablePlan& t, pg::Connection& source,
-                                           const std::map<std::string, int64_t>& known) {
-  std::map<std::string, int64_t> out;
-  for (const auto& l : t.lookups) {
-    std::string name = l.from.qualified_name();
-    if (out.count(name)) continue;
-    auto k = known.find(name);
-    out[name] = k != known.end() ? k->second : source.exec("SELECT count(*) FROM " + name).int64(0, 0);
-  }
-  return out;
-}
-
-std::string lookup_changes(pg::Connection& source, const Watermark& since, const Watermark& now) {
-  std::string why;
-  std::optional<std::string> window = changed_since(since, now, why);
-  if (!window) return why;
-  for (const auto& [name, rows] : now.lookup_rows) {
-    auto before = since.lookup_rows.find(name);
-    if (before == since.lookup_rows.end()) return "lookup table " + name + " was not counted by the last run";
-    if (before->second != rows) return "lookup table " + name + " changed since the last run (row count)";
-    if (source.exec("SELECT EXISTS (SELECT 1 FROM " + name + " t WHERE " + *window + ")").boolean(0, 0)) {
-      return "lookup table " + name + " changed since the last run";
-    }
-  }
-  return "";
-}
 
 bool lookups_comparable(const plan::TablePlan& t) {
   for (const auto& l : t.lookups)

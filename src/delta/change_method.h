@@ -3,7 +3,7 @@
 //  cursor       rows whose version is newer than the last run's source snapshot
 //               (changed_since()), plus key-set reconciliation for deletions
 //  fingerprint  per-row fingerprints of the mapped rows, compared by buckets,
-//               then by key in the buckets that differ (delta::Reconciliation)
+//               then by key in the buckets that differ (source::postgres::Reconciliation)
 //  full         every row, as in --mode full
 //
 // choose_method() never fails: where an incremental method cannot be trusted
@@ -16,7 +16,6 @@
 
 #include "apply/strategy.h"
 #include "delta/watermark.h"
-#include "pg/connection.h"
 #include "plan/sync_plan.h"
 
 namespace stagesync::delta {
@@ -46,19 +45,9 @@ struct TableFacts {
   std::string lookup_change;
 };
 
-// For a table with lookups: empty when none of the lookup tables counted in
-// `now.lookup_rows` changed in the window `since` -> `now` (no row version in
-// the window, row count as recorded in `since`), else which one changed and
-// how. Runs inside the source snapshot.
-std::string lookup_changes(pg::Connection& source, const Watermark& since, const Watermark& now);
 // Whether every lookup's match columns are synced columns of the table, so
 // the target's stored lookup values can be checked (lookup_drift()).
 bool lookups_comparable(const plan::TablePlan& table);
-// Row counts of the table's lookup tables in the current snapshot.
-// `known` holds counts this snapshot already has (tables read whole, no scope).
-std::map<std::string, int64_t> lookup_rows(const plan::TablePlan& table, pg::Connection& source,
-                                           const std::map<std::string, int64_t>& known);
-
 MethodChoice choose_method(const plan::TablePlan& table, const TableFacts& facts);
 
 }  // namespace stagesync::delta

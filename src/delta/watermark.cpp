@@ -7,35 +7,6 @@ namespace {
 constexpr int64_t kXidSpace = int64_t{1} << 32;
 }  // namespace
 
-std::string source_identity(pg::Connection& source) {
-  pg::Result db = source.exec(
-      "SELECT d.oid::text || '/' || d.datname FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()");
-  std::string id = db.text(0, 0);
-  try {
-    pg::Result sys = source.exec("SELECT system_identifier::text FROM pg_catalog.pg_control_system()");
-    if (sys.rows() == 1) id = sys.text(0, 0) + "/" + id;
-  } catch (const pg::Error& e) {
-    if (e.is_connection_loss()) throw;  // a refused call is fine: the database part still identifies it
-  }
-  return id;
-}
-
-Watermark current_snapshot(pg::Connection& source, const std::string& identity) {
-  pg::Result r = source.exec(
-      "SELECT pg_catalog.txid_snapshot_xmin(s), pg_catalog.txid_snapshot_xmax(s) "
-      "FROM pg_catalog.txid_current_snapshot() s");
-  Watermark w{r.int64(0, 0), r.int64(0, 1), identity, {}, -1, {}, -1};
-  // age(x) is (stable id - x) as int32, the stable id fixed at its first use
-  // in this transaction; measure it from a normal id (3 and up).
-  int64_t probe = w.xmin % kXidSpace;
-  if (probe >= 3) {
-    int64_t a = source.exec("SELECT pg_catalog.age($1::text::xid)", std::vector<pg::Param>{std::to_string(probe)})
-                    .int64(0, 0);
-    if (a >= 0) w.age_base = (probe + a) % kXidSpace;
-  }
-  return w;
-}
-
 std::string to_json(const Watermark& w, const std::string& method) {
   nlohmann::json j = {{"format", 1},         {"xmin", w.xmin},     {"xmax", w.xmax},
                       {"source", w.source},   {"method", method},   {"lookup_rows", w.lookup_rows},

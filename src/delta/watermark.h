@@ -15,7 +15,6 @@
 #include <optional>
 #include <string>
 
-#include "pg/connection.h"
 
 namespace stagesync::delta {
 
@@ -39,16 +38,6 @@ struct Watermark {
   // written with age() are twice as fast as comparing ids converted to text.
   int64_t age_base = -1;
 };
-
-// "system identifier/database oid/database name" when the role may read
-// pg_control_system(), else "database oid/database name". Call outside a
-// transaction (a refused function call would abort it).
-std::string source_identity(pg::Connection& source);
-
-// The snapshot of the transaction open on `source`. Call it as the first
-// statement of the REPEATABLE READ transaction that reads the rows, so the
-// snapshot it reports is the one the rows are read in.
-Watermark current_snapshot(pg::Connection& source, const std::string& identity);
 
 std::string to_json(const Watermark& w, const std::string& method);
 // nullopt when `json` is empty or not a watermark of this format.

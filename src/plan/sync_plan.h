@@ -17,6 +17,10 @@
 #include "pg/connection.h"
 #include "plan/target_triggers.h"
 
+namespace stagesync::source {
+class Source;  // source/source.h
+}
+
 namespace stagesync::plan {
 
 // A column carried through the staging table. Source and target share names.
@@ -104,7 +108,7 @@ struct Resolution {
 };
 
 // `only` lists source or target names (from --tables); empty selects all.
-Resolution resolve(const config::Config& cfg, pg::Connection& source, pg::Connection& target,
+Resolution resolve(const config::Config& cfg, source::Source& source, pg::Connection& target,
                    const std::vector<std::string>& only);
 
 }  // namespace stagesync::plan

@@ -3,6 +3,7 @@
 #include "backup/backup.h"
 #include "plan/sync_plan.h"
 #include "reverse/reverse_run.h"
+#include "run/run_errors.h"
 #include "run/session.h"
 #include "state/metadata.h"
 
@@ -26,17 +27,15 @@ std::string strategy_risk(const config::Config& cfg, const std::string& strategy
 CheckReport run_check(const config::Config& cfg, const std::vector<std::string>& tables, const std::string& strategy) {
   CheckReport report;
   report.facts.push_back(strategy_risk(cfg, strategy));
-  std::unique_ptr<pg::Connection> source, target;
-  if (!cfg.source.sqlite.empty()) {
-    report.problems.push_back("source: SQLite sources are not supported by this version yet");
-  } else {
-    try {
-      source = connect_side("source", source_endpoint(cfg));
-      report.facts.push_back("source: connected to " + source->describe() + " (PostgreSQL " +
-                             std::to_string(source->server_version() / 10000) + ")");
-    } catch (const pg::Error& e) {
-      report.problems.push_back(e.what());
-    }
+  std::unique_ptr<source::Source> source;
+  std::unique_ptr<pg::Connection> target;
+  try {
+    source = open_source(cfg);
+    report.facts.push_back("source: connected to " + source->describe());
+  } catch (const CheckFailed& e) {
+    for (const auto& p : e.problems()) report.problems.push_back(p);
+  } catch (const std::exception& e) {
+    report.problems.push_back(e.what());
   }
   try {
     target = connect_side("target", target_endpoint(cfg));

@@ -40,7 +40,10 @@ void commit_run(Session& s, pg::Pipeline& batch, const std::string& run_id, cons
     batch.add("COMMIT");
     if (last) s.drop_staging_after(batch);
     batch.run();
-    if (last) s.staging_dropped();
+    if (last) {
+      s.staging_dropped();
+      s.committed();
+    }
     return;
   } catch (const pg::Error& e) {
     if (!e.is_connection_loss()) throw;
@@ -71,6 +74,7 @@ void commit_run(Session& s, pg::Pipeline& batch, const std::string& run_id, cons
     }
     if (committed) {
       out.warning("run " + run_id + " did commit before the connection was lost");
+      if (last) s.committed();
       return;
     }
     out.warning("run " + run_id + " did not commit; nothing was changed");

@@ -14,15 +14,14 @@
 #include "apply/table_sql.h"
 #include "config/config.h"
 #include "delta/change_method.h"
-#include "delta/reconcile.h"
-#include "delta/reconcile_batch.h"
 #include "pg/connection.h"
 #include "pg/pipeline.h"
 #include "plan/sync_plan.h"
 #include "report/reporter.h"
 #include "run/pooler_check.h"
-#include "run/table_run.h"
-#include "stage/copy_chain.h"
+#include "source/source.h"
+#include "source/stage_run.h"
+#include "source/table_run.h"
 #include "stage/staging_table.h"
 
 namespace stagesync::run {
@@ -39,6 +38,9 @@ std::unique_ptr<pg::Connection> connect_side(const std::string& side, const pg::
                                              bool check_session = true);
 pg::Endpoint source_endpoint(const config::Config& cfg);
 pg::Endpoint target_endpoint(const config::Config& cfg);
+// The source `cfg` names (`source: { url }` or `source: { sqlite }`),
+// connected or opened: the one place that knows every kind of source.
+std::unique_ptr<source::Source> open_source(const config::Config& cfg);
 
 class Session {
  public:
@@ -49,10 +51,12 @@ class Session {
   // Takes the run lock (LockBusy), ensures metadata, drops crash leftovers,
   // and records a run row with status 'running'. Returns the run id.
   std::string begin_run(const std::string& command, const std::string& mode, const std::string& strategy);
-  // Streams every selected table into its staging table (one snapshot). With
-  // `incremental`, each table is read by the method delta::choose_method()
-  // picks: only its changes (and the keys it lost) are staged.
+  // Streams every selected table into its staging table (one consistent
+  // state of the source, source::Source::stage()). With `incremental`, the
+  // source reads only what changed where it can tell (TableRun::method).
   void stage_selected(bool incremental = false, apply::Strategy strategy = apply::Strategy::Merge);
+  // The run's target transaction committed (tells the source, best effort).
+  void committed() noexcept;
 
   // BEGIN on the target, with the apply's planner setting: set-based joins of
   // whole tables, never nested loops (an analysed-empty target table would
@@ -70,7 +74,7 @@ class Session {
   void drop_staging_after(pg::Pipeline& batch);
   void staging_dropped();
 
-  pg::Connection& source() { return *source_; }
+  source::Source& source() { return *source_; }
   pg::Connection& target() { return *target_; }
   // The application_name of stagesync's target sessions (to recognise its own server sessions).
   std::string application_name() const;
@@ -80,7 +84,7 @@ class Session {
   // Index-aligned with plan().tables; nullptr for tables not staged.
   const std::vector<const apply::TableSql*>& staged() const { return staged_ptrs_; }
   std::vector<const plan::TablePlan*> plans() const;
-  const TableRun& table(size_t index) const { return tables_.at(index); }
+  const source::TableRun& table(size_t index) const { return tables_.at(index); }
   int64_t rows_read(size_t index) const { return tables_.at(index).rows_read; }
   // In-scope source rows of the table in this run's snapshot (all of them, even when fewer were read).
   int64_t source_rows(size_t index) const { return tables_.at(index).source_rows; }
@@ -98,17 +102,6 @@ class Session {
 
  private:
   void configure_target();
-  // Reads table `i`'s facts from the source (method, watermark, row counts)
-  // and decides how it is staged; returns the change window's rows (-1: not counted).
-  int64_t choose(size_t i, bool incremental, apply::Strategy strategy, bool hashes_match);
-  // Records table `i` as proved unchanged (nothing to read, compare or apply).
-  void mark_unchanged(size_t i);
-  // Incremental: what delta::ReconcileBatch needs to complete table `i`'s staging
-  // (and what references and lookups add).
-  delta::ReconcileInput reconcile_input(size_t i);
-  // Whether a table referenced by `t` may have new, changed or deleted rows in
-  // this run (it is staged and not proved unchanged).
-  bool references_changed(const plan::TablePlan& t) const;
   // Whether a key that table `index`'s current rejects run set aside for a collision is free now
   // (a statement taking the table's target name, batched by begin_run()).
   std::string collision_freed_sql(size_t index) const;
@@ -116,21 +109,19 @@ class Session {
   const config::Config& cfg_;
   SessionOptions options_;
   report::Reporter& out_;
-  std::unique_ptr<pg::Connection> source_;
+  std::unique_ptr<source::Source> source_;
   std::unique_ptr<pg::Connection> target_;
   SessionMark session_mark_;  // the target's server session, checked by begin_run()
   plan::SyncPlan plan_;
   std::string run_id_;
   std::string rejects_;
-  std::vector<TableRun> tables_;  // index-aligned with plan_.tables
+  std::vector<source::TableRun> tables_;  // index-aligned with plan_.tables
   std::vector<const apply::TableSql*> staged_ptrs_;
   std::vector<std::string> created_;  // every staging table this run created (until dropped)
   bool rejects_dropped_ = false;
-  delta::Watermark snapshot_;
-  static constexpr int64_t kSmallStagedRows = 100000;  // per table: the snapshot and its lookup tables' counts
+  static constexpr int64_t kSmallStagedRows = 100000;
   // Read by begin_run() in its batch, for stage_selected():
   std::map<std::string, std::pair<std::string, std::string>> previous_;  // table -> (watermark, last run)
-  std::string target_text_hash_;                                         // the target's answer to the text hash probe
 };
 
 // The lock key: target database and scope (runs with different scopes may run together).

@@ -4,11 +4,10 @@
 #include <stdexcept>
 
 #include "pg/copy_stream.h"
-#include "stage/copy_pipe.h"
 
 namespace stagesync::stage {
 
-void CopyChain::run(pg::Connection& source, pg::Connection& target) {
+void CopyChain::run(pg::Connection& target) {
   std::vector<Copy> copies = std::move(copies_);
   copies_.clear();
   if (copies.empty()) return;
@@ -24,7 +23,7 @@ void CopyChain::run(pg::Connection& source, pg::Connection& target) {
     } else if (!in->next()) {
       throw std::logic_error("copy chain: the server ended the message early");
     }
-    int64_t rows = pipe_copy(source, c.copy_out, *in, nullptr);
+    int64_t rows = c.fill(*in);
     if (c.done) c.done(rows, in->after());
   }
 }

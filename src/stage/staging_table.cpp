@@ -5,8 +5,6 @@
 
 #include "pg/pipeline.h"
 #include "pg/sql.h"
-#include "stage/copy_pipe.h"
-#include "stage/source_query.h"
 
 namespace stagesync::stage {
 
@@ -27,42 +25,28 @@ std::string work_table_name(const std::string& run_id, size_t index, const std::
   return pg::qualified("stagesync", "s_" + run_id + "_" + std::to_string(index) + suffix);
 }
 
-std::string StagingTable::copy_in() const {
+std::string StagingTable::copy_in(const std::string& format) const {
   std::vector<std::string> names;
   for (const auto& c : table_.columns) names.push_back(c.name);
-  return "COPY " + qualified_ + " (" + pg::column_list(names) + ") FROM STDIN (FORMAT binary)";
+  return "COPY " + qualified_ + " (" + pg::column_list(names) + ") FROM STDIN (FORMAT " + format + ")";
 }
 
-int64_t StagingTable::load(pg::Connection& source, const ProgressFn& progress, const std::string& where) {
-  int64_t rows = pipe_copy(source, source_copy(table_, source, where), target_, copy_in(), progress);
-  analyze();
-  return rows;
-}
+StagingChain::StagingChain(pg::Connection& target, const std::vector<StagingTable*>& tables, std::string format)
+    : target_(target), tables_(tables), format_(std::move(format)) {}
 
-int64_t StagingTable::load(pg::Connection& source, const ProgressFn& progress, pg::CopyIn& chain) {
-  return pipe_copy(source, source_copy(table_, source, ""), chain, progress);
-}
-
-StagingChain::StagingChain(pg::Connection& target, const std::vector<StagingTable*>& tables)
-    : target_(target), tables_(tables) {}
-
-int64_t StagingChain::load(StagingTable& table, pg::Connection& source, const ProgressFn& progress) {
+int64_t StagingChain::load(StagingTable& table, const CopyFill& fill) {
   if (next_ >= tables_.size() || tables_[next_] != &table) {
     throw std::logic_error("staging chain: tables must be loaded in the order given");
   }
   if (!in_) {
     std::string message;
-    for (const StagingTable* t : tables_) message += t->copy_in() + ";\n" + t->analyze_sql() + ";\n";
+    for (const StagingTable* t : tables_) message += t->copy_in(format_) + ";\n" + t->analyze_sql() + ";\n";
     in_ = std::make_unique<pg::CopyIn>(target_, message);  // the deferred CREATEs go first
   } else if (!in_->next()) {
     throw std::logic_error("staging chain: the server ended the message early");
   }
   ++next_;
-  return table.load(source, progress, *in_);
-}
-
-int64_t StagingTable::append(pg::Connection& source, const std::string& select) {
-  return pipe_copy(source, binary_copy_out(select), target_, copy_in());
+  return fill(*in_);
 }
 
 void StagingTable::analyze() {

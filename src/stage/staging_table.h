@@ -12,7 +12,7 @@
 
 #include "pg/connection.h"
 #include "plan/sync_plan.h"
-#include "stage/copy_pipe.h"
+#include "pg/copy_stream.h"
 
 namespace stagesync::stage {
 
@@ -23,17 +23,13 @@ class StagingTable {
 
   const std::string& qualified() const { return qualified_; }
 
-  // Streams the table from `source` (inside the caller's snapshot) with
-  // binary COPY into this table, then ANALYZEs it. Returns rows loaded.
-  // `where` limits the rows read (see source_select()).
-  int64_t load(pg::Connection& source, const ProgressFn& progress, const std::string& where = "");
-  // The same into `chain`'s current COPY (StagingChain; its ANALYZE is part of the chain).
-  int64_t load(pg::Connection& source, const ProgressFn& progress, pg::CopyIn& chain);
-  // Adds the rows of `select` (the staged columns, in order) from `source`; no ANALYZE.
-  int64_t append(pg::Connection& source, const std::string& select);
+  // Deferred ANALYZE (it travels with the next statement).
   void analyze();
   std::string analyze_sql() const;
-  std::string copy_in() const;
+  // The COPY that loads it: the staged columns in order, in `format` (a
+  // source decides: "binary" rows passed through from a PostgreSQL source,
+  // "text" rows a source converts itself).
+  std::string copy_in(const std::string& format = "binary") const;
 
  private:
   pg::Connection& target_;
@@ -41,19 +37,24 @@ class StagingTable {
   std::string qualified_;
 };
 
+// Writes one table's rows into a COPY that has started (in the format its
+// COPY statement names); returns the rows the server stored (CopyIn::finish()).
+using CopyFill = std::function<int64_t(pg::CopyIn& in)>;
+
 // Full runs: every selected table's COPY (and ANALYZE) in one simple-protocol
 // message, so each table after the first starts in the round trip that ends
 // the one before (pg::CopyIn::next()). Tables are loaded in the order given;
 // nothing is sent before the first load.
 class StagingChain {
  public:
-  StagingChain(pg::Connection& target, const std::vector<StagingTable*>& tables);
-  // Loads the chain's next table, which must be `table`, from `source`.
-  int64_t load(StagingTable& table, pg::Connection& source, const ProgressFn& progress);
+  StagingChain(pg::Connection& target, const std::vector<StagingTable*>& tables, std::string format = "binary");
+  // Loads the chain's next table, which must be `table`, with `fill`.
+  int64_t load(StagingTable& table, const CopyFill& fill);
 
  private:
   pg::Connection& target_;
   std::vector<StagingTable*> tables_;
+  std::string format_;
   size_t next_ = 0;
   std::unique_ptr<pg::CopyIn> in_;
 };

@@ -7,8 +7,9 @@
 
 #include "pg/connection.h"
 #include "plan/sync_plan.h"
+#include "stage/staging_table.h"
 
-namespace stagesync::stage {
+namespace stagesync::source::postgres {
 
 // A SELECT statement. Scope values are quoted with `source.literal()` since a
 // COPY statement accepts no parameters. `where`, when not empty, is one more
@@ -36,5 +37,7 @@ std::string lookup_select(const plan::ResolvedLookup& lookup, const std::string&
 std::string binary_copy_out(const std::string& select);
 // `COPY (source_select) TO STDOUT (FORMAT binary)`.
 std::string source_copy(const plan::TablePlan& table, pg::Connection& source, const std::string& where = "");
+// Fills a target COPY (FORMAT binary) with the rows of `select` on `source`.
+stage::CopyFill copy_from(pg::Connection& source, const std::string& select);
 
-}  // namespace stagesync::stage
+}  // namespace stagesync::source::postgres

@@ -18,16 +18,16 @@
 #include "plan/sync_plan.h"
 #include "stage/copy_chain.h"
 
-namespace stagesync::delta {
+namespace stagesync::source::postgres {
 
 // SELECTs on the target (key columns in staging types) of the rows of `table`
 // whose lookup values differ from the source's now. Creates work tables
 // stage::work_table_name(run_id, index, "_l<n>") (added to `created`, the
 // CREATE deferred) and adds the copies that fill them from the source to
-// `copies` (run inside the source snapshot, before the SELECTs). Requires
+// `copies` (they read `source`; run inside its snapshot, before the SELECTs). Requires
 // lookups_comparable(table).
-std::vector<std::string> lookup_drift(const plan::TablePlan& table, pg::Connection& target, const std::string& run_id,
+std::vector<std::string> lookup_drift(const plan::TablePlan& table, pg::Connection& source, pg::Connection& target, const std::string& run_id,
                                       size_t index, std::vector<std::string>& created,
                                       std::vector<stage::CopyChain::Copy>& copies);
 
-}  // namespace stagesync::delta
+}  // namespace stagesync::source::postgres

@@ -26,10 +26,10 @@
 #include <string>
 #include <vector>
 
-#include "delta/reconcile.h"
+#include "source/postgres/reconcile.h"
 #include "pg/connection.h"
 
-namespace stagesync::delta {
+namespace stagesync::source::postgres {
 
 class ReconcileBatch {
  public:
@@ -59,4 +59,4 @@ class ReconcileBatch {
   std::map<size_t, Reconciliation*> by_index_;
 };
 
-}  // namespace stagesync::delta
+}  // namespace stagesync::source::postgres

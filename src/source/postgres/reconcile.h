@@ -26,11 +26,12 @@
 
 #include "apply/table_sql.h"
 #include "delta/change_method.h"
+#include "delta/deletions.h"
 #include "pg/connection.h"
 #include "stage/copy_chain.h"
 #include "stage/staging_table.h"
 
-namespace stagesync::delta {
+namespace stagesync::source::postgres {
 
 // Session settings that change how values print as text (and so their
 // fingerprints), read from the source and applied to the target's
@@ -61,7 +62,7 @@ using BucketDigests = std::map<int, BucketDigest>;
 struct Reconciled {
   int64_t source_rows = 0;     // in-scope source rows with a key (the table's size at the source)
   int64_t rows_fetched = 0;    // rows appended to staging
-  std::string deletions;       // the table of keys to delete (see deletions_table())
+  std::string deletions;       // the table of keys to delete (see delta::deletions_table())
   int64_t deletion_count = 0;  // keys listed in it
   int64_t target_owned = -1;   // owned in-scope target rows before the run
   // Keys the previous run set aside, still set aside (not fetched): counted by
@@ -69,13 +70,8 @@ struct Reconciled {
   // (ReconcileInput::rejects_carried says where).
 };
 
-// Creates the (empty) table of key values to delete for table `index` of run
-// `run_id`, with the table's key columns; returns its name.
-std::string deletions_table(pg::Connection& target, const apply::TableSql& table, const std::string& run_id,
-                            size_t index);
-
 struct ReconcileInput {
-  Method method = Method::Cursor;
+  delta::Method method = delta::Method::Cursor;
   const apply::TableSql* table = nullptr;  // staging holds the rows read so far (cursor: the change window)
   stage::StagingTable* staging = nullptr;
   std::string run_id;  // names the work tables (stage::work_table_name())
@@ -174,4 +170,4 @@ class Reconciliation {
   std::vector<std::string> wanted_;  // the chunks' source conditions (defer_wanted())
 };
 
-}  // namespace stagesync::delta
+}  // namespace stagesync::source::postgres

@@ -1,11 +1,12 @@
-#include "stage/source_query.h"
+#include "source/postgres/source_query.h"
 
 #include <algorithm>
 #include <iterator>
 
+#include "pg/copy_pipe.h"
 #include "pg/sql.h"
 
-namespace stagesync::stage {
+namespace stagesync::source::postgres {
 
 std::string lookup_select(const plan::ResolvedLookup& l, const std::string& only) {
   std::string match = pg::column_list(l.match);
@@ -106,8 +107,14 @@ std::string source_count(const plan::TablePlan& table, pg::Connection& source, c
 
 std::string binary_copy_out(const std::string& select) { return "COPY (" + select + ") TO STDOUT (FORMAT binary)"; }
 
+stage::CopyFill copy_from(pg::Connection& source, const std::string& select) {
+  return [&source, copy_out = binary_copy_out(select)](pg::CopyIn& in) {
+    return pg::pipe_copy(source, copy_out, in, nullptr);
+  };
+}
+
 std::string source_copy(const plan::TablePlan& table, pg::Connection& source, const std::string& where) {
   return binary_copy_out(source_select(table, source, where));
 }
 
-}  // namespace stagesync::stage
+}  // namespace stagesync::source::postgres

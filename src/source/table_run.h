@@ -12,7 +12,7 @@
 #include "delta/watermark.h"
 #include "stage/staging_table.h"
 
-namespace stagesync::run {
+namespace stagesync::source {
 
 struct TableRun {
   std::unique_ptr<stage::StagingTable> staging;  // nullptr: not staged
@@ -27,8 +27,8 @@ struct TableRun {
   int64_t carried_rejects = 0;   // set-aside keys that stay set aside without being read again
   int64_t deletions = 0;         // keys an incremental table lists for deletion
   bool unchanged = false;        // proved unchanged at the source: nothing to prepare or apply
-  bool collision_freed = false;  // incremental: see Session::collision_freed_sql()
+  bool collision_freed = false;  // incremental: a key set aside for a collision is free now (run::Session)
   double stage_seconds = 0;
 };
 
-}  // namespace stagesync::run
+}  // namespace stagesync::source

@@ -1,15 +1,15 @@
-#include "delta/reconcile.h"
+#include "source/postgres/reconcile.h"
 
 #include <algorithm>
 #include <map>
 #include <tuple>
 
 #include "pg/sql.h"
-#include "stage/copy_pipe.h"
-#include "stage/source_query.h"
+#include "pg/copy_pipe.h"
+#include "source/postgres/source_query.h"
 #include "stage/staging_table.h"
 
-namespace stagesync::delta {
+namespace stagesync::source::postgres {
 namespace {
 
 constexpr int64_t kFetchChunk = 10000;  // keys per fetch statement
@@ -30,9 +30,9 @@ bool integer_column(const plan::StagedColumn& c) {
 
 class TableHash {
  public:
-  TableHash(const plan::TablePlan& t, Method m, int buckets) : count_(buckets), mask_(std::to_string(buckets - 1)) {
+  TableHash(const plan::TablePlan& t, delta::Method m, int buckets) : count_(buckets), mask_(std::to_string(buckets - 1)) {
     for (const auto& k : t.key) keys_.push_back(t.column(k));
-    if (m == Method::Fingerprint) {
+    if (m == delta::Method::Fingerprint) {
       for (const auto& c : t.columns)
         if (c.compare && std::find(t.key.begin(), t.key.end(), c.name) == t.key.end()) values_.push_back(&c);
     }
@@ -159,10 +159,6 @@ int bucket_count(int64_t rows) {
 
 }  // namespace
 
-std::string deletions_table(pg::Connection& target, const apply::TableSql& t, const std::string& run_id, size_t index) {
-  return stage::create_work_table(target, stage::work_table_name(run_id, index, "_d"), t.key_ddl());
-}
-
 TextSettings read_text_settings(pg::Connection& source) {
   TextSettings s;
   const std::vector<std::string> names = {"DateStyle", "IntervalStyle", "TimeZone", "extra_float_digits",
@@ -195,7 +191,7 @@ std::string key_present(const TableHash& hash) {
 // cursor method hashes keys only (read without lookups or other columns).
 std::string source_keys(const ReconcileInput& in, pg::Connection& source, const TableHash& hash) {
   const plan::TablePlan& p = in.table->table();
-  std::string select = in.method == Method::Cursor ? stage::key_select(p, source) : stage::source_select(p, source);
+  std::string select = in.method == delta::Method::Cursor ? key_select(p, source) : source_select(p, source);
   return "FROM (" + select + ") s" + key_present(hash);
 }
 
@@ -206,7 +202,7 @@ bool keys_read(const TableHash& hash) {
 }
 
 // What the fetch's conditions match the wanted keys with: the source table's
-// key columns (alias t, for stage::source_select()'s condition) when
+// key columns (alias t, for source_select()'s condition) when
 // keys_read(), else the staged row's (alias s). As the staging type, as the
 // values are: the source column's own type may differ.
 std::vector<std::string> fetch_matched(const TableHash& hash) {
@@ -224,7 +220,7 @@ constexpr int kSetAside = 1 << 30;  // the set-aside keys' buckets, told apart i
 Reconciliation::Reconciliation(pg::Connection& source, pg::Connection& target, ReconcileInput in,
                                std::vector<std::string>& created)
     : source_(source), target_(target), in_(std::move(in)), created_(created) {
-  out_.deletions = deletions_table(target_, *in_.table, in_.run_id, in_.index);
+  out_.deletions = delta::deletions_table(target_, *in_.table, in_.run_id, in_.index);
   created_.push_back(out_.deletions);
 }
 
@@ -232,7 +228,7 @@ void Reconciliation::defer_target_digests() {
   const apply::TableSql& t = *in_.table;
   const plan::TablePlan& p = t.table();
   TableHash hash = table_hash(in_);
-  bool cursor = in_.method == Method::Cursor;
+  bool cursor = in_.method == delta::Method::Cursor;
   std::string keys = pg::column_list(hash.key_names());
   auto work_table = [&](const std::string& suffix, const std::string& columns) {
     created_.push_back(
@@ -294,8 +290,8 @@ void Reconciliation::source_digests() {
   const plan::TablePlan& p = in_.table->table();
   TableHash hash = table_hash(in_);
   std::string from = source_keys(in_, source_, hash), aside = "false";
-  if (in_.method == Method::Cursor) {
-    from = "FROM (" + stage::key_select(p, source_, "(" + (in_.window.empty() ? "false" : in_.window) + ") IS TRUE") +
+  if (in_.method == delta::Method::Cursor) {
+    from = "FROM (" + key_select(p, source_, "(" + (in_.window.empty() ? "false" : in_.window) + ") IS TRUE") +
            ") s" + key_present(hash);
     aside = "s.w";
   }
@@ -357,7 +353,7 @@ std::vector<std::string> Reconciliation::pairs_fill(const std::string& bundle, i
 void Reconciliation::defer_wanted() {
   const apply::TableSql& t = *in_.table;
   TableHash hash = table_hash(in_);
-  bool cursor = in_.method == Method::Cursor;
+  bool cursor = in_.method == delta::Method::Cursor;
   std::string keys = pg::column_list(hash.key_names());
   if (!pairs_.empty()) {
     std::string t_hash = hash.hash("t");
@@ -441,7 +437,7 @@ void Reconciliation::fetch(stage::CopyChain& chain, const std::vector<std::vecto
   }
   std::vector<std::string> conditions;
   for (const auto& c : wanted_) conditions.push_back("(" + c + ")");
-  std::string src = stage::source_select(p, source_);
+  std::string src = source_select(p, source_);
   if (!of_parents.empty()) {
     conditions.push_back("(" + pg::join(fetch_matched(hash), ", ") + ") IN (SELECT " +
                          pg::column_list(hash.key_names(), "s") + " FROM (" + src + ") s WHERE " +
@@ -449,12 +445,12 @@ void Reconciliation::fetch(stage::CopyChain& chain, const std::vector<std::vecto
   }
   if (conditions.empty()) return;
   // One read of the table's rows to fetch (the wanted keys are not staged, by construction).
-  std::string select = keys_read(hash) ? stage::source_select(p, source_, pg::join(conditions, " OR "))
+  std::string select = keys_read(hash) ? source_select(p, source_, pg::join(conditions, " OR "))
                                        : "SELECT * FROM (" + src + ") s WHERE " + pg::join(conditions, " OR ");
   in_.staged.push_back(select);
   if (of_parents.empty()) {
     chain.add(stage::CopyChain::Copy{
-        stage::binary_copy_out(select), in_.staging->copy_in(), {}, [this](int64_t rows, const std::vector<int64_t>&) {
+        copy_from(source_, select), in_.staging->copy_in(), {}, [this](int64_t rows, const std::vector<int64_t>&) {
           out_.rows_fetched += rows;
         }});
     return;
@@ -468,7 +464,7 @@ void Reconciliation::fetch(stage::CopyChain& chain, const std::vector<std::vecto
       stage::create_work_table(target_, stage::work_table_name(in_.run_id, in_.index, "_c"), pg::join(ddl, ", "));
   created_.push_back(read);
   chain.add(stage::CopyChain::Copy{
-      stage::binary_copy_out(select),
+      copy_from(source_, select),
       "COPY " + read + " (" + pg::column_list(names) + ") FROM STDIN (FORMAT binary)",
       {"SET LOCAL enable_nestloop = off",
        "INSERT INTO " + t.staging() + " SELECT * FROM " + read + " c WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() +
@@ -482,7 +478,7 @@ void Reconciliation::fetch(stage::CopyChain& chain, const std::vector<std::vecto
 void Reconciliation::defer_finish() {
   const apply::TableSql& t = *in_.table;
   const plan::TablePlan& p = t.table();
-  if (in_.method == Method::Cursor && !in_.previous_run_id.empty()) {
+  if (in_.method == delta::Method::Cursor && !in_.previous_run_id.empty()) {
     TableHash hash = table_hash(in_);
     std::string keys = pg::column_list(hash.key_names());
     // The set-aside keys not read again stay set aside, recorded for this run,
@@ -511,4 +507,4 @@ void Reconciliation::defer_finish() {
   }
   target_.defer("ANALYZE " + out_.deletions);
 }
-}  // namespace stagesync::delta
+}  // namespace stagesync::source::postgres

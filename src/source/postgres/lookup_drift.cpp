@@ -1,12 +1,13 @@
-#include "delta/lookup_drift.h"
+#include "source/postgres/lookup_drift.h"
 
 #include "pg/sql.h"
-#include "stage/source_query.h"
+#include "source/postgres/source_query.h"
 #include "stage/staging_table.h"
 
-namespace stagesync::delta {
+namespace stagesync::source::postgres {
 
-std::vector<std::string> lookup_drift(const plan::TablePlan& t, pg::Connection& target, const std::string& run_id,
+std::vector<std::string> lookup_drift(const plan::TablePlan& t, pg::Connection& source, pg::Connection& target,
+                                      const std::string& run_id,
                                       size_t index, std::vector<std::string>& created,
                                       std::vector<stage::CopyChain::Copy>& copies) {
   std::vector<std::string> out;
@@ -30,8 +31,8 @@ std::vector<std::string> lookup_drift(const plan::TablePlan& t, pg::Connection& 
                                                 pg::join(ddl, ", ") + ", v " + filled->stage_type);
     created.push_back(name);
     copies.push_back(stage::CopyChain::Copy{
-        stage::binary_copy_out("SELECT " + pg::join(casts, ", ") + ", x." + pg::ident(l.take) +
-                               "::" + filled->stage_type + " FROM (" + stage::lookup_select(l) + ") x"),
+        copy_from(source, "SELECT " + pg::join(casts, ", ") + ", x." + pg::ident(l.take) + "::" + filled->stage_type +
+                              " FROM (" + lookup_select(l) + ") x"),
         "COPY " + name + " (" + pg::column_list(names) + ", v) FROM STDIN (FORMAT binary)",
         {"ANALYZE " + name},
         nullptr});
@@ -42,4 +43,4 @@ std::vector<std::string> lookup_drift(const plan::TablePlan& t, pg::Connection& 
   return out;
 }
 
-}  // namespace stagesync::delta
+}  // namespace stagesync::source::postgres

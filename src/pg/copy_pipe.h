@@ -10,7 +10,7 @@
 #include "pg/connection.h"
 #include "pg/copy_stream.h"
 
-namespace stagesync::stage {
+namespace stagesync::pg {
 
 // Called while rows stream: rows so far.
 using ProgressFn = std::function<void(int64_t rows)>;
@@ -23,4 +23,4 @@ int64_t pipe_copy(pg::Connection& from, const std::string& copy_out, pg::Connect
 // The same into a COPY already started on the receiving side (a chain's, pg::CopyIn::next()).
 int64_t pipe_copy(pg::Connection& from, const std::string& copy_out, pg::CopyIn& in, const ProgressFn& progress);
 
-}  // namespace stagesync::stage
+}  // namespace stagesync::pg

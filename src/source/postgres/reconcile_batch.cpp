@@ -1,12 +1,12 @@
-#include "delta/reconcile_batch.h"
+#include "source/postgres/reconcile_batch.h"
 
 #include "pg/pipeline.h"
 #include "pg/sql.h"
 #include "stage/copy_chain.h"
-#include "stage/source_query.h"
+#include "source/postgres/source_query.h"
 #include "stage/staging_table.h"
 
-namespace stagesync::delta {
+namespace stagesync::source::postgres {
 
 ReconcileBatch::ReconcileBatch(pg::Connection& source, pg::Connection& target, TextSettings settings,
                                std::vector<std::string>& created)
@@ -68,10 +68,10 @@ void ReconcileBatch::run() {
   }
   if (!selects.empty()) {
     created_.push_back(stage::create_work_table(target_, bundle, "t int, k text[], h bigint"));
-    pairs.add(stage::CopyChain::Copy{stage::binary_copy_out(pg::join(selects, " UNION ALL ")),
+    pairs.add(stage::CopyChain::Copy{copy_from(source_, pg::join(selects, " UNION ALL ")),
                                      "COPY " + bundle + " (t, k, h) FROM STDIN (FORMAT binary)", fills, nullptr});
   }
-  pairs.run(source_, target_);
+  pairs.run(target_);
 
   for (auto& t : tables_) t->defer_wanted();
   target_.send_deferred();
@@ -85,10 +85,10 @@ void ReconcileBatch::run() {
     }
     t->fetch(fetch, parents);
   }
-  fetch.run(source_, target_);
+  fetch.run(target_);
 
   for (auto& t : tables_) t->defer_finish();
   target_.defer("COMMIT");
 }
 
-}  // namespace stagesync::delta
+}  // namespace stagesync::source::postgres

@@ -1,8 +1,8 @@
-#include "stage/copy_pipe.h"
+#include "pg/copy_pipe.h"
 
 #include "pg/copy_stream.h"
 
-namespace stagesync::stage {
+namespace stagesync::pg {
 namespace {
 
 int64_t stream(pg::CopyOut& out, pg::CopyIn& in, const ProgressFn& progress) {
@@ -32,4 +32,4 @@ int64_t pipe_copy(pg::Connection& from, const std::string& copy_out, pg::CopyIn&
   return stream(out, in, progress);
 }
 
-}  // namespace stagesync::stage
+}  // namespace stagesync::pg

@@ -1,0 +1,249 @@
+#include "source/postgres/postgres_source.h"
+
+#include <chrono>
+
+#include "pg/copy_pipe.h"
+#include "pg/sql.h"
+#include "source/postgres/lookup_drift.h"
+#include "source/postgres/reconcile_batch.h"
+#include "source/postgres/snapshot.h"
+#include "source/postgres/source_query.h"
+#include "stage/copy_chain.h"
+
+namespace stagesync::source::postgres {
+namespace {
+
+double since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+PostgresSource::PostgresSource(std::unique_ptr<pg::Connection> conn, const config::Config& cfg)
+    : conn_(std::move(conn)) {
+  conn_->defer("SET statement_timeout = 0");
+  if (!cfg.source.timezone.empty()) {
+    conn_->defer("SELECT pg_catalog.set_config('TimeZone', " + conn_->literal(cfg.source.timezone) + ", false)");
+  }
+}
+
+std::string PostgresSource::describe() const {
+  return conn_->describe() + " (PostgreSQL " + std::to_string(conn_->server_version() / 10000) + ")";
+}
+
+catalog::Tables PostgresSource::read_tables(const std::vector<std::string>& names) {
+  return catalog::read_tables(*conn_, names);
+}
+
+void PostgresSource::before_run(pg::Pipeline& batch, bool incremental) {
+  target_text_hash_.clear();
+  if (incremental) batch.add(text_hash_probe(), [this](pg::Result& r) { target_text_hash_ = r.text(0, 0); });
+}
+
+void PostgresSource::stage(StageRun& run) {
+  std::string identity = source_identity(*conn_);
+  bool hashes_match = !run.incremental || conn_->exec(text_hash_probe()).text(0, 0) == target_text_hash_;
+  // One snapshot for every table: parents and children are read as of the same instant.
+  conn_->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  snapshot_ = current_snapshot(*conn_, identity);
+  if (run.incremental) {
+    stage_incremental(run, hashes_match);
+  } else {
+    stage_full(run);
+  }
+  conn_->exec("COMMIT");
+}
+
+void PostgresSource::stage_full(StageRun& run) {
+  // A full read loads every table: their COPYs go in one chained message
+  // (each table after the first starts in the round trip that ends the last).
+  std::vector<stage::StagingTable*> order;
+  for (size_t i : run.plan.selected()) order.push_back(run.tables[i].staging.get());
+  stage::StagingChain chain(run.target, order);
+  for (size_t i : run.plan.selected()) {
+    TableRun& r = run.tables[i];
+    auto start = std::chrono::steady_clock::now();
+    choose(run, i, true);
+    std::string copy_out = source_copy(run.plan.tables[i], *conn_);
+    r.rows_read = r.source_rows = r.watermark.rows = chain.load(*r.staging, [&](pg::CopyIn& in) {
+      return pg::pipe_copy(*conn_, copy_out, in, [&](int64_t k) { run.progress(i, k, since(start), false); });
+    });
+    r.stage_seconds = since(start);
+    run.progress(i, r.rows_read, r.stage_seconds, true);
+  }
+}
+
+void PostgresSource::stage_incremental(StageRun& run, bool hashes_match) {
+  // In phases whose target round trips do not grow with the number of tables:
+  // what each table reads first (its change window, or all of it) in one
+  // chained COPY, then every table that may have changed reconciled together
+  // (ReconcileBatch).
+  size_t n = run.plan.tables.size();
+  TextSettings settings = read_text_settings(*conn_);
+  stage::CopyChain reads;
+  std::vector<size_t> reconciled;
+  std::vector<std::string> window(n);  // the SELECT each cursor table's first read was (empty: none)
+  for (size_t i : run.plan.selected()) {
+    TableRun& r = run.tables[i];
+    const plan::TablePlan& t = run.plan.tables[i];
+    auto start = std::chrono::steady_clock::now();
+    int64_t window_rows = choose(run, i, hashes_match);
+    if (r.unchanged) {
+      r.stage_seconds = since(start);
+      run.progress(i, r.rows_read, r.stage_seconds, true);
+      continue;
+    }
+    delta::Method m = r.method.method;
+    std::string where = m == delta::Method::Cursor ? r.method.window : m == delta::Method::Fingerprint ? "false" : "";
+    // A read known to be empty is not sent: fingerprints stage nothing first,
+    // and a cursor window the counting scan found empty.
+    bool empty = where == "false" || (m == delta::Method::Cursor && window_rows == 0);
+    if (!empty) {
+      if (m == delta::Method::Cursor) window[i] = source_select(t, *conn_, where);
+      auto loaded = [&r, m](int64_t rows, const std::vector<int64_t>&) {
+        r.rows_read = r.source_rows = rows;
+        if (m == delta::Method::Full) r.watermark.rows = rows;
+      };
+      reads.add(stage::CopyChain::Copy{copy_from(*conn_, source_select(t, *conn_, where)), r.staging->copy_in(),
+                                       {r.staging->analyze_sql()}, loaded});
+    }
+    if (m != delta::Method::Full) reconciled.push_back(i);
+    r.stage_seconds = since(start);
+  }
+  auto start = std::chrono::steady_clock::now();
+  reads.run(run.target);
+  if (!reconciled.empty()) {
+    ReconcileBatch batch(*conn_, run.target, settings, run.created);
+    for (size_t i : reconciled) {
+      ReconcileInput in = reconcile_input(run, i);
+      if (!window[i].empty()) in.staged.push_back(window[i]);
+      // The deletions table is named at once: children's reconciliation reads it.
+      run.tables[i].sql->set_deletions(batch.add(std::move(in)).result().deletions);
+    }
+    batch.run();
+    for (size_t i : reconciled) {
+      TableRun& r = run.tables[i];
+      const Reconciled& rec = batch.result(i);
+      r.source_rows = rec.source_rows;
+      r.target_owned = rec.target_owned;
+      r.deletions = rec.deletion_count;
+      // carried_rejects: written by the batch's deferred count (ReconcileInput::rejects_carried).
+      r.rows_read += rec.rows_fetched;
+      r.staging->analyze();
+    }
+  }
+  // The shared phases' time, spread over the tables that took part in them.
+  size_t read = 0;
+  for (size_t i : run.plan.selected()) read += run.tables[i].unchanged ? 0 : 1;
+  double shared = read ? since(start) / static_cast<double>(read) : 0;
+  for (size_t i : run.plan.selected()) {
+    TableRun& r = run.tables[i];
+    if (r.unchanged) continue;
+    r.stage_seconds += shared;
+    run.progress(i, r.rows_read, r.stage_seconds, true);
+  }
+}
+
+int64_t PostgresSource::choose(StageRun& run, size_t i, bool hashes_match) {
+  TableRun& r = run.tables[i];
+  const plan::TablePlan& t = run.plan.tables[i];
+  pg::Result rel = conn_->exec(
+      "SELECT greatest(reltuples, 0)::bigint, relkind::text FROM pg_catalog.pg_class WHERE oid = "
+      "pg_catalog.to_regclass($1)",
+      std::vector<pg::Param>{t.source.qualified_name()});
+  r.estimate = rel.rows() && rel.int64(0, 0) > 0 ? rel.int64(0, 0) : -1;
+  delta::TableFacts facts;
+  facts.incremental_requested = run.incremental;
+  facts.strategy = run.strategy;
+  facts.row_versions = rel.rows() && std::string("rpm").find(rel.text(0, 1)) != std::string::npos;
+  facts.fingerprints_match = hashes_match;
+  facts.now = snapshot_;
+  std::map<std::string, int64_t> counted;  // whole source tables counted earlier in this snapshot
+  for (size_t j : run.plan.selected()) {
+    if (j == i) break;
+    if (run.plan.tables[j].scope.empty() && run.tables[j].watermark.rows >= 0) {
+      counted[run.plan.tables[j].source.qualified_name()] = run.tables[j].watermark.rows;
+    }
+  }
+  facts.now.lookup_rows = lookup_rows(t, *conn_, counted);
+  r.watermark = facts.now;
+  auto prev = run.previous.find(t.target_name);
+  if (prev != run.previous.end()) facts.previous = delta::from_json(prev->second.first);
+  if (run.incremental && facts.previous && !t.lookups.empty()) {
+    facts.lookup_change = lookup_changes(*conn_, *facts.previous, facts.now);
+  }
+  r.method = delta::choose_method(t, facts);
+  if (facts.previous) r.previous_rejects = facts.previous->rejects_run;
+  if (r.previous_rejects.empty() && prev != run.previous.end()) r.previous_rejects = prev->second.second;
+  r.watermark.rejects_run = run.run_id;
+
+  // The table's in-scope source rows, and how many are in the change window.
+  std::string why;
+  std::optional<std::string> window;
+  if (run.incremental && run.strategy == apply::Strategy::Merge && facts.row_versions && facts.previous &&
+      t.config->incremental.method != "fingerprint" && facts.lookup_change.empty()) {
+    window = delta::changed_since(*facts.previous, facts.now, why);
+  }
+  if (!window && r.method.method == delta::Method::Full) return -1;
+  pg::Result c = conn_->exec(source_count(t, *conn_, window ? *window : "false"));
+  r.watermark.rows = c.int64(0, 0);
+  if (!window) return -1;
+  int64_t window_rows = c.int64(0, 1);
+  if (window_rows == 0 && facts.previous->rows == r.watermark.rows && !run.references_changed(t) &&
+      (!t.keyed() || !r.collision_freed)) {
+    run.mark_unchanged(i, delta::MethodChoice{
+                              delta::Method::Cursor,
+                              "cursor: nothing changed since the last run (no new row version, same row count)", "",
+                              false});
+  }
+  // The rows the method's window reads, when it is the counted one.
+  return r.method.method == delta::Method::Cursor && r.method.window == *window ? window_rows : -1;
+}
+
+ReconcileInput PostgresSource::reconcile_input(StageRun& run, size_t i) {
+  const plan::TablePlan& t = run.plan.tables[i];
+  TableRun& r = run.tables[i];
+  const delta::MethodChoice& m = r.method;
+  ReconcileInput in;
+  in.method = m.method;
+  in.table = r.sql.get();
+  in.staging = r.staging.get();
+  in.run_id = run.run_id;
+  in.index = i;
+  if (m.method == delta::Method::Cursor) {
+    in.window = m.window;
+    in.previous_run_id = r.previous_rejects;
+  }
+  in.estimated_rows = std::max<int64_t>(r.estimate, 0);
+  in.run_rejects = run.rejects;
+  in.rejects_carried = &r.carried_rejects;  // a stable element: the tables are sized before staging
+  for (const auto& ref : t.references) {
+    const TableRun& parent = run.tables.at(ref.parent);
+    if (!parent.sql) continue;
+    if (!parent.sql->incremental()) {
+      in.retry_orphans = true;  // every parent row was read: no telling which arrived
+      continue;
+    }
+    // Children of every staged parent row are read (an orphan passes when
+    // its parent arrives; a parent row read again as a child of a deleted
+    // row may be set aside, and its children with it); children of parents
+    // this run deletes are judged again (on_orphan applies as in a full run).
+    if (!parent.unchanged) in.children_of.push_back({ref.parent, ref.parent_columns, ref.columns});
+    // The parent rows this run deletes are still in the target table now:
+    // their referenced values are read there (they need not be the parent's key).
+    std::vector<std::string> keys;
+    for (const auto& k : t.key) keys.push_back("c." + pg::ident(k) + "::" + t.column(k)->stage_type);
+    in.also_fetch.push_back("SELECT " + pg::join(keys, ", ") + " FROM " + t.target.qualified_name() + " c WHERE (" +
+                            pg::column_list(ref.columns, "c") + ") IN (SELECT " +
+                            pg::column_list(ref.parent_columns, "p") + " FROM " +
+                            run.plan.tables[ref.parent].target.qualified_name() + " p WHERE EXISTS (SELECT 1 FROM " +
+                            parent.sql->deletions() + " d WHERE " + parent.sql->same_key("d", "p") + "))");
+  }
+  if (m.lookup_drift) {
+    for (auto& select : lookup_drift(t, *conn_, run.target, run.run_id, i, run.created, in.copies))
+      in.also_fetch.push_back(select);
+  }
+  return in;
+}
+
+}  // namespace stagesync::source::postgres

@@ -1,0 +1,52 @@
+// A PostgreSQL desktop database as a source (source::Source).
+//
+// Rows are read in one REPEATABLE READ READ ONLY transaction and passed
+// through binary COPY, cast to the staging types by the source's SELECT
+// (source_query.h), never decoded on the way (decision 0002). Incremental
+// runs find changed rows by the source's own transaction ids (snapshot.h,
+// decision 0004) and deletions by key digests (reconcile.h), or by row
+// fingerprints where row versions cannot be trusted.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "delta/watermark.h"
+#include "pg/connection.h"
+#include "source/postgres/reconcile.h"
+#include "source/source.h"
+#include "source/stage_run.h"
+
+namespace stagesync::source::postgres {
+
+class PostgresSource : public Source {
+ public:
+  // `conn`: connected to the source (run::open_source() connects, refusing
+  // a transaction-mode pooler). Applies the source settings of `cfg`.
+  PostgresSource(std::unique_ptr<pg::Connection> conn, const config::Config& cfg);
+
+  std::string describe() const override;
+  catalog::Tables read_tables(const std::vector<std::string>& names) override;
+  bool converts_values() const override { return false; }
+  void before_run(pg::Pipeline& batch, bool incremental) override;
+  void stage(StageRun& run) override;
+
+  pg::Connection& connection() { return *conn_; }
+
+ private:
+  // Reads table `i`'s facts (method, watermark, row counts) and decides how
+  // it is staged; returns the change window's rows (-1: not counted).
+  int64_t choose(StageRun& run, size_t i, bool hashes_match);
+  // Incremental: what ReconcileBatch needs to complete table `i`'s staging
+  // (and what references and lookups add).
+  ReconcileInput reconcile_input(StageRun& run, size_t i);
+  void stage_full(StageRun& run);
+  void stage_incremental(StageRun& run, bool hashes_match);
+
+  std::unique_ptr<pg::Connection> conn_;
+  std::string target_text_hash_;  // the target's answer to the text hash probe (before_run())
+  delta::Watermark snapshot_;
+};
+
+}  // namespace stagesync::source::postgres
