@@ -21,7 +21,7 @@
 #include "run/pooler_check.h"
 #include "run/run_errors.h"
 #include "run/session.h"
-#include "stage/copy_pipe.h"
+#include "pg/copy_pipe.h"
 #include "state/metadata.h"
 #include "state/reverse_book.h"
 #include "state/run_lock.h"
@@ -383,7 +383,7 @@ class ReverseRun {
       EntryRun& e = entries_[n];
       if (e.to_stage == 0) continue;
       auto t0 = std::chrono::steady_clock::now();
-      e.result.counts.read = stage::pipe_copy(*target_, "COPY (" + staged_rows_sql(*e.plan, e.window) + ") TO STDOUT",
+      e.result.counts.read = pg::pipe_copy(*target_, "COPY (" + staged_rows_sql(*e.plan, e.window) + ") TO STDOUT",
                                               *desktop_, copy_in_sql(*e.plan, n));
       e.result.counts.seconds += since(t0);
       crash_point("staging");
@@ -470,7 +470,7 @@ class ReverseRun {
     crash_point("applied");
     // The bookkeeping of what was written travels to the target and is committed there as pending.
     target_->defer("BEGIN");
-    stage::pipe_copy(
+    pg::pipe_copy(
         *desktop_,
         "COPY (SELECT " + desktop_->literal(run_id_) + ", entry, key, mobile_hash, desktop_hash, op FROM " +
             kBookTable + ") TO STDOUT",

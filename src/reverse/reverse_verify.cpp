@@ -8,7 +8,7 @@
 #include "reverse/reverse_plan.h"
 #include "run/run_errors.h"
 #include "run/session.h"
-#include "stage/copy_pipe.h"
+#include "pg/copy_pipe.h"
 
 namespace stagesync::reverse {
 
@@ -57,7 +57,7 @@ std::vector<report::TableResult> verify_reverse(const config::Config& cfg, const
     int64_t collisions = t.int64(0, 2);
     if (book) {
       desktop->exec("TRUNCATE stagesync_verify");
-      copied = stage::pipe_copy(*target,
+      copied = pg::pipe_copy(*target,
                                 "COPY (SELECT key, desktop_hash FROM stagesync.reverse_rows WHERE entry = " + id +
                                     " AND desktop_hash IS NOT NULL AND mobile_hash <> '') TO STDOUT",
                                 *desktop, "COPY pg_temp.stagesync_verify FROM STDIN");
