@@ -17,6 +17,7 @@
 #include "backup/backup.h"
 #include "reverse/reverse_run.h"
 #include "reverse/reverse_verify.h"
+#include "sqlite/error.h"
 #include "run/backup_run.h"
 #include "run/check_run.h"
 #include "run/health.h"
@@ -119,6 +120,9 @@ int guarded(report::Reporter& out, const std::string& command, Body body) {
     return fail(out, command, kDataRefused, e.what());
   } catch (const state::MetadataError& e) {
     return fail(out, command, kMetadata, e.what());
+  } catch (const sqlite::Error& e) {
+    // The SQLite source could not be read (locked past the wait, damaged while read): nothing was applied.
+    return fail(out, command, kDatabase, std::string("source: ") + e.what());
   } catch (const pg::Error& e) {
     // A statement cancelled by SIGINT/SIGTERM fails because of the signal.
     if (pg::interrupted()) return fail(out, command, kInterrupted, pg::Interrupted().what());

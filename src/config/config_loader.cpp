@@ -1,6 +1,7 @@
 // YAML -> Config, with every problem reported as FILE:LINE.
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -386,7 +387,14 @@ Config load_config(const std::string& path) {
   if (!in) throw ConfigError({path + ": cannot read the configuration file"});
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_config(ss.str(), path);
+  Config cfg = parse_config(ss.str(), path);
+  // A relative SQLite path is the configuration's neighbour, whatever the
+  // directory a scheduler starts stagesync in.
+  std::filesystem::path file(cfg.source.sqlite);
+  if (!cfg.source.sqlite.empty() && file.is_relative()) {
+    cfg.source.sqlite = (std::filesystem::path(path).parent_path() / file).lexically_normal().string();
+  }
+  return cfg;
 }
 
 }  // namespace stagesync::config

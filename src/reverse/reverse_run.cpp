@@ -29,6 +29,12 @@
 namespace stagesync::reverse {
 namespace {
 
+// Reverse sync writes into the desktop database; a SQLite source is only ever read (SPEC 1.7).
+std::string sqlite_refusal() {
+  return "reverse: the source is a SQLite file, which stagesync only reads (never writes); reverse sync needs a "
+         "PostgreSQL desktop (remove the 'reverse:' entries or use a source url)";
+}
+
 double since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -514,6 +520,7 @@ class ReverseRun {
 }  // namespace
 
 report::RunSummary run_reverse(const config::Config& cfg, const ReverseOptions& options, report::Reporter& out) {
+  if (!cfg.source.sqlite.empty()) throw run::CheckFailed({sqlite_refusal()});
   run::Backoff backoff(cfg.retry);
   for (int attempt = 1;; ++attempt) {
     try {
@@ -531,6 +538,10 @@ report::RunSummary run_reverse(const config::Config& cfg, const ReverseOptions& 
 
 void check_reverse(const config::Config& cfg, std::vector<std::string>& facts, std::vector<std::string>& problems) {
   if (cfg.reverse.empty()) return;
+  if (!cfg.source.sqlite.empty()) {
+    problems.push_back(sqlite_refusal());
+    return;
+  }
   std::unique_ptr<pg::Connection> desktop, target;
   try {
     desktop = run::connect_side("source", desktop_endpoint(cfg), false);

@@ -10,6 +10,7 @@
 #include "run/pooler_check.h"
 #include "run/run_errors.h"
 #include "source/postgres/postgres_source.h"
+#include "source/sqlite/sqlite_source.h"
 #include "state/metadata.h"
 #include "state/run_lock.h"
 
@@ -55,10 +56,18 @@ pg::Endpoint target_endpoint(const config::Config& cfg) {
 }
 
 std::unique_ptr<source::Source> open_source(const config::Config& cfg) {
-  if (!cfg.source.sqlite.empty()) {
-    throw CheckFailed({"source: SQLite sources are not supported by this version yet; use a PostgreSQL source url"});
+  if (cfg.source.sqlite.empty()) {
+    return std::make_unique<source::postgres::PostgresSource>(connect_side("source", source_endpoint(cfg)), cfg);
   }
-  return std::make_unique<source::postgres::PostgresSource>(connect_side("source", source_endpoint(cfg)), cfg);
+  try {
+    return std::make_unique<source::sqlite_source::SqliteSource>(
+        cfg, source::sqlite_source::default_cache_path(cfg.path));
+  } catch (const sqlite::Error& e) {
+    // A file that is missing, not a database or damaged is a configuration problem;
+    // a file locked for longer than the wait is an error of the run (exit 4, like a lost connection).
+    if (e.kind() == sqlite::Error::Kind::Busy || e.kind() == sqlite::Error::Kind::Other) throw;
+    throw CheckFailed({std::string("source: ") + e.what()});
+  }
 }
 
 std::string scope_key(const config::Config& cfg) {
