@@ -476,6 +476,9 @@ TEST_F(Files, AMissingFileIsMissingAndIsNotCreated) {
   EXPECT_NE(message.find(path), std::string::npos) << message;
   EXPECT_FALSE(fs::exists(path));
   EXPECT_TRUE(dir.names().empty());
+  fs::create_directory(dir / "folder.db");
+  EXPECT_EQ(kind_of([&] { Database db(dir / "folder.db"); }, &message), Error::Kind::NotDatabase);
+  EXPECT_NE(message.find(dir / "folder.db"), std::string::npos) << message;
 }
 
 TEST_F(Files, ANonSqliteFileIsNotADatabase) {
@@ -704,6 +707,36 @@ TEST_F(Files, AFileLockedByAnotherProgramIsBusyAfterTheWait) {
   Statement count(s.reader(), "SELECT count(*) FROM t");
   ASSERT_TRUE(count.step());
   EXPECT_EQ(count.int64(0), 1);
+}
+
+TEST_F(Files, AnUnfinishedTransactionOfAStoppedApplicationIsNamedAndLeftAlone) {
+  std::string path = dir / "crashed.db";
+  {
+    Application app(path);
+    app.must("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+    app.must(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) "
+        "INSERT INTO t SELECT i, 'value' FROM n");
+  }
+  // The application dies in the middle of a transaction: its rollback journal stays next to the file (hot).
+  pid_t child = fork_child([&] {
+    Application app(path);
+    // A small cache makes SQLite write changed pages into the file before COMMIT (after syncing the journal).
+    if (!app.run("PRAGMA cache_size = 10") || !app.run("BEGIN") || !app.run("UPDATE t SET v = v || ' changed'"))
+      return 3;
+    _exit(0);  // no COMMIT, no ROLLBACK, no close
+  });
+  ASSERT_EQ(wait_for(child), 0);
+  ASSERT_TRUE(fs::exists(path + "-journal"));
+  std::string before = file_bytes(path), journal = file_bytes(path + "-journal");
+  std::string message;
+  EXPECT_EQ(kind_of([&] { Database db(path); }, &message), Error::Kind::Other);
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+  EXPECT_NE(message.find("unfinished transaction"), std::string::npos) << message;
+  EXPECT_NE(message.find(path + "-journal"), std::string::npos) << message;
+  // A read-only reader rolls nothing back: both files are as the application left them.
+  EXPECT_TRUE(file_bytes(path) == before);
+  EXPECT_TRUE(file_bytes(path + "-journal") == journal);
 }
 
 TEST_F(Files, ReadingARollbackJournalFileLeavesItByteForByteAsItWas) {

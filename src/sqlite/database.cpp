@@ -14,6 +14,7 @@ Database::Database(const std::string& path, std::chrono::milliseconds busy_wait)
     std::error_code ec;
     fs::file_status st = fs::status(path, ec);
     if (!fs::exists(st)) throw Error(Error::Kind::Missing, path + ": no such file");
+    if (fs::is_directory(st)) throw Error(Error::Kind::NotDatabase, path + " is a folder, not a SQLite database");
     if (fs::is_regular_file(st) && fs::file_size(path, ec) == 0 && !ec)
       throw Error(Error::Kind::NotDatabase, path + " is empty: not a SQLite database");
   }

@@ -25,10 +25,10 @@ Error error_for(int rc, sqlite3* db, const std::string& path, const std::string&
                                           "run again");
     case SQLITE_READONLY:
       if (rc == SQLITE_READONLY_ROLLBACK)
-        return Error(Error::Kind::Other, path +
-                                             " has an unfinished transaction left by a program that stopped (a "
-                                             "hot journal next to it); open the file once with its application "
-                                             "so that SQLite rolls it back, then run again");
+        return Error(Error::Kind::Other, path + " has an unfinished transaction left by a program that stopped (" +
+                                             path +
+                                             "-journal); a read-only reader cannot roll it back: open the "
+                                             "file once with its application, then run again");
       break;
     default:
       break;
