@@ -197,6 +197,8 @@ TEST_F(Conversions, Floats) {
   EXPECT_EQ(outcome(convert("float8", "'-.25'")), "-0.25");
   EXPECT_EQ(outcome(convert("float8", "'abc'")), "!text 'abc' is not a number");
   EXPECT_EQ(outcome(convert("float8", "'1,5'")), "!text '1,5' is not a number");
+  EXPECT_EQ(outcome(convert("float8", "'-Infinity'")), "-Infinity");
+  EXPECT_EQ(outcome(convert("float8", "'nan(1)'")), "!text 'nan(1)' is not a number");
   EXPECT_EQ(outcome(convert("float8", "'1e999'")), "!text '1e999' is out of range for double precision");
   EXPECT_EQ(outcome(convert("float8", "x'01'")), "!blob of 1 bytes is not a number");
   EXPECT_EQ(outcome(convert("float4", "0.5")), "0.5");
@@ -216,6 +218,8 @@ TEST_F(Conversions, Numerics) {
   EXPECT_EQ(outcome(convert("numeric", "'1,5'")), "!text '1,5' is not a number");
   EXPECT_EQ(outcome(convert("numeric", "' 1'")), "!text ' 1' is not a number");
   EXPECT_EQ(outcome(convert("numeric", "''")), "!text '' is not a number");
+  EXPECT_EQ(outcome(convert("numeric", "'NaN'")), "NaN");
+  EXPECT_EQ(outcome(convert("numeric", "'nan(1)'")), "!text 'nan(1)' is not a number");
   EXPECT_EQ(outcome(convert("numeric", "x'3132'")), "!blob of 2 bytes is not a number");
 }
 

@@ -218,7 +218,9 @@ bool ValueConverter::to_float(sqlite3_value* v, int type, std::string& field, st
   } else if (type == SQLITE_TEXT) {
     std::string_view s = text_of(v);
     auto r = std::from_chars(s.data(), s.data() + s.size(), d);
-    if (s.empty() || r.ptr != s.data() + s.size() || r.ec == std::errc::invalid_argument) {
+    // from_chars also reads "nan(...)", which PostgreSQL does not.
+    if (s.empty() || r.ptr != s.data() + s.size() || r.ec == std::errc::invalid_argument ||
+        s.find('(') != std::string_view::npos) {
       why = describe_value(v) + " is not a number";
       return false;
     }
@@ -255,7 +257,8 @@ bool ValueConverter::to_numeric(sqlite3_value* v, int type, std::string& field, 
     std::string_view s = text_of(v);
     double d = 0;
     auto r = std::from_chars(s.data(), s.data() + s.size(), d);
-    if (s.empty() || r.ptr != s.data() + s.size() || r.ec == std::errc::invalid_argument) {
+    if (s.empty() || r.ptr != s.data() + s.size() || r.ec == std::errc::invalid_argument ||
+        s.find('(') != std::string_view::npos) {
       why = describe_value(v) + " is not a number";
       return false;
     }
