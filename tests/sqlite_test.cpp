@@ -838,8 +838,10 @@ WriterReport writer(const std::string& path, Pipe& ready, Pipe& stop, uint32_t s
 
 void writer_test(const std::string& path, bool wal) {
   make_writer_file(path, wal);
-  uint32_t seed = std::random_device{}();
-  SCOPED_TRACE("writer seed " + std::to_string(seed));
+  // The writer's choice of rows; STAGESYNC_SQLITE_SEED=N replays one.
+  const char* fixed = std::getenv("STAGESYNC_SQLITE_SEED");
+  uint32_t seed = fixed && *fixed ? static_cast<uint32_t>(std::strtoul(fixed, nullptr, 10)) : std::random_device{}();
+  SCOPED_TRACE("writer seed " + std::to_string(seed) + " (STAGESYNC_SQLITE_SEED)");
   Pipe ready, stop, result;
   pid_t child = fork_child([&] {
     ready.close_read();

@@ -54,8 +54,12 @@ Snapshot::Snapshot(Database& file) : file_(file) {
 }
 
 void Snapshot::copy() {
-  Statement size(file_, "PRAGMA main.page_size");
-  long page_size = size.step() ? size.int64(0) : 4096;
+  long page_size = 4096;
+  {
+    // Finished before the copy starts: a statement left open would hold the file's SHARED lock throughout.
+    Statement size(file_, "PRAGMA main.page_size");
+    if (size.step()) page_size = size.int64(0);
+  }
   int step_pages = static_cast<int>(std::max(1L, step_bytes / std::max(512L, page_size)));
 
   std::string pattern = temporary_directory() + "/stagesync-sqlite-XXXXXX";
