@@ -25,6 +25,13 @@ bool digits(std::string_view s, size_t& pos, size_t n, int& value) {
   return true;
 }
 
+// `value` (0 or more) as exactly `width` digits (snprintf is slow enough to show in a million rows).
+void append_digits(std::string& out, int value, int width) {
+  char buf[8];
+  for (int i = width - 1; i >= 0; --i, value /= 10) buf[i] = static_cast<char>('0' + value % 10);
+  out.append(buf, static_cast<size_t>(width));
+}
+
 bool accept(std::string_view s, size_t& pos, char c) {
   if (pos < s.size() && s[pos] == c) {
     ++pos;
@@ -159,16 +166,24 @@ bool from_julian_day(double jd, DateTime& out) {
 }
 
 std::string date_text(const DateTime& t) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(t.date.year()),
-                static_cast<unsigned>(t.date.month()), static_cast<unsigned>(t.date.day()));
-  return buf;
+  std::string out;
+  append_digits(out, static_cast<int>(t.date.year()), 4);
+  out += '-';
+  append_digits(out, static_cast<int>(static_cast<unsigned>(t.date.month())), 2);
+  out += '-';
+  append_digits(out, static_cast<int>(static_cast<unsigned>(t.date.day())), 2);
+  return out;
 }
 
 std::string time_text(const DateTime& t) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%02d:%02d:%02d", t.hour, t.minute, t.second);
-  return t.fraction.empty() ? std::string(buf) : buf + ("." + t.fraction);
+  std::string out;
+  append_digits(out, t.hour, 2);
+  out += ':';
+  append_digits(out, t.minute, 2);
+  out += ':';
+  append_digits(out, t.second, 2);
+  if (!t.fraction.empty()) out += '.' + t.fraction;
+  return out;
 }
 
 std::string offset_text(int minutes) {

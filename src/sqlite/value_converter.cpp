@@ -98,6 +98,12 @@ bool valid_text(sqlite3_value* v, std::string_view s, std::string& why) {
   return true;
 }
 
+void append_integer(std::string& out, int64_t n) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, r.ptr);
+}
+
 void append_hex(std::string& out, std::string_view bytes) {
   static const char digits[] = "0123456789abcdef";
   for (unsigned char b : bytes) {
@@ -129,42 +135,39 @@ bool ValueConverter::append(sqlite3_value* value, std::string& line, std::string
     line += "\\N";
     return true;
   }
-  std::string field;
-  if (!convert(value, type, field, why)) return false;
-  append_copy_field(line, field);
-  return true;
+  return convert(value, type, line, why);
 }
 
-bool ValueConverter::convert(sqlite3_value* v, int type, std::string& field, std::string& why) const {
+bool ValueConverter::convert(sqlite3_value* v, int type, std::string& line, std::string& why) const {
   switch (kind_) {
     case Kind::Int2:
     case Kind::Int4:
     case Kind::Int8:
-      return to_integer(v, type, field, why);
+      return to_integer(v, type, line, why);
     case Kind::Float4:
     case Kind::Float8:
-      return to_float(v, type, field, why);
+      return to_float(v, type, line, why);
     case Kind::Numeric:
-      return to_numeric(v, type, field, why);
+      return to_numeric(v, type, line, why);
     case Kind::Text:
-      return to_text(v, type, field, why);
+      return to_text(v, type, line, why);
     case Kind::Bool:
-      return to_bool(v, type, field, why);
+      return to_bool(v, type, line, why);
     case Kind::Date:
     case Kind::Timestamp:
     case Kind::TimestampTz:
     case Kind::Time:
-      return to_date_time(v, type, field, why);
+      return to_date_time(v, type, line, why);
     case Kind::Bytea:
-      return to_bytea(v, type, field, why);
+      return to_bytea(v, type, line, why);
     case Kind::Uuid:
     case Kind::Other:
-      return to_other(v, type, field, why);
+      return to_other(v, type, line, why);
   }
-  return to_other(v, type, field, why);
+  return to_other(v, type, line, why);
 }
 
-bool ValueConverter::to_integer(sqlite3_value* v, int type, std::string& field, std::string& why) const {
+bool ValueConverter::to_integer(sqlite3_value* v, int type, std::string& line, std::string& why) const {
   int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
   if (kind_ == Kind::Int2) lo = -32768, hi = 32767;
   if (kind_ == Kind::Int4) lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max();
@@ -203,14 +206,14 @@ bool ValueConverter::to_integer(sqlite3_value* v, int type, std::string& field, 
     why = describe_value(v) + " is out of range for " + type_name_;
     return false;
   }
-  field = std::to_string(n);
+  append_integer(line, n);
   return true;
 }
 
-bool ValueConverter::to_float(sqlite3_value* v, int type, std::string& field, std::string& why) const {
+bool ValueConverter::to_float(sqlite3_value* v, int type, std::string& line, std::string& why) const {
   double d = 0;
   if (type == SQLITE_INTEGER) {
-    field = std::to_string(sqlite3_value_int64(v));  // exact; PostgreSQL rounds it to the nearest float
+    append_integer(line, sqlite3_value_int64(v));  // exact; PostgreSQL rounds it to the nearest float
     return true;
   }
   if (type == SQLITE_FLOAT) {
@@ -239,17 +242,17 @@ bool ValueConverter::to_float(sqlite3_value* v, int type, std::string& field, st
       return false;
     }
   }
-  field = double_text(d);
+  line += double_text(d);
   return true;
 }
 
-bool ValueConverter::to_numeric(sqlite3_value* v, int type, std::string& field, std::string& why) const {
+bool ValueConverter::to_numeric(sqlite3_value* v, int type, std::string& line, std::string& why) const {
   if (type == SQLITE_INTEGER) {
-    field = std::to_string(sqlite3_value_int64(v));
+    append_integer(line, sqlite3_value_int64(v));
     return true;
   }
   if (type == SQLITE_FLOAT) {
-    field = double_text(sqlite3_value_double(v));
+    line += double_text(sqlite3_value_double(v));
     return true;
   }
   if (type == SQLITE_TEXT) {
@@ -262,59 +265,62 @@ bool ValueConverter::to_numeric(sqlite3_value* v, int type, std::string& field, 
       why = describe_value(v) + " is not a number";
       return false;
     }
-    field.assign(s);
+    line.append(s);  // digits, signs, '.', 'e' and the letters of inf/nan: nothing to escape
     return true;
   }
   why = describe_value(v) + " is not a number";
   return false;
 }
 
-bool ValueConverter::to_text(sqlite3_value* v, int type, std::string& field, std::string& why) const {
+bool ValueConverter::to_text(sqlite3_value* v, int type, std::string& line, std::string& why) const {
+  std::string number;
+  std::string_view s;
   if (type == SQLITE_INTEGER) {
-    field = std::to_string(sqlite3_value_int64(v));
+    append_integer(number, sqlite3_value_int64(v));
+    s = number;
   } else if (type == SQLITE_FLOAT) {
-    field = double_text(sqlite3_value_double(v));
+    number = double_text(sqlite3_value_double(v));
+    s = number;
   } else {
-    std::string_view s = type == SQLITE_TEXT ? text_of(v) : blob_of(v);
+    s = type == SQLITE_TEXT ? text_of(v) : blob_of(v);
     if (!valid_text(v, s, why)) return false;
-    field.assign(s);
   }
-  if (max_length_ >= 0 && utf8_length(field) > static_cast<size_t>(max_length_)) {
+  if (max_length_ >= 0 && utf8_length(s) > static_cast<size_t>(max_length_)) {
     // PostgreSQL drops excess spaces; other excess characters would be cut, which is refused here.
     size_t at = 0;
-    for (int chars = 0; at < field.size(); ++at) {
-      if ((static_cast<unsigned char>(field[at]) & 0xC0) != 0x80 && chars++ == max_length_) break;
+    for (int chars = 0; at < s.size(); ++at) {
+      if ((static_cast<unsigned char>(s[at]) & 0xC0) != 0x80 && chars++ == max_length_) break;
     }
-    if (field.find_first_not_of(' ', at) != std::string::npos) {
-      why =
-          describe_value(v) + " has " + std::to_string(utf8_length(field)) + " characters, too long for " + type_name_;
+    if (s.find_first_not_of(' ', at) != std::string_view::npos) {
+      why = describe_value(v) + " has " + std::to_string(utf8_length(s)) + " characters, too long for " + type_name_;
       return false;
     }
   }
+  append_copy_field(line, s);
   return true;
 }
 
-bool ValueConverter::to_bool(sqlite3_value* v, int type, std::string& field, std::string& why) const {
+bool ValueConverter::to_bool(sqlite3_value* v, int type, std::string& line, std::string& why) const {
   if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) {
     double d = type == SQLITE_INTEGER ? static_cast<double>(sqlite3_value_int64(v)) : sqlite3_value_double(v);
     if (type == SQLITE_INTEGER && (sqlite3_value_int64(v) == 0 || sqlite3_value_int64(v) == 1)) {
-      field = sqlite3_value_int64(v) ? "t" : "f";
+      line += sqlite3_value_int64(v) ? 't' : 'f';
       return true;
     }
     if (type == SQLITE_FLOAT && (d == 0.0 || d == 1.0)) {
-      field = d != 0.0 ? "t" : "f";
+      line += d != 0.0 ? 't' : 'f';
       return true;
     }
   } else if (type == SQLITE_TEXT) {
     std::string_view s = text_of(v);
     for (const char* yes : {"1", "true", "t", "yes"})
       if (lower_equals(s, yes)) {
-        field = "t";
+        line += 't';
         return true;
       }
     for (const char* no : {"0", "false", "f", "no"})
       if (lower_equals(s, no)) {
-        field = "f";
+        line += 'f';
         return true;
       }
   }
@@ -322,7 +328,7 @@ bool ValueConverter::to_bool(sqlite3_value* v, int type, std::string& field, std
   return false;
 }
 
-bool ValueConverter::to_date_time(sqlite3_value* v, int type, std::string& field, std::string& why) const {
+bool ValueConverter::to_date_time(sqlite3_value* v, int type, std::string& line, std::string& why) const {
   DateTime t;
   std::string problem;
   bool from_number = false;
@@ -335,7 +341,7 @@ bool ValueConverter::to_date_time(sqlite3_value* v, int type, std::string& field
       why = describe_value(v) + " " + problem;
       return false;
     }
-    field = time_text(t);
+    line += time_text(t);
     return true;
   }
   if (type == SQLITE_TEXT) {
@@ -370,10 +376,12 @@ bool ValueConverter::to_date_time(sqlite3_value* v, int type, std::string& field
       why = describe_value(v) + " has a time of day; the target column is " + type_name_;
       return false;
     }
-    field = date_text(t);
+    line += date_text(t);
     return true;
   }
-  field = date_text(t) + " " + time_text(t);
+  line += date_text(t);
+  line += ' ';
+  line += time_text(t);
   if (kind_ == Kind::Timestamp) {
     if (t.offset_minutes && !from_number) {
       why = describe_value(v) + " has a UTC offset, which " + type_name_ + " cannot keep (a timestamptz target can)";
@@ -382,30 +390,33 @@ bool ValueConverter::to_date_time(sqlite3_value* v, int type, std::string& field
     return true;
   }
   // timestamptz
-  if (t.offset_minutes)
-    field += offset_text(*t.offset_minutes);
-  else
-    field += timezone_.empty() ? std::string("+00:00") : " " + timezone_;
+  if (t.offset_minutes) {
+    line += offset_text(*t.offset_minutes);
+  } else if (timezone_.empty()) {
+    line += "+00:00";
+  } else {
+    line += ' ';
+    append_copy_field(line, timezone_);
+  }
   return true;
 }
 
-bool ValueConverter::to_bytea(sqlite3_value* v, int type, std::string& field, std::string& why) const {
+bool ValueConverter::to_bytea(sqlite3_value* v, int type, std::string& line, std::string& why) const {
   if (type != SQLITE_BLOB && type != SQLITE_TEXT) {
     why = describe_value(v) + " is not binary data (a blob or a text)";
     return false;
   }
   std::string_view bytes = type == SQLITE_BLOB ? blob_of(v) : text_of(v);
-  field.reserve(2 + bytes.size() * 2);
-  field = "\\x";
-  append_hex(field, bytes);
+  line += "\\\\x";  // \x, its backslash escaped for COPY
+  append_hex(line, bytes);
   return true;
 }
 
-bool ValueConverter::to_other(sqlite3_value* v, int type, std::string& field, std::string& why) const {
+bool ValueConverter::to_other(sqlite3_value* v, int type, std::string& line, std::string& why) const {
   if (type == SQLITE_TEXT) {
     std::string_view s = text_of(v);
     if (!valid_text(v, s, why)) return false;
-    field.assign(s);
+    append_copy_field(line, s);
     return true;
   }
   if (kind_ == Kind::Uuid) {
@@ -415,17 +426,17 @@ bool ValueConverter::to_other(sqlite3_value* v, int type, std::string& field, st
       return false;
     }
     for (size_t i = 0; i < 16; ++i) {
-      if (i == 4 || i == 6 || i == 8 || i == 10) field += '-';
-      append_hex(field, b.substr(i, 1));
+      if (i == 4 || i == 6 || i == 8 || i == 10) line += '-';
+      append_hex(line, b.substr(i, 1));
     }
     return true;
   }
   if (type == SQLITE_INTEGER) {
-    field = std::to_string(sqlite3_value_int64(v));
+    append_integer(line, sqlite3_value_int64(v));
     return true;
   }
   if (type == SQLITE_FLOAT) {
-    field = double_text(sqlite3_value_double(v));
+    line += double_text(sqlite3_value_double(v));
     return true;
   }
   why = describe_value(v) + " cannot be converted to " + type_name_;

@@ -70,15 +70,16 @@ class ValueConverter {
   Kind kind() const { return kind_; }
 
  private:
-  bool convert(sqlite3_value* v, int type, std::string& field, std::string& why) const;
-  bool to_integer(sqlite3_value* v, int type, std::string& field, std::string& why) const;
-  bool to_float(sqlite3_value* v, int type, std::string& field, std::string& why) const;
-  bool to_numeric(sqlite3_value* v, int type, std::string& field, std::string& why) const;
-  bool to_text(sqlite3_value* v, int type, std::string& field, std::string& why) const;
-  bool to_bool(sqlite3_value* v, int type, std::string& field, std::string& why) const;
-  bool to_date_time(sqlite3_value* v, int type, std::string& field, std::string& why) const;
-  bool to_bytea(sqlite3_value* v, int type, std::string& field, std::string& why) const;
-  bool to_other(sqlite3_value* v, int type, std::string& field, std::string& why) const;
+  // Each appends the converted value to `line`, COPY-escaped where it can hold special characters.
+  bool convert(sqlite3_value* v, int type, std::string& line, std::string& why) const;
+  bool to_integer(sqlite3_value* v, int type, std::string& line, std::string& why) const;
+  bool to_float(sqlite3_value* v, int type, std::string& line, std::string& why) const;
+  bool to_numeric(sqlite3_value* v, int type, std::string& line, std::string& why) const;
+  bool to_text(sqlite3_value* v, int type, std::string& line, std::string& why) const;
+  bool to_bool(sqlite3_value* v, int type, std::string& line, std::string& why) const;
+  bool to_date_time(sqlite3_value* v, int type, std::string& line, std::string& why) const;
+  bool to_bytea(sqlite3_value* v, int type, std::string& line, std::string& why) const;
+  bool to_other(sqlite3_value* v, int type, std::string& line, std::string& why) const;
 
   Kind kind_ = Kind::Other;
   std::string type_name_;  // for messages: "integer", "character varying(40)", ...
