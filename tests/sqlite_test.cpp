@@ -26,6 +26,7 @@
 #include "sqlite/database.h"
 #include "sqlite/snapshot.h"
 #include "sqlite/statement.h"
+#include "sqlite/table_facts.h"
 #include "sqlite/value_converter.h"
 #include "support/servers.h"
 
@@ -600,6 +601,59 @@ TEST_F(Files, TheCatalogAsStagesyncSeesIt) {
   EXPECT_EQ(affinity_of("CHARACTER(20)"), "sqlite:text");
   EXPECT_EQ(affinity_of("FLOATING POINT"), "sqlite:integer");  // "INT" wins, as in SQLite
   EXPECT_EQ(affinity_of("STRING"), "sqlite:numeric");
+}
+
+TEST_F(Files, KeysForeignKeysAndDefaults) {
+  std::string path = dir / "app.db";
+  {
+    Application app(path);
+    app.must("CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT UNIQUE, code TEXT, region TEXT)");
+    app.must("CREATE UNIQUE INDEX customers_code ON customers (region, code)");
+    app.must("CREATE UNIQUE INDEX customers_lower ON customers (lower(email))");  // an expression: left out
+    app.must("CREATE UNIQUE INDEX customers_partial ON customers (code) WHERE code IS NOT NULL");  // partial: out
+    app.must("CREATE INDEX customers_region ON customers (region)");                               // not unique: out
+    app.must(
+        "CREATE TABLE lines (order_no TEXT, line INTEGER, customer INTEGER REFERENCES customers, "
+        "status TEXT NOT NULL DEFAULT 'open', created TEXT DEFAULT CURRENT_TIMESTAMP, "
+        "total REAL GENERATED ALWAYS AS (line * 2) STORED, PRIMARY KEY (order_no, line), "
+        "FOREIGN KEY (order_no, line) REFERENCES lines (order_no, line)) WITHOUT ROWID");
+    app.must("CREATE VIEW v AS SELECT * FROM customers");
+  }
+  Database db(path);
+  EXPECT_EQ(table_names(db), (std::vector<std::string>{"customers", "lines", "v"}));
+  catalog::Facts f = read_facts(db, {"customers", "LINES", "v", "nope"});
+
+  const catalog::TableFacts& c = f.at("customers");
+  ASSERT_EQ(c.unique.size(), 3u);
+  EXPECT_TRUE(c.unique[0].primary);
+  EXPECT_EQ(c.unique[0].columns, (std::vector<std::string>{"id"}));
+  EXPECT_EQ(c.unique[1].name, "customers_code");
+  EXPECT_EQ(c.unique[1].columns, (std::vector<std::string>{"region", "code"}));
+  EXPECT_EQ(c.unique[2].columns, (std::vector<std::string>{"email"}));  // the UNIQUE constraint's index
+  EXPECT_EQ(c.fills.at("id").identity, 'd');                            // the rowid's alias
+  EXPECT_TRUE(c.foreign_keys.empty());
+
+  const catalog::TableFacts& l = f.at("LINES");
+  ASSERT_FALSE(l.unique.empty());
+  EXPECT_TRUE(l.unique[0].primary);
+  EXPECT_EQ(l.unique[0].columns, (std::vector<std::string>{"order_no", "line"}));
+  EXPECT_EQ(l.fills.count("line"), 0u);  // INTEGER in a composite key of a WITHOUT ROWID table: not filled
+  EXPECT_EQ(l.fills.at("status").default_expr, "'open'");
+  std::string value;
+  EXPECT_TRUE(l.fills.at("status").constant_text(value));
+  EXPECT_EQ(value, "open");
+  EXPECT_EQ(l.fills.at("created").default_expr, "CURRENT_TIMESTAMP");
+  EXPECT_TRUE(l.fills.at("total").computed);
+  ASSERT_EQ(l.foreign_keys.size(), 2u);
+  const catalog::ForeignKey* to_customers = nullptr;
+  for (const auto& fk : l.foreign_keys)
+    if (fk.parent_table == "customers") to_customers = &fk;
+  ASSERT_NE(to_customers, nullptr);
+  EXPECT_EQ(to_customers->columns, (std::vector<std::string>{"customer"}));
+  EXPECT_EQ(to_customers->parent_columns, (std::vector<std::string>{"id"}));  // REFERENCES customers: its key
+  EXPECT_EQ(to_customers->parent_schema, "main");
+  EXPECT_TRUE(f.at("v").unique.empty());
+  EXPECT_TRUE(f.at("nope").unique.empty());
 }
 
 // ---------------------------------------------------------------------------------------------------------
