@@ -236,8 +236,8 @@ bool ValueConverter::to_float(sqlite3_value* v, int type, std::string& line, std
     return false;
   }
   if (kind_ == Kind::Float4 && std::isfinite(d)) {
-    float f = static_cast<float>(d);
-    if (std::isinf(f) || (f == 0 && d != 0)) {
+    // Compared before the cast: a double beyond float's range does not convert (undefined behaviour).
+    if (std::fabs(d) > static_cast<double>(FLT_MAX) || (static_cast<float>(d) == 0 && d != 0)) {
       why = describe_value(v) + " is out of range for " + type_name_;
       return false;
     }

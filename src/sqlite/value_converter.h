@@ -44,7 +44,7 @@ class ValueConverter {
   // `target`: the target column (base_type like "pg_catalog.int4", type for messages, max_length).
   // `timezone` (may be empty: UTC): where zone-less date-times are meant, for timestamptz targets; appended to
   // the text so that PostgreSQL interprets it ("2024-03-05 10:00:00 Europe/Berlin").
-  explicit ValueConverter(const catalog::Column& target, const std::string& timezone = "");
+  ValueConverter(const catalog::Column& target, const std::string& timezone = "");
 
   // Appends the value as ONE field of a COPY text line: escaped, NULL as \N. Returns false and sets `why`
   // (e.g. "text 'abc' is not an integer") when it does not convert; `line` is then unspecified.
