@@ -182,7 +182,7 @@ TEST_F(Conversions, Integers) {
   EXPECT_EQ(outcome(convert("int2", "'70000'")), "!text '70000' is out of range for smallint");
   EXPECT_EQ(outcome(convert("int8", "'99999999999999999999'")),
             "!text '99999999999999999999' is out of range for bigint");
-  EXPECT_EQ(outcome(convert("int4", "x'01'")), "!blob of 1 bytes is not an integer");
+  EXPECT_EQ(outcome(convert("int4", "x'01'")), "!blob of 1 byte is not an integer");
   EXPECT_EQ(outcome(convert("int4", "NULL")), "\\N");
 }
 
@@ -201,7 +201,7 @@ TEST_F(Conversions, Floats) {
   EXPECT_EQ(outcome(convert("float8", "'-Infinity'")), "-Infinity");
   EXPECT_EQ(outcome(convert("float8", "'nan(1)'")), "!text 'nan(1)' is not a number");
   EXPECT_EQ(outcome(convert("float8", "'1e999'")), "!text '1e999' is out of range for double precision");
-  EXPECT_EQ(outcome(convert("float8", "x'01'")), "!blob of 1 bytes is not a number");
+  EXPECT_EQ(outcome(convert("float8", "x'01'")), "!blob of 1 byte is not a number");
   EXPECT_EQ(outcome(convert("float4", "0.5")), "0.5");
   EXPECT_EQ(outcome(convert("float4", "1e300")), "!real 1e+300 is out of range for real");
   EXPECT_EQ(outcome(convert("float4", "'1e39'")), "!text '1e39' is out of range for real");
@@ -241,7 +241,7 @@ TEST_F(Conversions, Texts) {
             "!text '\\xC0\\xAF' is not valid UTF-8 (byte 1 of 2)");
   EXPECT_EQ(outcome(convert("text", "CAST(x'410042' AS TEXT)")),
             "!text 'A\\x00B' contains a NUL character (byte 2), which PostgreSQL text cannot hold");
-  EXPECT_EQ(outcome(convert("text", "x'ff'")), "!blob of 1 bytes is not valid UTF-8 (byte 1 of 1)");
+  EXPECT_EQ(outcome(convert("text", "x'ff'")), "!blob of 1 byte is not valid UTF-8 (byte 1 of 1)");
   // varchar(n) / char(n): characters, not bytes; excess spaces are PostgreSQL's to drop, anything else refused.
   EXPECT_EQ(outcome(convert("varchar", "'äöü'", 3)), "äöü");
   EXPECT_EQ(outcome(convert("varchar", "'abc  '", 3)), "abc  ");
@@ -260,7 +260,7 @@ TEST_F(Conversions, Booleans) {
   EXPECT_EQ(outcome(convert("bool", "0.5")), "!real 0.5 is not a boolean (0/1, true/false, t/f, yes/no)");
   EXPECT_EQ(outcome(convert("bool", "'maybe'")), "!text 'maybe' is not a boolean (0/1, true/false, t/f, yes/no)");
   EXPECT_EQ(outcome(convert("bool", "' true'")), "!text ' true' is not a boolean (0/1, true/false, t/f, yes/no)");
-  EXPECT_EQ(outcome(convert("bool", "x'01'")), "!blob of 1 bytes is not a boolean (0/1, true/false, t/f, yes/no)");
+  EXPECT_EQ(outcome(convert("bool", "x'01'")), "!blob of 1 byte is not a boolean (0/1, true/false, t/f, yes/no)");
 }
 
 TEST_F(Conversions, Dates) {
@@ -284,7 +284,7 @@ TEST_F(Conversions, Dates) {
             "!real 2460375.25 has a time of day; the target column is date");
   EXPECT_EQ(outcome(convert("date", "unixepoch('2024-03-05') + 1")),
             "!integer 1709596801 has a time of day; the target column is date");
-  EXPECT_EQ(outcome(convert("date", "x'01'")), "!blob of 1 bytes is not a date or time");
+  EXPECT_EQ(outcome(convert("date", "x'01'")), "!blob of 1 byte is not a date or time");
 }
 
 TEST_F(Conversions, Timestamps) {
@@ -313,7 +313,7 @@ TEST_F(Conversions, Timestamps) {
             "!text '2024-03-05 10' is not in the form YYYY-MM-DD[ HH:MM[:SS[.SSS]]][Z|+HH:MM]");
   EXPECT_EQ(outcome(convert("timestamp", "'2024-03-05 10:20:30.'")),
             "!text '2024-03-05 10:20:30.' is not in the form YYYY-MM-DD[ HH:MM[:SS[.SSS]]][Z|+HH:MM]");
-  EXPECT_EQ(outcome(convert("timestamp", "x'01'")), "!blob of 1 bytes is not a date or time");
+  EXPECT_EQ(outcome(convert("timestamp", "x'01'")), "!blob of 1 byte is not a date or time");
 }
 
 TEST_F(Conversions, TimestampsWithTimeZone) {

@@ -451,8 +451,10 @@ std::string describe_value(sqlite3_value* v) {
       return "integer " + std::to_string(sqlite3_value_int64(v));
     case SQLITE_FLOAT:
       return "real " + double_text(sqlite3_value_double(v));
-    case SQLITE_BLOB:
-      return "blob of " + std::to_string(sqlite3_value_bytes(v)) + " bytes";
+    case SQLITE_BLOB: {
+      int n = sqlite3_value_bytes(v);
+      return "blob of " + std::to_string(n) + (n == 1 ? " byte" : " bytes");
+    }
     default:
       break;
   }
