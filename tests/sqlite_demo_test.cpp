@@ -234,6 +234,18 @@ TEST_F(SqliteDemo, DeleteJournalFileStoresBooleansAndBlobs) {
   EXPECT_THROW(demo::write_sqlite_desktop(src(), file_path, "memory"), demo::SqliteDesktopError);
   EXPECT_FALSE(std::filesystem::exists(file_path));
 
+  // A type without a SQLite form here stops the write, naming the column; the half-made file is removed and
+  // the desktop session is usable again.
+  src().exec("CREATE TABLE oddities (span interval)");
+  try {
+    demo::write_sqlite_desktop(src(), file_path, "delete");
+    ADD_FAILURE() << "an interval column was written";
+  } catch (const demo::SqliteDesktopError& e) {
+    EXPECT_NE(std::string(e.what()).find("oddities.span"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(file_path));
+  src().exec("DROP TABLE oddities");
+
   std::map<std::string, int64_t> written = demo::write_sqlite_desktop(src(), file_path, "delete");
   EXPECT_EQ(written["gadgets"], 3);
   EXPECT_FALSE(std::filesystem::exists(file_path + "-journal"));
