@@ -353,7 +353,7 @@ std::vector<std::string> victim_client(const Picker& p) {
   const std::string victim = "(SELECT client_id FROM temp.stagesync_demo_victim)";
   return {
       "CREATE TEMP TABLE stagesync_demo_victim AS SELECT c.client_id FROM climaster AS c\n"
-      "WHERE c.client_id > 11 AND EXISTS (SELECT 1 FROM jobshead AS j WHERE j.client_id = c.client_id)\n"
+      "WHERE c.client_id > 11 AND c.client_id IN (SELECT client_id FROM jobshead)\n"
       "  AND c.client_id NOT IN (SELECT client_id FROM jobshead WHERE job_id <= 5 AND client_id IS NOT NULL)\n"
       "ORDER BY " +
           p.order("c.client_id", 1) + ", c.client_id LIMIT 1",
@@ -395,15 +395,18 @@ std::vector<std::string> key_changes(const Picker& p) {
       "WHERE remdetid = (SELECT d.remdetid FROM mbremdetail AS d WHERE d.rem_id IN (SELECT rem_id FROM mbreminder)\n"
       "                  ORDER BY " +
           p.order("d.remdetid", 6) + ", d.remdetid LIMIT 1)",
-      "UPDATE jobtasks SET updated_at = " + std::string(kNowUnix) +
+      "WITH pick AS MATERIALIZED (SELECT t.jt_id, t.job_id FROM jobtasks AS t\n"
+      "    WHERE t.task_id IS NOT NULL AND t.job_id IN (SELECT job_id FROM jobshead)\n"
+      "    ORDER BY " +
+          p.order("t.jt_id", 7) +
+          ", t.jt_id LIMIT 1),\n"
+          "  used AS MATERIALIZED (SELECT x.task_id FROM jobtasks AS x\n"
+          "    WHERE x.job_id = (SELECT job_id FROM pick) AND x.task_id IS NOT NULL)\n"
+          "UPDATE jobtasks SET updated_at = " +
+          std::string(kNowUnix) +
           ",\n"
-          "  task_id = (SELECT min(m.task_id) FROM taskmaster AS m WHERE m.task_id NOT IN\n"
-          "             (SELECT x.task_id FROM jobtasks AS x WHERE x.job_id = jobtasks.job_id AND x.task_id IS NOT "
-          "NULL))\n"
-          "WHERE jt_id = (SELECT t.jt_id FROM jobtasks AS t WHERE t.task_id IS NOT NULL\n"
-          "                 AND t.job_id IN (SELECT job_id FROM jobshead)\n"
-          "               ORDER BY " +
-          p.order("t.jt_id", 7) + ", t.jt_id LIMIT 1)",
+          "  task_id = (SELECT min(m.task_id) FROM taskmaster AS m WHERE m.task_id NOT IN (SELECT task_id FROM used))\n"
+          "WHERE jt_id = (SELECT jt_id FROM pick)",
   };
 }
 
@@ -445,7 +448,7 @@ std::vector<std::string> inserts(const Picker& p) {
           sqlite_text("Neu: Unterlagen anfordern – Zoë") +
           " END\n"
           "FROM jobshead AS j, two, top\n"
-          "WHERE j.job_uid LIKE 'J/2025/NEW-%' AND NOT EXISTS (SELECT 1 FROM jobtasks AS x WHERE x.job_id = j.job_id)",
+          "WHERE j.job_uid LIKE 'J/2025/NEW-%' AND j.job_id > (SELECT max(job_id) FROM jobtasks)",
       "INSERT INTO taskchecklist (tc_id, job_id, task_id, checklistdesc, checkliststatus) VALUES\n"
       "  (NULL, 2, 1, " +
           sqlite_text("Podpis klienta – Zoë") +
