@@ -101,7 +101,7 @@ std::vector<FileTable> read_tables(pg::Connection& desktop) {
       "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
       "JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
       "JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid "
-      "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') "
+      "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
       "ORDER BY c.oid, a.attnum");
   std::vector<FileTable> tables;
   for (int i = 0; i < r.rows(); ++i) {

@@ -1,15 +1,16 @@
 // The reference desktop database (reference_data.h) as a SQLite file, stored the way a desktop application
 // built on SQLite stores it: for `stagesync demo --source sqlite`, the SQLite-source tests and the benchmarks.
 //
-// The file mirrors the PostgreSQL desktop: the same tables (every base table of the desktop's `public`
-// schema: the synced ones and the empty mobile-owned workdiary and learequest), the same column names, no
-// primary keys, no foreign keys, no indexes, every row an implicit rowid, duplicates and NULL keys kept.
+// The file mirrors the PostgreSQL desktop: the same tables (every table of the desktop's `public` schema, a
+// partitioned one as a whole: the synced ones and the empty mobile-owned workdiary and learequest), the same
+// column names, no primary keys, no foreign keys, no indexes, every row an implicit rowid, duplicates and NULL
+// keys kept.
 //
 // Declared types, as a typical application declares them (PostgreSQL type -> SQLite):
 //   integer, bigint, smallint -> INTEGER       varchar(n) -> VARCHAR(n)      character(n) -> CHAR(n)
 //   text -> TEXT                               numeric(p,s) -> NUMERIC(p,s)  real, double -> REAL
 //   date -> DATE                               timestamp -> DATETIME         boolean -> BOOLEAN
-//   bytea -> BLOB
+//   bytea -> BLOB                              timestamptz -> DATETIME (its UTC time)
 // except the date-time columns listed under "Storage" below that are INTEGER or REAL.
 //
 // Storage (what the values are; the configuration and the tests depend on it):
@@ -17,8 +18,8 @@
 //   - text: TEXT, byte for byte as in PostgreSQL (UTF-8; non-ASCII text, quotes, backslashes, tabs and
 //     newlines kept).
 //   - date: ISO text "YYYY-MM-DD".
-//   - timestamp, by default: ISO text "YYYY-MM-DD HH:MM:SS" (as CURRENT_TIMESTAMP writes; a non-zero
-//     fraction of a second is kept as ".ffffff"). The reference data has whole seconds.
+//   - timestamp, by default: ISO text "YYYY-MM-DD HH:MM:SS" (as CURRENT_TIMESTAMP writes; a fraction of a
+//     second, which the reference data does not have, follows as PostgreSQL writes it: ".25", ".123456").
 //   - Unix seconds (INTEGER): jobtasks.created_at and jobtasks.updated_at. Whole seconds since
 //     1970-01-01 00:00:00 of the timestamp read as UTC, as strftime('%s', ...) and unixepoch() compute
 //     them; a fraction of a second is dropped. datetime(v, 'unixepoch') gives the timestamp back.
