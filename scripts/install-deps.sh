@@ -9,7 +9,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   time procps
   systemd libxml2-utils
-  libsqlite3-dev sqlite3
+  libsqlite3-dev sqlite3 libxxhash-dev
 )
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
