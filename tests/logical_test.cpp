@@ -15,11 +15,13 @@
 
 #include "logical/exported_snapshot.h"
 #include "logical/readiness.h"
+#include "logical/replica_identity.h"
 #include "logical/replication_connection.h"
 #include "logical/slot_errors.h"
 #include "logical/test_decoding.h"
 #include "logical/transaction_reader.h"
 #include "support/servers.h"
+#include "support/tcp_proxy.h"
 
 namespace stagesync::testing {
 namespace {
@@ -190,8 +192,22 @@ TEST_F(LogicalTest, TheDefaultChangesNothingOnTheDesktopAndTheOptInBringsOldRows
   EXPECT_TRUE(removed.old_key.empty());
   EXPECT_EQ(removed.relation, (logical::Relation{"public", "jobs"}));
 
-  // The opt-in: follow: { replica_identity: full }.
-  conn_.exec("ALTER TABLE jobs REPLICA IDENTITY FULL; INSERT INTO jobs VALUES ('J3', NULL, 3)");
+  // The opt-in: follow: { replica_identity: full }, described first, then
+  // applied to the tables without an old key only.
+  conn_.exec("CREATE TABLE keyed (id int PRIMARY KEY)");
+  auto identities = logical::read_identities(conn_, {{"public", "jobs"}, {"public", "keyed"}, {"public", "absent"}});
+  ASSERT_EQ(identities.size(), 2u);
+  EXPECT_EQ(identities[0].old_row, logical::OldRow::none);
+  EXPECT_NE(identities[0].describe().find("ALTER TABLE \"public\".\"jobs\" REPLICA IDENTITY FULL"), std::string::npos)
+      << identities[0].describe();
+  EXPECT_EQ(identities[1].old_row, logical::OldRow::primary_key);
+  EXPECT_EQ(identities[1].key_columns, std::vector<std::string>{"id"});
+  EXPECT_TRUE(identities[1].opt_in_ddl().empty());
+  auto changed = logical::set_replica_identity_full(conn_, identities);
+  EXPECT_EQ(changed, (std::vector<logical::Relation>{{"public", "jobs"}}));
+  EXPECT_EQ(logical::read_identities(conn_, {{"public", "jobs"}}).at(0).old_row, logical::OldRow::full_row);
+  EXPECT_EQ(conn_.exec("SELECT relreplident FROM pg_class WHERE relname = 'keyed'").text(0, 0), "d");
+  conn_.exec("INSERT INTO jobs VALUES ('J3', NULL, 3)");
   EXPECT_EQ(conn_.exec("UPDATE jobs SET name = 'again' WHERE job_no = 'J1'").affected(), 1);
   EXPECT_EQ(conn_.exec("DELETE FROM jobs WHERE job_no = 'J3'").affected(), 1);
   txs = read(reader, 3);
@@ -207,17 +223,25 @@ TEST_F(LogicalTest, TheDefaultChangesNothingOnTheDesktopAndTheOptInBringsOldRows
   EXPECT_EQ(value(removed, "qty", true), "3");
   EXPECT_EQ(value(removed, "name", true), "(absent)") << "an old key omits NULL columns: NULL";
 
-  // The cost of FULL: WAL per updated row of a 10-column row, default against FULL.
-  conn_.exec(
-      "CREATE TABLE wide (c1 text, c2 text, c3 text, c4 text, c5 text, c6 int, c7 int, c8 int, c9 date, "
-      "c10 numeric); INSERT INTO wide SELECT md5(i::text), md5(i::text), 'name ' || i, 'city', 'x', i, i, i, "
-      "'2026-01-01', i * 1.5 FROM generate_series(1, 5000) i; CHECKPOINT");
-  int64_t plain = wal_bytes_of("UPDATE wide SET c6 = c6 + 1");
-  conn_.exec("ALTER TABLE wide REPLICA IDENTITY FULL; CHECKPOINT");
-  int64_t full = wal_bytes_of("UPDATE wide SET c6 = c6 + 1");
-  std::cout << "WAL for 5000 updated rows: default " << plain << " bytes, REPLICA IDENTITY FULL " << full << " bytes ("
-            << (full * 100 / std::max<int64_t>(plain, 1)) << "%)\n";
-  EXPECT_GT(full, plain);
+  // The cost of FULL: WAL of 5000 updates (one column) and 5000 deletes of
+  // a 10-column row, default against FULL (full_page_writes is off on the
+  // test servers: row records only).
+  for (const char* t : {"wide_d", "wide_f"})
+    conn_.exec("CREATE TABLE " + std::string(t) +
+               " (c1 text, c2 text, c3 text, c4 text, c5 text, c6 int, c7 int, c8 int, c9 date, c10 numeric); "
+               "INSERT INTO " +
+               t +
+               " SELECT md5(i::text), md5(i::text), 'name ' || i, 'city', 'x', i, i, i, '2026-01-01', i * 1.5 "
+               "FROM generate_series(1, 5000) i");
+  conn_.exec("ALTER TABLE wide_f REPLICA IDENTITY FULL");
+  int64_t update_d = wal_bytes_of("UPDATE wide_d SET c6 = c6 + 1");
+  int64_t update_f = wal_bytes_of("UPDATE wide_f SET c6 = c6 + 1");
+  int64_t delete_d = wal_bytes_of("DELETE FROM wide_d");
+  int64_t delete_f = wal_bytes_of("DELETE FROM wide_f");
+  std::cout << "WAL for 5000 rows: update default " << update_d << " bytes, FULL " << update_f << "; delete default "
+            << delete_d << ", FULL " << delete_f << "\n";
+  EXPECT_GT(update_f, update_d);
+  EXPECT_GT(delete_f, delete_d);
   s.reset();
 }
 
@@ -225,7 +249,7 @@ TEST_F(LogicalTest, EveryKindOfChangeDecodes) {
   conn_.exec(
       "CREATE TABLE jobs (id int PRIMARY KEY, name text, qty numeric, done boolean, at timestamp, note text);"
       "CREATE TABLE \"Odd Table\" (\"Key Col\" int, \"it's\" text);"
-      "CREATE TABLE tasks (job_id int, txt varchar(20))");
+      "CREATE TABLE tasks (job_id int, txt varchar(20), flags bit(4), tags text[])");
   std::string slot = create_slot("kinds");
   auto s = stream(slot);
   TransactionReader reader(*s);
@@ -234,7 +258,7 @@ TEST_F(LogicalTest, EveryKindOfChangeDecodes) {
   conn_.exec("UPDATE jobs SET name = 'renamed', done = false WHERE id = 1");
   conn_.exec("UPDATE jobs SET id = 2 WHERE id = 1");
   conn_.exec(
-      "BEGIN; INSERT INTO tasks VALUES (2, 'null'); INSERT INTO \"Odd Table\" VALUES (7, ''); "
+      "BEGIN; INSERT INTO tasks VALUES (2, 'null', B'1010', '{a,\"b c\"}'); INSERT INTO \"Odd Table\" VALUES (7, ''); "
       "UPDATE jobs SET qty = NULL WHERE id = 2; DELETE FROM jobs WHERE id = 2; COMMIT");
   conn_.exec("TRUNCATE tasks, \"Odd Table\"");
   // An unchanged TOASTed value is not in the WAL of an update.
@@ -276,6 +300,9 @@ TEST_F(LogicalTest, EveryKindOfChangeDecodes) {
   ASSERT_EQ(several.size(), 4u) << "one transaction across three tables, in order";
   EXPECT_EQ(several[0].relation, (logical::Relation{"public", "tasks"}));
   EXPECT_EQ(value(several[0], "txt"), "null") << "the text 'null' is not NULL";
+  EXPECT_EQ(value(several[0], "flags"), "1010");
+  EXPECT_EQ(value(several[0], "tags"), "{a,\"b c\"}");
+  EXPECT_EQ(several[0].find("tags")->type, "text[]");
   EXPECT_EQ(several[1].relation, (logical::Relation{"public", "Odd Table"}));
   EXPECT_EQ(value(several[1], "Key Col"), "7");
   EXPECT_EQ(value(several[1], "it's"), "");
@@ -499,6 +526,34 @@ TEST_F(LogicalTest, SlotStatusShowsWhatTheSlotHoldsBack) {
   EXPECT_GT(st.retained_bytes, 1000000) << "the inserted rows' WAL is held for the slot";
   EXPECT_EQ(st.wal_status, "reserved");
   EXPECT_FALSE(st.invalidated());
+}
+
+// Round trips (decision 0006): a stream is one connection and one
+// START_REPLICATION; the transactions then flow without the client waiting,
+// and a batch's confirmation is one message. 200 transactions cost what one
+// costs.
+TEST_F(LogicalTest, AStreamCostsTheSameRoundTripsForOneOrTwoHundredTransactions) {
+  conn_.exec("CREATE TABLE t (id int)");
+  std::string slot = create_slot("round_trips");
+  TcpProxy proxy(db_.server().port());
+  pg::Endpoint via{"host=127.0.0.1 port=" + std::to_string(proxy.port()) + " user=postgres dbname=" + db_.name(), "",
+                   "stagesync-test", 10};
+  auto session = [&](int transactions) {
+    proxy.reset_counters();
+    ReplicationConnection r(via);
+    r.start(slot, {}, logical::test_decoding_options());
+    TransactionReader reader(r);
+    conn_.exec("DO $$ BEGIN FOR i IN 1.." + std::to_string(transactions) +
+               " LOOP INSERT INTO t VALUES (i); COMMIT; END LOOP; END $$");
+    auto txs = read(reader, static_cast<size_t>(transactions));
+    if (!txs.empty()) r.confirm(txs.back().end_lsn);  // once, after the batch's target commit
+    return proxy.round_trips();
+  };
+  int64_t one = session(1);
+  int64_t many = session(200);
+  std::cout << "round trips of a stream session: 1 transaction " << one << ", 200 transactions " << many << "\n";
+  EXPECT_LE(one, 5);
+  EXPECT_LE(many, one + 1) << "no round trip per transaction";
 }
 
 TEST(Lsn, ParsesAndFormatsLikeTheServer) {
