@@ -7,8 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -496,6 +498,26 @@ TEST_F(LogicalTest, ReadinessNamesWhatIsMissingAndHowToFixIt) {
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_EQ(problems[0].code, "replication_role");
   EXPECT_NE(problems[0].fix.find("ALTER ROLE \"desk_app\" WITH REPLICATION"), std::string::npos) << problems[0].fix;
+
+  // pg_hba.conf refuses the replication connection (a logical one matches the
+  // database column): the server's message and the line to add.
+  {
+    std::string hba = logical_server().directory() + "/data/pg_hba.conf";
+    std::ifstream in(hba);
+    std::stringstream old;
+    old << in.rdbuf();
+    std::ofstream(hba) << "host all hba_refused 127.0.0.1/32 reject\n" << old.str();
+    conn_.exec("SELECT pg_reload_conf()");
+    logical::ReadinessOptions refused = options;
+    refused.endpoint.conninfo += " user=hba_refused";
+    problems = logical::check_readiness(conn_, refused);
+    std::ofstream(hba) << old.str();
+    conn_.exec("SELECT pg_reload_conf()");
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0].code, "replication_refused");
+    EXPECT_NE(problems[0].message.find("pg_hba.conf"), std::string::npos) << problems[0].message;
+    EXPECT_NE(problems[0].fix.find("host    " + db_.name()), std::string::npos) << problems[0].fix;
+  }
 
   // A server without wal_level = logical (the shared source server).
   TempDatabase plain(Servers::source(), "not_logical");
