@@ -21,6 +21,7 @@ struct ColumnValue {
   std::string name;
   std::string type;  // as the server formats it ("integer", "character varying(20)")
   std::optional<std::string> value;
+  bool operator==(const ColumnValue&) const = default;
 };
 
 enum class ChangeKind { insert, update, remove, truncate };
@@ -41,11 +42,14 @@ struct Change {
   // table with a primary key that keeps its key also has no old key (the
   // new row's key is the old one).
   bool no_old_key = false;
+  // update: columns whose large (TOASTed) value the statement left alone:
+  // not in the WAL's new row (under REPLICA IDENTITY FULL the old key has it).
   std::vector<std::string> unchanged_toast;
 
   // The new (or, with `old`, the old key's) value of `column`; nullptr when
   // the change does not carry that column.
   const ColumnValue* find(const std::string& column, bool old = false) const;
+  bool operator==(const Change&) const = default;
 };
 
 const char* to_string(ChangeKind kind);

@@ -38,7 +38,8 @@ class ChangeSpool {
   size_t peak_memory_changes() const { return peak_changes_; }
 
   // Reads the changes back in order; several readers may run one after the
-  // other (each has its own position), none while appending.
+  // other (each has its own position), none while appending. A reader refers
+  // to its spool: it must not outlive it or be used after the spool moved.
   class Reader {
    public:
     bool next(Change& out);

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "logical/slot_errors.h"
+#include "pg/interrupt.h"
 
 namespace stagesync::logical {
 namespace {
@@ -143,6 +144,7 @@ std::optional<XLogData> ReplicationConnection::read(std::chrono::milliseconds ti
   if (!streaming_) throw std::logic_error("ReplicationConnection::read before start()");
   const Clock::time_point deadline = Clock::now() + timeout;
   for (;;) {
+    pg::throw_if_interrupted();  // SIGINT/SIGTERM: stop reading; nothing is confirmed
     char* raw = nullptr;
     int n = PQgetCopyData(conn_.raw(), &raw, /*async=*/1);
     if (n > 0) {
