@@ -82,9 +82,18 @@ class LogicalTest : public ::testing::Test {
   void TearDown() override {
     // A database with a slot cannot be dropped: drop this test's slots (the
     // streams are closed by now: they live in the test bodies).
+    // A walsender may still hold its slot for a moment after the client left.
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (conn_.exec("SELECT count(*) FROM pg_replication_slots WHERE database = current_database() AND active")
+                   .int64(0, 0) > 0 &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(20ms);
     conn_.exec(
         "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
         "WHERE database = current_database() AND NOT active");
+    EXPECT_EQ(conn_.exec("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()").int64(0, 0),
+              0)
+        << "a slot of this test is still there";
   }
 
   pg::Endpoint endpoint() const { return pg::Endpoint{db_.server().conninfo(db_.name()), "", "stagesync-test", 10}; }
