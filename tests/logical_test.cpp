@@ -61,6 +61,30 @@ class LogicalServerEnvironment : public ::testing::Environment {
 };
 const auto* registered = ::testing::AddGlobalTestEnvironment(new LogicalServerEnvironment);
 
+// A server setting changed for one test (ALTER SYSTEM and a reload), put
+// back however the test ends.
+class ServerSetting {
+ public:
+  ServerSetting(const std::string& name, const std::string& value) : name_(name) {
+    auto conn = admin(logical_server());
+    conn.exec("ALTER SYSTEM SET " + name + " = " + conn.literal(value));
+    conn.exec("SELECT pg_reload_conf()");
+  }
+  ~ServerSetting() {
+    try {
+      auto conn = admin(logical_server());
+      conn.exec("ALTER SYSTEM RESET " + name_);
+      conn.exec("SELECT pg_reload_conf()");
+    } catch (...) {  // best effort: the next test's expectations would show it
+    }
+  }
+  ServerSetting(const ServerSetting&) = delete;
+  ServerSetting& operator=(const ServerSetting&) = delete;
+
+ private:
+  std::string name_;
+};
+
 std::vector<Change> changes_of(const Transaction& t) {
   std::vector<Change> out;
   auto reader = t.changes.reader();
@@ -450,6 +474,60 @@ TEST_F(LogicalTest, UnconfirmedChangesAreSentAgainConfirmedOnesAreNot) {
   }
 }
 
+// Keepalives that ask for a reply are answered: with wal_sender_timeout at
+// 1 s the server ends a stream whose client stays silent for a second; this
+// one idles through three of them and still delivers the next transaction.
+TEST_F(LogicalTest, KeepalivesAreAnsweredSoAQuietStreamStaysOpen) {
+  conn_.exec("CREATE TABLE t (id int)");
+  std::string slot = create_slot("keepalive");
+  auto s = stream(slot);
+  TransactionReader reader(*s);
+  bool quiet = true;
+  {
+    ServerSetting timeout("wal_sender_timeout", "1s");
+    for (int i = 0; i < 6; ++i) quiet = quiet && !reader.next(500ms);
+  }
+  EXPECT_TRUE(quiet);
+  EXPECT_TRUE(s->server_wal_end().valid()) << "keepalives arrived";
+  conn_.exec("INSERT INTO t VALUES (1)");
+  auto txs = read(reader, 1);
+  ASSERT_EQ(txs.size(), 1u);
+  EXPECT_EQ(value(changes_of(txs[0]).at(0), "id"), "1");
+}
+
+// A connection cut in the middle of a transaction's stream is a connection
+// loss (pg::Error, transient), not a hang and not a half transaction; the
+// next stream sends the whole transaction again.
+TEST_F(LogicalTest, ACutStreamIsAConnectionLossAndTheTransactionComesAgainWhole) {
+  conn_.exec("CREATE TABLE t (id int, payload text)");
+  std::string slot = create_slot("cut");
+  conn_.exec("INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 5000) i");
+  TcpProxy proxy(db_.server().port());
+  proxy.cut_after_bytes(100000, 1);  // about a third of the transaction's stream
+  pg::Endpoint via{"host=127.0.0.1 port=" + std::to_string(proxy.port()) + " user=postgres dbname=" + db_.name(), "",
+                   "stagesync-test", 10};
+  {
+    ReplicationConnection r(via);
+    r.start(slot, {}, logical::test_decoding_options());
+    TransactionReader reader(r);
+    try {
+      while (!reader.next(30s)) {
+      }
+      ADD_FAILURE() << "a whole transaction arrived through a cut connection";
+    } catch (const pg::Error& e) {
+      EXPECT_TRUE(e.is_connection_loss()) << e.what();
+      EXPECT_TRUE(e.is_transient());
+    }
+    EXPECT_TRUE(reader.inside_transaction());
+  }
+  EXPECT_EQ(proxy.cuts(), 1);
+  auto s = stream(slot);
+  TransactionReader reader(*s);
+  auto txs = read(reader, 1);
+  ASSERT_EQ(txs.size(), 1u);
+  EXPECT_EQ(txs[0].changes.size(), 5000u);
+}
+
 TEST_F(LogicalTest, ADroppedOrInvalidatedSlotIsATypedError) {
   std::string slot = create_slot("dropped");
   conn_.exec("SELECT pg_drop_replication_slot('dropped')");
@@ -467,13 +545,13 @@ TEST_F(LogicalTest, ADroppedOrInvalidatedSlotIsATypedError) {
   // Invalidated: it held more WAL than max_slot_wal_keep_size allows.
   conn_.exec("CREATE TABLE t (id int)");
   std::string kept = create_slot("invalidated");
-  admin(logical_server()).exec("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'");
-  admin(logical_server()).exec("SELECT pg_reload_conf()");
-  for (int i = 0; i < 3; ++i) conn_.exec("INSERT INTO t VALUES (1); SELECT pg_switch_wal()");
-  conn_.exec("CHECKPOINT");
-  logical::SlotStatus st = logical::slot_status(conn_, kept);
-  admin(logical_server()).exec("ALTER SYSTEM RESET max_slot_wal_keep_size");
-  admin(logical_server()).exec("SELECT pg_reload_conf()");
+  logical::SlotStatus st;
+  {
+    ServerSetting keep("max_slot_wal_keep_size", "1MB");
+    for (int i = 0; i < 3; ++i) conn_.exec("INSERT INTO t VALUES (1); SELECT pg_switch_wal()");
+    conn_.exec("CHECKPOINT");
+    st = logical::slot_status(conn_, kept);
+  }
   EXPECT_TRUE(st.exists);
   EXPECT_TRUE(st.invalidated()) << "wal_status " << st.wal_status;
   try {
