@@ -22,7 +22,9 @@ class TransactionReader {
 
   // The next committed transaction, waiting at most `timeout` in all;
   // nullopt when none completed in time. Throws DecodeError on output it
-  // does not understand, and what ReplicationConnection::read throws.
+  // does not understand, and what ReplicationConnection::read throws; after
+  // any exception the reader and its connection are done (a partly read
+  // transaction is dropped): reconnect, and the slot sends it again whole.
   std::optional<Transaction> next(std::chrono::milliseconds timeout);
 
   // True while a transaction has begun but not committed: then a keepalive's
