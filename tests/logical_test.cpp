@@ -590,6 +590,34 @@ TEST_F(LogicalTest, ReadinessNamesWhatIsMissingAndHowToFixIt) {
   EXPECT_EQ(problems[0].code, "replication_role");
   EXPECT_NE(problems[0].fix.find("ALTER ROLE \"desk_app\" WITH REPLICATION"), std::string::npos) << problems[0].fix;
 
+  // Every slot and every WAL sender in use (physical slots: instant, and
+  // not tied to this database).
+  {
+    int64_t free_slots = conn_
+                             .exec(
+                                 "SELECT current_setting('max_replication_slots')::int - count(*) "
+                                 "FROM pg_replication_slots")
+                             .int64(0, 0);
+    for (int64_t i = 0; i < free_slots; ++i)
+      conn_.exec("SELECT pg_create_physical_replication_slot('filler_" + std::to_string(i) + "')");
+    int64_t free_senders = conn_
+                               .exec(
+                                   "SELECT current_setting('max_wal_senders')::int - count(*) FROM "
+                                   "pg_stat_activity WHERE backend_type = 'walsender'")
+                               .int64(0, 0);
+    std::vector<ReplicationConnection> senders;
+    for (int64_t i = 0; i < free_senders; ++i) senders.emplace_back(endpoint());
+    problems = logical::check_readiness(conn_, options);
+    senders.clear();
+    conn_.exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'filler_%'");
+    std::vector<std::string> codes;
+    for (const auto& p : problems) codes.push_back(p.code);
+    EXPECT_EQ(codes, (std::vector<std::string>{"slots_exhausted", "wal_senders_exhausted", "replication_failed"}));
+    ASSERT_EQ(problems.size(), 3u);
+    EXPECT_NE(problems[0].fix.find("max_replication_slots"), std::string::npos);
+    EXPECT_NE(problems[1].fix.find("max_wal_senders"), std::string::npos);
+  }
+
   // pg_hba.conf refuses the replication connection (a logical one matches the
   // database column): the server's message and the line to add.
   {
