@@ -478,8 +478,9 @@ TEST_F(LogicalTest, UnconfirmedChangesAreSentAgainConfirmedOnesAreNot) {
 }
 
 // Keepalives that ask for a reply are answered: with wal_sender_timeout at
-// 1 s the server ends a stream whose client stays silent for a second; this
-// one idles through three of them and still delivers the next transaction.
+// 2 s the server ends a stream whose client stays silent for 2 s (it asks
+// for a reply after 1 s); this one idles for 4 s and still delivers the next
+// transaction.
 TEST_F(LogicalTest, KeepalivesAreAnsweredSoAQuietStreamStaysOpen) {
   conn_.exec("CREATE TABLE t (id int)");
   std::string slot = create_slot("keepalive");
@@ -487,8 +488,8 @@ TEST_F(LogicalTest, KeepalivesAreAnsweredSoAQuietStreamStaysOpen) {
   TransactionReader reader(*s);
   bool quiet = true;
   {
-    ServerSetting timeout("wal_sender_timeout", "1s");
-    for (int i = 0; i < 6; ++i) quiet = quiet && !reader.next(500ms);
+    ServerSetting timeout("wal_sender_timeout", "2s");
+    for (int i = 0; i < 8; ++i) quiet = quiet && !reader.next(500ms);
   }
   EXPECT_TRUE(quiet);
   EXPECT_TRUE(s->server_wal_end().valid()) << "keepalives arrived";
@@ -690,11 +691,16 @@ TEST_F(LogicalTest, AStreamCostsTheSameRoundTripsForOneOrTwoHundredTransactions)
     if (!txs.empty()) r.confirm(txs.back().end_lsn);  // once, after the batch's target commit
     return proxy.round_trips();
   };
+  // Connecting (SSL refusal, startup), START_REPLICATION and the confirmation:
+  // four bursts; the proxy may see one more or one fewer depending on how the
+  // server's messages are split in time. A round trip per transaction would
+  // show as about 200.
+  constexpr int64_t kStreamSessionBudget = 6;
   int64_t one = session(1);
   int64_t many = session(200);
   std::cout << "round trips of a stream session: 1 transaction " << one << ", 200 transactions " << many << "\n";
-  EXPECT_LE(one, 5);
-  EXPECT_LE(many, one + 1) << "no round trip per transaction";
+  EXPECT_LE(one, kStreamSessionBudget);
+  EXPECT_LE(many, kStreamSessionBudget) << "no round trip per transaction";
 }
 
 // Every field survives the spill file: NULL against empty text, old keys,

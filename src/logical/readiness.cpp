@@ -89,7 +89,7 @@ std::vector<ReadinessProblem> check_readiness(pg::Connection& conn, const Readin
 SlotStatus slot_status(pg::Connection& conn, const std::string& slot_name) {
   pg::Result r = conn.exec(
       "SELECT active, plugin, restart_lsn::text, confirmed_flush_lsn::text, wal_status, safe_wal_size, "
-      "CASE WHEN restart_lsn IS NULL THEN 0 ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint END "
+      "CASE WHEN restart_lsn IS NULL THEN 0 ELSE pg_wal_lsn_diff(pg_current_wal_insert_lsn(), restart_lsn)::bigint END "
       "FROM pg_replication_slots WHERE slot_name = $1",
       std::vector<pg::Param>{slot_name});
   SlotStatus s;

@@ -44,7 +44,10 @@ struct SlotStatus {
   std::string plugin;
   std::optional<Lsn> restart_lsn;          // the oldest WAL the slot holds
   std::optional<Lsn> confirmed_flush_lsn;  // where the next stream starts
-  int64_t retained_bytes = 0;              // pg_current_wal_lsn() - restart_lsn: WAL kept for this slot
+  // pg_current_wal_insert_lsn() - restart_lsn: WAL kept for this slot. The
+  // insert position, not pg_current_wal_lsn() (the write position), which
+  // lags behind commits under synchronous_commit = off: this never under-counts.
+  int64_t retained_bytes = 0;
   // reserved, extended, unreserved (about to be lost) or lost (invalidated)
   std::string wal_status;
   std::optional<int64_t> safe_wal_size;  // bytes left before max_slot_wal_keep_size invalidates it
