@@ -239,6 +239,21 @@ TEST_F(LogicalTest, TheDefaultChangesNothingOnTheDesktopAndTheOptInBringsOldRows
   EXPECT_EQ(identities[1].old_row, logical::OldRow::primary_key);
   EXPECT_EQ(identities[1].key_columns, std::vector<std::string>{"id"});
   EXPECT_TRUE(identities[1].opt_in_ddl().empty());
+  {
+    // An application transaction holding the table: the opt-in gives up
+    // after its lock timeout (transient), changing nothing.
+    pg::Connection app = db_.connect();
+    app.exec("BEGIN; SELECT count(*) FROM jobs");
+    try {
+      logical::set_replica_identity_full(conn_, identities, 100);
+      ADD_FAILURE() << "the opt-in waited for the application's transaction";
+    } catch (const pg::Error& e) {
+      EXPECT_EQ(e.sqlstate(), "55P03") << e.what();
+      EXPECT_TRUE(e.is_transient());
+    }
+    app.exec("COMMIT");
+    EXPECT_EQ(conn_.exec("SELECT relreplident FROM pg_class WHERE relname = 'jobs'").text(0, 0), "d");
+  }
   auto changed = logical::set_replica_identity_full(conn_, identities);
   EXPECT_EQ(changed, (std::vector<logical::Relation>{{"public", "jobs"}}));
   EXPECT_EQ(logical::read_identities(conn_, {{"public", "jobs"}}).at(0).old_row, logical::OldRow::full_row);

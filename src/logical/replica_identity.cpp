@@ -72,8 +72,9 @@ std::vector<TableIdentity> read_identities(pg::Connection& conn, const std::vect
   return out;
 }
 
-std::vector<Relation> set_replica_identity_full(pg::Connection& conn, const std::vector<TableIdentity>& tables) {
-  std::string sql;
+std::vector<Relation> set_replica_identity_full(pg::Connection& conn, const std::vector<TableIdentity>& tables,
+                                                int lock_timeout_ms) {
+  std::string sql = "BEGIN;\nSET LOCAL lock_timeout = " + std::to_string(lock_timeout_ms) + ";\n";
   std::vector<Relation> changed;
   for (const auto& t : tables) {
     std::string ddl = t.opt_in_ddl();
@@ -81,7 +82,18 @@ std::vector<Relation> set_replica_identity_full(pg::Connection& conn, const std:
     sql += ddl + ";\n";
     changed.push_back(t.relation);
   }
-  if (!sql.empty()) conn.exec(sql);
+  if (changed.empty()) return changed;
+  try {
+    conn.exec(sql + "COMMIT");
+  } catch (const pg::Error&) {
+    // The failed transaction is still open on the connection: end it, best
+    // effort (a lost connection has ended it already), and report the error.
+    try {
+      conn.exec("ROLLBACK");
+    } catch (const pg::Error&) {
+    }
+    throw;
+  }
   return changed;
 }
 

@@ -43,9 +43,13 @@ struct TableIdentity {
 std::vector<TableIdentity> read_identities(pg::Connection& conn, const std::vector<Relation>& tables);
 
 // The opt-in: ALTER TABLE ... REPLICA IDENTITY FULL for every table whose
-// old rows are `none`, in one round trip (one implicit transaction). Takes a
-// brief ACCESS EXCLUSIVE lock on each (a catalog change; it rewrites
-// nothing). Returns the tables changed.
-std::vector<Relation> set_replica_identity_full(pg::Connection& conn, const std::vector<TableIdentity>& tables);
+// old rows are `none`, in one round trip and one transaction. Each takes a
+// brief ACCESS EXCLUSIVE lock (a catalog change; it rewrites nothing); a lock
+// not granted within `lock_timeout_ms` (an application transaction holds the
+// table) fails the whole statement with pg::Error 55P03, transient: retry
+// later. The application never queues behind stagesync for longer than that.
+// Returns the tables changed.
+std::vector<Relation> set_replica_identity_full(pg::Connection& conn, const std::vector<TableIdentity>& tables,
+                                                int lock_timeout_ms = 2000);
 
 }  // namespace stagesync::logical
