@@ -254,18 +254,15 @@ TEST_F(SqliteSource, CheckNamesAMissingTableAColumnAndAFileThatIsNotADatabase) {
 struct Writer {
   pid_t pid = -1;
   int report = -1;  // read end of its report pipe
-  static Writer start(const std::string& path, int first_id) {
+  Writer(const std::string& path, int first_id) {
     int fds[2];
     if (pipe(fds) != 0) throw std::runtime_error("pipe");
-    Writer w;
-    w.pid = fork();
-    if (w.pid == 0) {
+    pid = fork();
+    if (pid == 0) {
       close(fds[0]);
       sqlite3* db = nullptr;
       sqlite3_open(path.c_str(), &db);
       sqlite3_busy_timeout(db, 30000);
-      volatile sig_atomic_t* stop = nullptr;
-      (void)stop;
       int64_t commits = 0;
       double longest = 0;
       static volatile sig_atomic_t stopping = 0;
@@ -289,14 +286,20 @@ struct Writer {
       _exit(0);
     }
     close(fds[1]);
-    w.report = fds[0];
-    return w;
+    report = fds[0];
+  }
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+  ~Writer() {
+    if (pid > 0) stop();
   }
   // Stops it: (commits, longest commit wait in seconds).
   std::pair<int64_t, double> stop() {
+    if (pid <= 0) return {0, 99};
     kill(pid, SIGTERM);
     int status = 0;
     waitpid(pid, &status, 0);
+    pid = -1;
     char buf[128] = {0};
     ssize_t n = read(report, buf, sizeof buf - 1);
     close(report);
@@ -311,15 +314,15 @@ TEST_F(SqliteSource, TheDesktopKeepsWritingAndEveryCommitArrivesByTheNextRun) {
   for (std::string journal : {"wal", "delete"}) {
     SCOPED_TRACE(journal);
     DesktopFile d(file("desktop-" + journal + ".db"), journal);
+    tgt().exec("DROP TABLE IF EXISTS jobs");
     jobs_schema(d);
     d.exec(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000) "
         "INSERT INTO jobs (job_id, title, amount, created, photo) SELECT i, 'job ' || i, i * 1.5, "
         "'2024-01-01 00:00:00', randomblob(64) FROM n");
-    tgt().exec("TRUNCATE jobs");
     std::string cfg = config(d.path(), jobs_yaml(), owner());
     std::filesystem::remove(file("stagesync.fingerprints"));
-    Writer w = Writer::start(d.path(), 100000);
+    Writer w(d.path(), 100000);
     for (const char* mode : {"full", "incremental", "incremental", "full"}) {
       auto s = sync(cfg, apply::Strategy::Merge, {}, false, mode);
       EXPECT_EQ(s.exit_code, 0) << mode;

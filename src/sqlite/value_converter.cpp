@@ -27,7 +27,10 @@ std::string_view blob_of(sqlite3_value* v) {
 }
 
 Kind kind_of(const std::string& base_type) {
-  std::string t = base_type.rfind("pg_catalog.", 0) == 0 ? base_type.substr(11) : base_type;
+  // base_type as the catalog writes it: "pg_catalog"."int4" (quoted), or unquoted.
+  std::string t;
+  for (char c : base_type) if (c != '"') t += c;
+  if (t.rfind("pg_catalog.", 0) == 0) t = t.substr(11);
   if (t == "int2") return Kind::Int2;
   if (t == "int4") return Kind::Int4;
   if (t == "int8") return Kind::Int8;
