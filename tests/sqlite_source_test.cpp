@@ -24,6 +24,8 @@
 #include <thread>
 
 #include "apply/table_counts.h"
+#include "demo/reference_data.h"
+#include "demo/sqlite_desktop.h"
 #include "support/sync_fixture.h"
 
 namespace stagesync::testing {
@@ -47,6 +49,21 @@ class DesktopFile {
     }
   }
   const std::string& path() const { return path_; }
+  // Runs `statements` on the file at `path` (one connection, as an application would).
+  static void apply(const std::string& path, const std::vector<std::string>& statements) {
+    sqlite3* db = nullptr;
+    if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) throw std::runtime_error("cannot open " + path);
+    for (const auto& sql : statements) {
+      char* err = nullptr;
+      if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+        std::string why = err ? err : "?";
+        sqlite3_free(err);
+        sqlite3_close(db);
+        throw std::runtime_error(sql + ": " + why);
+      }
+    }
+    sqlite3_close(db);
+  }
 
  private:
   std::string path_;
@@ -247,6 +264,56 @@ TEST_F(SqliteSource, CheckNamesAMissingTableAColumnAndAFileThatIsNotADatabase) {
   r = cli({"sync", "--config", config(file("missing.db"), jobs_yaml(), owner())});
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
   EXPECT_NE((r.out + r.err).find("missing.db"), std::string::npos) << r.out << r.err;
+}
+
+TEST_F(SqliteSource, ReferenceDataIncrementalEndsWhereFullWouldOverSeededRounds) {
+  // The reference desktop (orphans, duplicates, NULL keys, lookups, references) as a SQLite file.
+  for (const auto& sql : demo::desktop_schema_sql()) src().exec(sql);
+  for (const auto& sql : demo::desktop_data_sql(0.05, 7)) src().exec(sql);
+  std::string db = file("reference.db");
+  demo::write_sqlite_desktop(src(), db, "wal");
+  for (const auto& sql : demo::cloud_schema_sql()) tgt().exec(sql);
+  for (const auto& sql : demo::cloud_mobile_rows_sql(7)) tgt().exec(sql);
+  std::string cfg = file("reference.yaml");
+  std::ofstream(cfg) << demo::sqlite_demo_config(target_url(), db);
+  std::string mobile = column(
+      "SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (SELECT j::text x FROM jobshead j WHERE source <> 'D' "
+      "UNION ALL SELECT c::text FROM climaster c WHERE source <> 'D' UNION ALL SELECT r::text FROM reminder r "
+      "WHERE source <> 'D') y").at(0);
+  ASSERT_EQ(sync(cfg).exit_code, 0);
+  int rounds = env_int("STAGESYNC_SQLITE_ROUNDS", 3);
+  for (int round = 1; round <= rounds; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    DesktopFile::apply(db, demo::sqlite_desktop_changes(static_cast<uint64_t>(round)));
+    auto s = incremental(cfg);
+    ASSERT_EQ(s.exit_code, 0);
+    int64_t read = 0, rows = 0;
+    for (const auto& t : s.tables) {
+      read += t.counts.read;
+      rows += t.source_rows;
+      if (t.target == "jobtasks") {
+        EXPECT_EQ(t.mode_used, "fingerprint") << t.reason;
+      }
+    }
+    EXPECT_LT(read * 4, rows) << "an incremental run read most rows again";
+    // It ends where a full sync would: verify stages every row and compares the owned rows.
+    EXPECT_EQ(verify(cfg).exit_code, 0);
+    std::string before = versions("jobtasks") + versions("jobshead") + versions("climaster");
+    auto again = incremental(cfg);
+    int64_t written = 0, read_again = 0;
+    for (const auto& t : again.tables) {
+      written += t.counts.inserted + t.counts.updated + t.counts.deleted;
+      read_again += t.counts.read;
+    }
+    EXPECT_EQ(written, 0);
+    EXPECT_EQ(read_again, 0);
+    EXPECT_EQ(versions("jobtasks") + versions("jobshead") + versions("climaster"), before);
+  }
+  EXPECT_EQ(column("SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (SELECT j::text x FROM jobshead j WHERE source "
+                   "<> 'D' UNION ALL SELECT c::text FROM climaster c WHERE source <> 'D' UNION ALL SELECT r::text "
+                   "FROM reminder r WHERE source <> 'D') y")
+                .at(0),
+            mobile);
 }
 
 // The desktop application: commits small transactions to the file until

@@ -254,6 +254,8 @@ int run_cli(int argc, char** argv) {
   demo->add_option("--scale", demo_opts.scale, "data size (1 = one office, about 92,000 rows)");
   demo->add_flag("--keep", demo_opts.keep, "leave the demo server running and print how to reach it");
   demo->add_flag("--json", demo_opts.json, "one JSON object per line on standard output");
+  demo->add_option("--source", demo_opts.source, "the desktop database: postgresql (default) or sqlite (a file)")
+      ->check(CLI::IsMember({"postgresql", "sqlite"}));
 
   CLI::App* status = app.add_subcommand("status", "recent runs, last success per table, leftovers, locks");
   status->add_option("--config", c.config_path, "configuration file (YAML)")->required();

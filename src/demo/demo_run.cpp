@@ -1,5 +1,7 @@
 #include "demo/demo_run.h"
 
+#include <sqlite3.h>
+
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -8,6 +10,7 @@
 #include "cluster/local_cluster.h"
 #include "config/config.h"
 #include "demo/reference_data.h"
+#include "demo/sqlite_desktop.h"
 #include "pg/connection.h"
 #include "report/reporter.h"
 #include "reverse/reverse_run.h"
@@ -44,6 +47,84 @@ std::string mobile_fingerprint(pg::Connection& cloud) {
       .text(0, 0);
 }
 
+int64_t total_writes(const report::RunSummary& r) {
+  int64_t n = 0;
+  for (const auto& t : r.tables) n += t.counts.inserted + t.counts.updated + t.counts.deleted;
+  return n;
+}
+
+// The SQLite demo (`demo --source sqlite`): the same desktop data written into
+// a SQLite file, synced, changed (by SQLite statements, as the application
+// would), synced incrementally by fingerprints, synced again with nothing to
+// do, verified. No reverse steps: stagesync never writes a SQLite file.
+int sqlite_demo(const DemoOptions& o, report::Reporter& out, cluster::LocalCluster& server, pg::Connection& desktop,
+                pg::Connection& cloud) {
+  std::string file = server.directory() + "/desktop.sqlite";
+  auto t0 = Clock::now();
+  auto rows = write_sqlite_desktop(desktop, file, "wal");
+  int64_t written = 0;
+  for (const auto& [table, n] : rows) written += n;
+  out.info("demo: desktop data written into the SQLite file " + file + " (" + report::thousands(written) +
+           " rows, WAL journal; date-times as ISO text, Unix seconds and Julian days) (" +
+           fmt_seconds(seconds_since(t0)) + ")");
+  std::string config_path = server.directory() + "/stagesync-demo-sqlite.yaml";
+  std::ofstream(config_path) << sqlite_demo_config(server.url("cloud"), file);
+  config::Config cfg = config::load_config(config_path);
+  std::string mobile_before = mobile_fingerprint(cloud);
+
+  run::SyncOptions sync;
+  out.info("\n== 1. full sync from the SQLite file (merge strategy) ==");
+  report::RunSummary first = run::run_sync(cfg, sync, out);
+  out.finished(first);
+
+  out.info("\n== 2. the desktop application changes the file (updates, inserts, deletes, changed keys), then an "
+           "incremental sync: only rows whose fingerprint changed cross the network ==");
+  {
+    sqlite3* db = nullptr;
+    if (sqlite3_open(file.c_str(), &db) != SQLITE_OK) throw std::runtime_error("cannot open " + file);
+    for (const auto& sql : sqlite_desktop_changes(42)) {
+      char* err = nullptr;
+      if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+        std::string why = err ? err : "?";
+        sqlite3_free(err);
+        sqlite3_close(db);
+        throw std::runtime_error("changing " + file + ": " + why);
+      }
+    }
+    sqlite3_close(db);
+  }
+  run::SyncOptions incremental = sync;
+  incremental.mode = "incremental";
+  report::RunSummary second = run::run_sync(cfg, incremental, out);
+  out.finished(second);
+
+  out.info("\n== 3. the same incremental sync again: nothing changed, so nothing is read or written ==");
+  report::RunSummary third = run::run_sync(cfg, incremental, out);
+  out.finished(third);
+
+  out.info("\n== 4. verify: checksums of owned rows, SQLite file against target ==");
+  report::RunSummary check = run::run_verify(cfg, run::SessionOptions{}, out);
+  out.finished(check);
+  bool mobile_intact = mobile_fingerprint(cloud) == mobile_before;
+  int64_t read_second = 0, read_third = 0;
+  for (const auto& t : second.tables) read_second += t.counts.read;
+  for (const auto& t : third.tables) read_third += t.counts.read;
+
+  out.info("\n== summary ==");
+  out.info("full sync:        " + fmt_seconds(first.seconds));
+  out.info("incremental sync: " + fmt_seconds(second.seconds) + ", rows sent: " + std::to_string(read_second));
+  out.info("repeat sync:      " + fmt_seconds(third.seconds) + ", rows sent: " + std::to_string(read_third) +
+           ", rows written: " + std::to_string(total_writes(third)));
+  out.info(std::string("verify:           ") + (check.exit_code == 0 ? "every table matches" : "DIFFERENCES FOUND"));
+  out.info(std::string("mobile rows:      ") + (mobile_intact ? "untouched (byte-identical)" : "CHANGED"));
+  if (o.keep) {
+    out.info("\nthe demo server keeps running:\n  source: " + file + "\n  target: " + server.url("cloud") +
+             "\n  config: " + config_path + "\n  try:    stagesync verify --config " + config_path);
+  }
+  bool ok = check.exit_code == 0 && mobile_intact && total_writes(third) == 0 && read_third == 0;
+  return ok ? cli::kOk : cli::kDifferences;
+}
+
 }  // namespace
 
 int run_demo(const DemoOptions& o) {
@@ -74,6 +155,8 @@ int run_demo(const DemoOptions& o) {
               report::thousands(desktop_rows) + " rows in the four largest tables) with orphans, duplicate keys, "
               "NULL keys and non-ASCII text; cloud database has mobile-created rows (" +
               fmt_seconds(seconds_since(t1)) + ")");
+
+    if (o.source == "sqlite") return sqlite_demo(o, *out, server, desktop, cloud);
 
     std::string config_path = server.directory() + "/stagesync-demo.yaml";
     std::ofstream(config_path) << demo_config_yaml(server.url("desktop"), server.url("cloud"));

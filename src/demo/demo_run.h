@@ -4,12 +4,15 @@
 // syncs again, verifies, and prints a short summary with timings.
 #pragma once
 
+#include <string>
+
 namespace stagesync::demo {
 
 struct DemoOptions {
   double scale = 1.0;
   bool keep = false;
   bool json = false;
+  std::string source = "postgresql";  // postgresql | sqlite: the desktop database the demo syncs from
 };
 
 int run_demo(const DemoOptions& options);

@@ -8,7 +8,11 @@ struct FingerprintCache::Statements {
   sqlite3_stmt* add = nullptr;
   sqlite3_stmt* scan = nullptr;
   sqlite3_stmt* wanted = nullptr;
+  sqlite3_stmt* add_parent = nullptr;
+  sqlite3_stmt* parent = nullptr;
   ~Statements() {
+    sqlite3_finalize(add_parent);
+    sqlite3_finalize(parent);
     sqlite3_finalize(add);
     sqlite3_finalize(scan);
     sqlite3_finalize(wanted);
@@ -43,6 +47,9 @@ FingerprintCache::FingerprintCache(const std::string& path) : path_(path), st_(s
   st_->scan =
       prepare(std::string("INSERT INTO cur (key, fp) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET fp = ") + kCombine);
   st_->wanted = prepare("SELECT 1 FROM want WHERE tbl = ?1 AND key = ?2");
+  exec("CREATE TEMP TABLE parents (ref INTEGER NOT NULL, vals BLOB NOT NULL, PRIMARY KEY (ref, vals)) WITHOUT ROWID");
+  st_->add_parent = prepare("INSERT OR IGNORE INTO parents (ref, vals) VALUES (?1, ?2)");
+  st_->parent = prepare("SELECT 1 FROM parents WHERE ref = ?1 AND vals = ?2");
 }
 
 FingerprintCache::~FingerprintCache() {
@@ -90,6 +97,7 @@ void FingerprintCache::begin() {
   open_ = true;
   exec("DELETE FROM want");
   exec("DELETE FROM gone");
+  exec("DELETE FROM parents");
 }
 
 bool FingerprintCache::valid_for(const std::string& table, const std::string& run_id, const std::string& source) {
@@ -168,6 +176,20 @@ void FingerprintCache::record_changes(const std::string& table) {
     step_done(db_, s, path_);
     sqlite3_finalize(s);
   }
+}
+
+void FingerprintCache::add_parent_value(int reference, const std::string& values) {
+  sqlite3_bind_int(st_->add_parent, 1, reference);
+  bind_key(st_->add_parent, 2, values);
+  step_done(db_, st_->add_parent, path_);
+}
+
+bool FingerprintCache::parent_value(int reference, const std::string& values) {
+  sqlite3_bind_int(st_->parent, 1, reference);
+  bind_key(st_->parent, 2, values);
+  bool found = sqlite3_step(st_->parent) == SQLITE_ROW;
+  sqlite3_reset(st_->parent);
+  return found;
 }
 
 void FingerprintCache::mark(const std::string& table, const std::string& run_id, const std::string& source) {

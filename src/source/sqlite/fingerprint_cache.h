@@ -71,6 +71,12 @@ class FingerprintCache {
   }
   void record_changes(const std::string& table);
 
+  // Values of a reference's parent columns (COPY text fields joined by tabs)
+  // whose children are read again in this run: parents sent, or deleted.
+  // `reference` numbers the reference within the run.
+  void add_parent_value(int reference, const std::string& values);
+  bool parent_value(int reference, const std::string& values);
+
   // The pending fingerprints belong to run `run_id` (from `source`) for
   // `table`: recorded by commit().
   void mark(const std::string& table, const std::string& run_id, const std::string& source);

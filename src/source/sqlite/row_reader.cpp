@@ -97,15 +97,23 @@ bool RowReader::next() {
     }
     field_end_[i] = line_.size();
   }
-  key_.clear();
-  for (size_t k = 0; k < key_columns_.size(); ++k) {
-    size_t i = static_cast<size_t>(key_columns_[k]);
-    size_t begin = i == 0 ? 0 : field_end_[i - 1] + 1;
-    if (k) key_ += '\t';
-    key_.append(line_, begin, field_end_[i] - begin);
-  }
+  key_ = fields(key_columns_);
   line_ += '\n';
   return true;
+}
+
+std::string_view RowReader::field(size_t i) const {
+  size_t begin = i == 0 ? 0 : field_end_[i - 1] + 1;
+  return std::string_view(line_).substr(begin, field_end_[i] - begin);
+}
+
+std::string RowReader::fields(const std::vector<int>& positions) const {
+  std::string out;
+  for (size_t k = 0; k < positions.size(); ++k) {
+    if (k) out += '\t';
+    out += field(static_cast<size_t>(positions[k]));
+  }
+  return out;
 }
 
 int64_t RowReader::fingerprint() const {

@@ -36,6 +36,10 @@ class RowReader {
   // The key columns' fields (COPY text, in plan key order) joined by tabs:
   // also a COPY text line of the key columns, without its newline.
   const std::string& key() const { return key_; }
+  // Field `i` of line() (staged column i, COPY text).
+  std::string_view field(size_t i) const;
+  // The fields at `positions` joined by tabs (a projection, such as a reference's columns).
+  std::string fields(const std::vector<int>& positions) const;
   // 62-bit fingerprint of line() (see FingerprintCache for why 62).
   int64_t fingerprint() const;
   int64_t rows() const { return rows_; }

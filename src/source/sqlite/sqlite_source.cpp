@@ -1,5 +1,6 @@
 #include "source/sqlite/sqlite_source.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -50,6 +51,13 @@ std::string absolute(const std::string& path) {
   return ec ? path : p.string();
 }
 
+// The key a row's fingerprint is kept under: a table without a key keeps one,
+// the sum of all its rows' fingerprints.
+const std::string& cache_key(const plan::TablePlan& t, const RowReader& row) {
+  static const std::string kWhole;
+  return t.keyed() ? row.key() : kWhole;
+}
+
 }  // namespace
 
 std::string default_cache_path(const std::string& config_path) {
@@ -82,6 +90,8 @@ void SqliteSource::stage(StageRun& run) {
   cache_.begin();
   pending_run_ = run.run_id;
   pending_tables_.clear();
+  references_.clear();
+  read_whole_.assign(run.plan.tables.size(), false);
   // One consistent state of every table; the application keeps writing.
   sqlite::Snapshot snapshot(*db_);
   sqlite::Database& db = snapshot.reader();
@@ -109,18 +119,16 @@ void SqliteSource::stage(StageRun& run) {
       full = "full mode requested";
     } else if (run.strategy != apply::Strategy::Merge) {
       full = "strategy " + apply::to_string(run.strategy) + " rewrites every owned row";
-    } else if (!t.keyed()) {
-      full = "key: none: rows have no identity to follow between runs, compared whole";
     } else if (last_run.empty()) {
       full = "no earlier successful run yet; this run records the rows' fingerprints";
     } else if (!cache_.valid_for(t.target_name, last_run, identity_)) {
       full = "no fingerprints on this machine (" + cache_.path() + ") from the table's last successful run " +
              last_run + "; this run records them";
-    } else if (run.references_changed(t)) {
-      full = "a table it references changed in this run: every row is judged again";
     } else if (r.collision_freed) {
       full = "a key set aside for a collision with a foreign row is free now";
     }
+    std::vector<int> as_child;  // references whose changed parents' children are read again
+    if (full.empty()) full = follow_parents(run, i, as_child);
     if (!full.empty()) {
       r.method = delta::MethodChoice{delta::Method::Full, full, "", false};
       read_whole(run, i, chain, db);
@@ -129,18 +137,26 @@ void SqliteSource::stage(StageRun& run) {
     }
 
     // Fingerprints: every row fingerprinted here, compared with the last run's.
+    // A table without a key has one fingerprint, of all its rows.
     cache_.start_scan();
     RowReader all(db, t, tz);
-    while (all.next()) cache_.scan(all.key(), all.fingerprint());
+    while (all.next()) cache_.scan(cache_key(t, all), all.fingerprint());
     r.watermark.rows = all.rows();
     FingerprintCache::Difference d = cache_.compare(t.target_name);
-    if (d.wanted == 0 && d.deleted == 0) {
+    if (d.wanted == 0 && d.deleted == 0 && as_child.empty()) {
       run.mark_unchanged(i, delta::MethodChoice{delta::Method::Fingerprint,
                                                 "fingerprints: nothing changed since the last run (every row's "
                                                 "fingerprint as recorded)",
                                                 "", false});
       r.stage_seconds = since(start);
       run.progress(i, 0, r.stage_seconds, true);
+      continue;
+    }
+    if (!t.keyed()) {
+      r.method = delta::MethodChoice{
+          delta::Method::Full, "key: none: the table's fingerprint changed, so it is read and compared whole", "", false};
+      read_whole(run, i, chain, db);
+      r.stage_seconds = since(start);
       continue;
     }
     if (d.wanted * 2 > all.rows()) {
@@ -154,7 +170,8 @@ void SqliteSource::stage(StageRun& run) {
     }
     r.method = delta::MethodChoice{delta::Method::Fingerprint,
                                    "fingerprints (SQLite has no transaction ids): " + std::to_string(d.wanted) +
-                                       " new or changed key(s) read, " + std::to_string(d.deleted) + " deleted",
+                                       " new or changed key(s) read, " + std::to_string(d.deleted) + " deleted" +
+                                       (as_child.empty() ? "" : ", and the children of changed parent rows"),
                                    "", false};
     cache_.record_changes(t.target_name);
     r.source_rows = all.rows();
@@ -163,13 +180,19 @@ void SqliteSource::stage(StageRun& run) {
     r.sql->set_deletions(run.created.back());
     std::string table = t.target_name;
     chain.add(stage::CopyChain::Copy{
-        [this, &db, &t, &tz, table, &run, i, start](pg::CopyIn& in) {
+        [this, &db, &t, &tz, table, &run, i, start, as_child](pg::CopyIn& in) {
           ChunkedCopy out(in);
           RowReader rows(db, t, tz);
           int64_t sent = 0;
           while (rows.next()) {
-            if (!cache_.wanted(table, rows.key())) continue;
+            bool send = cache_.wanted(table, rows.key());
+            for (size_t k = 0; !send && k < as_child.size(); ++k) {
+              const Reference& ref = references_[static_cast<size_t>(as_child[k])];
+              send = cache_.parent_value(as_child[k], rows.fields(ref.child_columns));
+            }
+            if (!send) continue;
             out.add(rows.line());
+            note_parent_values(i, rows);
             if ((++sent & 0x3FFF) == 0) run.progress(i, sent, since(start), false);
           }
           return out.finish();
@@ -218,20 +241,83 @@ void SqliteSource::stage(StageRun& run) {
   }
 }
 
+std::string SqliteSource::follow_parents(StageRun& run, size_t i, std::vector<int>& as_child) {
+  const plan::TablePlan& t = run.plan.tables[i];
+  auto positions = [](const plan::TablePlan& table, const std::vector<std::string>& names, std::vector<int>& out) {
+    for (const auto& name : names) {
+      auto it = std::find_if(table.columns.begin(), table.columns.end(),
+                             [&](const plan::StagedColumn& c) { return c.name == name; });
+      if (it == table.columns.end()) return false;
+      out.push_back(static_cast<int>(it - table.columns.begin()));
+    }
+    return true;
+  };
+  for (const auto& ref : t.references) {
+    const TableRun& parent = run.tables.at(ref.parent);
+    const plan::TablePlan& p = run.plan.tables.at(ref.parent);
+    if (!parent.sql || parent.unchanged) continue;  // not in this run, or nothing changed
+    if (read_whole_.at(ref.parent)) return "a table it references (" + p.name + ") is read whole in this run";
+    Reference follow;
+    follow.parent = ref.parent;
+    if (!positions(t, ref.columns, follow.child_columns) || !positions(p, ref.parent_columns, follow.parent_columns)) {
+      return "a reference to " + p.name + " names columns that are not synced: every row is judged again";
+    }
+    // Deleted parents: their referenced values are in their keys, or unknown here.
+    std::vector<int> in_key;
+    for (const auto& pc : ref.parent_columns) {
+      auto k = std::find(p.key.begin(), p.key.end(), pc);
+      if (k == p.key.end()) break;
+      in_key.push_back(static_cast<int>(k - p.key.begin()));
+    }
+    int id = static_cast<int>(references_.size());
+    bool unknown = false;
+    cache_.deleted(p.target_name, [&](const std::string& key) {
+      if (in_key.size() != ref.parent_columns.size()) {
+        unknown = true;
+        return;
+      }
+      std::vector<std::string_view> fields;
+      size_t start = 0;
+      for (size_t end; (end = key.find('\t', start)) != std::string::npos; start = end + 1)
+        fields.push_back(std::string_view(key).substr(start, end - start));
+      fields.push_back(std::string_view(key).substr(start));
+      std::string values;
+      for (size_t k = 0; k < in_key.size(); ++k) {
+        if (k) values += '\t';
+        values += fields.at(static_cast<size_t>(in_key[k]));
+      }
+      cache_.add_parent_value(id, values);
+    });
+    if (unknown) return "rows of " + p.name + " were deleted and the reference to it is not by its key";
+    references_.push_back(std::move(follow));
+    as_child.push_back(id);
+  }
+  return "";
+}
+
+void SqliteSource::note_parent_values(size_t table, const RowReader& row) {
+  for (size_t id = 0; id < references_.size(); ++id) {
+    if (references_[id].parent == table) {
+      cache_.add_parent_value(static_cast<int>(id), row.fields(references_[id].parent_columns));
+    }
+  }
+}
+
 void SqliteSource::read_whole(StageRun& run, size_t i, stage::CopyChain& chain, sqlite::Database& db) {
+  read_whole_.at(i) = true;
   TableRun& r = run.tables[i];
   const plan::TablePlan& t = run.plan.tables[i];
   std::string table = t.target_name;
-  bool keyed = t.keyed();
   cache_.reset(table);
   auto start = std::chrono::steady_clock::now();
   chain.add(stage::CopyChain::Copy{
-      [this, &db, &t, table, keyed, &run, i, start](pg::CopyIn& in) {
+      [this, &db, &t, table, &run, i, start](pg::CopyIn& in) {
         ChunkedCopy out(in);
         RowReader rows(db, t, cfg_.source.timezone);
         while (rows.next()) {
           out.add(rows.line());
-          if (keyed) cache_.add(table, rows.key(), rows.fingerprint());
+          cache_.add(table, cache_key(t, rows), rows.fingerprint());
+          note_parent_values(i, rows);
           if ((rows.rows() & 0x3FFF) == 0) run.progress(i, rows.rows(), since(start), false);
         }
         return out.finish();

@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "source/source.h"
 #include "source/sqlite/fingerprint_cache.h"
+#include "source/sqlite/row_reader.h"
 #include "stage/copy_chain.h"
 #include "sqlite/database.h"
 
@@ -38,12 +39,28 @@ class SqliteSource : public Source {
   // fingerprints recorded afresh.
   void read_whole(StageRun& run, size_t i, stage::CopyChain& chain, sqlite::Database& db);
 
+  // A reference of a child read by fingerprints whose parent changed in this
+  // run: the children of the parent rows this run sends or deletes are read
+  // again (an orphan may pass now, a child may have lost its parent).
+  struct Reference {
+    size_t parent = 0;
+    std::vector<int> child_columns;   // positions in the child's staged columns
+    std::vector<int> parent_columns;  // positions in the parent's staged columns
+  };
+  // Registers table `i`'s references to parents that changed (ids into
+  // references_, in `as_child`); returns why the table must be read whole instead, or "".
+  std::string follow_parents(StageRun& run, size_t i, std::vector<int>& as_child);
+  // Records the referenced values of a row table `table` sends, for its children.
+  void note_parent_values(size_t table, const RowReader& row);
+
   const config::Config& cfg_;
   std::unique_ptr<sqlite::Database> db_;
   std::string identity_;  // "sqlite:<absolute path>"
   FingerprintCache cache_;
   std::string pending_run_;  // the run whose fingerprints the cache holds uncommitted
   std::vector<std::string> pending_tables_;
+  std::vector<Reference> references_;  // this run's
+  std::vector<bool> read_whole_;       // per plan table: read whole in this run
 };
 
 // Where the fingerprint cache of the configuration at `config_path` lives
