@@ -210,7 +210,10 @@ std::string render_target(const nlohmann::json& s, const Str& str, const When& w
     out += "last success " + when(t["last_success"]) + " (lag " + str(t["lag_seconds"]) + " s), read " +
            str(c["read"]) + ", inserted " + str(c["inserted"]) + ", updated " + str(c["updated"]) + ", deleted " +
            str(c["deleted"]) + ", rejected " + str(c["rejected"]) + " (" + str(t["last_method"]) + ")";
-    if (!t["watermark"].is_null()) out += "; watermark: source transactions from " + str(t["watermark"]["source_xmin"]);
+    // A SQLite source has no transaction ids (xmin 0): its changes are found by row fingerprints.
+    if (!t["watermark"].is_null() && str(t["watermark"]["source_xmin"]) != "0") {
+      out += "; watermark: source transactions from " + str(t["watermark"]["source_xmin"]);
+    }
     out += "\n";
   }
   out += reverse::render_reverse_status(s);
