@@ -369,7 +369,8 @@ std::string file_bytes(const std::string& path) {
 // the keys from whichever side has them, counts repetitions with SQL SQLite runs (as the target compares:
 // 'x' and 'X' are two keys), writes the path relative to the configuration when the file lies under its
 // folder, leaves the file byte for byte as it was; the file checks clean and syncs as written. A missing
-// file and a file that is not a database are usage errors naming the path.
+// file and a file that is not a database are usage errors naming the path. The target costs the round trips
+// it costs with a PostgreSQL source.
 TEST_F(Init, SqliteDesktopFileGivesAFileThatChecksAndSyncs) {
   namespace fs = std::filesystem;
   fs::path dir = fs::temp_directory_path() / ("stagesync-initsqlite-" + std::to_string(getpid()));
@@ -476,8 +477,15 @@ TEST_F(Init, SqliteDesktopFileGivesAFileThatChecksAndSyncs) {
   o.target_url = target_url();
   o.output = path;
   EXPECT_EQ(init::run_init(o).yaml, yaml);
-  CliResult elsewhere = cli({"init", "--sqlite", db, "--target", target_url()});
+  // The target is read as with a PostgreSQL source: start-up, the table list, one pipeline.
+  TcpProxy target_proxy(Servers::target().port());
+  target_proxy.reset_counters();
+  CliResult elsewhere =
+      cli({"init", "--sqlite", db, "--target",
+           "postgresql://postgres@127.0.0.1:" + std::to_string(target_proxy.port()) + "/" + tgt_db_.name()});
   ASSERT_EQ(elsewhere.exit_code, 0) << elsewhere.err;
+  std::cout << "init --sqlite: target round trips " << target_proxy.round_trips() << "\n";
+  EXPECT_LE(target_proxy.round_trips(), 4);
   EXPECT_NE(elsewhere.out.find("  sqlite: \"" + db + "\"\n"), std::string::npos) << elsewhere.out;
   EXPECT_EQ(init::sqlite_path_in_config(db, (dir / "conf" / "stagesync.yaml").string()), db);
   EXPECT_EQ(init::sqlite_path_in_config(db, (dir / "data" / "x.yaml").string()), "desktop.db");
