@@ -3,8 +3,11 @@
 // names so check and sync find them, come out byte-identical twice, cost a
 // fixed number of round trips per server, and write nothing on either side.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -316,8 +319,8 @@ TEST_F(Init, CatalogSessionsAreReadOnly) {
 }
 
 // The command line: passwords leave the URL for password_env, a column on every table is offered as a
-// commented scope, a SQLite source is refused clearly for now, an existing file is not overwritten, an
-// unknown --tables name is a usage error.
+// commented scope, --source with --sqlite is refused, an existing file is not overwritten, an unknown
+// --tables name is a usage error.
 TEST_F(Init, CommandLineKeepsPasswordsOutAndRefusesWhatItCannotDo) {
   src().exec("CREATE TABLE clients (id integer, org_id integer, name text)");
   src().exec("CREATE TABLE jobs (id integer, org_id integer)");
@@ -338,9 +341,9 @@ TEST_F(Init, CommandLineKeepsPasswordsOutAndRefusesWhatItCannotDo) {
   EXPECT_NE(r.out.find("?application_name=x\""), std::string::npos) << "the rest of the URL is kept: " << r.out;
   EXPECT_NE(r.out.find("\n# scope: { org_id: <value> }\n"), std::string::npos) << "org_id is on every table: " << r.out;
 
-  CliResult sqlite = cli({"init", "--sqlite", "/tmp/desktop.db", "--target", target_url()});
-  EXPECT_EQ(sqlite.exit_code, 2);
-  EXPECT_NE((sqlite.out + sqlite.err).find("SQLite sources are not available"), std::string::npos) << sqlite.out;
+  CliResult both = cli({"init", "--source", source_url(), "--sqlite", "/tmp/desktop.db", "--target", target_url()});
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_NE((both.out + both.err).find("not both"), std::string::npos) << both.err;
 
   std::string existing = write_config("# mine\n");
   CliResult again = cli({"init", "--source", source_url(), "--target", target_url(), "--output", existing});
@@ -352,6 +355,153 @@ TEST_F(Init, CommandLineKeepsPasswordsOutAndRefusesWhatItCannotDo) {
   CliResult unknown = cli({"init", "--source", source_url(), "--target", target_url(), "--tables", "nosuch"});
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_NE((unknown.out + unknown.err).find("'nosuch' is not a table"), std::string::npos);
+}
+
+std::string file_bytes(const std::string& path) {
+  std::stringstream text;
+  text << std::ifstream(path, std::ios::binary).rdbuf();
+  return text.str();
+}
+
+// A SQLite desktop file (issue 14), written here as its application would, and a target whose tables lack
+// keys the file has (a primary key, a unique index), have keys the file lacks (with repeated values, and a
+// COLLATE NOCASE column whose values differ only in case), neither, and one renamed. `init --sqlite` drafts
+// the keys from whichever side has them, counts repetitions with SQL SQLite runs (as the target compares:
+// 'x' and 'X' are two keys), writes the path relative to the configuration when the file lies under its
+// folder, leaves the file byte for byte as it was; the file checks clean and syncs as written. A missing
+// file and a file that is not a database are usage errors naming the path. The target costs the round trips
+// it costs with a PostgreSQL source.
+TEST_F(Init, SqliteDesktopFileGivesAFileThatChecksAndSyncs) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("stagesync-initsqlite-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "data");
+  fs::create_directories(dir / "conf");
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() { fs::remove_all(dir); }
+  } cleanup{dir};
+  std::string db = (dir / "data" / "desktop.db").string();
+  {
+    sqlite3* d = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &d), SQLITE_OK);
+    char* err = nullptr;
+    int rc = sqlite3_exec(
+        d,
+        "CREATE TABLE clients (client_id INTEGER PRIMARY KEY, name TEXT NOT NULL, city TEXT);"
+        "CREATE TABLE products (sku TEXT NOT NULL, title TEXT, price NUMERIC);"
+        "CREATE UNIQUE INDEX products_sku ON products (sku);"
+        "CREATE TABLE visits (visit_no INTEGER, client_id INTEGER, note TEXT, updated_at DATETIME);"
+        "CREATE TABLE codes (code TEXT COLLATE NOCASE, label TEXT);"
+        "CREATE TABLE log (at TEXT, line TEXT);"
+        "CREATE TABLE tbl_staff (staff_id INTEGER, full_name TEXT, legacy TEXT);"
+        "CREATE VIEW v_clients AS SELECT * FROM clients;"
+        "CREATE VIRTUAL TABLE notes_fts USING fts5(body);"
+        "INSERT INTO clients VALUES (1, 'Ann', 'Pune'), (2, 'Bob', NULL);"
+        "INSERT INTO products VALUES ('A-1', 'Bolt', 1.5), ('B-2', 'Nut', 0.25);"
+        "INSERT INTO visits VALUES (10, 1, 'first', '2024-01-01 10:00:00'), (10, 1, 'second', '2024-01-02 10:00:00'),"
+        "  (11, 2, 'only', '2024-01-01 09:00:00'), (NULL, 2, 'no key', '2024-01-01 08:00:00');"
+        "INSERT INTO codes VALUES ('x', 'lower'), ('X', 'upper');"
+        "INSERT INTO log VALUES ('a', 'x'), ('a', 'x'), ('b', 'y');"
+        "INSERT INTO tbl_staff VALUES (1, 'Ann', 'old'), (2, 'Bob', 'old');"
+        "INSERT INTO notes_fts VALUES ('hello');",
+        nullptr, nullptr, &err);
+    std::string why = err ? err : "";
+    sqlite3_free(err);
+    sqlite3_close(d);
+    ASSERT_EQ(rc, SQLITE_OK) << why;
+  }
+  for (const char* sql : {
+           "CREATE TABLE clients (client_id integer, name text NOT NULL, city text)",
+           "CREATE TABLE products (sku text, title text, price numeric(10,2))",
+           "CREATE TABLE visits (visit_no integer PRIMARY KEY, client_id integer, note text, updated_at timestamp)",
+           "CREATE TABLE codes (code text PRIMARY KEY, label text)",
+           "CREATE TABLE log (at text, line text)",
+           "CREATE TABLE staff (staff_id integer PRIMARY KEY, full_name text)",
+       }) {
+    tgt().exec(sql);
+  }
+  std::string before = file_bytes(db);
+  std::string path = (dir / "stagesync.yaml").string();
+  CliResult r = cli({"init", "--sqlite", db, "--target", target_url(), "--output", path});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(file_bytes(db), before) << "init wrote to the desktop file";
+  EXPECT_FALSE(fs::exists(db + "-journal"));
+  EXPECT_NE(r.err.find("tbl_staff -> staff: guessed, sure"), std::string::npos) << r.err;
+  std::string yaml = file_bytes(path);
+  EXPECT_NE(yaml.find("source:\n  sqlite: \"data/desktop.db\"\n"), std::string::npos) << "relative: " << yaml;
+  EXPECT_NE(yaml.find("notes_fts: a virtual table (fts5)"), std::string::npos) << yaml;
+  EXPECT_EQ(yaml.find("v_clients"), std::string::npos) << "views are not offered";
+  EXPECT_EQ(yaml.find("notes_fts_"), std::string::npos) << "nor a virtual table's storage";
+
+  config::Config cfg = config::load_config(path);
+  EXPECT_EQ(cfg.source.sqlite, db);
+  auto table = [&](const std::string& name) {
+    const config::Table* t = find_table(cfg, name);
+    EXPECT_TRUE(t) << name << " missing:\n" << yaml;
+    return t ? *t : config::Table{};
+  };
+  EXPECT_EQ(table("clients").key, std::vector<std::string>{"client_id"}) << "the file's primary key";
+  EXPECT_EQ(table("products").key, std::vector<std::string>{"sku"}) << "the file's unique index";
+  EXPECT_NE(yaml.find("the source's unique index products_sku (sku)"), std::string::npos) << yaml;
+  EXPECT_EQ(table("visits").key, std::vector<std::string>{"visit_no"}) << "the target's primary key";
+  EXPECT_TRUE(table("visits").duplicates.keep_newest) << "visit 10 repeats on the file: " << yaml;
+  EXPECT_EQ(table("visits").duplicates.by, "updated_at");
+  EXPECT_NE(yaml.find("1 key value(s) (visit_no) occur on more than one source row"), std::string::npos) << yaml;
+  EXPECT_EQ(table("codes").key, std::vector<std::string>{"code"});
+  EXPECT_FALSE(table("codes").duplicates.keep_newest) << "'x' and 'X' are two keys on the target: " << yaml;
+  EXPECT_EQ(yaml.find("(code) occur on more than one"), std::string::npos) << yaml;
+  EXPECT_TRUE(table("log").key_none);
+  EXPECT_EQ(table("tbl_staff").target, "staff");
+  EXPECT_EQ(table("tbl_staff").key, std::vector<std::string>{"staff_id"});
+  EXPECT_EQ(table("tbl_staff").skip, std::vector<std::string>{"legacy"});
+  EXPECT_EQ(cfg.tables.size(), 6u) << yaml;
+
+  CliResult check = cli({"check", "--config", path});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  CliResult synced = cli({"sync", "--config", path});
+  ASSERT_EQ(synced.exit_code, 0) << synced.out << synced.err;
+  EXPECT_EQ(count("SELECT count(*) FROM clients"), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM products WHERE sku = 'B-2' AND price = 0.25"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM visits"), 2) << "visit 10 once, and the row without a key set aside";
+  EXPECT_EQ(count("SELECT count(*) FROM visits WHERE visit_no = 10 AND note = 'second'"), 1) << "the newest";
+  EXPECT_EQ(count("SELECT count(*) FROM codes"), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM log"), 3);
+  EXPECT_EQ(count("SELECT count(*) FROM staff WHERE full_name = 'Bob'"), 1);
+  EXPECT_EQ(file_bytes(db), before) << "sync wrote to the desktop file";
+
+  // The same file twice; a configuration in a folder the file is not under names it by its absolute path,
+  // and so does the one printed to standard output.
+  init::InitOptions o;
+  o.sqlite_path = db;
+  o.target_url = target_url();
+  o.output = path;
+  EXPECT_EQ(init::run_init(o).yaml, yaml);
+  // The target is read as with a PostgreSQL source: start-up, the table list, one pipeline.
+  TcpProxy target_proxy(Servers::target().port());
+  target_proxy.reset_counters();
+  CliResult elsewhere =
+      cli({"init", "--sqlite", db, "--target",
+           "postgresql://postgres@127.0.0.1:" + std::to_string(target_proxy.port()) + "/" + tgt_db_.name()});
+  ASSERT_EQ(elsewhere.exit_code, 0) << elsewhere.err;
+  std::cout << "init --sqlite: target round trips " << target_proxy.round_trips() << "\n";
+  EXPECT_LE(target_proxy.round_trips(), 4);
+  EXPECT_NE(elsewhere.out.find("  sqlite: \"" + db + "\"\n"), std::string::npos) << elsewhere.out;
+  EXPECT_EQ(init::sqlite_path_in_config(db, (dir / "conf" / "stagesync.yaml").string()), db);
+  EXPECT_EQ(init::sqlite_path_in_config(db, (dir / "data" / "x.yaml").string()), "desktop.db");
+
+  std::string missing = (dir / "data" / "nosuch.db").string();
+  CliResult none = cli({"init", "--sqlite", missing, "--target", target_url()});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE((none.out + none.err).find("--sqlite: " + missing + ": no such file"), std::string::npos) << none.out;
+  std::string text = (dir / "data" / "notes.txt").string();
+  std::ofstream(text) << "Notes, not a database. Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do "
+                         "eiusmod tempor incididunt ut labore et dolore magna aliqua.\n";
+  CliResult not_db = cli({"init", "--sqlite", text, "--target", target_url()});
+  EXPECT_EQ(not_db.exit_code, 2);
+  EXPECT_NE((not_db.out + not_db.err).find("--sqlite: " + text + " is not a SQLite database"), std::string::npos)
+      << not_db.out;
+  EXPECT_EQ(not_db.out.find("tables:"), std::string::npos) << "no configuration is printed";
 }
 
 }  // namespace

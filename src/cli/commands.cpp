@@ -283,7 +283,7 @@ int run_cli(int argc, char** argv) {
   CLI::App* init_cmd =
       app.add_subcommand("init", "write a first configuration from both databases' catalogs; change nothing");
   init_cmd->add_option("--source", init_opts.source_url, "source database (libpq URI or key=value conninfo)");
-  init_cmd->add_option("--sqlite", init_opts.sqlite_path, "a SQLite source file (not available yet)");
+  init_cmd->add_option("--sqlite", init_opts.sqlite_path, "a SQLite source file (instead of --source)");
   init_cmd->add_option("--target", init_opts.target_url, "target database (libpq URI or key=value conninfo)")
       ->required();
   init_cmd->add_option("--tables", init_tables, "comma-separated source or target table names (default: all)");
@@ -353,6 +353,7 @@ int run_cli(int argc, char** argv) {
   return guarded(*out, command, [&]() -> int {
     if (command == "init") {
       init_opts.tables = split_tables(init_tables);
+      init_opts.output = init_output;
       return init_command(*out, init_opts, init_output, init_force);
     }
     config::Config cfg = config::load_config(c.config_path);

@@ -1,7 +1,7 @@
 // What `stagesync init` reads of one database: every table a configuration can
 // name, with its columns, unique indexes, foreign keys, column defaults and row
 // triggers. CatalogReader is the one seam between init and a kind of database:
-// PostgreSQL here; a SQLite source (issue 14) implements the same two calls.
+// PostgresCatalogReader (here) and SqliteCatalogReader (sqlite_catalog_reader.h) implement the same two calls.
 #pragma once
 
 #include <cstdint>

@@ -42,11 +42,14 @@ bool owner_like(const std::string& name) {
          n == "written_by";
 }
 
-// Change columns, in order of preference, for duplicates: { keep: newest }.
-bool change_column_like(const catalog::Column& c) {
+// Change columns, in order of preference, for duplicates: { keep: newest }. `c` is the source column; `in_target`
+// its target column (null: none). A SQLite column's type is only a declaration (category 'U'): the target's
+// type, in which the newest is chosen, decides then.
+bool change_column_like(const catalog::Column& c, const catalog::Column* in_target) {
   std::string n = lower(c.name);
-  return c.category == 'D' && (n == "updated_at" || n == "modified_at" || n == "last_modified" || n == "updated_on" ||
-                               n == "modified_on" || n == "changed_at" || n == "updated");
+  char category = c.category == 'U' && in_target ? in_target->category : c.category;
+  return category == 'D' && (n == "updated_at" || n == "modified_at" || n == "last_modified" || n == "updated_on" ||
+                             n == "modified_on" || n == "changed_at" || n == "updated");
 }
 
 struct Pair {
@@ -478,8 +481,8 @@ std::vector<KeyProbe> key_probes(const ConfigDraft& draft, const DatabaseCatalog
   return out;
 }
 
-void apply_repeated_keys(ConfigDraft& draft, const DatabaseCatalog& source, const std::vector<KeyProbe>& probes,
-                         const std::vector<int64_t>& repeated) {
+void apply_repeated_keys(ConfigDraft& draft, const DatabaseCatalog& source, const DatabaseCatalog& target,
+                         const std::vector<KeyProbe>& probes, const std::vector<int64_t>& repeated) {
   for (size_t i = 0; i < probes.size(); ++i) {
     if (repeated.at(i) == 0) continue;
     auto t = std::find_if(draft.tables.begin(), draft.tables.end(),
@@ -488,8 +491,10 @@ void apply_repeated_keys(ConfigDraft& draft, const DatabaseCatalog& source, cons
     if (t == draft.tables.end() || !s) continue;
     std::string seen = std::to_string(repeated[i]) + " key value(s) " + list(t->key) +
                        " occur on more than one source row (the source does not enforce the key)";
+    const TableEntry* tt = target.find(t->target);
     for (const auto& c : s->schema.columns) {
-      if (change_column_like(c) && !contains(t->generated, c.name) && !contains(t->skip, c.name)) {
+      if (change_column_like(c, tt ? tt->schema.find(c.name) : nullptr) && !contains(t->generated, c.name) &&
+          !contains(t->skip, c.name)) {
         t->newest_by = c.name;
         t->duplicates_why = seen + ": of each, the row with the newest " + c.name +
                             " is synced and the others are reported; without this line a run stops (exit 5)";

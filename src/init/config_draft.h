@@ -69,7 +69,9 @@ ConfigDraft draft_config(const DatabaseCatalog& source, const DatabaseCatalog& t
 // Keyed tables whose source has no unique index guaranteeing the key: their
 // repetitions decide `duplicates`.
 std::vector<KeyProbe> key_probes(const ConfigDraft& draft, const DatabaseCatalog& source);
-void apply_repeated_keys(ConfigDraft& draft, const DatabaseCatalog& source, const std::vector<KeyProbe>& probes,
-                         const std::vector<int64_t>& repeated);
+// A column is a change column (for `by`) when named like one (updated_at, modified_at, ...) and a date or time:
+// on the source, or on the target when the source's type says nothing (a SQLite column: category 'U').
+void apply_repeated_keys(ConfigDraft& draft, const DatabaseCatalog& source, const DatabaseCatalog& target,
+                         const std::vector<KeyProbe>& probes, const std::vector<int64_t>& repeated);
 
 }  // namespace stagesync::init

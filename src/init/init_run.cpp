@@ -1,17 +1,55 @@
 #include "init/init_run.h"
 
+#include <filesystem>
+#include <optional>
+
 #include "config/config.h"
 #include "init/connection_url.h"
+#include "init/sqlite_catalog_reader.h"
 #include "init/yaml_writer.h"
 #include "pg/connection.h"
-#include "run/run_errors.h"
+#include "sqlite/snapshot.h"
 
 namespace stagesync::init {
 
 namespace {
 constexpr const char* kSourcePasswordEnv = "STAGESYNC_SOURCE_PASSWORD";
 constexpr const char* kTargetPasswordEnv = "STAGESYNC_TARGET_PASSWORD";
+
+std::filesystem::path absolute_path(const std::string& path) {
+  return std::filesystem::absolute(path).lexically_normal();
+}
+
+// Reads the SQLite file's catalog and the target's, then drafts.
+InitResult init_from_sqlite(const InitOptions& options) {
+  std::string where = "SQLite file " + absolute_path(options.sqlite_path).string();
+  std::optional<sqlite::Database> file;
+  try {
+    file.emplace(options.sqlite_path);
+  } catch (const sqlite::Error& e) {
+    // The path names no database: the request cannot be used as given. A damaged or locked file is a database
+    // error, and goes on as one (exit 4).
+    if (e.kind() == sqlite::Error::Kind::Missing || e.kind() == sqlite::Error::Kind::NotDatabase) {
+      throw config::ConfigError({std::string("--sqlite: ") + e.what()});
+    }
+    throw;
+  }
+  sqlite::Snapshot snapshot(*file);
+  SqliteCatalogReader source_reader(snapshot.reader(), where);
+  pg::Connection target(pg::Endpoint{options.target_url, "", "stagesync init"});
+  PostgresCatalogReader target_reader(target);
+  return write_config(source_reader, target_reader, options);
+}
+
 }  // namespace
+
+std::string sqlite_path_in_config(const std::string& sqlite_path, const std::string& output) {
+  std::filesystem::path file = absolute_path(sqlite_path);
+  if (output.empty()) return file.string();
+  std::filesystem::path relative = file.lexically_relative(absolute_path(output).parent_path());
+  if (relative.empty() || *relative.begin() == "..") return file.string();
+  return relative.string();
+}
 
 InitResult write_config(CatalogReader& source, CatalogReader& target, const InitOptions& options) {
   SafeUrl src = options.sqlite_path.empty() ? without_password(options.source_url, "source") : SafeUrl{};
@@ -20,9 +58,9 @@ InitResult write_config(CatalogReader& source, CatalogReader& target, const Init
   DatabaseCatalog target_catalog = target.read();
   ConfigDraft draft = draft_config(source_catalog, target_catalog, options.tables);
   std::vector<KeyProbe> probes = key_probes(draft, source_catalog);
-  apply_repeated_keys(draft, source_catalog, probes, source.repeated_keys(probes));
+  apply_repeated_keys(draft, source_catalog, target_catalog, probes, source.repeated_keys(probes));
   draft.source_url = src.url;
-  draft.source_sqlite = options.sqlite_path;
+  draft.source_sqlite = options.sqlite_path.empty() ? "" : sqlite_path_in_config(options.sqlite_path, options.output);
   draft.target_url = tgt.url;
   InitResult out;
   if (src.had_password) {
@@ -62,13 +100,14 @@ InitResult run_init(const InitOptions& options) {
   if (!options.sqlite_path.empty() && !options.source_url.empty()) {
     throw config::ConfigError({"init takes --source URL or --sqlite PATH, not both"});
   }
-  if (!options.sqlite_path.empty()) {
-    throw run::Refused(
-        "--sqlite: SQLite sources are not available in this version of stagesync (issue 14); "
-        "give a PostgreSQL source with --source URL");
+  if (options.sqlite_path.empty() && options.source_url.empty()) {
+    throw config::ConfigError({"init needs --source URL (or --sqlite PATH)"});
   }
-  if (options.source_url.empty()) throw config::ConfigError({"init needs --source URL (or --sqlite PATH)"});
   // Checked before connecting: a connection string that cannot be written safely is refused first.
+  if (!options.sqlite_path.empty()) {
+    without_password(options.target_url, "target");
+    return init_from_sqlite(options);
+  }
   without_password(options.source_url, "source");
   without_password(options.target_url, "target");
   pg::Connection source(pg::Endpoint{options.source_url, "", "stagesync init"});

@@ -14,9 +14,11 @@ namespace stagesync::init {
 
 struct InitOptions {
   std::string source_url;
-  std::string sqlite_path;  // a SQLite source: refused until issue 14 adds its CatalogReader
+  std::string sqlite_path;  // a SQLite source file instead of source_url
   std::string target_url;
   std::vector<std::string> tables;  // --tables: source or target names; empty: all
+  std::string output;               // --output, the file to be written ("": standard output): sqlite_path is
+                                    // written relative to its folder when the SQLite file lies under it
 };
 
 struct InitResult {
@@ -28,7 +30,15 @@ struct InitResult {
 // the URLs are what the file will say, without their passwords.
 InitResult write_config(CatalogReader& source, CatalogReader& target, const InitOptions& options);
 
-// Connects to both databases (refusing a SQLite source with run::Refused for now) and writes the file's text.
+// Connects to both databases (a SQLite source: opens the file read-only and reads one sqlite::Snapshot of it)
+// and writes the file's text. A --sqlite path with no file, or with a file that is not a SQLite database, is a
+// config::ConfigError (exit 2, like a connection string that is not valid); a damaged or locked file is a
+// sqlite::Error (exit 4, like a database error).
 InitResult run_init(const InitOptions& options);
+
+// What `source: { sqlite: ... }` says for `sqlite_path`: relative to the folder of `output` when the file lies
+// under it (the configuration and its desktop file can move together; the loader reads a relative path from the
+// configuration's folder), else absolute. Lexical: symbolic links are not followed, as the loader does not.
+std::string sqlite_path_in_config(const std::string& sqlite_path, const std::string& output);
 
 }  // namespace stagesync::init
