@@ -252,7 +252,7 @@ struct Series {
 };
 
 void print_rtt(int rtt, Series (&s)[2][3], bool markdown) {
-  std::vector<std::vector<std::string>> table = {{"source", "run", "wall s (median)", "min..max s", "vs its full sync",
+  std::vector<std::vector<std::string>> table = {{"variant", "wall s (median)", "min..max s", "vs its full sync",
                                                   "round trips", "min..max", "MB up", "peak RSS MB"}};
   for (int src : {kPostgres, kSqlite}) {
     double full = median(s[src][kFull].seconds);
@@ -261,9 +261,10 @@ void print_rtt(int rtt, Series (&s)[2][3], bool markdown) {
       auto [lo, hi] = std::minmax_element(x.seconds.begin(), x.seconds.end());
       auto [rlo, rhi] = std::minmax_element(x.round_trips.begin(), x.round_trips.end());
       double sec = median(x.seconds);
-      table.push_back({kSourceNames[src], kStepNames[step], fixed(sec, 2), fixed(*lo, 2) + ".." + fixed(*hi, 2),
-                       fixed(sec / full, 3), fixed(median(x.round_trips), 0), fixed(*rlo, 0) + ".." + fixed(*rhi, 0),
-                       fixed(median(x.mb_up), 2), fixed(static_cast<double>(x.max_rss_kb) / 1024, 1)});
+      table.push_back({std::string(kSourceNames[src]) + " " + kStepNames[step], fixed(sec, 2),
+                       fixed(*lo, 2) + ".." + fixed(*hi, 2), fixed(sec / full, 3), fixed(median(x.round_trips), 0),
+                       fixed(*rlo, 0) + ".." + fixed(*rhi, 0), fixed(median(x.mb_up), 2),
+                       fixed(static_cast<double>(x.max_rss_kb) / 1024, 1)});
     }
   }
   std::cout << "RTT " << rtt << " ms to the target" << (rtt == 0 ? " (proxy without delay)" : "") << ":\n";
@@ -274,8 +275,8 @@ void print_rtt(int rtt, Series (&s)[2][3], bool markdown) {
             << "x (bar 1.5x); SQLite no change / its full sync: "
             << fixed(100 * median(s[kSqlite][kNoChange].seconds) / median(s[kSqlite][kFull].seconds), 1)
             << "% (bar 10%); peak RSS of SQLite runs: "
-            << fixed(static_cast<double>(std::max({s[kSqlite][0].max_rss_kb, s[kSqlite][1].max_rss_kb,
-                                                    s[kSqlite][2].max_rss_kb})) /
+            << fixed(static_cast<double>(
+                         std::max({s[kSqlite][0].max_rss_kb, s[kSqlite][1].max_rss_kb, s[kSqlite][2].max_rss_kb})) /
                          1024,
                      1)
             << " MB (bar 64 MB)\n";

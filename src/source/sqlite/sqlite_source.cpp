@@ -109,8 +109,6 @@ void SqliteSource::stage(StageRun& run) {
       full = "full mode requested";
     } else if (run.strategy != apply::Strategy::Merge) {
       full = "strategy " + apply::to_string(run.strategy) + " rewrites every owned row";
-    } else if (!t.keyed()) {
-      full = "key: none: rows have no identity to follow between runs, compared whole";
     } else if (last_run.empty()) {
       full = "no earlier successful run yet; this run records the rows' fingerprints";
     } else if (!cache_.valid_for(t.target_name, last_run, identity_)) {
@@ -129,18 +127,31 @@ void SqliteSource::stage(StageRun& run) {
     }
 
     // Fingerprints: every row fingerprinted here, compared with the last run's.
+    // A table without a key has one fingerprint, the sum of its rows' (the
+    // same whatever their order): it can only be proved unchanged, with the
+    // row count the last run recorded, else it is read whole.
+    bool keyed = t.keyed();
     cache_.start_scan();
     RowReader all(db, t, tz);
-    while (all.next()) cache_.scan(all.key(), all.fingerprint());
+    while (all.next()) cache_.scan(keyed ? all.key() : std::string(), all.fingerprint());
     r.watermark.rows = all.rows();
     FingerprintCache::Difference d = cache_.compare(t.target_name);
-    if (d.wanted == 0 && d.deleted == 0) {
+    if (d.wanted == 0 && d.deleted == 0 && (keyed || (previous && previous->rows == all.rows()))) {
       run.mark_unchanged(i, delta::MethodChoice{delta::Method::Fingerprint,
                                                 "fingerprints: nothing changed since the last run (every row's "
                                                 "fingerprint as recorded)",
                                                 "", false});
       r.stage_seconds = since(start);
       run.progress(i, 0, r.stage_seconds, true);
+      continue;
+    }
+    if (!keyed) {
+      r.method = delta::MethodChoice{delta::Method::Full,
+                                     "key: none: rows have no identity to follow between runs, compared whole "
+                                     "(their fingerprints differ from the last run's)",
+                                     "", false};
+      read_whole(run, i, chain, db);
+      r.stage_seconds = since(start);
       continue;
     }
     if (d.wanted * 2 > all.rows()) {
@@ -222,7 +233,7 @@ void SqliteSource::read_whole(StageRun& run, size_t i, stage::CopyChain& chain, 
   TableRun& r = run.tables[i];
   const plan::TablePlan& t = run.plan.tables[i];
   std::string table = t.target_name;
-  bool keyed = t.keyed();
+  bool keyed = t.keyed();  // without a key: one fingerprint, the sum of the rows'
   cache_.reset(table);
   auto start = std::chrono::steady_clock::now();
   chain.add(stage::CopyChain::Copy{
@@ -231,7 +242,7 @@ void SqliteSource::read_whole(StageRun& run, size_t i, stage::CopyChain& chain, 
         RowReader rows(db, t, cfg_.source.timezone);
         while (rows.next()) {
           out.add(rows.line());
-          if (keyed) cache_.add(table, rows.key(), rows.fingerprint());
+          cache_.add(table, keyed ? rows.key() : std::string(), rows.fingerprint());
           if ((rows.rows() & 0x3FFF) == 0) run.progress(i, rows.rows(), since(start), false);
         }
         return out.finish();
