@@ -4,8 +4,10 @@
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -42,7 +44,15 @@ std::string load_average() {
 }
 
 ChildRun run_child(const std::vector<std::string>& args, const std::string& log) {
+  // A child's own ru_maxrss starts at its parent's RSS (the child ran in, or
+  // as a copy of, the parent's memory before its exec), so the benchmark's
+  // own memory would be reported. GNU time's child is forked from time's
+  // small process: its peak is the command's.
+  const std::string time = "/usr/bin/time";
+  std::string rss_file = log + ".rss";
+  bool timed = access(time.c_str(), X_OK) == 0;
   std::vector<std::string> copy = args;
+  if (timed) copy.insert(copy.begin(), {time, "-f", "%M", "-o", rss_file});
   std::vector<char*> argv;
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -61,6 +71,15 @@ ChildRun run_child(const std::vector<std::string>& args, const std::string& log)
     if (errno != EINTR) throw std::runtime_error(std::string("wait4: ") + std::strerror(errno));
   }
   ChildRun run{since(start), usage.ru_maxrss};
+  if (timed) {
+    long kb = 0;
+    std::ifstream rss(rss_file);
+    // GNU time writes "Command exited with non-zero status N" first when the command fails.
+    for (std::string line; std::getline(rss, line);) {
+      if (!line.empty() && std::isdigit(static_cast<unsigned char>(line[0]))) kb = std::stol(line);
+    }
+    run.max_rss_kb = kb;
+  }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::ifstream in(log);
     std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -24,11 +24,12 @@ std::string load_average();
 
 struct ChildRun {
   double seconds = 0;
-  long max_rss_kb = 0;  // wait4's ru_maxrss of the child
+  long max_rss_kb = 0;  // peak RSS of the command (GNU time's %M; without /usr/bin/time, wait4's ru_maxrss)
 };
 
 // Runs `args` (args[0] the executable) as a child with standard output and
-// error into the file `log`, and waits for it. A child that does not exit 0
+// error into the file `log`, and waits for it, under /usr/bin/time when
+// there is one (its report goes to `log`.rss). A child that does not exit 0
 // throws std::runtime_error with its output.
 ChildRun run_child(const std::vector<std::string>& args, const std::string& log);
 
