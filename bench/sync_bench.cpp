@@ -48,11 +48,7 @@
 // swap, incremental with no change and after a change batch) with
 // log_min_duration_statement = 0 and prints their slowest statements.
 
-#include <fcntl.h>
 #include <libpq-fe.h>
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -70,6 +66,7 @@
 #include <vector>
 
 #include "apply/table_sql.h"
+#include "bench_support.h"
 #include "cluster/local_cluster.h"
 #include "config/config.h"
 #include "demo/reference_data.h"
@@ -82,12 +79,10 @@
 #include "reverse_bench.h"
 #include "support/tcp_proxy.h"
 
-extern char** environ;
-
 namespace {
 
 using namespace stagesync;
-using Clock = std::chrono::steady_clock;
+using namespace stagesync::bench;
 
 struct Options {
   double scale = 1;
@@ -149,22 +144,8 @@ Options parse_args(int argc, char** argv) {
   return o;
 }
 
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-std::string fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
-
 pg::Connection connect(const cluster::LocalCluster& server, const std::string& db) {
-  return pg::Connection(pg::Endpoint{server.conninfo(db), "", "sync_bench", 10});
+  return bench::connect(server, db, "sync_bench");
 }
 
 pg::Connection connect_floor(const cluster::LocalCluster& server, const std::string& db) {
@@ -188,27 +169,6 @@ std::string staged_columns_ddl(const plan::TablePlan& t) {
   for (const auto& c : t.columns) cols.push_back(pg::ident(c.name) + " " + c.stage_type);
   return "(" + pg::join(cols, ", ") + ")";
 }
-
-// The 1-minute load average: other work on the machine skews every number.
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string one;
-  in >> one;
-  return one.empty() ? "?" : one;
-}
-
-struct ChildRun {
-  double seconds = 0;
-  long max_rss_kb = 0;
-};
-
-// What the link to the target carried during one measurement (all -1 without a proxy).
-struct LinkUse {
-  int64_t round_trips = -1;
-  int64_t bytes_up = -1;
-  int64_t bytes_down = -1;
-  int connections = -1;
-};
 
 // A plain libpq connection, as psql opens one: no statement after the startup.
 class RawConnection {
@@ -332,13 +292,7 @@ class Bench {
   // checkpoints both servers so no earlier run's dirty pages are flushed
   // during the next measurement.
   void fresh_target() {
-    {
-      pg::Connection admin = connect(target_, "postgres");
-      admin.exec("DROP DATABASE IF EXISTS cloud WITH (FORCE)");
-      admin.exec("CREATE DATABASE cloud");
-    }
-    pg::Connection cloud = connect(target_, "cloud");
-    for (const auto& sql : demo::cloud_schema_sql()) cloud.exec(sql);
+    fresh_cloud(target_, "cloud", "sync_bench");
     checkpoint();
   }
 
@@ -455,31 +409,7 @@ class Bench {
     start_measuring();
     std::vector<std::string> args = {o_.stagesync, "sync", "--config", development ? dev_config_path_ : config_path_};
     args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::string log = target_.directory() + "/stagesync.out";
-    posix_spawn_file_actions_t files;
-    posix_spawn_file_actions_init(&files);
-    posix_spawn_file_actions_addopen(&files, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&files, 1, 2);
-    auto start = Clock::now();
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&files);
-    if (rc != 0) throw std::runtime_error("cannot start " + o_.stagesync + ": " + std::strerror(rc));
-    int status = 0;
-    rusage usage{};
-    while (wait4(pid, &status, 0, &usage) < 0) {
-      if (errno != EINTR) throw std::runtime_error(std::string("wait4: ") + std::strerror(errno));
-    }
-    ChildRun run{since(start), usage.ru_maxrss};
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      std::ifstream in(log);
-      std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      throw std::runtime_error("stagesync sync failed (wait status " + std::to_string(status) + "):\n" + output);
-    }
-    return run;
+    return run_child(args, target_.directory() + "/stagesync.out");
   }
 
   // Rows in the synced target tables.
@@ -584,10 +514,7 @@ class Bench {
   std::string floor_table(size_t i) const { return pg::ident("floor_" + plan_.tables[i].target_name); }
   std::string temp_table(size_t i) const { return pg::qualified("pg_temp", "stage_" + plan_.tables[i].target_name); }
 
-  void checkpoint() {
-    connect(source_, "postgres").exec("CHECKPOINT");
-    connect(target_, "postgres").exec("CHECKPOINT");
-  }
+  void checkpoint() { bench::checkpoint({&source_, &target_}, "sync_bench"); }
 
   double run_safe_floor(int64_t& inserted) {
     std::vector<size_t> order = plan_.selected();
@@ -739,28 +666,6 @@ int64_t median_of(const std::vector<LinkUse>& v, int64_t LinkUse::*field) {
   std::vector<double> x;
   for (const auto& u : v) x.push_back(static_cast<double>(u.*field));
   return x.empty() ? -1 : static_cast<int64_t>(median(x));
-}
-
-void print_table(const std::vector<std::vector<std::string>>& table, bool markdown) {
-  std::vector<size_t> width(table[0].size(), 0);
-  for (const auto& row : table)
-    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-  for (size_t r = 0; r < table.size(); ++r) {
-    std::string line = markdown ? "|" : "";
-    for (size_t c = 0; c < table[r].size(); ++c) {
-      std::string cell = table[r][c];
-      cell.resize(width[c], ' ');
-      line += markdown ? " " + cell + " |" : cell + "  ";
-    }
-    std::cout << line << "\n";
-    if (markdown && r == 0) {
-      std::string rule = "|";
-      for (size_t c = 0; c < width.size(); ++c) {
-        rule += c == 0 ? ":" + std::string(width[c] + 1, '-') + "|" : std::string(width[c] + 1, '-') + ":|";
-      }
-      std::cout << rule << "\n";
-    }
-  }
 }
 
 // The link view (--rtt-ms): wall time against the two floors that move the

@@ -219,6 +219,36 @@ TEST_F(SqliteSource, IncrementalFindsInsertsUpdatesDeletesAndAChangedKeyAndAgree
   EXPECT_EQ(verify(cfg).exit_code, 0);
 }
 
+// A table without a key has no identity to follow row by row: it is read
+// whole when it changed, and proved unchanged (nothing read, nothing written)
+// by the sum of its rows' fingerprints and its row count when it did not.
+TEST_F(SqliteSource, AKeylessTableIsReadOnlyWhenItChanged) {
+  DesktopFile d(file("desktop.db"));
+  d.exec("CREATE TABLE notes (body TEXT, n INTEGER)");
+  d.exec("INSERT INTO notes VALUES ('a', 1), ('b', 2), ('b', 2), ('c', NULL)");
+  tgt().exec("CREATE TABLE notes (body text, n int, source char(1) NOT NULL DEFAULT 'D')");
+  std::string cfg = config(d.path(), "  - { name: notes, key: none }\n", owner());
+  ASSERT_EQ(sync(cfg).exit_code, 0);
+  std::string before = versions("notes");
+  auto same = incremental(cfg);
+  ASSERT_EQ(same.exit_code, 0);
+  EXPECT_EQ(same.tables.front().counts.read, 0) << same.tables.front().reason;
+  EXPECT_EQ(versions("notes"), before);
+
+  // One more copy of a row that is there already: the multiset changed.
+  d.exec("INSERT INTO notes VALUES ('b', 2)");
+  auto more = incremental(cfg);
+  EXPECT_EQ(more.tables.front().mode_used, "full") << more.tables.front().reason;
+  EXPECT_EQ(more.tables.front().counts.read, 5);
+  EXPECT_EQ(count("SELECT count(*) FROM notes WHERE body = 'b'"), 3);
+  // A row gone.
+  d.exec("DELETE FROM notes WHERE body = 'c'");
+  ASSERT_EQ(incremental(cfg).exit_code, 0);
+  EXPECT_EQ(count("SELECT count(*) FROM notes WHERE body = 'c'"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM notes"), 4);
+  EXPECT_EQ(verify(cfg).exit_code, 0);
+}
+
 TEST_F(SqliteSource, FingerprintsOfAnotherRunAreNotTrusted) {
   DesktopFile d(file("desktop.db"));
   jobs_schema(d);

@@ -17,7 +17,9 @@
 //
 // Fingerprints are 62-bit: a key held by several rows (duplicates) gets the
 // sum of its rows' fingerprints modulo 2^62, which SQLite's 64-bit integers
-// compute without overflow and which does not depend on row order.
+// compute without overflow and which does not depend on row order. A table
+// without a key is one empty key whose fingerprint is the sum of every row's:
+// it only proves the table unchanged (with the row count the target records).
 #pragma once
 
 #include <cstdint>

@@ -143,7 +143,9 @@ void SqliteSource::stage(StageRun& run) {
     while (all.next()) cache_.scan(cache_key(t, all), all.fingerprint());
     r.watermark.rows = all.rows();
     FingerprintCache::Difference d = cache_.compare(t.target_name);
-    if (d.wanted == 0 && d.deleted == 0 && as_child.empty()) {
+    // A keyless table's one fingerprint is checked with the row count the last run recorded.
+    if (d.wanted == 0 && d.deleted == 0 && as_child.empty() &&
+        (t.keyed() || (previous && previous->rows == all.rows()))) {
       run.mark_unchanged(i, delta::MethodChoice{delta::Method::Fingerprint,
                                                 "fingerprints: nothing changed since the last run (every row's "
                                                 "fingerprint as recorded)",
