@@ -215,6 +215,9 @@ TEST_F(SqliteSource, IncrementalFindsInsertsUpdatesDeletesAndAChangedKeyAndAgree
   // No change: nothing read, nothing written.
   auto again = incremental(cfg);
   EXPECT_EQ(again.tables.front().counts.read, 0);
+  EXPECT_NE(again.tables.front().reason.find("digest"), std::string::npos)
+      << "an unchanged table is proved so by its stored values' digest, without comparing keys: "
+      << again.tables.front().reason;
   EXPECT_EQ(versions("jobs"), before);
   EXPECT_EQ(verify(cfg).exit_code, 0);
 }

@@ -38,6 +38,7 @@ FingerprintCache::FingerprintCache(const std::string& path) : path_(path), st_(s
   exec("CREATE TABLE IF NOT EXISTS tables (name TEXT PRIMARY KEY, run_id TEXT NOT NULL, source TEXT NOT NULL)");
   exec("CREATE TABLE IF NOT EXISTS rows (tbl TEXT NOT NULL, key BLOB NOT NULL, fp INTEGER NOT NULL, "
        "PRIMARY KEY (tbl, key)) WITHOUT ROWID");
+  exec("CREATE TABLE IF NOT EXISTS digests (name TEXT PRIMARY KEY, digest TEXT NOT NULL)");
   exec("CREATE TEMP TABLE cur (key BLOB PRIMARY KEY, fp INTEGER NOT NULL) WITHOUT ROWID");
   exec("CREATE TEMP TABLE want (tbl TEXT NOT NULL, key BLOB NOT NULL, PRIMARY KEY (tbl, key)) WITHOUT ROWID");
   exec("CREATE TEMP TABLE gone (tbl TEXT NOT NULL, key BLOB NOT NULL, PRIMARY KEY (tbl, key)) WITHOUT ROWID");
@@ -190,6 +191,23 @@ bool FingerprintCache::parent_value(int reference, const std::string& values) {
   bool found = sqlite3_step(st_->parent) == SQLITE_ROW;
   sqlite3_reset(st_->parent);
   return found;
+}
+
+std::string FingerprintCache::digest(const std::string& table) {
+  sqlite3_stmt* s = prepare("SELECT digest FROM digests WHERE name = ?1");
+  sqlite3_bind_text(s, 1, table.c_str(), -1, SQLITE_TRANSIENT);
+  std::string out;
+  if (sqlite3_step(s) == SQLITE_ROW) out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+  sqlite3_finalize(s);
+  return out;
+}
+
+void FingerprintCache::set_digest(const std::string& table, const std::string& digest) {
+  sqlite3_stmt* s = prepare("INSERT OR REPLACE INTO digests (name, digest) VALUES (?1, ?2)");
+  sqlite3_bind_text(s, 1, table.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(s, 2, digest.c_str(), -1, SQLITE_TRANSIENT);
+  step_done(db_, s, path_);
+  sqlite3_finalize(s);
 }
 
 void FingerprintCache::mark(const std::string& table, const std::string& run_id, const std::string& source) {

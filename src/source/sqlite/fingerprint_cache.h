@@ -79,6 +79,11 @@ class FingerprintCache {
   void add_parent_value(int reference, const std::string& values);
   bool parent_value(int reference, const std::string& values);
 
+  // The digest of the table's stored values (stored_digest.h) recorded with
+  // its fingerprints ("" when none), and the one this run records.
+  std::string digest(const std::string& table);
+  void set_digest(const std::string& table, const std::string& digest);
+
   // The pending fingerprints belong to run `run_id` (from `source`) for
   // `table`: recorded by commit().
   void mark(const std::string& table, const std::string& run_id, const std::string& source);

@@ -41,10 +41,7 @@ std::string select_sql(const plan::TablePlan& t, bool with_rowid) {
     sql += " LEFT JOIN (SELECT " + match + ", min(" + quote_ident(l.take) + ") AS v FROM main." +
            quote_ident(l.from.name) + " WHERE " + not_null + " GROUP BY " + match + ") AS " + alias + " ON " + on;
   }
-  for (size_t i = 0; i < t.scope.size(); ++i) {
-    sql += (i ? " AND t." : " WHERE t.") + quote_ident(t.scope[i].first) + " = ?" + std::to_string(i + 1);
-  }
-  return sql;
+  return sql + scope_where(t);
 }
 
 }  // namespace
@@ -53,6 +50,25 @@ std::string quote_ident(const std::string& name) {
   std::string out = "\"";
   for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
+}
+
+std::string scope_where(const plan::TablePlan& t) {
+  std::string sql;
+  for (size_t i = 0; i < t.scope.size(); ++i) {
+    sql += (i ? " AND t." : " WHERE t.") + quote_ident(t.scope[i].first) + " = ?" + std::to_string(i + 1);
+  }
+  return sql;
+}
+
+void bind_scope(sqlite::Statement& s, const plan::TablePlan& table) {
+  for (size_t i = 0; i < table.scope.size(); ++i) {
+    int64_t n = 0;
+    if (integer_text(table.scope[i].second, n)) {
+      s.bind_int64(static_cast<int>(i + 1), n);
+    } else {
+      s.bind_text(static_cast<int>(i + 1), table.scope[i].second);
+    }
+  }
 }
 
 RowReader::RowReader(sqlite::Database& db, const plan::TablePlan& table, const std::string& timezone)
@@ -67,14 +83,7 @@ RowReader::RowReader(sqlite::Database& db, const plan::TablePlan& table, const s
       if (!rowid) throw;
     }
   }
-  for (size_t i = 0; i < table.scope.size(); ++i) {
-    int64_t n = 0;
-    if (integer_text(table.scope[i].second, n)) {
-      stmt_->bind_int64(static_cast<int>(i + 1), n);
-    } else {
-      stmt_->bind_text(static_cast<int>(i + 1), table.scope[i].second);
-    }
-  }
+  bind_scope(*stmt_, table);
   for (const auto& c : table.columns) converters_.emplace_back(c.target, timezone);
   for (const auto& k : table.key) {
     for (size_t i = 0; i < table.columns.size(); ++i) {

@@ -59,5 +59,9 @@ class RowReader {
 
 // A SQLite identifier, quoted.
 std::string quote_ident(const std::string& name);
+// " WHERE t.a = ?1 AND ..." for the table's scope, and its values bound to `s`
+// (an integer as an integer, so that it matches whatever the column's affinity).
+std::string scope_where(const plan::TablePlan& table);
+void bind_scope(sqlite::Statement& s, const plan::TablePlan& table);
 
 }  // namespace stagesync::source::sqlite_source

@@ -1,0 +1,78 @@
+#include "source/sqlite/stored_digest.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <cstring>
+
+#include "source/sqlite/row_reader.h"
+#include "sqlite/statement.h"
+
+namespace stagesync::source::sqlite_source {
+
+std::string StoredDigest::rows(const std::string& select, const plan::TablePlan* scoped) {
+  auto it = scoped ? memo_.end() : memo_.find(select);
+  if (it != memo_.end()) return it->second;
+  sqlite::Statement s(db_, select);
+  if (scoped) bind_scope(s, *scoped);
+  uint64_t count = 0, sum = 0;
+  XXH3_state_t* state = XXH3_createState();
+  while (s.step()) {
+    XXH3_64bits_reset(state);
+    for (int c = 0; c < s.columns(); ++c) {
+      sqlite3_stmt* h = s.handle();
+      unsigned char type = static_cast<unsigned char>(sqlite3_column_type(h, c));
+      XXH3_64bits_update(state, &type, 1);
+      if (type == SQLITE_INTEGER) {
+        int64_t v = sqlite3_column_int64(h, c);
+        XXH3_64bits_update(state, &v, sizeof v);
+      } else if (type == SQLITE_FLOAT) {
+        double v = sqlite3_column_double(h, c);
+        XXH3_64bits_update(state, &v, sizeof v);
+      } else if (type == SQLITE_TEXT || type == SQLITE_BLOB) {
+        const void* p = type == SQLITE_TEXT ? static_cast<const void*>(sqlite3_column_text(h, c))
+                                            : sqlite3_column_blob(h, c);
+        uint32_t n = static_cast<uint32_t>(sqlite3_column_bytes(h, c));
+        XXH3_64bits_update(state, &n, sizeof n);
+        if (n) XXH3_64bits_update(state, p, n);
+      }
+    }
+    sum += XXH3_64bits_digest(state);  // wraps: a sum modulo 2^64, independent of row order
+    ++count;
+  }
+  XXH3_freeState(state);
+  counted_ = count;
+  std::string out = std::to_string(count) + ":" + std::to_string(sum);
+  if (!scoped) memo_[select] = out;
+  return out;
+}
+
+std::string StoredDigest::of(const plan::TablePlan& t) {
+  // The columns read from the table itself (lookup columns come from their tables), and the match columns.
+  std::string cols, shape;
+  for (const auto& c : t.columns) {
+    if (c.lookup < 0) cols += (cols.empty() ? "t." : ", t.") + quote_ident(c.name);
+    shape += c.name + " " + c.target.base_type + " " + std::to_string(c.lookup) + ";";
+  }
+  for (const auto& l : t.lookups) {
+    for (const auto& m : l.match) cols += (cols.empty() ? "t." : ", t.") + quote_ident(m);
+  }
+  std::string select = "SELECT " + (cols.empty() ? std::string("1") : cols) + " FROM main." +
+                       quote_ident(t.source.name) + " AS t";
+  // The scope exactly as the row reader applies it; its values are part of the shape.
+  select += scope_where(t);
+  for (const auto& [column, value] : t.scope) shape += "scope " + column + "=" + value + ";";
+  std::string digest = rows(select, &t);
+  rows_ = static_cast<int64_t>(counted_);
+  for (const auto& l : t.lookups) {
+    std::string lc;
+    for (const auto& m : l.match) lc += quote_ident(m) + ", ";
+    digest += "|" + rows("SELECT " + lc + quote_ident(l.take) + " FROM main." + quote_ident(l.from.name));
+  }
+  shape += "key:";
+  for (const auto& k : t.key) shape += k + ",";
+  shape += "tz:" + timezone_ + ";" + select;
+  return std::to_string(XXH3_64bits(shape.data(), shape.size())) + "/" + digest;
+}
+
+}  // namespace stagesync::source::sqlite_source
