@@ -16,31 +16,32 @@ std::string StoredDigest::rows(const std::string& select, const plan::TablePlan*
   sqlite::Statement s(db_, select);
   if (scoped) bind_scope(s, *scoped);
   uint64_t count = 0, sum = 0;
-  XXH3_state_t* state = XXH3_createState();
+  // Each row's values (storage class, then the value's bytes) in one buffer, hashed in one call.
+  std::string row;
+  sqlite3_stmt* h = s.handle();
+  int columns = s.columns();
   while (s.step()) {
-    XXH3_64bits_reset(state);
-    for (int c = 0; c < s.columns(); ++c) {
-      sqlite3_stmt* h = s.handle();
-      unsigned char type = static_cast<unsigned char>(sqlite3_column_type(h, c));
-      XXH3_64bits_update(state, &type, 1);
+    row.clear();
+    for (int c = 0; c < columns; ++c) {
+      int type = sqlite3_column_type(h, c);
+      row += static_cast<char>(type);
       if (type == SQLITE_INTEGER) {
         int64_t v = sqlite3_column_int64(h, c);
-        XXH3_64bits_update(state, &v, sizeof v);
+        row.append(reinterpret_cast<const char*>(&v), sizeof v);
       } else if (type == SQLITE_FLOAT) {
         double v = sqlite3_column_double(h, c);
-        XXH3_64bits_update(state, &v, sizeof v);
+        row.append(reinterpret_cast<const char*>(&v), sizeof v);
       } else if (type == SQLITE_TEXT || type == SQLITE_BLOB) {
-        const void* p = type == SQLITE_TEXT ? static_cast<const void*>(sqlite3_column_text(h, c))
-                                            : sqlite3_column_blob(h, c);
+        const char* p = type == SQLITE_TEXT ? reinterpret_cast<const char*>(sqlite3_column_text(h, c))
+                                            : static_cast<const char*>(sqlite3_column_blob(h, c));
         uint32_t n = static_cast<uint32_t>(sqlite3_column_bytes(h, c));
-        XXH3_64bits_update(state, &n, sizeof n);
-        if (n) XXH3_64bits_update(state, p, n);
+        row.append(reinterpret_cast<const char*>(&n), sizeof n);
+        if (n) row.append(p, n);
       }
     }
-    sum += XXH3_64bits_digest(state);  // wraps: a sum modulo 2^64, independent of row order
+    sum += XXH3_64bits(row.data(), row.size());  // wraps: a sum modulo 2^64, independent of row order
     ++count;
   }
-  XXH3_freeState(state);
   counted_ = count;
   std::string out = std::to_string(count) + ":" + std::to_string(sum);
   if (!scoped) memo_[select] = out;
