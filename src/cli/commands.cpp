@@ -29,6 +29,7 @@
 #include "run/verify_run.h"
 #include "schedule/clock.h"
 #include "state/metadata.h"
+#include "follow/follow_run.h"
 
 namespace stagesync::cli {
 namespace {
@@ -313,6 +314,18 @@ int run_cli(int argc, char** argv) {
   CLI::App* reverse_cmd = app.add_subcommand("reverse", "copy mobile-created target rows to the desktop, exactly once");
   add_common(reverse_cmd, true, true);
 
+  CLI::App* follow_cmd =
+      app.add_subcommand("follow", "apply the desktop's committed transactions in batches, from its logical decoding");
+  follow_cmd->add_option("--config", c.config_path, "configuration file (YAML)")->required();
+  follow_cmd->add_flag("--json", c.json, "one JSON object per line on standard output");
+  follow_cmd->add_option("--wait", c.wait, "seconds to wait for another run to finish (default 0: exit with status 7)");
+  follow::FollowOptions follow_opts;
+  follow_cmd->add_option("--interval", follow_opts.interval_seconds,
+                         "seconds a committed desktop change waits at most for its batch (default 1)")
+      ->check(CLI::PositiveNumber);
+  follow_cmd->add_flag("--once", follow_opts.once, "catch up with the desktop's current WAL, then exit");
+  follow_cmd->add_flag("--uninstall", follow_opts.uninstall, "drop the replication slot and the follow state");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -403,8 +416,15 @@ int run_cli(int argc, char** argv) {
     if (command == "reverse") {
       return finish(*out, reverse::run_reverse(cfg, reverse::ReverseOptions{tables, c.wait, false}, *out));
     }
+    if (command == "follow") {
+      pg::abort_on_second_signal();  // the first signal stops after the batch; a second ends the process at once
+      follow_opts.lock_wait_seconds = c.wait;
+      return finish(*out, follow::run_follow(cfg, follow_opts, *out));
+    }
     Directions both = directions(cfg, tables);
-    run::SessionOptions session{both.forward_tables, c.wait};
+    run::SessionOptions session;
+    session.tables = both.forward_tables;
+    session.lock_wait_seconds = c.wait;
     if (command == "verify") {
       report::RunSummary s;
       s.command = "verify";
