@@ -419,6 +419,8 @@ int run_cli(int argc, char** argv) {
     if (command == "follow") {
       pg::abort_on_second_signal();  // the first signal stops after the batch; a second ends the process at once
       follow_opts.lock_wait_seconds = c.wait;
+      follow_opts.max_retained_wal = cfg.follow.max_retained_wal;
+      if (follow_cmd->count("--interval") == 0) follow_opts.interval_seconds = cfg.follow.interval;
       return finish(*out, follow::run_follow(cfg, follow_opts, *out));
     }
     Directions both = directions(cfg, tables);

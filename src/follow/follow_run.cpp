@@ -217,7 +217,7 @@ class Follower {
     run::SyncOptions so;
     so.mode = "full";
     so.no_retry = true;
-    so.session.lock_wait_seconds = o_.lock_wait_seconds;
+    so.session.lock_wait_seconds = std::max(o_.lock_wait_seconds, 30.0);
     so.session.source_snapshot = created.snapshot_name;
     so.record_in_commit = [&](pg::Pipeline& p, const std::string& run_id) {
       record(p, created.consistent_point, run_id, true);

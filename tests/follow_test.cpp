@@ -1,0 +1,230 @@
+// `stagesync follow` against real servers: a desktop started with
+// wal_level = logical (a server of its own, like logical_test), the shared
+// target server. Every check compares the followed target with what a full
+// sync of the desktop makes of it (a second target database), never with
+// what follow says it did.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "cluster/local_cluster.h"
+#include "support/child_process.h"
+#include "support/servers.h"
+#include "support/sync_fixture.h"
+
+namespace stagesync::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::unique_ptr<cluster::LocalCluster>& desktop_server_slot() {
+  static std::unique_ptr<cluster::LocalCluster> server;
+  return server;
+}
+
+cluster::LocalCluster& desktop_server() {
+  auto& s = desktop_server_slot();
+  if (!s) {
+    s = std::make_unique<cluster::LocalCluster>("stagesync-test-follow");
+    admin(*s).exec("ALTER SYSTEM SET wal_level = logical");
+    s->restart();
+  }
+  return *s;
+}
+
+class DesktopServerEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override { desktop_server_slot().reset(); }
+};
+const auto* registered = ::testing::AddGlobalTestEnvironment(new DesktopServerEnvironment);
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// kinds (a lookup), accounts (parents), entries (children with the lookup),
+// notes (no primary key on the desktop: its deletes carry no old key).
+const char* kDesktopSchema =
+    "CREATE TABLE kinds (kind_id int PRIMARY KEY, label text NOT NULL);"
+    "CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance bigint NOT NULL);"
+    "CREATE TABLE entries (id int PRIMARY KEY, account_id int NOT NULL REFERENCES accounts (id), kind_id int, "
+    "  amount bigint NOT NULL);"
+    "CREATE TABLE notes (id int, body text);"
+    "CREATE TABLE unfollowed (id int PRIMARY KEY, v text);"
+    "INSERT INTO kinds VALUES (1, 'opening'), (2, 'transfer');"
+    "INSERT INTO accounts SELECT g, 'owner ' || g, 1000 FROM generate_series(1, 20) g;"
+    "INSERT INTO entries SELECT g, g, 1, 1000 FROM generate_series(1, 20) g;"
+    "INSERT INTO notes SELECT g, 'note ' || g FROM generate_series(1, 10) g;";
+
+const char* kTargetSchema =
+    "CREATE TABLE kinds (kind_id int PRIMARY KEY, label text NOT NULL);"
+    "CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance bigint NOT NULL);"
+    "CREATE TABLE entries (id int PRIMARY KEY, account_id int NOT NULL REFERENCES accounts (id), kind_id int, "
+    "  kind_label text, amount bigint NOT NULL);"
+    "CREATE TABLE notes (id int PRIMARY KEY, body text);";
+
+const char* kTables =
+    "tables:\n"
+    "  - { name: kinds, key: [kind_id] }\n"
+    "  - { name: accounts, key: [id] }\n"
+    "  - name: entries\n"
+    "    key: [id]\n"
+    "    lookups: [ { column: kind_label, from: kinds, match: [kind_id], take: label } ]\n"
+    "    references: [ { columns: [account_id], parent: accounts } ]\n"
+    "  - { name: notes, key: [id] }\n";
+
+class Follow : public ::testing::Test {
+ protected:
+  Follow()
+      : desktop_db_(desktop_server(), "desk"),
+        target_db_(Servers::target(), "followed"),
+        reference_db_(Servers::target(), "reference"),
+        desktop_(desktop_db_.connect()),
+        target_(target_db_.connect()),
+        reference_(reference_db_.connect()) {
+    desktop_.exec(kDesktopSchema);
+    target_.exec(kTargetSchema);
+    reference_.exec(kTargetSchema);
+    config_ = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_db_.url() +
+                    "\" }\nfollow: { interval: 0.2 }\n" + kTables);
+    reference_config_ = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" +
+                              reference_db_.url() + "\" }\n" + kTables);
+  }
+
+  ~Follow() override {
+    // A database with a slot cannot be dropped: the follower's slot goes first
+    // (a walsender may hold it for a moment after its client ended).
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    try {
+      while (desktop_.exec("SELECT count(*) FROM pg_replication_slots WHERE database = current_database() AND active")
+                     .int64(0, 0) > 0 &&
+             std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+      desktop_.exec(
+          "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database()");
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "dropping the test's slot: " << e.what();
+    }
+    for (const auto& f : files_) std::remove(f.c_str());
+  }
+
+  std::string write(const std::string& text) {
+    static int n = 0;
+    std::string path = (std::filesystem::temp_directory_path() /
+                        ("stagesync-follow-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".yaml"))
+                           .string();
+    std::ofstream(path) << text;
+    files_.push_back(path);
+    return path;
+  }
+
+  CliResult cli(const std::vector<std::string>& args) {
+    static int n = 0;
+    std::string base = (std::filesystem::temp_directory_path() /
+                        ("stagesync-follow-cli-" + std::to_string(getpid()) + "-" + std::to_string(n++)))
+                           .string();
+    ChildExit e = wait_child(start_child(stagesync_binary(), args, base + ".out", base + ".err"), 300);
+    CliResult r{e.code, slurp(base + ".out"), slurp(base + ".err")};
+    std::remove((base + ".out").c_str());
+    std::remove((base + ".err").c_str());
+    EXPECT_FALSE(e.timed_out) << e.stacks;
+    return r;
+  }
+
+  CliResult follow_once() {
+    CliResult r = cli({"follow", "--config", config_, "--once"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return r;
+  }
+
+  // Every synced table's content on `db`.
+  static std::string contents(pg::Connection& db) {
+    std::string all;
+    for (const char* t : {"kinds", "accounts", "entries", "notes"}) {
+      all += std::string(t) + ":" +
+             db.exec(std::string("SELECT count(*) || '/' || coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), "
+                                 "'') FROM ") +
+                     t + " t")
+                 .text(0, 0) +
+             "\n";
+    }
+    return all;
+  }
+
+  // The followed target equals a full sync of the desktop now.
+  void expect_equal_to_full_sync() {
+    CliResult r = cli({"sync", "--config", reference_config_});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(contents(target_), contents(reference_));
+  }
+
+  std::string slot() {
+    pg::Result r = desktop_.exec("SELECT slot_name FROM pg_replication_slots WHERE database = current_database()");
+    return r.rows() ? r.text(0, 0) : "";
+  }
+  int64_t target_count(const std::string& sql) { return target_.exec(sql).int64(0, 0); }
+
+  TempDatabase desktop_db_, target_db_, reference_db_;
+  pg::Connection desktop_, target_, reference_;
+  std::string config_, reference_config_;
+  std::vector<std::string> files_;
+};
+
+TEST_F(Follow, ChangesArriveAsAFullSyncWouldMakeThem) {
+  follow_once();  // first run: slot and full sync in its snapshot
+  std::string slot_name = slot();
+  ASSERT_FALSE(slot_name.empty());
+  EXPECT_EQ(target_count("SELECT count(*) FROM accounts"), 20);
+  EXPECT_EQ(target_count("SELECT count(*) FROM stagesync.follow_state WHERE slot_name = '" + slot_name + "'"), 1);
+  expect_equal_to_full_sync();
+
+  desktop_.exec("INSERT INTO accounts VALUES (21, 'new', 0)");
+  desktop_.exec("UPDATE accounts SET owner = 'renamed' WHERE id = 2");
+  desktop_.exec("DELETE FROM entries WHERE id = 3");
+  desktop_.exec("UPDATE kinds SET kind_id = 3 WHERE kind_id = 2");  // a key change (lookup table)
+  // One desktop transaction over parents, children and the lookup.
+  desktop_.exec(
+      "BEGIN; INSERT INTO kinds VALUES (4, 'fee'); INSERT INTO accounts VALUES (22, 'x', 5);"
+      "INSERT INTO entries VALUES (100, 22, 4, 5), (101, 21, 4, -5); UPDATE accounts SET balance = balance - 5 "
+      "WHERE id = 21; COMMIT");
+  // notes has no primary key: its delete and update carry no old key (found by reconciling keys).
+  desktop_.exec("DELETE FROM notes WHERE id IN (2, 3)");
+  desktop_.exec("UPDATE notes SET body = 'changed' WHERE id = 4");
+  desktop_.exec("INSERT INTO unfollowed VALUES (1, 'not synced')");
+  follow_once();
+  expect_equal_to_full_sync();
+  EXPECT_EQ(target_count("SELECT count(*) FROM notes"), 8);
+  EXPECT_EQ(target_.exec("SELECT kind_label FROM entries WHERE id = 100").text(0, 0), "fee");
+  // The target's LSN is the slot's confirmed position (confirmed after COMMIT).
+  EXPECT_EQ(target_.exec("SELECT confirmed_lsn::text FROM stagesync.follow_state").text(0, 0),
+            desktop_.exec("SELECT confirmed_flush_lsn::text FROM pg_replication_slots").text(0, 0));
+
+  // An idle batch writes nothing on the target.
+  int64_t runs = target_count("SELECT count(*) FROM stagesync.runs");
+  std::string state = target_.exec("SELECT confirmed_lsn::text || updated_at FROM stagesync.follow_state").text(0, 0);
+  follow_once();
+  EXPECT_EQ(target_count("SELECT count(*) FROM stagesync.runs"), runs);
+  EXPECT_EQ(target_.exec("SELECT confirmed_lsn::text || updated_at FROM stagesync.follow_state").text(0, 0), state);
+
+  // The desktop application's UPDATE and DELETE work with follow installed (no publication)...
+  desktop_.exec("UPDATE notes SET body = 'app' WHERE id = 5; DELETE FROM notes WHERE id = 6");
+  CliResult u = cli({"follow", "--config", config_, "--uninstall"});
+  EXPECT_EQ(u.exit_code, 0) << u.out << u.err;
+  EXPECT_NE((u.out + u.err).find("dropped replication slot " + slot_name), std::string::npos) << u.out << u.err;
+  EXPECT_EQ(slot(), "");
+  EXPECT_EQ(target_count("SELECT count(*) FROM stagesync.follow_state"), 0);
+  // ... and after --uninstall.
+  desktop_.exec("UPDATE notes SET body = 'app 2' WHERE id = 5; DELETE FROM notes WHERE id = 7");
+}
+
+}  // namespace
+}  // namespace stagesync::testing
