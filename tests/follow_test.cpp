@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <iostream>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -128,6 +129,7 @@ class Follow : public ::testing::Test {
   }
 
   CliResult cli(const std::vector<std::string>& args) {
+    if (std::getenv("FOLLOW_DEBUG")) std::cerr << "cli " << args[0] << " at " << std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count() << "\n";
     static int n = 0;
     std::string base = (std::filesystem::temp_directory_path() /
                         ("stagesync-follow-cli-" + std::to_string(getpid()) + "-" + std::to_string(n++)))
@@ -141,7 +143,11 @@ class Follow : public ::testing::Test {
   }
 
   CliResult follow_once() {
+    auto start = std::chrono::steady_clock::now();
     CliResult r = cli({"follow", "--config", config_, "--once"});
+    if (std::getenv("FOLLOW_DEBUG"))
+      std::cerr << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s\n"
+                << r.out << r.err;
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     return r;
   }
@@ -224,6 +230,104 @@ TEST_F(Follow, ChangesArriveAsAFullSyncWouldMakeThem) {
   EXPECT_EQ(target_count("SELECT count(*) FROM stagesync.follow_state"), 0);
   // ... and after --uninstall.
   desktop_.exec("UPDATE notes SET body = 'app 2' WHERE id = 5; DELETE FROM notes WHERE id = 7");
+}
+
+TEST_F(Follow, A200000RowDesktopTransactionArrivesWhole) {
+  follow_once();
+  desktop_.exec("INSERT INTO entries SELECT 1000 + g, 1 + g % 20, 1, 0 FROM generate_series(1, 200000) g");
+  CliResult r = follow_once();
+  EXPECT_NE((r.out + r.err).find("1 desktop transaction(s), 200000 change(s)"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(target_count("SELECT count(*) FROM entries"), 200020);
+  expect_equal_to_full_sync();
+}
+
+TEST_F(Follow, ADroppedSlotMeansAFullSyncAndANewSlot) {
+  follow_once();
+  std::string first = slot();
+  desktop_.exec("SELECT pg_drop_replication_slot('" + first + "')");
+  desktop_.exec("UPDATE accounts SET owner = 'after the drop' WHERE id = 1; DELETE FROM notes WHERE id = 1");
+  CliResult r = follow_once();
+  EXPECT_NE((r.out + r.err).find("is missing on the desktop"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(slot(), first);  // the same name, a new slot
+  expect_equal_to_full_sync();
+  desktop_.exec("UPDATE accounts SET owner = 'followed again' WHERE id = 1");
+  follow_once();
+  expect_equal_to_full_sync();
+}
+
+TEST_F(Follow, TheWalLimitDropsTheSlot) {
+  follow_once();
+  std::string limited = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" +
+                              target_db_.url() + "\" }\nfollow: { interval: 0.2, max_retained_wal: 1kB }\n" + kTables);
+  desktop_.exec("INSERT INTO unfollowed SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g");
+  desktop_.exec("UPDATE accounts SET owner = 'limited' WHERE id = 3");
+  CliResult r = cli({"follow", "--config", limited, "--once"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("REPLICATION SLOT DROPPED"), std::string::npos) << r.out << r.err;
+  EXPECT_FALSE(slot().empty());
+  expect_equal_to_full_sync();
+}
+
+// Every desktop transaction moves an amount between two accounts and records
+// both entries: the balances' sum stays 20,000 and each balance equals its
+// entries' sum. A target made of two different desktop states, or of half a
+// desktop transaction, breaks one of these.
+std::string invariant_broken(pg::Connection& db) {
+  pg::Result r = db.exec(
+      "SELECT (SELECT count(*) FROM accounts), (SELECT coalesce(sum(balance), 0) FROM accounts), "
+      "(SELECT count(*) FROM accounts a WHERE balance <> (SELECT coalesce(sum(amount), 0) FROM entries e "
+      "WHERE e.account_id = a.id))");
+  if (r.int64(0, 0) == 0) return "";  // before the first full sync committed
+  if (r.int64(0, 1) != 20000 || r.int64(0, 2) != 0) {
+    return "accounts " + r.text(0, 0) + ", sum " + r.text(0, 1) + ", balances not matching entries " + r.text(0, 2);
+  }
+  return "";
+}
+
+TEST_F(Follow, Kill9AtRandomInstantsLeavesABatchBoundary) {
+  int trials = env_int("STAGESYNC_FOLLOW_KILL_TRIALS", 30);
+  unsigned seed = static_cast<unsigned>(env_int("STAGESYNC_FOLLOW_SEED", static_cast<int>(std::random_device{}() % 100000)));
+  SCOPED_TRACE("seed " + std::to_string(seed) + " (STAGESYNC_FOLLOW_SEED replays it)");
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> transfers{0};
+  std::thread writer([&] {
+    pg::Connection c = desktop_db_.connect();
+    std::mt19937 rng(seed + 1);
+    int64_t next_id = 1000;
+    while (!stop) {
+      int a = 1 + static_cast<int>(rng() % 20), b = 1 + static_cast<int>(rng() % 20), x = static_cast<int>(rng() % 50);
+      c.exec("BEGIN; UPDATE accounts SET balance = balance - " + std::to_string(x) + " WHERE id = " +
+             std::to_string(a) + "; UPDATE accounts SET balance = balance + " + std::to_string(x) + " WHERE id = " +
+             std::to_string(b) + "; INSERT INTO entries VALUES (" + std::to_string(next_id) + ", " + std::to_string(a) +
+             ", 2, " + std::to_string(-x) + "), (" + std::to_string(next_id + 1) + ", " + std::to_string(b) + ", 2, " +
+             std::to_string(x) + "); COMMIT");
+      next_id += 2;
+      ++transfers;
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  std::mt19937 rng(seed);
+  std::string base = (std::filesystem::temp_directory_path() / ("stagesync-follow-kill-" + std::to_string(getpid())))
+                         .string();
+  for (int i = 0; i < trials; ++i) {
+    pid_t pid = start_child(stagesync_binary(), {"follow", "--config", config_, "--interval", "0.05"}, base + ".out",
+                            base + ".err");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 1200));
+    ::kill(pid, SIGKILL);
+    ChildExit e = wait_child(pid, 60);
+    // 137: killed; anything else means follow stopped by itself (an error).
+    ASSERT_EQ(e.code, 128 + SIGKILL) << "trial " << i << ": " << slurp(base + ".out") << slurp(base + ".err");
+    std::string broken = invariant_broken(target_);
+    ASSERT_EQ(broken, "") << "trial " << i;
+  }
+  stop = true;
+  writer.join();
+  std::remove((base + ".out").c_str());
+  std::remove((base + ".err").c_str());
+  EXPECT_GT(transfers.load(), trials);
+  follow_once();
+  EXPECT_EQ(invariant_broken(target_), "");
+  expect_equal_to_full_sync();
 }
 
 }  // namespace
