@@ -20,6 +20,7 @@
 #include "support/child_process.h"
 #include "support/servers.h"
 #include "support/sync_fixture.h"
+#include "support/tcp_proxy.h"
 
 namespace stagesync::testing {
 namespace {
@@ -214,6 +215,17 @@ TEST_F(Follow, ChangesArriveAsAFullSyncWouldMakeThem) {
   EXPECT_EQ(target_.exec("SELECT confirmed_lsn::text FROM stagesync.follow_state").text(0, 0),
             desktop_.exec("SELECT confirmed_flush_lsn::text FROM pg_replication_slots").text(0, 0));
 
+  // status shows the follower: its slot, the confirmed LSN, the WAL the slot holds.
+  CliResult st = cli({"status", "--config", config_, "--json"});
+  EXPECT_EQ(st.exit_code, 0) << st.out << st.err;
+  EXPECT_NE(st.out.find("\"slot\":\"" + slot_name + "\""), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("\"retained_wal_bytes\":"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("\"slot_exists\":true"), std::string::npos) << st.out;
+  // check judges the desktop's readiness (the config has a follow: block) and each table's old keys.
+  CliResult ck = cli({"check", "--config", config_});
+  EXPECT_EQ(ck.exit_code, 0) << ck.out << ck.err;
+  EXPECT_NE((ck.out + ck.err).find("ready for logical capture"), std::string::npos) << ck.out << ck.err;
+
   // An idle batch writes nothing on the target.
   int64_t runs = target_count("SELECT count(*) FROM stagesync.runs");
   std::string state = target_.exec("SELECT confirmed_lsn::text || updated_at FROM stagesync.follow_state").text(0, 0);
@@ -328,6 +340,50 @@ TEST_F(Follow, Kill9AtRandomInstantsLeavesABatchBoundary) {
   follow_once();
   EXPECT_EQ(invariant_broken(target_), "");
   expect_equal_to_full_sync();
+}
+
+// Through counting proxies: a batch costs the same target round trips with
+// 10 or 2,000 changed rows; cut connections on the desktop side (the
+// replication stream and the snapshot reads) and on the target side resume
+// with nothing lost or doubled.
+TEST_F(Follow, RoundTripsAndCutConnections) {
+  TcpProxy desk(desktop_server().port()), tgt(Servers::target().port());
+  std::string proxied = write("source: { url: \"postgresql://postgres@127.0.0.1:" + std::to_string(desk.port()) + "/" +
+                              desktop_db_.name() + "\" }\ntarget: { url: \"postgresql://postgres@127.0.0.1:" +
+                              std::to_string(tgt.port()) + "/" + target_db_.name() +
+                              "\" }\nretry: { initial_delay: 0.1, attempts: 10 }\nfollow: { interval: 0.2 }\n" + kTables);
+  auto once = [&] {
+    CliResult r = cli({"follow", "--config", proxied, "--once"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return r;
+  };
+  once();
+  desktop_.exec("UPDATE notes SET body = body || '!'");  // 10 rows
+  tgt.reset_counters();
+  once();
+  int64_t small = tgt.round_trips();
+  desktop_.exec("INSERT INTO entries SELECT 5000 + g, 1 + g % 20, 1, 0 FROM generate_series(1, 2000) g");
+  tgt.reset_counters();
+  once();
+  int64_t large = tgt.round_trips();
+  std::cerr << "target round trips of a follow --once with one batch: " << small << " (10 rows), " << large
+            << " (2,000 rows)\n";
+  EXPECT_LE(large, small + 1);
+  expect_equal_to_full_sync();
+
+  for (int64_t cut : {1500, 6000, 20000}) {
+    desktop_.exec("UPDATE accounts SET balance = balance + 1 WHERE id = 1; INSERT INTO entries VALUES (" +
+                  std::to_string(9000 + cut % 997) + ", 1, 2, 1)");
+    desk.cut_after_bytes(cut, 2);
+    once();
+    desktop_.exec("UPDATE accounts SET balance = balance - 1 WHERE id = 1; INSERT INTO entries VALUES (" +
+                  std::to_string(9500 + cut % 997) + ", 1, 2, -1)");
+    tgt.cut_after_bytes(cut, 1);
+    once();
+    EXPECT_EQ(invariant_broken(target_), "");
+    expect_equal_to_full_sync();
+  }
+  EXPECT_GT(desk.cuts() + tgt.cuts(), 0);
 }
 
 }  // namespace

@@ -30,6 +30,8 @@
 #include "schedule/clock.h"
 #include "state/metadata.h"
 #include "follow/follow_run.h"
+#include "follow/follow_check.h"
+#include "follow/follow_status.h"
 
 namespace stagesync::cli {
 namespace {
@@ -232,6 +234,8 @@ int run_cli(int argc, char** argv) {
   std::string check_strategy = "merge";
   check->add_option("--strategy", check_strategy, "the strategy whose risks to state")
       ->check(CLI::IsMember({"merge", "swap", "truncate-first"}));
+  bool check_follow = false;
+  check->add_flag("--follow", check_follow, "also judge whether the desktop is ready for `stagesync follow`");
 
   CLI::App* sync = app.add_subcommand("sync", "sync source rows into the target");
   add_common(sync, true, true);
@@ -325,6 +329,8 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   follow_cmd->add_flag("--once", follow_opts.once, "catch up with the desktop's current WAL, then exit");
   follow_cmd->add_flag("--uninstall", follow_opts.uninstall, "drop the replication slot and the follow state");
+  follow_cmd->add_flag("--apply-replica-identity", follow_opts.apply_replica_identity,
+                       "with follow: { replica_identity: full }: set it on the followed desktop tables, then exit");
 
   try {
     app.parse(argc, argv);
@@ -373,6 +379,7 @@ int run_cli(int argc, char** argv) {
     std::vector<std::string> tables = split_tables(c.tables);
     if (command == "check") {
       run::CheckReport r = run::run_check(cfg, tables, check_strategy);
+      if (cfg.follow.present || check_follow) follow::check_follow(cfg, r);
       for (const auto& f : r.facts) out->info("- " + f);
       for (const auto& w : r.warnings) out->warning(w);
       if (!r.problems.empty()) throw run::CheckFailed(r.problems);
@@ -391,6 +398,7 @@ int run_cli(int argc, char** argv) {
       nlohmann::json st;
       try {
         st = run::read_status(cfg);
+        st["followers"] = follow::follow_status(*run::connect_side("target", run::target_endpoint(cfg), false), cfg);
       } catch (const pg::Error& e) {
         // For monitoring, an unreachable target is an answer: failing (below). Otherwise an error (exit 4).
         if (max_lag.empty()) throw;
@@ -407,7 +415,7 @@ int run_cli(int argc, char** argv) {
         st["event"] = "status";
         std::cout << st.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) << std::endl;
       } else {
-        std::cout << run::render_status(st);
+        std::cout << run::render_status(st) << follow::render_followers(st["followers"]);
       }
       return code;
     }

@@ -9,6 +9,7 @@
 
 #include "follow/desktop_snapshot.h"
 #include "logical/readiness.h"
+#include "logical/replica_identity.h"
 #include "logical/replication_connection.h"
 #include "logical/slot_errors.h"
 #include "logical/test_decoding.h"
@@ -78,6 +79,8 @@ class Follower {
     slot_ = slot_name(*target_, cfg_);
     if (o_.uninstall) {
       uninstall();
+    } else if (o_.apply_replica_identity) {
+      apply_replica_identity();
     } else if (desktop().exec("SHOW wal_level").text(0, 0) != "logical") {
       poll();
     } else {
@@ -388,6 +391,24 @@ class Follower {
                       : "no replication slot " + slot_ + " on the desktop");
     state::forget_follow_state(target(), slot_);
     out_.info("follow state of " + slot_ + " removed from the target; the desktop application is not affected");
+  }
+
+  void apply_replica_identity() {
+    summary_.mode = "replica-identity";
+    if (cfg_.follow.replica_identity != "full") {
+      throw run::Refused(
+          "--apply-replica-identity changes the desktop's tables: it runs only when the configuration opts in with "
+          "`follow: { replica_identity: full }` (see `stagesync check --follow` for what it would change)");
+    }
+    std::vector<logical::Relation> tables;
+    for (const auto& t : cfg_.tables) {
+      size_t dot = t.name.find('.');
+      tables.push_back(dot == std::string::npos ? logical::Relation{"public", t.name}
+                                                : logical::Relation{t.name.substr(0, dot), t.name.substr(dot + 1)});
+    }
+    auto changed = logical::set_replica_identity_full(desktop(), logical::read_identities(desktop(), tables));
+    for (const auto& r : changed) out_.info("REPLICA IDENTITY FULL set on the desktop's " + r.schema + "." + r.name);
+    if (changed.empty()) out_.info("every followed table's deletes already carry their old key: nothing changed");
   }
 
   // Without logical WAL: incremental syncs every interval.

@@ -29,6 +29,9 @@ struct FollowOptions {
   double interval_seconds = 1.0;  // the most a committed desktop change waits before its batch starts
   bool once = false;              // catch up with the desktop's WAL as of the start, then return
   bool uninstall = false;         // drop the slot and the follow state, and return
+  // The opt-in `follow: { replica_identity: full }`: ALTER TABLE ... REPLICA
+  // IDENTITY FULL for the followed tables whose deletes carry no old key, and return.
+  bool apply_replica_identity = false;
   double lock_wait_seconds = 0;
   // The WAL the slot may hold on the desktop's disk; beyond it the slot is
   // dropped and a full sync with a new slot follows (config follow.max_retained_wal).
