@@ -265,6 +265,16 @@ TEST_F(Follow, ADroppedSlotMeansAFullSyncAndANewSlot) {
   desktop_.exec("UPDATE accounts SET owner = 'followed again' WHERE id = 1");
   follow_once();
   expect_equal_to_full_sync();
+
+  // A target that went back (restored): its LSN is behind what the slot released.
+  std::string old_lsn = target_.exec("SELECT confirmed_lsn::text FROM stagesync.follow_state").text(0, 0);
+  desktop_.exec("UPDATE accounts SET owner = 'lost by the restore' WHERE id = 2");
+  follow_once();
+  target_.exec("UPDATE accounts SET owner = 'restored' WHERE id = 2");
+  target_.exec("UPDATE stagesync.follow_state SET confirmed_lsn = '" + old_lsn + "'");
+  r = follow_once();
+  EXPECT_NE((r.out + r.err).find("the target went back"), std::string::npos) << r.out << r.err;
+  expect_equal_to_full_sync();
 }
 
 TEST_F(Follow, TheWalLimitDropsTheSlot) {

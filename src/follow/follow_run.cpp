@@ -177,6 +177,15 @@ class Follower {
       state::forget_follow_state(target(), slot_);
       st.reset();
     }
+    if (st && slot.confirmed_flush_lsn && *slot.confirmed_flush_lsn > Lsn::parse(st->confirmed_lsn)) {
+      // The slot released changes the target says it does not hold: the
+      // target went back (restored from a backup, its metadata edited).
+      out_.warning("the target's follow state (" + st->confirmed_lsn + ") is behind what replication slot " + slot_ +
+                   " already released (" + slot.confirmed_flush_lsn->str() +
+                   "): the target went back; a full sync in a new slot's snapshot follows");
+      state::forget_follow_state(target(), slot_);
+      st.reset();
+    }
     if (!st && slot.exists) {
       // A first run that stopped before its full sync committed (or state dropped above).
       drop_slot();
@@ -267,10 +276,9 @@ class Follower {
   }
 
   // Transactions at the head of the stream that change no followed table
-  // (the application's other tables, other programs) need no target write:
-  // they are confirmed at once, so the slot does not hold their WAL. The
-  // target's recorded LSN stays behind: a restart from it is sent nothing
-  // before the slot's confirmed position, and these need nothing anyway.
+  // (the application's other tables, other programs) need no sync: their
+  // end is recorded on the target (one statement) and confirmed, so the slot
+  // does not hold their WAL and the slot never gets ahead of the target.
   bool skip_unfollowed() {
     Lsn last;
     while (held_ && !follows(*held_)) {
@@ -278,6 +286,7 @@ class Follower {
       held_ = reader_->next(0ms);
     }
     if (last.valid()) {
+      state::advance_follow_state(target(), slot_, last.str());
       stream_->confirm(last);
       applied_ = last;
     }

@@ -56,6 +56,13 @@ void record_follow_state(pg::Pipeline& batch, const FollowState& s, bool first) 
                              first ? "true" : "false"});
 }
 
+void advance_follow_state(pg::Connection& target, const std::string& slot_name, const std::string& lsn) {
+  target.exec(
+      "UPDATE stagesync.follow_state SET confirmed_lsn = greatest(confirmed_lsn, $2::pg_lsn), "
+      "updated_at = clock_timestamp() WHERE slot_name = $1",
+      std::vector<pg::Param>{slot_name, lsn});
+}
+
 void forget_follow_state(pg::Connection& target, const std::string& slot_name) {
   if (!has_table(target)) return;
   target.exec("DELETE FROM stagesync.follow_state WHERE slot_name = $1", std::vector<pg::Param>{slot_name});

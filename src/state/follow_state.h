@@ -35,6 +35,8 @@ std::vector<FollowState> read_follow_states(pg::Connection& target);
 // Adds the upsert of `slot_name`'s confirmed LSN to `batch` (inside the
 // batch's transaction): `first` starts the count of batches again (a new slot).
 void record_follow_state(pg::Pipeline& batch, const FollowState& state, bool first);
+// Moves the follower's LSN on (transactions that changed no followed table), in a transaction of its own.
+void advance_follow_state(pg::Connection& target, const std::string& slot_name, const std::string& lsn);
 // Deletes the follower's row (its slot is gone or dropped). No metadata: nothing to do.
 void forget_follow_state(pg::Connection& target, const std::string& slot_name);
 
