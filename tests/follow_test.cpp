@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <iostream>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <thread>
 
@@ -130,7 +130,6 @@ class Follow : public ::testing::Test {
   }
 
   CliResult cli(const std::vector<std::string>& args) {
-    if (std::getenv("FOLLOW_DEBUG")) std::cerr << "cli " << args[0] << " at " << std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count() << "\n";
     static int n = 0;
     std::string base = (std::filesystem::temp_directory_path() /
                         ("stagesync-follow-cli-" + std::to_string(getpid()) + "-" + std::to_string(n++)))
@@ -144,11 +143,7 @@ class Follow : public ::testing::Test {
   }
 
   CliResult follow_once() {
-    auto start = std::chrono::steady_clock::now();
     CliResult r = cli({"follow", "--config", config_, "--once"});
-    if (std::getenv("FOLLOW_DEBUG"))
-      std::cerr << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s\n"
-                << r.out << r.err;
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     return r;
   }
@@ -279,8 +274,8 @@ TEST_F(Follow, ADroppedSlotMeansAFullSyncAndANewSlot) {
 
 TEST_F(Follow, TheWalLimitDropsTheSlot) {
   follow_once();
-  std::string limited = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" +
-                              target_db_.url() + "\" }\nfollow: { interval: 0.2, max_retained_wal: 1kB }\n" + kTables);
+  std::string limited = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_db_.url() +
+                              "\" }\nfollow: { interval: 0.2, max_retained_wal: 1kB }\n" + kTables);
   desktop_.exec("INSERT INTO unfollowed SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g");
   desktop_.exec("UPDATE accounts SET owner = 'limited' WHERE id = 3");
   CliResult r = cli({"follow", "--config", limited, "--once"});
@@ -308,7 +303,8 @@ std::string invariant_broken(pg::Connection& db) {
 
 TEST_F(Follow, Kill9AtRandomInstantsLeavesABatchBoundary) {
   int trials = env_int("STAGESYNC_FOLLOW_KILL_TRIALS", 30);
-  unsigned seed = static_cast<unsigned>(env_int("STAGESYNC_FOLLOW_SEED", static_cast<int>(std::random_device{}() % 100000)));
+  unsigned seed =
+      static_cast<unsigned>(env_int("STAGESYNC_FOLLOW_SEED", static_cast<int>(std::random_device{}() % 100000)));
   SCOPED_TRACE("seed " + std::to_string(seed) + " (STAGESYNC_FOLLOW_SEED replays it)");
   std::atomic<bool> stop{false};
   std::atomic<int64_t> transfers{0};
@@ -318,19 +314,19 @@ TEST_F(Follow, Kill9AtRandomInstantsLeavesABatchBoundary) {
     int64_t next_id = 1000;
     while (!stop) {
       int a = 1 + static_cast<int>(rng() % 20), b = 1 + static_cast<int>(rng() % 20), x = static_cast<int>(rng() % 50);
-      c.exec("BEGIN; UPDATE accounts SET balance = balance - " + std::to_string(x) + " WHERE id = " +
-             std::to_string(a) + "; UPDATE accounts SET balance = balance + " + std::to_string(x) + " WHERE id = " +
-             std::to_string(b) + "; INSERT INTO entries VALUES (" + std::to_string(next_id) + ", " + std::to_string(a) +
-             ", 2, " + std::to_string(-x) + "), (" + std::to_string(next_id + 1) + ", " + std::to_string(b) + ", 2, " +
-             std::to_string(x) + "); COMMIT");
+      c.exec("BEGIN; UPDATE accounts SET balance = balance - " + std::to_string(x) +
+             " WHERE id = " + std::to_string(a) + "; UPDATE accounts SET balance = balance + " + std::to_string(x) +
+             " WHERE id = " + std::to_string(b) + "; INSERT INTO entries VALUES (" + std::to_string(next_id) + ", " +
+             std::to_string(a) + ", 2, " + std::to_string(-x) + "), (" + std::to_string(next_id + 1) + ", " +
+             std::to_string(b) + ", 2, " + std::to_string(x) + "); COMMIT");
       next_id += 2;
       ++transfers;
       std::this_thread::sleep_for(5ms);
     }
   });
   std::mt19937 rng(seed);
-  std::string base = (std::filesystem::temp_directory_path() / ("stagesync-follow-kill-" + std::to_string(getpid())))
-                         .string();
+  std::string base =
+      (std::filesystem::temp_directory_path() / ("stagesync-follow-kill-" + std::to_string(getpid()))).string();
   for (int i = 0; i < trials; ++i) {
     pid_t pid = start_child(stagesync_binary(), {"follow", "--config", config_, "--interval", "0.05"}, base + ".out",
                             base + ".err");
@@ -358,10 +354,10 @@ TEST_F(Follow, Kill9AtRandomInstantsLeavesABatchBoundary) {
 // with nothing lost or doubled.
 TEST_F(Follow, RoundTripsAndCutConnections) {
   TcpProxy desk(desktop_server().port()), tgt(Servers::target().port());
-  std::string proxied = write("source: { url: \"postgresql://postgres@127.0.0.1:" + std::to_string(desk.port()) + "/" +
-                              desktop_db_.name() + "\" }\ntarget: { url: \"postgresql://postgres@127.0.0.1:" +
-                              std::to_string(tgt.port()) + "/" + target_db_.name() +
-                              "\" }\nretry: { initial_delay: 0.1, attempts: 10 }\nfollow: { interval: 0.2 }\n" + kTables);
+  std::string proxied = write(
+      "source: { url: \"postgresql://postgres@127.0.0.1:" + std::to_string(desk.port()) + "/" + desktop_db_.name() +
+      "\" }\ntarget: { url: \"postgresql://postgres@127.0.0.1:" + std::to_string(tgt.port()) + "/" + target_db_.name() +
+      "\" }\nretry: { initial_delay: 0.1, attempts: 10 }\nfollow: { interval: 0.2 }\n" + kTables);
   auto once = [&] {
     CliResult r = cli({"follow", "--config", proxied, "--once"});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;

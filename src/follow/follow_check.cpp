@@ -34,8 +34,10 @@ void check_follow(const config::Config& cfg, run::CheckReport& report) {
     report.problems.push_back("follow: " + p.message + "; fix: " + p.fix);
   }
   if (problems.empty()) {
-    report.facts.push_back("follow: the desktop is ready for logical capture (wal_level = logical, test_decoding, "
-                           "a free replication slot" + std::string(slot.empty() ? "" : ": " + slot) + ")");
+    report.facts.push_back(
+        "follow: the desktop is ready for logical capture (wal_level = logical, test_decoding, "
+        "a free replication slot" +
+        std::string(slot.empty() ? "" : ": " + slot) + ")");
   }
   std::vector<logical::Relation> tables;
   for (const auto& t : cfg.tables) {

@@ -72,8 +72,9 @@ class Follower {
     summary_.mode = "logical";
     summary_.strategy = "merge";
     if (!cfg_.source.sqlite.empty()) {
-      throw run::Refused("follow reads a PostgreSQL desktop's write-ahead log; this desktop is a SQLite file (use "
-                         "`stagesync run --every 1m` with `sync --mode incremental`)");
+      throw run::Refused(
+          "follow reads a PostgreSQL desktop's write-ahead log; this desktop is a SQLite file (use "
+          "`stagesync run --every 1m` with `sync --mode incremental`)");
     }
     target_ = run::connect_side("target", run::target_endpoint(cfg_), false);
     slot_ = slot_name(*target_, cfg_);
@@ -139,8 +140,9 @@ class Follower {
         batch();
         attempt = 0;
       } catch (const logical::SlotLost& e) {
-        out_.warning(std::string(e.what()) + ": the changes since the last batch cannot be read; a full sync in a new "
-                                             "slot's snapshot follows");
+        out_.warning(std::string(e.what()) +
+                     ": the changes since the last batch cannot be read; a full sync in a new "
+                     "slot's snapshot follows");
         close_stream();
         state::forget_follow_state(target(), slot_);
       } catch (const pg::Error& e) {
@@ -170,9 +172,10 @@ class Follower {
     std::optional<state::FollowState> st = state::read_follow_state(target(), slot_);
     logical::SlotStatus slot = logical::slot_status(desktop(), slot_);
     if (st && (!slot.exists || slot.invalidated())) {
-      out_.warning("replication slot " + slot_ + (slot.exists ? " was invalidated by the desktop server (it held more "
-                                                                "WAL than max_slot_wal_keep_size)"
-                                                              : " is missing on the desktop") +
+      out_.warning("replication slot " + slot_ +
+                   (slot.exists ? " was invalidated by the desktop server (it held more "
+                                  "WAL than max_slot_wal_keep_size)"
+                                : " is missing on the desktop") +
                    ": the changes since the last batch cannot be read; a full sync in a new slot's snapshot follows");
       state::forget_follow_state(target(), slot_);
       st.reset();
@@ -370,8 +373,8 @@ class Follower {
   void drop_slot() {
     auto deadline = Clock::now() + 30s;
     for (;;) {
-      pg::Result r = desktop().exec(
-          "SELECT active FROM pg_catalog.pg_replication_slots WHERE slot_name = $1", std::vector<pg::Param>{slot_});
+      pg::Result r = desktop().exec("SELECT active FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+                                    std::vector<pg::Param>{slot_});
       if (r.rows() == 0) return;
       if (r.text(0, 0) != "t") {
         desktop().exec("SELECT pg_catalog.pg_drop_replication_slot($1)", std::vector<pg::Param>{slot_});

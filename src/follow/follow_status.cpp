@@ -56,7 +56,9 @@ nlohmann::json follow_status(pg::Connection& target, const config::Config& cfg) 
 
 std::string render_followers(const nlohmann::json& followers) {
   if (!followers.is_array() || followers.empty()) return "";
-  auto str = [](const nlohmann::json& v) { return v.is_null() ? std::string("-") : v.is_string() ? v.get<std::string>() : v.dump(); };
+  auto str = [](const nlohmann::json& v) {
+    return v.is_null() ? std::string("-") : v.is_string() ? v.get<std::string>() : v.dump();
+  };
   std::string out = "\nfollowers (stagesync follow):\n";
   for (const auto& f : followers) {
     out += "  slot " + str(f["slot"]) + ": confirmed " + str(f["confirmed_lsn"]) + ", " + str(f["batches"]) +
