@@ -13,7 +13,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <random>
+#include <regex>
 #include <thread>
 
 #include "cluster/local_cluster.h"
@@ -213,9 +215,16 @@ TEST_F(Follow, ChangesArriveAsAFullSyncWouldMakeThem) {
   // status shows the follower: its slot, the confirmed LSN, the WAL the slot holds.
   CliResult st = cli({"status", "--config", config_, "--json"});
   EXPECT_EQ(st.exit_code, 0) << st.out << st.err;
-  EXPECT_NE(st.out.find("\"slot\":\"" + slot_name + "\""), std::string::npos) << st.out;
-  EXPECT_NE(st.out.find("\"retained_wal_bytes\":"), std::string::npos) << st.out;
-  EXPECT_NE(st.out.find("\"slot_exists\":true"), std::string::npos) << st.out;
+  nlohmann::json status = nlohmann::json::parse(st.out.substr(0, st.out.find('\n')));
+  ASSERT_EQ(status["followers"].size(), 1u) << st.out;
+  const nlohmann::json& f = status["followers"][0];
+  EXPECT_EQ(f["slot"], slot_name);
+  EXPECT_EQ(f["slot_exists"], true);
+  EXPECT_TRUE(f["retained_wal_bytes"].is_number_integer()) << st.out;
+  EXPECT_TRUE(f["lag_bytes"].is_number_integer()) << st.out;
+  EXPECT_TRUE(
+      std::regex_match(f["last_batch_at"].get<std::string>(), std::regex(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)")))
+      << st.out;
   // check judges the desktop's readiness (the config has a follow: block) and each table's old keys.
   CliResult ck = cli({"check", "--config", config_});
   EXPECT_EQ(ck.exit_code, 0) << ck.out << ck.err;

@@ -11,7 +11,8 @@ bool has_table(pg::Connection& target) {
 }
 
 const char* kColumns =
-    "slot_name, scope_key, source, confirmed_lsn::text, coalesce(last_run_id, ''), batches, updated_at::text, "
+    "slot_name, scope_key, source, confirmed_lsn::text, coalesce(last_run_id, ''), batches, "
+    "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
     "extract(epoch FROM clock_timestamp() - updated_at)::float8";
 
 FollowState from_row(const pg::Result& r, int row) {

@@ -23,7 +23,7 @@ struct FollowState {
   std::string confirmed_lsn;  // "HI/LO"
   std::string last_run_id;
   int64_t batches = 0;
-  std::string updated_at;  // as the target prints it
+  std::string updated_at;  // ISO 8601, UTC, to the second
   double lag_seconds = 0;  // since updated_at
 };
 
