@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "cluster/local_cluster.h"
@@ -233,7 +234,15 @@ TEST_F(Follow, ChangesArriveAsAFullSyncWouldMakeThem) {
   // An idle batch writes nothing on the target.
   int64_t runs = target_count("SELECT count(*) FROM stagesync.runs");
   std::string state = target_.exec("SELECT confirmed_lsn::text || updated_at FROM stagesync.follow_state").text(0, 0);
-  follow_once();
+  // (--json: one object per line, a summary last.)
+  CliResult idle = cli({"follow", "--config", config_, "--once", "--json"});
+  EXPECT_EQ(idle.exit_code, 0) << idle.out << idle.err;
+  nlohmann::json last;
+  std::stringstream lines(idle.out);
+  for (std::string line; std::getline(lines, line);) last = nlohmann::json::parse(line);
+  EXPECT_EQ(last["event"], "summary") << idle.out;
+  EXPECT_EQ(last["command"], "follow") << idle.out;
+  EXPECT_EQ(last["exit_code"], 0) << idle.out;
   EXPECT_EQ(target_count("SELECT count(*) FROM stagesync.runs"), runs);
   EXPECT_EQ(target_.exec("SELECT confirmed_lsn::text || updated_at FROM stagesync.follow_state").text(0, 0), state);
 
