@@ -303,6 +303,22 @@ TEST_F(Follow, TheWalLimitDropsTheSlot) {
   expect_equal_to_full_sync();
 }
 
+// A desktop without logical WAL (the shared source server keeps wal_level =
+// replica): check --follow says what to change; follow polls incremental syncs.
+TEST_F(Follow, WithoutLogicalWalCheckSaysSoAndFollowPolls) {
+  TempDatabase plain(Servers::source(), "plain");
+  plain.connect().exec(kDesktopSchema);
+  std::string cfg =
+      write("source: { url: \"" + plain.url() + "\" }\ntarget: { url: \"" + target_db_.url() + "\" }\n" + kTables);
+  CliResult ck = cli({"check", "--config", cfg, "--follow"});
+  EXPECT_NE(ck.exit_code, 0) << ck.out << ck.err;
+  EXPECT_NE((ck.out + ck.err).find("wal_level"), std::string::npos) << ck.out << ck.err;
+  CliResult r = cli({"follow", "--config", cfg, "--once"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("polls with `sync --mode incremental`"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(target_count("SELECT count(*) FROM accounts"), 20);
+}
+
 // Every desktop transaction moves an amount between two accounts and records
 // both entries: the balances' sum stays 20,000 and each balance equals its
 // entries' sum. A target made of two different desktop states, or of half a
