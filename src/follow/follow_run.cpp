@@ -59,7 +59,7 @@ class Follower {
 
  public:
   Follower(const config::Config& cfg, const FollowOptions& o, report::Reporter& out)
-      : cfg_(cfg), o_(o), out_(out), quiet_(out), backoff_(cfg.retry) {
+      : cfg_(cfg), o_(o), out_(out), quiet_(out) {
     for (const auto& t : cfg.tables) {
       followed_.insert(t.name);
       for (const auto& l : t.lookups) followed_.insert(l.from);
@@ -123,8 +123,15 @@ class Follower {
         }
         if (!held_) held_ = reader_->next(o_.once ? 200ms : wait());
         if (!held_) {
+          attempt = 0;
+          backoff_.reset();
           if (o_.once) {
-            if (caught_up(goal) || ++idle_rounds > 50) break;
+            if (caught_up(goal)) break;
+            if (++idle_rounds > 50) {
+              out_.warning("the replication stream did not report the desktop's WAL position " + goal.str() +
+                           " within 10 s of quiet; every transaction it sent is applied");
+              break;
+            }
             stream_->send_status(true);  // the server answers with a keepalive carrying its position
           }
           if (Clock::now() - last_wal_check > 10s) {
@@ -139,6 +146,7 @@ class Follower {
         last_wal_check = Clock::now();
         batch();
         attempt = 0;
+        backoff_.reset();  // a follower runs for months: each failure's retries are timed from its first attempt
       } catch (const logical::SlotLost& e) {
         out_.warning(std::string(e.what()) +
                      ": the changes since the last batch cannot be read; a full sync in a new "
@@ -150,7 +158,8 @@ class Follower {
         pg::throw_if_interrupted();
         if (!e.is_transient()) throw;
         std::string why = (e.sqlstate().empty() ? "" : "SQLSTATE " + e.sqlstate() + ": ") + e.what();
-        if (!backoff_.wait_before_retry(++attempt, why, out_)) throw;
+        if (!backoff_) backoff_.emplace(cfg_.retry);
+        if (!backoff_->wait_before_retry(++attempt, why, out_)) throw;
       }
     }
     close_stream();
@@ -451,7 +460,7 @@ class Follower {
   const FollowOptions& o_;
   report::Reporter& out_;
   BatchReporter quiet_;
-  run::Backoff backoff_;
+  std::optional<run::Backoff> backoff_;  // while a failure is being retried
   report::RunSummary summary_;
   std::set<std::string> followed_;
   std::string slot_;
