@@ -29,6 +29,9 @@
 #include "run/verify_run.h"
 #include "schedule/clock.h"
 #include "state/metadata.h"
+#include "follow/follow_run.h"
+#include "follow/follow_check.h"
+#include "follow/follow_status.h"
 
 namespace stagesync::cli {
 namespace {
@@ -231,6 +234,8 @@ int run_cli(int argc, char** argv) {
   std::string check_strategy = "merge";
   check->add_option("--strategy", check_strategy, "the strategy whose risks to state")
       ->check(CLI::IsMember({"merge", "swap", "truncate-first"}));
+  bool check_follow = false;
+  check->add_flag("--follow", check_follow, "also judge whether the desktop is ready for `stagesync follow`");
 
   CLI::App* sync = app.add_subcommand("sync", "sync source rows into the target");
   add_common(sync, true, true);
@@ -315,6 +320,20 @@ int run_cli(int argc, char** argv) {
   CLI::App* reverse_cmd = app.add_subcommand("reverse", "copy mobile-created target rows to the desktop, exactly once");
   add_common(reverse_cmd, true, true);
 
+  CLI::App* follow_cmd =
+      app.add_subcommand("follow", "apply the desktop's committed transactions in batches, from its logical decoding");
+  follow_cmd->add_option("--config", c.config_path, "configuration file (YAML)")->required();
+  follow_cmd->add_flag("--json", c.json, "one JSON object per line on standard output");
+  follow_cmd->add_option("--wait", c.wait, "seconds to wait for another run to finish (default 0: exit with status 7)");
+  follow::FollowOptions follow_opts;
+  follow_cmd->add_option("--interval", follow_opts.interval_seconds,
+                         "seconds a committed desktop change waits at most for its batch (default 1)")
+      ->check(CLI::PositiveNumber);
+  follow_cmd->add_flag("--once", follow_opts.once, "catch up with the desktop's current WAL, then exit");
+  follow_cmd->add_flag("--uninstall", follow_opts.uninstall, "drop the replication slot and the follow state");
+  follow_cmd->add_flag("--apply-replica-identity", follow_opts.apply_replica_identity,
+                       "with follow: { replica_identity: full }: set it on the followed desktop tables, then exit");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -363,6 +382,7 @@ int run_cli(int argc, char** argv) {
     std::vector<std::string> tables = split_tables(c.tables);
     if (command == "check") {
       run::CheckReport r = run::run_check(cfg, tables, check_strategy);
+      if (cfg.follow.present || check_follow) follow::check_follow(cfg, r);
       for (const auto& f : r.facts) out->info("- " + f);
       for (const auto& w : r.warnings) out->warning(w);
       if (!r.problems.empty()) throw run::CheckFailed(r.problems);
@@ -381,6 +401,7 @@ int run_cli(int argc, char** argv) {
       nlohmann::json st;
       try {
         st = run::read_status(cfg);
+        st["followers"] = follow::follow_status(*run::connect_side("target", run::target_endpoint(cfg), false), cfg);
       } catch (const pg::Error& e) {
         // For monitoring, an unreachable target is an answer: failing (below). Otherwise an error (exit 4).
         if (max_lag.empty()) throw;
@@ -397,7 +418,7 @@ int run_cli(int argc, char** argv) {
         st["event"] = "status";
         std::cout << st.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) << std::endl;
       } else {
-        std::cout << run::render_status(st);
+        std::cout << run::render_status(st) << follow::render_followers(st["followers"]);
       }
       return code;
     }
@@ -406,8 +427,17 @@ int run_cli(int argc, char** argv) {
     if (command == "reverse") {
       return finish(*out, reverse::run_reverse(cfg, reverse::ReverseOptions{tables, c.wait, false}, *out));
     }
+    if (command == "follow") {
+      pg::abort_on_second_signal();  // the first signal stops after the batch; a second ends the process at once
+      follow_opts.lock_wait_seconds = c.wait;
+      follow_opts.max_retained_wal = cfg.follow.max_retained_wal;
+      if (follow_cmd->count("--interval") == 0) follow_opts.interval_seconds = cfg.follow.interval;
+      return finish(*out, follow::run_follow(cfg, follow_opts, *out));
+    }
     Directions both = directions(cfg, tables);
-    run::SessionOptions session{both.forward_tables, c.wait};
+    run::SessionOptions session;
+    session.tables = both.forward_tables;
+    session.lock_wait_seconds = c.wait;
     if (command == "verify") {
       report::RunSummary s;
       s.command = "verify";

@@ -123,6 +123,14 @@ struct Reverse {
   Location at;
 };
 
+// `follow:` (stagesync follow, decision 0012).
+struct Follow {
+  bool present = false;                          // the block is in the file: follow is intended
+  int64_t max_retained_wal = int64_t{1} << 30;   // bytes the slot may hold on the desktop's disk
+  double interval = 1.0;                         // seconds between batches at most
+  std::string replica_identity = "default";      // default | full (applied only by follow --apply-replica-identity)
+};
+
 struct Config {
   std::string path;
   Endpoint source;
@@ -133,6 +141,7 @@ struct Config {
   std::vector<Reverse> reverse;
   Guards guards;
   Retry retry;
+  Follow follow;
 
   // The effective owner and scope of a table (override, else global).
   const Owner& owner_of(const Table& t) const { return t.owner ? *t.owner : owner; }

@@ -295,6 +295,49 @@ class Reader {
     return r;
   }
 
+  // follow: { max_retained_wal: 1GB, interval: 1, replica_identity: default | full }
+  Follow follow(const YAML::Node& n) {
+    Follow f;
+    f.present = true;
+    const std::string what = "follow";
+    if (!expect_map(n, what, {"max_retained_wal", "interval", "replica_identity"})) return f;
+    std::string text;
+    if (scalar(n, "max_retained_wal", what, text, false)) {
+      try {
+        size_t used = 0;
+        double v = std::stod(text, &used);
+        std::string unit = text.substr(used);
+        while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+        double scale = unit.empty() || unit == "B" ? 1
+                       : unit == "kB" || unit == "KB" ? 1024.0
+                       : unit == "MB" ? 1024.0 * 1024
+                       : unit == "GB" ? 1024.0 * 1024 * 1024
+                       : unit == "TB" ? 1024.0 * 1024 * 1024 * 1024
+                                      : -1;
+        if (used == 0 || scale < 0 || v <= 0) throw std::invalid_argument(text);
+        f.max_retained_wal = static_cast<int64_t>(v * scale);
+      } catch (const std::exception&) {
+        problem(n["max_retained_wal"], "follow max_retained_wal must be a size such as 1GB, 512MB or 100kB, not '" +
+                                           text + "'");
+      }
+    }
+    if (scalar(n, "interval", what, text, false)) {
+      try {
+        size_t used = 0;
+        double v = std::stod(text, &used);
+        if (used != text.size() || v <= 0) throw std::invalid_argument(text);
+        f.interval = v;
+      } catch (const std::exception&) {
+        problem(n["interval"], "follow interval must be a number of seconds > 0, not '" + text + "'");
+      }
+    }
+    if (scalar(n, "replica_identity", what, text, false)) {
+      if (text == "default" || text == "full") f.replica_identity = text;
+      else problem(n["replica_identity"], "follow replica_identity must be default or full, not '" + text + "'");
+    }
+    return f;
+  }
+
   Reverse reverse(const YAML::Node& n) {
     Reverse r;
     r.at = at(n);
@@ -349,8 +392,10 @@ Config parse_config(const std::string& yaml_text, const std::string& file) {
   Config c;
   c.path = file;
   if (!root.IsMap()) throw ConfigError({file + ":1: the configuration must be a mapping with source, target and tables"});
-  rd.expect_map(root, "the configuration", {"source", "target", "owner", "scope", "tables", "reverse", "guards", "retry"});
+  rd.expect_map(root, "the configuration", {"source", "target", "owner", "scope", "tables", "reverse", "guards", "retry",
+                                                 "follow"});
   if (root["retry"]) c.retry = rd.retry(root["retry"]);
+  if (root["follow"]) c.follow = rd.follow(root["follow"]);
   if (root["guards"]) c.guards = rd.guards(root["guards"], "the global guards");
   if (root["source"]) c.source = rd.endpoint(root["source"], "source", true);
   else rd.problem(root, "missing required key 'source'");

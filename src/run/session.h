@@ -5,6 +5,7 @@
 // one source snapshot.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,6 +30,11 @@ namespace stagesync::run {
 struct SessionOptions {
   std::vector<std::string> tables;  // --tables
   double lock_wait_seconds = 0;
+  // `follow` only (PostgreSQL source): read the source in this exported
+  // snapshot, and call `in_source_snapshot` inside the source's snapshot
+  // (source::postgres::PostgresSource::set_snapshot).
+  std::string source_snapshot;
+  std::function<void(pg::Connection&)> in_source_snapshot;
 };
 
 // Connects; errors name the side ("source: cannot connect: ...").

@@ -376,6 +376,7 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
       for (size_t i : order) a.record(p, i, false);
       a.record_rejects(p);
       finish_run_record(p, summary.run_id);
+      if (o.record_in_commit) o.record_in_commit(p, summary.run_id);
       commit_run(s, p, summary.run_id, summary.tables.back().target, out);
     } else {
       out.info("applying " + std::to_string(order.size()) + " table(s), one transaction each");
@@ -417,7 +418,7 @@ report::RunSummary run_sync(const config::Config& cfg, const SyncOptions& option
   config::Retry policy = cfg.retry;
   // truncate-first is not retried: a retry would back up the half-loaded
   // tables. It fails fast; the automatic backup of the first attempt restores.
-  if (options.strategy == apply::Strategy::TruncateFirst) policy.attempts = 1;
+  if (options.strategy == apply::Strategy::TruncateFirst || options.no_retry) policy.attempts = 1;
   Backoff backoff(policy);
   SyncOptions o = options;
   for (int attempt = 1;; ++attempt) {

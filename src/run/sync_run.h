@@ -2,11 +2,13 @@
 // transaction (or one per table), recording the run in the same transaction.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "apply/strategy.h"
 #include "config/config.h"
+#include "pg/pipeline.h"
 #include "report/reporter.h"
 #include "run/session.h"
 
@@ -24,6 +26,12 @@ struct SyncOptions {
   // --allow-mass-delete: every table (all) or the named source/target tables.
   bool allow_mass_delete_all = false;
   std::vector<std::string> allow_mass_delete;
+  // `follow` only: statements added to the run's last target round trip,
+  // before its COMMIT (one transaction with the run's records), e.g. the
+  // follower's confirmed LSN. Not called by plan, truncate-first or per-table runs.
+  std::function<void(pg::Pipeline&, const std::string& run_id)> record_in_commit;
+  // `follow` only: run once (the follower retries a batch itself).
+  bool no_retry = false;
 };
 
 // Returns the summary of a completed run. Throws CheckFailed, LockBusy,

@@ -103,6 +103,22 @@ ALTER TABLE stagesync.rejects DROP CONSTRAINT IF EXISTS rejects_run_id_fkey;
 DROP INDEX IF EXISTS stagesync.rejects_run;
 )SQL";
 
+// Version 5: `follow` (src/follow/, decision 0012). Per replication slot on
+// the desktop: the end of the last desktop transaction the target holds,
+// written in the same transaction as the batch that applied it.
+const char* kUpgradeToV5 = R"SQL(
+CREATE TABLE IF NOT EXISTS stagesync.follow_state (
+  slot_name text PRIMARY KEY,
+  scope_key text NOT NULL,
+  source text NOT NULL,
+  confirmed_lsn pg_lsn NOT NULL,
+  last_run_id text,
+  batches bigint NOT NULL DEFAULT 0,
+  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+)SQL";
+
 int current_version(pg::Connection& target) {
   pg::Result r = target.exec(
       "SELECT pg_catalog.to_regclass('stagesync.meta') IS NOT NULL, "
@@ -155,6 +171,7 @@ void ensure_metadata(pg::Connection& target) {
   if (version < 2) steps += kUpgradeToV2;
   if (version < 3) steps += kUpgradeToV3;
   if (version < 4) steps += kUpgradeToV4;
+  if (version < 5) steps += kUpgradeToV5;
   steps += "UPDATE stagesync.meta SET schema_version = " + std::to_string(kMetadataVersion) + ";\nCOMMIT";
   try {
     target.exec(steps);

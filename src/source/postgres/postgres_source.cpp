@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "logical/exported_snapshot.h"
 #include "pg/copy_pipe.h"
 #include "pg/sql.h"
 #include "source/postgres/lookup_drift.h"
@@ -44,14 +45,24 @@ void PostgresSource::stage(StageRun& run) {
   std::string identity = source_identity(*conn_);
   bool hashes_match = !run.incremental || conn_->exec(text_hash_probe()).text(0, 0) == target_text_hash_;
   // One snapshot for every table: parents and children are read as of the same instant.
-  conn_->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  if (snapshot_name_.empty()) {
+    conn_->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  } else {
+    logical::begin_in_snapshot(*conn_, snapshot_name_);
+  }
   snapshot_ = current_snapshot(*conn_, identity);
+  if (in_snapshot_) in_snapshot_(*conn_);
   if (run.incremental) {
     stage_incremental(run, hashes_match);
   } else {
     stage_full(run);
   }
   conn_->exec("COMMIT");
+}
+
+void PostgresSource::set_snapshot(std::string snapshot_name, std::function<void(pg::Connection&)> in_snapshot) {
+  snapshot_name_ = std::move(snapshot_name);
+  in_snapshot_ = std::move(in_snapshot);
 }
 
 void PostgresSource::stage_full(StageRun& run) {

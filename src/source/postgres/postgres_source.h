@@ -8,6 +8,7 @@
 // fingerprints where row versions cannot be trusted.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -34,6 +35,13 @@ class PostgresSource : public Source {
 
   pg::Connection& connection() { return *conn_; }
 
+  // For `follow` (src/follow/): the next stage() reads the desktop in the
+  // snapshot a new replication slot exported (`snapshot_name`, empty: a
+  // snapshot of its own), and calls `in_snapshot` with the source connection
+  // right after its snapshot is taken, inside its read-only transaction (the
+  // follower learns there which decoded transactions the snapshot shows).
+  void set_snapshot(std::string snapshot_name, std::function<void(pg::Connection&)> in_snapshot);
+
  private:
   // Reads table `i`'s facts (method, watermark, row counts) and decides how
   // it is staged; returns the change window's rows (-1: not counted).
@@ -47,6 +55,8 @@ class PostgresSource : public Source {
   std::unique_ptr<pg::Connection> conn_;
   std::string target_text_hash_;  // the target's answer to the text hash probe (before_run())
   delta::Watermark snapshot_;
+  std::string snapshot_name_;
+  std::function<void(pg::Connection&)> in_snapshot_;
 };
 
 }  // namespace stagesync::source::postgres

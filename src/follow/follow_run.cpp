@@ -1,0 +1,494 @@
+#include "follow/follow_run.h"
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "follow/desktop_snapshot.h"
+#include "logical/readiness.h"
+#include "logical/replica_identity.h"
+#include "logical/replication_connection.h"
+#include "logical/slot_errors.h"
+#include "logical/test_decoding.h"
+#include "logical/transaction_reader.h"
+#include "pg/interrupt.h"
+#include "run/backoff.h"
+#include "run/run_errors.h"
+#include "run/session.h"
+#include "run/sync_run.h"
+#include "state/follow_state.h"
+
+namespace stagesync::follow {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// A batch's sync says what every sync says to its own reporter; a follower
+// passes on its warnings only (a batch's table lines would repeat every second).
+class BatchReporter : public report::Reporter {
+ public:
+  explicit BatchReporter(report::Reporter& out) : out_(out) {}
+  void info(const std::string&) override {}
+  void warning(const std::string& message) override { out_.warning(message); }
+  void progress(const report::Progress&) override {}
+  void table_done(const report::TableResult&) override {}
+  void finished(const report::RunSummary&) override {}
+
+ private:
+  report::Reporter& out_;
+};
+
+std::string bytes(int64_t n) {
+  char buf[64];
+  if (n >= (int64_t{1} << 30)) {
+    std::snprintf(buf, sizeof buf, "%.1f GB", static_cast<double>(n) / (1 << 30));
+  } else if (n >= (1 << 20)) {
+    std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(n) / (1 << 20));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lld bytes", static_cast<long long>(n));
+  }
+  return buf;
+}
+
+class Follower {
+  using Lsn = logical::Lsn;
+
+ public:
+  Follower(const config::Config& cfg, const FollowOptions& o, report::Reporter& out)
+      : cfg_(cfg), o_(o), out_(out), quiet_(out) {
+    for (const auto& t : cfg.tables) {
+      followed_.insert(t.name);
+      for (const auto& l : t.lookups) followed_.insert(l.from);
+    }
+  }
+
+  report::RunSummary run() {
+    auto start = Clock::now();
+    summary_.command = "follow";
+    summary_.mode = "logical";
+    summary_.strategy = "merge";
+    if (!cfg_.source.sqlite.empty()) {
+      throw run::Refused(
+          "follow reads a PostgreSQL desktop's write-ahead log; this desktop is a SQLite file (use "
+          "`stagesync run --every 1m` with `sync --mode incremental`)");
+    }
+    target_ = run::connect_side("target", run::target_endpoint(cfg_), false);
+    slot_ = slot_name(*target_, cfg_);
+    if (o_.uninstall) {
+      uninstall();
+    } else if (o_.apply_replica_identity) {
+      apply_replica_identity();
+    } else if (desktop().exec("SHOW wal_level").text(0, 0) != "logical") {
+      poll();
+    } else {
+      follow();
+    }
+    summary_.outcome = "succeeded";
+    summary_.exit_code = 0;
+    summary_.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return summary_;
+  }
+
+ private:
+  pg::Connection& desktop() {
+    if (!desktop_ || !desktop_->is_alive()) desktop_ = run::connect_side("source", run::source_endpoint(cfg_), false);
+    return *desktop_;
+  }
+  pg::Connection& target() {
+    if (!target_ || !target_->is_alive()) target_ = run::connect_side("target", run::target_endpoint(cfg_), false);
+    return *target_;
+  }
+
+  void follow() {
+    int attempt = 0;
+    bool started = false;
+    Lsn goal;
+    auto last_wal_check = Clock::now();
+    int idle_rounds = 0;
+    for (;;) {
+      if (pg::interrupted()) break;
+      try {
+        if (!stream_) {
+          resume();
+          last_wal_check = Clock::now();
+        }
+        if (!started) {
+          // --once catches up with the WAL written before it started.
+          goal = Lsn::parse(desktop().exec("SELECT pg_current_wal_insert_lsn()::text").text(0, 0));
+          started = true;
+        }
+        if (!held_) held_ = reader_->next(o_.once ? 200ms : wait());
+        if (!held_) {
+          attempt = 0;
+          backoff_.reset();
+          if (o_.once) {
+            if (caught_up(goal)) break;
+            if (++idle_rounds > 50) {
+              out_.warning("the replication stream did not report the desktop's WAL position " + goal.str() +
+                           " within 10 s of quiet; every transaction it sent is applied");
+              break;
+            }
+            stream_->send_status(true);  // the server answers with a keepalive carrying its position
+          }
+          if (Clock::now() - last_wal_check > 10s) {
+            last_wal_check = Clock::now();
+            check_slot();
+          }
+          continue;
+        }
+        idle_rounds = 0;
+        if (skip_unfollowed()) continue;
+        check_slot();
+        last_wal_check = Clock::now();
+        batch();
+        attempt = 0;
+        backoff_.reset();  // a follower runs for months: each failure's retries are timed from its first attempt
+      } catch (const logical::SlotLost& e) {
+        out_.warning(std::string(e.what()) +
+                     ": the changes since the last batch cannot be read; a full sync in a new "
+                     "slot's snapshot follows");
+        close_stream();
+        state::forget_follow_state(target(), slot_);
+      } catch (const pg::Error& e) {
+        close_stream();
+        pg::throw_if_interrupted();
+        if (!e.is_transient()) throw;
+        std::string why = (e.sqlstate().empty() ? "" : "SQLSTATE " + e.sqlstate() + ": ") + e.what();
+        if (!backoff_) backoff_.emplace(cfg_.retry);
+        if (!backoff_->wait_before_retry(++attempt, why, out_)) throw;
+      }
+    }
+    close_stream();
+  }
+
+  // The longest a batch waits for its first transaction.
+  std::chrono::milliseconds wait() const {
+    return std::chrono::milliseconds(static_cast<int64_t>(std::max(o_.interval_seconds, 0.01) * 1000));
+  }
+
+  // The stream has shown every transaction committed before `goal`.
+  bool caught_up(Lsn goal) const {
+    return !held_ && !reader_->inside_transaction() && std::max(stream_->server_wal_end(), stream_->received()) >= goal;
+  }
+
+  // Opens the stream where the target's LSN says, or takes the first full sync.
+  void resume() {
+    close_stream();
+    std::optional<state::FollowState> st = state::read_follow_state(target(), slot_);
+    logical::SlotStatus slot = logical::slot_status(desktop(), slot_);
+    if (st && (!slot.exists || slot.invalidated())) {
+      out_.warning("replication slot " + slot_ +
+                   (slot.exists ? " was invalidated by the desktop server (it held more "
+                                  "WAL than max_slot_wal_keep_size)"
+                                : " is missing on the desktop") +
+                   ": the changes since the last batch cannot be read; a full sync in a new slot's snapshot follows");
+      state::forget_follow_state(target(), slot_);
+      st.reset();
+    }
+    if (st && slot.confirmed_flush_lsn && *slot.confirmed_flush_lsn > Lsn::parse(st->confirmed_lsn)) {
+      // The slot released changes the target says it does not hold: the
+      // target went back (restored from a backup, its metadata edited).
+      out_.warning("the target's follow state (" + st->confirmed_lsn + ") is behind what replication slot " + slot_ +
+                   " already released (" + slot.confirmed_flush_lsn->str() +
+                   "): the target went back; a full sync in a new slot's snapshot follows");
+      state::forget_follow_state(target(), slot_);
+      st.reset();
+    }
+    if (!st && slot.exists) {
+      // A first run that stopped before its full sync committed (or state dropped above).
+      drop_slot();
+    }
+    if (!st) {
+      first_sync();
+      return;
+    }
+    start_stream(Lsn::parse(st->confirmed_lsn));
+  }
+
+  void start_stream(Lsn from) {
+    auto deadline = Clock::now() + 30s;
+    for (;;) {
+      auto r = std::make_unique<logical::ReplicationConnection>(run::source_endpoint(cfg_));
+      try {
+        r->start(slot_, from, logical::test_decoding_options());
+        stream_ = std::move(r);
+        break;
+      } catch (const pg::Error& e) {
+        // 55006: the slot is active: a walsender of an earlier, ended follower may hold it for a moment.
+        if (e.sqlstate() != "55006") throw;
+        if (Clock::now() > deadline) {
+          throw run::LockBusy("replication slot " + slot_ + " is in use: another `stagesync follow` of this target " +
+                              "and scope is running");
+        }
+        std::this_thread::sleep_for(200ms);
+        pg::throw_if_interrupted();
+      }
+    }
+    reader_ = std::make_unique<logical::TransactionReader>(*stream_);
+    applied_ = from;
+  }
+
+  // Creates the slot, and syncs everything in its exported snapshot.
+  void first_sync() {
+    auto repl = std::make_unique<logical::ReplicationConnection>(run::source_endpoint(cfg_));
+    logical::CreatedSlot created = repl->create_slot(slot_, logical::kPlugin, /*export_snapshot=*/true);
+    out_.info("created replication slot " + slot_ + " on the desktop (consistent point " +
+              created.consistent_point.str() + "); full sync in its snapshot");
+    run::SyncOptions so;
+    so.mode = "full";
+    so.no_retry = true;
+    so.session.lock_wait_seconds = std::max(o_.lock_wait_seconds, 30.0);
+    so.session.source_snapshot = created.snapshot_name;
+    so.record_in_commit = [&](pg::Pipeline& p, const std::string& run_id) {
+      record(p, created.consistent_point, run_id, true);
+    };
+    try {
+      report::RunSummary s = run::run_sync(cfg_, so, quiet_);
+      summary_.run_id = s.run_id;
+      summary_.tables = s.tables;
+    } catch (...) {
+      // A slot without a recorded full sync holds WAL for nothing: dropped (best effort; the next start does too).
+      try {
+        repl->drop_slot(slot_);
+      } catch (...) {
+      }
+      throw;
+    }
+    repl->start(slot_, created.consistent_point, logical::test_decoding_options());
+    stream_ = std::move(repl);
+    reader_ = std::make_unique<logical::TransactionReader>(*stream_);
+    applied_ = created.consistent_point;
+    ++batches_;
+    out_.info("full sync " + summary_.run_id + " committed; following from " + applied_.str());
+  }
+
+  void record(pg::Pipeline& p, Lsn lsn, const std::string& run_id, bool first) {
+    state::FollowState s;
+    s.slot_name = slot_;
+    s.scope_key = run::scope_key(cfg_);
+    s.source = desktop().describe();
+    s.confirmed_lsn = lsn.str();
+    s.last_run_id = run_id;
+    state::record_follow_state(p, s, first);
+  }
+
+  // Whether `t` changed a configured table or a lookup's table. Names are
+  // compared without their schema when the configuration gives none.
+  bool follows(const logical::Transaction& t) const {
+    auto reader = t.changes.reader();
+    logical::Change c;
+    while (reader.next(c)) {
+      if (followed_.count(c.relation.name) || followed_.count(c.relation.schema + "." + c.relation.name)) return true;
+    }
+    return false;
+  }
+
+  // Transactions at the head of the stream that change no followed table
+  // (the application's other tables, other programs) need no sync: their
+  // end is recorded on the target (one statement) and confirmed, so the slot
+  // does not hold their WAL and the slot never gets ahead of the target.
+  bool skip_unfollowed() {
+    Lsn last;
+    while (held_ && !follows(*held_)) {
+      last = held_->end_lsn;
+      held_ = reader_->next(0ms);
+    }
+    if (last.valid()) {
+      state::advance_follow_state(target(), slot_, last.str());
+      stream_->confirm(last);
+      applied_ = last;
+    }
+    return !held_;
+  }
+
+  // The transactions after `held_` until the stream reaches `goal` (nothing
+  // the snapshot shows can come later), waiting at most a few seconds: a
+  // transaction not drained in time goes to the next batch.
+  std::optional<logical::Transaction> next_until(Lsn goal) {
+    auto deadline = Clock::now() + 5s;
+    for (;;) {
+      if (!reader_->inside_transaction() && std::max(stream_->server_wal_end(), stream_->received()) >= goal)
+        return std::nullopt;
+      if (auto t = reader_->next(100ms)) return t;
+      if (Clock::now() > deadline) return std::nullopt;
+      stream_->send_status(true);
+    }
+  }
+
+  // One batch: the transactions the sync's snapshot shows, applied by that sync.
+  void batch() {
+    Lsn last;
+    int64_t transactions = 0;
+    int64_t changes = 0;
+    run::SyncOptions so;
+    so.mode = "incremental";
+    so.no_retry = true;
+    so.session.lock_wait_seconds = std::max(o_.lock_wait_seconds, 30.0);
+    so.session.in_source_snapshot = [&](pg::Connection& c) {
+      DesktopSnapshot snap = DesktopSnapshot::read(c);
+      while (held_ && snap.shows(held_->xid)) {
+        last = held_->end_lsn;
+        ++transactions;
+        changes += static_cast<int64_t>(held_->changes.size());
+        held_ = next_until(snap.wal_insert);
+      }
+    };
+    so.record_in_commit = [&](pg::Pipeline& p, const std::string& run_id) {
+      if (last.valid()) record(p, last, run_id, false);
+    };
+    report::RunSummary s = run::run_sync(cfg_, so, quiet_);
+    if (last.valid()) {
+      stream_->confirm(last);  // after COMMIT: the target holds everything up to `last`
+      applied_ = last;
+    }
+    ++batches_;
+    summary_.run_id = s.run_id;
+    int64_t ins = 0, upd = 0, del = 0;
+    for (const auto& t : s.tables) {
+      ins += t.counts.inserted;
+      upd += t.counts.updated;
+      del += t.counts.deleted;
+    }
+    out_.info("batch " + s.run_id + ": " + std::to_string(transactions) + " desktop transaction(s), " +
+              std::to_string(changes) + " change(s); inserted " + std::to_string(ins) + ", updated " +
+              std::to_string(upd) + ", deleted " + std::to_string(del) + "; target at " + applied_.str());
+  }
+
+  // The slot's cost on the desktop's disk (follow.max_retained_wal); a lost slot throws SlotLost.
+  void check_slot() {
+    logical::SlotStatus st = logical::slot_status(desktop(), slot_);
+    if (!st.exists)
+      throw logical::SlotLost("replication slot " + slot_ + " is missing on the desktop", slot_,
+                              logical::SlotLost::Reason::missing);
+    if (st.invalidated())
+      throw logical::SlotLost("replication slot " + slot_ + " was invalidated by the desktop server", slot_,
+                              logical::SlotLost::Reason::invalidated);
+    if (st.retained_bytes <= o_.max_retained_wal) return;
+    out_.warning("REPLICATION SLOT DROPPED: " + slot_ + " held " + bytes(st.retained_bytes) +
+                 " of WAL on the desktop's disk, more than follow.max_retained_wal (" + bytes(o_.max_retained_wal) +
+                 "); a full sync in a new slot's snapshot follows");
+    close_stream();
+    drop_slot();
+    state::forget_follow_state(target(), slot_);
+    throw logical::SlotLost("replication slot " + slot_ + " dropped for its WAL", slot_,
+                            logical::SlotLost::Reason::invalidated);
+  }
+
+  // Drops the slot, waiting for a walsender that still holds it to let go.
+  void drop_slot() {
+    auto deadline = Clock::now() + 30s;
+    for (;;) {
+      pg::Result r = desktop().exec("SELECT active FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+                                    std::vector<pg::Param>{slot_});
+      if (r.rows() == 0) return;
+      if (r.text(0, 0) != "t") {
+        desktop().exec("SELECT pg_catalog.pg_drop_replication_slot($1)", std::vector<pg::Param>{slot_});
+        return;
+      }
+      if (Clock::now() > deadline) {
+        throw run::LockBusy("replication slot " + slot_ +
+                            " is in use: stop the `stagesync follow` of this target and scope first");
+      }
+      std::this_thread::sleep_for(200ms);
+      pg::throw_if_interrupted();
+    }
+  }
+
+  void close_stream() {
+    held_.reset();
+    reader_.reset();
+    stream_.reset();
+  }
+
+  void uninstall() {
+    summary_.mode = "uninstall";
+    bool existed = logical::slot_status(desktop(), slot_).exists;
+    drop_slot();
+    out_.info(existed ? "dropped replication slot " + slot_ + " on the desktop: it holds no WAL any more"
+                      : "no replication slot " + slot_ + " on the desktop");
+    state::forget_follow_state(target(), slot_);
+    out_.info("follow state of " + slot_ + " removed from the target; the desktop application is not affected");
+  }
+
+  void apply_replica_identity() {
+    summary_.mode = "replica-identity";
+    if (cfg_.follow.replica_identity != "full") {
+      throw run::Refused(
+          "--apply-replica-identity changes the desktop's tables: it runs only when the configuration opts in with "
+          "`follow: { replica_identity: full }` (see `stagesync check --follow` for what it would change)");
+    }
+    std::vector<logical::Relation> tables;
+    for (const auto& t : cfg_.tables) {
+      size_t dot = t.name.find('.');
+      tables.push_back(dot == std::string::npos ? logical::Relation{"public", t.name}
+                                                : logical::Relation{t.name.substr(0, dot), t.name.substr(dot + 1)});
+    }
+    auto changed = logical::set_replica_identity_full(desktop(), logical::read_identities(desktop(), tables));
+    for (const auto& r : changed) out_.info("REPLICA IDENTITY FULL set on the desktop's " + r.schema + "." + r.name);
+    if (changed.empty()) out_.info("every followed table's deletes already carry their old key: nothing changed");
+  }
+
+  // Without logical WAL: incremental syncs every interval.
+  void poll() {
+    summary_.mode = "polling";
+    out_.warning("the desktop's wal_level is '" + desktop().exec("SHOW wal_level").text(0, 0) +
+                 "', not 'logical': follow polls with `sync --mode incremental` every " +
+                 std::to_string(o_.interval_seconds) + " s instead (`stagesync check --follow` says how to enable it)");
+    desktop_.reset();
+    for (;;) {
+      run::SyncOptions so;
+      so.mode = "incremental";
+      so.session.lock_wait_seconds = o_.lock_wait_seconds;
+      report::RunSummary s = run::run_sync(cfg_, so, quiet_);
+      summary_.run_id = s.run_id;
+      summary_.tables = s.tables;
+      ++batches_;
+      if (o_.once) return;
+      auto until = Clock::now() + wait();
+      while (Clock::now() < until) {
+        if (pg::interrupted()) return;
+        std::this_thread::sleep_for(50ms);
+      }
+    }
+  }
+
+  const config::Config& cfg_;
+  const FollowOptions& o_;
+  report::Reporter& out_;
+  BatchReporter quiet_;
+  std::optional<run::Backoff> backoff_;  // while a failure is being retried
+  report::RunSummary summary_;
+  std::set<std::string> followed_;
+  std::string slot_;
+  std::unique_ptr<pg::Connection> target_;
+  std::unique_ptr<pg::Connection> desktop_;
+  std::unique_ptr<logical::ReplicationConnection> stream_;
+  std::unique_ptr<logical::TransactionReader> reader_;
+  std::optional<logical::Transaction> held_;
+  Lsn applied_;
+  int64_t batches_ = 0;
+};
+
+}  // namespace
+
+std::string slot_name(const pg::Connection& target, const config::Config& cfg) {
+  // FNV-1a: the same name from every build and platform.
+  uint32_t h = 2166136261u;
+  for (unsigned char ch : target.describe() + "|" + run::scope_key(cfg)) {
+    h ^= ch;
+    h *= 16777619u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "stagesync_%08x", h);
+  return buf;
+}
+
+report::RunSummary run_follow(const config::Config& cfg, const FollowOptions& options, report::Reporter& out) {
+  return Follower(cfg, options, out).run();
+}
+
+}  // namespace stagesync::follow

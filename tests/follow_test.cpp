@@ -1,0 +1,430 @@
+// `stagesync follow` against real servers: a desktop started with
+// wal_level = logical (a server of its own, like logical_test), the shared
+// target server. Every check compares the followed target with what a full
+// sync of the desktop makes of it (a second target database), never with
+// what follow says it did.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "cluster/local_cluster.h"
+#include "support/child_process.h"
+#include "support/servers.h"
+#include "support/sync_fixture.h"
+#include "support/tcp_proxy.h"
+
+namespace stagesync::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::unique_ptr<cluster::LocalCluster>& desktop_server_slot() {
+  static std::unique_ptr<cluster::LocalCluster> server;
+  return server;
+}
+
+cluster::LocalCluster& desktop_server() {
+  auto& s = desktop_server_slot();
+  if (!s) {
+    s = std::make_unique<cluster::LocalCluster>("stagesync-test-follow");
+    admin(*s).exec("ALTER SYSTEM SET wal_level = logical");
+    s->restart();
+  }
+  return *s;
+}
+
+class DesktopServerEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override { desktop_server_slot().reset(); }
+};
+const auto* registered = ::testing::AddGlobalTestEnvironment(new DesktopServerEnvironment);
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// kinds (a lookup), accounts (parents), entries (children with the lookup),
+// notes (no primary key on the desktop: its deletes carry no old key).
+const char* kDesktopSchema =
+    "CREATE TABLE kinds (kind_id int PRIMARY KEY, label text NOT NULL);"
+    "CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance bigint NOT NULL);"
+    "CREATE TABLE entries (id int PRIMARY KEY, account_id int NOT NULL REFERENCES accounts (id), kind_id int, "
+    "  amount bigint NOT NULL);"
+    "CREATE TABLE notes (id int, body text);"
+    "CREATE TABLE unfollowed (id int PRIMARY KEY, v text);"
+    "INSERT INTO kinds VALUES (1, 'opening'), (2, 'transfer');"
+    "INSERT INTO accounts SELECT g, 'owner ' || g, 1000 FROM generate_series(1, 20) g;"
+    "INSERT INTO entries SELECT g, g, 1, 1000 FROM generate_series(1, 20) g;"
+    "INSERT INTO notes SELECT g, 'note ' || g FROM generate_series(1, 10) g;";
+
+const char* kTargetSchema =
+    "CREATE TABLE kinds (kind_id int PRIMARY KEY, label text NOT NULL);"
+    "CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance bigint NOT NULL);"
+    "CREATE TABLE entries (id int PRIMARY KEY, account_id int NOT NULL REFERENCES accounts (id), kind_id int, "
+    "  kind_label text, amount bigint NOT NULL);"
+    "CREATE TABLE notes (id int PRIMARY KEY, body text);";
+
+const char* kTables =
+    "tables:\n"
+    "  - { name: kinds, key: [kind_id] }\n"
+    "  - { name: accounts, key: [id] }\n"
+    "  - name: entries\n"
+    "    key: [id]\n"
+    "    lookups: [ { column: kind_label, from: kinds, match: [kind_id], take: label } ]\n"
+    "    references: [ { columns: [account_id], parent: accounts } ]\n"
+    "  - { name: notes, key: [id] }\n";
+
+class Follow : public ::testing::Test {
+ protected:
+  Follow()
+      : desktop_db_(desktop_server(), "desk"),
+        target_db_(Servers::target(), "followed"),
+        reference_db_(Servers::target(), "reference"),
+        desktop_(desktop_db_.connect()),
+        target_(target_db_.connect()),
+        reference_(reference_db_.connect()) {
+    desktop_.exec(kDesktopSchema);
+    target_.exec(kTargetSchema);
+    reference_.exec(kTargetSchema);
+    config_ = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_db_.url() +
+                    "\" }\nfollow: { interval: 0.2 }\n" + kTables);
+    reference_config_ = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" +
+                              reference_db_.url() + "\" }\n" + kTables);
+  }
+
+  ~Follow() override {
+    // A database with a slot cannot be dropped: the follower's slot goes first
+    // (a walsender may hold it for a moment after its client ended).
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    try {
+      while (desktop_.exec("SELECT count(*) FROM pg_replication_slots WHERE database = current_database() AND active")
+                     .int64(0, 0) > 0 &&
+             std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+      desktop_.exec(
+          "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database()");
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "dropping the test's slot: " << e.what();
+    }
+    for (const auto& f : files_) std::remove(f.c_str());
+  }
+
+  std::string write(const std::string& text) {
+    static int n = 0;
+    std::string path = (std::filesystem::temp_directory_path() /
+                        ("stagesync-follow-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".yaml"))
+                           .string();
+    std::ofstream(path) << text;
+    files_.push_back(path);
+    return path;
+  }
+
+  CliResult cli(const std::vector<std::string>& args) {
+    static int n = 0;
+    std::string base = (std::filesystem::temp_directory_path() /
+                        ("stagesync-follow-cli-" + std::to_string(getpid()) + "-" + std::to_string(n++)))
+                           .string();
+    ChildExit e = wait_child(start_child(stagesync_binary(), args, base + ".out", base + ".err"), 300);
+    CliResult r{e.code, slurp(base + ".out"), slurp(base + ".err")};
+    std::remove((base + ".out").c_str());
+    std::remove((base + ".err").c_str());
+    EXPECT_FALSE(e.timed_out) << e.stacks;
+    return r;
+  }
+
+  CliResult follow_once() {
+    CliResult r = cli({"follow", "--config", config_, "--once"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return r;
+  }
+
+  // Every synced table's content on `db`.
+  static std::string contents(pg::Connection& db) {
+    std::string all;
+    for (const char* t : {"kinds", "accounts", "entries", "notes"}) {
+      all += std::string(t) + ":" +
+             db.exec(std::string("SELECT count(*) || '/' || coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), "
+                                 "'') FROM ") +
+                     t + " t")
+                 .text(0, 0) +
+             "\n";
+    }
+    return all;
+  }
+
+  // The followed target equals a full sync of the desktop now.
+  void expect_equal_to_full_sync() {
+    CliResult r = cli({"sync", "--config", reference_config_});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(contents(target_), contents(reference_));
+  }
+
+  std::string slot() {
+    pg::Result r = desktop_.exec("SELECT slot_name FROM pg_replication_slots WHERE database = current_database()");
+    return r.rows() ? r.text(0, 0) : "";
+  }
+  int64_t target_count(const std::string& sql) { return target_.exec(sql).int64(0, 0); }
+
+  TempDatabase desktop_db_, target_db_, reference_db_;
+  pg::Connection desktop_, target_, reference_;
+  std::string config_, reference_config_;
+  std::vector<std::string> files_;
+};
+
+TEST_F(Follow, ChangesArriveAsAFullSyncWouldMakeThem) {
+  follow_once();  // first run: slot and full sync in its snapshot
+  std::string slot_name = slot();
+  ASSERT_FALSE(slot_name.empty());
+  EXPECT_EQ(target_count("SELECT count(*) FROM accounts"), 20);
+  EXPECT_EQ(target_count("SELECT count(*) FROM stagesync.follow_state WHERE slot_name = '" + slot_name + "'"), 1);
+  expect_equal_to_full_sync();
+
+  desktop_.exec("INSERT INTO accounts VALUES (21, 'new', 0)");
+  desktop_.exec("UPDATE accounts SET owner = 'renamed' WHERE id = 2");
+  desktop_.exec("DELETE FROM entries WHERE id = 3");
+  desktop_.exec("UPDATE kinds SET kind_id = 3 WHERE kind_id = 2");  // a key change (lookup table)
+  // One desktop transaction over parents, children and the lookup.
+  desktop_.exec(
+      "BEGIN; INSERT INTO kinds VALUES (4, 'fee'); INSERT INTO accounts VALUES (22, 'x', 5);"
+      "INSERT INTO entries VALUES (100, 22, 4, 5), (101, 21, 4, -5); UPDATE accounts SET balance = balance - 5 "
+      "WHERE id = 21; COMMIT");
+  // notes has no primary key: its delete and update carry no old key (found by reconciling keys).
+  desktop_.exec("DELETE FROM notes WHERE id IN (2, 3)");
+  desktop_.exec("UPDATE notes SET body = 'changed' WHERE id = 4");
+  desktop_.exec("INSERT INTO unfollowed VALUES (1, 'not synced')");
+  follow_once();
+  expect_equal_to_full_sync();
+  EXPECT_EQ(target_count("SELECT count(*) FROM notes"), 8);
+  EXPECT_EQ(target_.exec("SELECT kind_label FROM entries WHERE id = 100").text(0, 0), "fee");
+  // The target's LSN is the slot's confirmed position (confirmed after COMMIT).
+  EXPECT_EQ(target_.exec("SELECT confirmed_lsn::text FROM stagesync.follow_state").text(0, 0),
+            desktop_.exec("SELECT confirmed_flush_lsn::text FROM pg_replication_slots").text(0, 0));
+
+  // status shows the follower: its slot, the confirmed LSN, the WAL the slot holds.
+  CliResult st = cli({"status", "--config", config_, "--json"});
+  EXPECT_EQ(st.exit_code, 0) << st.out << st.err;
+  nlohmann::json status = nlohmann::json::parse(st.out.substr(0, st.out.find('\n')));
+  ASSERT_EQ(status["followers"].size(), 1u) << st.out;
+  const nlohmann::json& f = status["followers"][0];
+  EXPECT_EQ(f["slot"], slot_name);
+  EXPECT_EQ(f["slot_exists"], true);
+  EXPECT_TRUE(f["retained_wal_bytes"].is_number_integer()) << st.out;
+  EXPECT_TRUE(f["lag_bytes"].is_number_integer()) << st.out;
+  EXPECT_TRUE(
+      std::regex_match(f["last_batch_at"].get<std::string>(), std::regex(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)")))
+      << st.out;
+  // check judges the desktop's readiness (the config has a follow: block) and each table's old keys.
+  CliResult ck = cli({"check", "--config", config_});
+  EXPECT_EQ(ck.exit_code, 0) << ck.out << ck.err;
+  EXPECT_NE((ck.out + ck.err).find("ready for logical capture"), std::string::npos) << ck.out << ck.err;
+
+  // An idle batch writes nothing on the target.
+  int64_t runs = target_count("SELECT count(*) FROM stagesync.runs");
+  std::string state = target_.exec("SELECT confirmed_lsn::text || updated_at FROM stagesync.follow_state").text(0, 0);
+  // (--json: one object per line, a summary last.)
+  CliResult idle = cli({"follow", "--config", config_, "--once", "--json"});
+  EXPECT_EQ(idle.exit_code, 0) << idle.out << idle.err;
+  nlohmann::json last;
+  std::stringstream lines(idle.out);
+  for (std::string line; std::getline(lines, line);) last = nlohmann::json::parse(line);
+  EXPECT_EQ(last["event"], "summary") << idle.out;
+  EXPECT_EQ(last["command"], "follow") << idle.out;
+  EXPECT_EQ(last["exit_code"], 0) << idle.out;
+  EXPECT_EQ(target_count("SELECT count(*) FROM stagesync.runs"), runs);
+  EXPECT_EQ(target_.exec("SELECT confirmed_lsn::text || updated_at FROM stagesync.follow_state").text(0, 0), state);
+
+  // The desktop application's UPDATE and DELETE work with follow installed (no publication)...
+  desktop_.exec("UPDATE notes SET body = 'app' WHERE id = 5; DELETE FROM notes WHERE id = 6");
+  CliResult u = cli({"follow", "--config", config_, "--uninstall"});
+  EXPECT_EQ(u.exit_code, 0) << u.out << u.err;
+  EXPECT_NE((u.out + u.err).find("dropped replication slot " + slot_name), std::string::npos) << u.out << u.err;
+  EXPECT_EQ(slot(), "");
+  EXPECT_EQ(target_count("SELECT count(*) FROM stagesync.follow_state"), 0);
+  // ... and after --uninstall.
+  desktop_.exec("UPDATE notes SET body = 'app 2' WHERE id = 5; DELETE FROM notes WHERE id = 7");
+}
+
+TEST_F(Follow, A200000RowDesktopTransactionArrivesWhole) {
+  follow_once();
+  desktop_.exec("INSERT INTO entries SELECT 1000 + g, 1 + g % 20, 1, 0 FROM generate_series(1, 200000) g");
+  CliResult r = follow_once();
+  EXPECT_NE((r.out + r.err).find("1 desktop transaction(s), 200000 change(s)"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(target_count("SELECT count(*) FROM entries"), 200020);
+  expect_equal_to_full_sync();
+}
+
+TEST_F(Follow, ADroppedSlotMeansAFullSyncAndANewSlot) {
+  follow_once();
+  std::string first = slot();
+  desktop_.exec("SELECT pg_drop_replication_slot('" + first + "')");
+  desktop_.exec("UPDATE accounts SET owner = 'after the drop' WHERE id = 1; DELETE FROM notes WHERE id = 1");
+  CliResult r = follow_once();
+  EXPECT_NE((r.out + r.err).find("is missing on the desktop"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(slot(), first);  // the same name, a new slot
+  expect_equal_to_full_sync();
+  desktop_.exec("UPDATE accounts SET owner = 'followed again' WHERE id = 1");
+  follow_once();
+  expect_equal_to_full_sync();
+
+  // A target that went back (restored): its LSN is behind what the slot released.
+  std::string old_lsn = target_.exec("SELECT confirmed_lsn::text FROM stagesync.follow_state").text(0, 0);
+  desktop_.exec("UPDATE accounts SET owner = 'lost by the restore' WHERE id = 2");
+  follow_once();
+  target_.exec("UPDATE accounts SET owner = 'restored' WHERE id = 2");
+  target_.exec("UPDATE stagesync.follow_state SET confirmed_lsn = '" + old_lsn + "'");
+  r = follow_once();
+  EXPECT_NE((r.out + r.err).find("the target went back"), std::string::npos) << r.out << r.err;
+  expect_equal_to_full_sync();
+}
+
+TEST_F(Follow, TheWalLimitDropsTheSlot) {
+  follow_once();
+  std::string limited = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_db_.url() +
+                              "\" }\nfollow: { interval: 0.2, max_retained_wal: 1kB }\n" + kTables);
+  desktop_.exec("INSERT INTO unfollowed SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g");
+  desktop_.exec("UPDATE accounts SET owner = 'limited' WHERE id = 3");
+  CliResult r = cli({"follow", "--config", limited, "--once"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("REPLICATION SLOT DROPPED"), std::string::npos) << r.out << r.err;
+  EXPECT_FALSE(slot().empty());
+  expect_equal_to_full_sync();
+}
+
+// A desktop without logical WAL (the shared source server keeps wal_level =
+// replica): check --follow says what to change; follow polls incremental syncs.
+TEST_F(Follow, WithoutLogicalWalCheckSaysSoAndFollowPolls) {
+  TempDatabase plain(Servers::source(), "plain");
+  plain.connect().exec(kDesktopSchema);
+  std::string cfg =
+      write("source: { url: \"" + plain.url() + "\" }\ntarget: { url: \"" + target_db_.url() + "\" }\n" + kTables);
+  CliResult ck = cli({"check", "--config", cfg, "--follow"});
+  EXPECT_NE(ck.exit_code, 0) << ck.out << ck.err;
+  EXPECT_NE((ck.out + ck.err).find("wal_level"), std::string::npos) << ck.out << ck.err;
+  CliResult r = cli({"follow", "--config", cfg, "--once"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("polls with `sync --mode incremental`"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(target_count("SELECT count(*) FROM accounts"), 20);
+}
+
+// Every desktop transaction moves an amount between two accounts and records
+// both entries: the balances' sum stays 20,000 and each balance equals its
+// entries' sum. A target made of two different desktop states, or of half a
+// desktop transaction, breaks one of these.
+std::string invariant_broken(pg::Connection& db) {
+  pg::Result r = db.exec(
+      "SELECT (SELECT count(*) FROM accounts), (SELECT coalesce(sum(balance), 0) FROM accounts), "
+      "(SELECT count(*) FROM accounts a WHERE balance <> (SELECT coalesce(sum(amount), 0) FROM entries e "
+      "WHERE e.account_id = a.id))");
+  if (r.int64(0, 0) == 0) return "";  // before the first full sync committed
+  if (r.int64(0, 1) != 20000 || r.int64(0, 2) != 0) {
+    return "accounts " + r.text(0, 0) + ", sum " + r.text(0, 1) + ", balances not matching entries " + r.text(0, 2);
+  }
+  return "";
+}
+
+TEST_F(Follow, Kill9AtRandomInstantsLeavesABatchBoundary) {
+  int trials = env_int("STAGESYNC_FOLLOW_KILL_TRIALS", 30);
+  unsigned seed =
+      static_cast<unsigned>(env_int("STAGESYNC_FOLLOW_SEED", static_cast<int>(std::random_device{}() % 100000)));
+  SCOPED_TRACE("seed " + std::to_string(seed) + " (STAGESYNC_FOLLOW_SEED replays it)");
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> transfers{0};
+  std::thread writer([&] {
+    pg::Connection c = desktop_db_.connect();
+    std::mt19937 rng(seed + 1);
+    int64_t next_id = 1000;
+    while (!stop) {
+      int a = 1 + static_cast<int>(rng() % 20), b = 1 + static_cast<int>(rng() % 20), x = static_cast<int>(rng() % 50);
+      c.exec("BEGIN; UPDATE accounts SET balance = balance - " + std::to_string(x) +
+             " WHERE id = " + std::to_string(a) + "; UPDATE accounts SET balance = balance + " + std::to_string(x) +
+             " WHERE id = " + std::to_string(b) + "; INSERT INTO entries VALUES (" + std::to_string(next_id) + ", " +
+             std::to_string(a) + ", 2, " + std::to_string(-x) + "), (" + std::to_string(next_id + 1) + ", " +
+             std::to_string(b) + ", 2, " + std::to_string(x) + "); COMMIT");
+      next_id += 2;
+      ++transfers;
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  std::mt19937 rng(seed);
+  std::string base =
+      (std::filesystem::temp_directory_path() / ("stagesync-follow-kill-" + std::to_string(getpid()))).string();
+  for (int i = 0; i < trials; ++i) {
+    pid_t pid = start_child(stagesync_binary(), {"follow", "--config", config_, "--interval", "0.05"}, base + ".out",
+                            base + ".err");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 1200));
+    ::kill(pid, SIGKILL);
+    ChildExit e = wait_child(pid, 60);
+    // 137: killed; anything else means follow stopped by itself (an error).
+    ASSERT_EQ(e.code, 128 + SIGKILL) << "trial " << i << ": " << slurp(base + ".out") << slurp(base + ".err");
+    std::string broken = invariant_broken(target_);
+    ASSERT_EQ(broken, "") << "trial " << i;
+  }
+  stop = true;
+  writer.join();
+  std::remove((base + ".out").c_str());
+  std::remove((base + ".err").c_str());
+  EXPECT_GT(transfers.load(), trials);
+  follow_once();
+  EXPECT_EQ(invariant_broken(target_), "");
+  expect_equal_to_full_sync();
+}
+
+// Through counting proxies: a batch costs the same target round trips with
+// 10 or 2,000 changed rows; cut connections on the desktop side (the
+// replication stream and the snapshot reads) and on the target side resume
+// with nothing lost or doubled.
+TEST_F(Follow, RoundTripsAndCutConnections) {
+  TcpProxy desk(desktop_server().port()), tgt(Servers::target().port());
+  std::string proxied = write(
+      "source: { url: \"postgresql://postgres@127.0.0.1:" + std::to_string(desk.port()) + "/" + desktop_db_.name() +
+      "\" }\ntarget: { url: \"postgresql://postgres@127.0.0.1:" + std::to_string(tgt.port()) + "/" + target_db_.name() +
+      "\" }\nretry: { initial_delay: 0.1, attempts: 10 }\nfollow: { interval: 0.2 }\n" + kTables);
+  auto once = [&] {
+    CliResult r = cli({"follow", "--config", proxied, "--once"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return r;
+  };
+  once();
+  desktop_.exec("UPDATE notes SET body = body || '!'");  // 10 rows
+  tgt.reset_counters();
+  once();
+  int64_t small = tgt.round_trips();
+  desktop_.exec("INSERT INTO entries SELECT 5000 + g, 1 + g % 20, 1, 0 FROM generate_series(1, 2000) g");
+  tgt.reset_counters();
+  once();
+  int64_t large = tgt.round_trips();
+  std::cerr << "target round trips of a follow --once with one batch: " << small << " (10 rows), " << large
+            << " (2,000 rows)\n";
+  EXPECT_LE(large, small + 1);
+  expect_equal_to_full_sync();
+
+  for (int64_t cut : {1500, 6000, 20000}) {
+    desktop_.exec("UPDATE accounts SET balance = balance + 1 WHERE id = 1; INSERT INTO entries VALUES (" +
+                  std::to_string(9000 + cut % 997) + ", 1, 2, 1)");
+    desk.cut_after_bytes(cut, 2);
+    once();
+    desktop_.exec("UPDATE accounts SET balance = balance - 1 WHERE id = 1; INSERT INTO entries VALUES (" +
+                  std::to_string(9500 + cut % 997) + ", 1, 2, -1)");
+    tgt.cut_after_bytes(cut, 1);
+    once();
+    EXPECT_EQ(invariant_broken(target_), "");
+    expect_equal_to_full_sync();
+  }
+  EXPECT_GT(desk.cuts() + tgt.cuts(), 0);
+}
+
+}  // namespace
+}  // namespace stagesync::testing
