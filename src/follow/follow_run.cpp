@@ -19,10 +19,23 @@
 #include "run/run_errors.h"
 #include "run/session.h"
 #include "run/sync_run.h"
+#include "source/postgres/postgres_source.h"
 #include "state/follow_state.h"
 
 namespace stagesync::follow {
 namespace {
+
+// A Session hook that makes its PostgreSQL source read in the slot's exported
+// snapshot (`snapshot_name`, empty: one of its own) and call `in_snapshot`
+// inside it; any other kind of source is refused.
+std::function<void(source::Source&)> in_snapshot(std::string snapshot_name,
+                                                 std::function<void(pg::Connection&)> in_snapshot) {
+  return [snapshot_name = std::move(snapshot_name), in_snapshot = std::move(in_snapshot)](source::Source& s) {
+    auto* desktop = dynamic_cast<source::postgres::PostgresSource*>(&s);
+    if (!desktop) throw run::Refused("follow reads a PostgreSQL desktop's write-ahead log; this source is " + s.describe());
+    desktop->set_snapshot(snapshot_name, in_snapshot);
+  };
+}
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -242,7 +255,7 @@ class Follower {
     so.mode = "full";
     so.no_retry = true;
     so.session.lock_wait_seconds = std::max(o_.lock_wait_seconds, 30.0);
-    so.session.source_snapshot = created.snapshot_name;
+    so.session.configure_source = in_snapshot(created.snapshot_name, nullptr);
     so.record_in_commit = [&](pg::Pipeline& p, const std::string& run_id) {
       record(p, created.consistent_point, run_id, true);
     };
@@ -328,7 +341,7 @@ class Follower {
     so.mode = "incremental";
     so.no_retry = true;
     so.session.lock_wait_seconds = std::max(o_.lock_wait_seconds, 30.0);
-    so.session.in_source_snapshot = [&](pg::Connection& c) {
+    so.session.configure_source = in_snapshot("", [&](pg::Connection& c) {
       DesktopSnapshot snap = DesktopSnapshot::read(c);
       while (held_ && snap.shows(held_->xid)) {
         last = held_->end_lsn;
@@ -336,7 +349,7 @@ class Follower {
         changes += static_cast<int64_t>(held_->changes.size());
         held_ = next_until(snap.wal_insert);
       }
-    };
+    });
     so.record_in_commit = [&](pg::Pipeline& p, const std::string& run_id) {
       if (last.valid()) record(p, last, run_id, false);
     };

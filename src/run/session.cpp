@@ -81,11 +81,7 @@ Session::Session(const config::Config& cfg, const SessionOptions& options, repor
 
 void Session::open() {
   source_ = open_source(cfg_);
-  if (!options_.source_snapshot.empty() || options_.in_source_snapshot) {
-    auto* pgs = dynamic_cast<source::postgres::PostgresSource*>(source_.get());
-    if (!pgs) throw Refused("follow reads a PostgreSQL desktop's write-ahead log; this source is " + source_->describe());
-    pgs->set_snapshot(options_.source_snapshot, options_.in_source_snapshot);
-  }
+  if (options_.configure_source) options_.configure_source(*source_);
   // The target's session check is folded into the run's round trips (begin_run()).
   target_ = connect_side("target", target_endpoint(cfg_), false);
   session_mark_.mark(*target_);

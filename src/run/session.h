@@ -30,11 +30,9 @@ namespace stagesync::run {
 struct SessionOptions {
   std::vector<std::string> tables;  // --tables
   double lock_wait_seconds = 0;
-  // `follow` only (PostgreSQL source): read the source in this exported
-  // snapshot, and call `in_source_snapshot` inside the source's snapshot
-  // (source::postgres::PostgresSource::set_snapshot).
-  std::string source_snapshot;
-  std::function<void(pg::Connection&)> in_source_snapshot;
+  // Called with the source once it is open, before anything is read (`follow`
+  // sets its PostgreSQL source's snapshot there: src/follow/). Throws to refuse the source.
+  std::function<void(source::Source&)> configure_source;
 };
 
 // Connects; errors name the side ("source: cannot connect: ...").
