@@ -252,6 +252,35 @@ TEST_F(SqliteSource, AKeylessTableIsReadOnlyWhenItChanged) {
   EXPECT_EQ(verify(cfg).exit_code, 0);
 }
 
+TEST_F(SqliteSource, AnUntouchedFileIsProvedUnchangedByItsStampAndAnyWriteEndsThat) {
+  for (std::string journal : {"wal", "delete"}) {
+    SCOPED_TRACE(journal);
+    DesktopFile d(file("stamp-" + journal + ".db"), journal);
+    tgt().exec("DROP TABLE IF EXISTS jobs");
+    jobs_schema(d);
+    d.exec("INSERT INTO jobs (job_id, title) VALUES (1, 'a'), (2, 'b')");
+    d.exec("CREATE TABLE notes (id INTEGER, body TEXT)");  // not synced: its writes still move the stamp
+    std::string cfg = config(d.path(), jobs_yaml(), owner());
+    std::filesystem::remove(file("stagesync.fingerprints"));
+    // A file written less than 2 s before a run is "racy": its stamp is not trusted, the table is scanned.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    ASSERT_EQ(sync(cfg).exit_code, 0);
+    auto quiet = incremental(cfg);
+    EXPECT_NE(quiet.tables.front().reason.find("untouched"), std::string::npos) << quiet.tables.front().reason;
+    // The same value written again (same size, same page) is still a write: the stamp moves, the values are compared.
+    d.exec("UPDATE jobs SET title = 'c' WHERE job_id = 2");
+    auto changed = incremental(cfg);
+    EXPECT_EQ(changed.tables.front().counts.updated, 1) << changed.tables.front().reason;
+    EXPECT_EQ(column("SELECT title FROM jobs WHERE job_id = 2").at(0), "c");
+    // A write to a table the sync does not read moves the stamp too; the digest then proves `jobs` unchanged.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    d.exec("INSERT INTO notes VALUES (1, 'x')");
+    auto other = incremental(cfg);
+    EXPECT_NE(other.tables.front().reason.find("digest"), std::string::npos) << other.tables.front().reason;
+    EXPECT_EQ(other.tables.front().counts.read, 0);
+  }
+}
+
 TEST_F(SqliteSource, FingerprintsOfAnotherRunAreNotTrusted) {
   DesktopFile d(file("desktop.db"));
   jobs_schema(d);

@@ -35,9 +35,9 @@ FingerprintCache::FingerprintCache(const std::string& path) : path_(path), st_(s
   }
   sqlite3_busy_timeout(db_, 10000);
   exec("PRAGMA synchronous = NORMAL");
-  // A larger page cache than SQLite's 2 MB default (bounded: 16 MB) keeps a
+  // A larger page cache than SQLite's 2 MB default (bounded: 8 MB) keeps a
   // run's comparison of a large table's keys off the temporary file.
-  exec("PRAGMA cache_size = -16384");
+  exec("PRAGMA cache_size = -8192");
   exec("CREATE TABLE IF NOT EXISTS tables (name TEXT PRIMARY KEY, run_id TEXT NOT NULL, source TEXT NOT NULL)");
   exec("CREATE TABLE IF NOT EXISTS rows (tbl TEXT NOT NULL, key BLOB NOT NULL, fp INTEGER NOT NULL, "
        "PRIMARY KEY (tbl, key)) WITHOUT ROWID");

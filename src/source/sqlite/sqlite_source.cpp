@@ -7,6 +7,7 @@
 
 #include "delta/deletions.h"
 #include "pg/sql.h"
+#include "source/sqlite/file_stamp.h"
 #include "source/sqlite/row_reader.h"
 #include "source/sqlite/stored_digest.h"
 #include "source/stage_run.h"
@@ -93,6 +94,10 @@ void SqliteSource::stage(StageRun& run) {
   pending_tables_.clear();
   references_.clear();
   read_whole_.assign(run.plan.tables.size(), false);
+  // The file's stamp, before the snapshot: equal to the one a table's digest
+  // was recorded with (and not racy), the file is untouched since (file_stamp.h).
+  FileStamp stamp = FileStamp::of(db_->path());
+  std::string trusted_stamp = stamp.racy ? std::string() : stamp.text;
   // One consistent state of every table; the application keeps writing.
   sqlite::Snapshot snapshot(*db_);
   sqlite::Database& db = snapshot.reader();
@@ -133,14 +138,34 @@ void SqliteSource::stage(StageRun& run) {
     if (full.empty()) full = follow_parents(run, i, as_child);
     // The stored values digested (one plain scan): equal to the last run's, the
     // table sends nothing, without a row converted or a key compared.
-    std::string digest = stored.of(t);
-    bool same_values = full.empty() && cache_.digest(t.target_name) == digest;
-    cache_.set_digest(t.target_name, digest);
+    // Recorded as "<file stamp>#<digest>". An untouched file needs no scan:
+    // its digest is the recorded one, when the table is read the same way.
+    std::string recorded = cache_.digest(t.target_name);
+    size_t hash = recorded.rfind('#');
+    std::string recorded_stamp = hash == std::string::npos ? "" : recorded.substr(0, hash);
+    std::string recorded_digest = hash == std::string::npos ? "" : recorded.substr(hash + 1);
+    std::string digest;
+    int64_t rows = 0;
+    bool untouched = false;
+    if (full.empty() && !trusted_stamp.empty() && recorded_stamp == trusted_stamp &&
+        recorded_digest.rfind(stored.shape(t), 0) == 0) {
+      digest = recorded_digest;
+      untouched = true;
+      size_t at = digest.find('/') + 1;
+      rows = std::stoll(digest.substr(at, digest.find(':', at) - at));
+    } else {
+      digest = stored.of(t);
+      rows = stored.rows();
+    }
+    bool same_values = full.empty() && recorded_digest == digest;
+    cache_.set_digest(t.target_name, trusted_stamp + "#" + digest);
     if (same_values && as_child.empty()) {
-      r.watermark.rows = stored.rows();
+      r.watermark.rows = rows;
       run.mark_unchanged(i, delta::MethodChoice{delta::Method::Fingerprint,
-                                                "fingerprints: nothing changed since the last run (the stored "
-                                                "values' digest as recorded)",
+                                                untouched ? "fingerprints: nothing changed since the last run (the "
+                                                            "file is untouched since, by its stamp)"
+                                                          : "fingerprints: nothing changed since the last run (the "
+                                                            "stored values' digest as recorded)",
                                                 "", false});
       r.stage_seconds = since(start);
       run.progress(i, 0, r.stage_seconds, true);

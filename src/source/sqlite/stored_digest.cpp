@@ -48,32 +48,46 @@ std::string StoredDigest::rows(const std::string& select, const plan::TablePlan*
   return out;
 }
 
-std::string StoredDigest::of(const plan::TablePlan& t) {
-  // The columns read from the table itself (lookup columns come from their tables), and the match columns.
-  std::string cols, shape;
+namespace {
+
+// The table's own columns read (lookup values come from their tables), and the lookups' match columns.
+std::string table_select(const plan::TablePlan& t) {
+  std::string cols;
   for (const auto& c : t.columns) {
     if (c.lookup < 0) cols += (cols.empty() ? "t." : ", t.") + quote_ident(c.name);
-    shape += c.name + " " + c.target.base_type + " " + std::to_string(c.lookup) + ";";
   }
   for (const auto& l : t.lookups) {
     for (const auto& m : l.match) cols += (cols.empty() ? "t." : ", t.") + quote_ident(m);
   }
-  std::string select = "SELECT " + (cols.empty() ? std::string("1") : cols) + " FROM main." +
-                       quote_ident(t.source.name) + " AS t";
-  // The scope exactly as the row reader applies it; its values are part of the shape.
-  select += scope_where(t);
+  // The scope exactly as the row reader applies it.
+  return "SELECT " + (cols.empty() ? std::string("1") : cols) + " FROM main." + quote_ident(t.source.name) +
+         " AS t" + scope_where(t);
+}
+
+std::string lookup_select(const plan::ResolvedLookup& l) {
+  std::string lc;
+  for (const auto& m : l.match) lc += quote_ident(m) + ", ";
+  return "SELECT " + lc + quote_ident(l.take) + " FROM main." + quote_ident(l.from.name);
+}
+
+}  // namespace
+
+std::string StoredDigest::shape(const plan::TablePlan& t) const {
+  std::string shape;
+  for (const auto& c : t.columns) shape += c.name + " " + c.target.base_type + " " + std::to_string(c.lookup) + ";";
   for (const auto& [column, value] : t.scope) shape += "scope " + column + "=" + value + ";";
-  std::string digest = rows(select, &t);
-  rows_ = static_cast<int64_t>(counted_);
-  for (const auto& l : t.lookups) {
-    std::string lc;
-    for (const auto& m : l.match) lc += quote_ident(m) + ", ";
-    digest += "|" + rows("SELECT " + lc + quote_ident(l.take) + " FROM main." + quote_ident(l.from.name));
-  }
   shape += "key:";
   for (const auto& k : t.key) shape += k + ",";
-  shape += "tz:" + timezone_ + ";" + select;
-  return std::to_string(XXH3_64bits(shape.data(), shape.size())) + "/" + digest;
+  shape += "tz:" + timezone_ + ";" + table_select(t);
+  for (const auto& l : t.lookups) shape += ";" + lookup_select(l);
+  return std::to_string(XXH3_64bits(shape.data(), shape.size())) + "/";
+}
+
+std::string StoredDigest::of(const plan::TablePlan& t) {
+  std::string digest = rows(table_select(t), &t);
+  rows_ = static_cast<int64_t>(counted_);
+  for (const auto& l : t.lookups) digest += "|" + rows(lookup_select(l));
+  return shape(t) + digest;
 }
 
 }  // namespace stagesync::source::sqlite_source

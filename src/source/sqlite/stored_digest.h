@@ -20,8 +20,11 @@ namespace stagesync::source::sqlite_source {
 class StoredDigest {
  public:
   explicit StoredDigest(sqlite::Database& db, std::string timezone) : db_(db), timezone_(std::move(timezone)) {}
-  // The digest of `table` in the open snapshot (as text, compared for equality only).
+  // The digest of `table` in the open snapshot (as text, compared for equality only):
+  // "<shape>/<rows>:<sum>|<lookup tables' rows:sum>...".
   std::string of(const plan::TablePlan& table);
+  // The digest's "<shape>/" prefix alone (no scan): what the sync reads of the table, and how.
+  std::string shape(const plan::TablePlan& table) const;
   // The in-scope rows the last of() counted in the table itself.
   int64_t rows() const { return rows_; }
 
