@@ -34,6 +34,9 @@ FingerprintCache::FingerprintCache(const std::string& path) : path_(path), st_(s
     throw std::runtime_error("fingerprint cache " + path + ": cannot open: " + why);
   }
   sqlite3_busy_timeout(db_, 10000);
+  // WAL with synchronous NORMAL: a commit costs no fsync. A power cut may lose
+  // the last commit, leaving the cache behind the target: safe (see the header).
+  exec("PRAGMA journal_mode = WAL");
   exec("PRAGMA synchronous = NORMAL");
   // A larger page cache than SQLite's 2 MB default (bounded: 8 MB) keeps a
   // run's comparison of a large table's keys off the temporary file.
