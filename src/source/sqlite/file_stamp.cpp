@@ -24,6 +24,11 @@ FileStamp FileStamp::of(const std::string& path) {
       s.text += "|no wal";
       continue;
     }
+    if (p != path && st.st_size == 0) {
+      // An empty -wal holds nothing (a reader's open creates one): the same as none.
+      s.text += "|no wal";
+      continue;
+    }
     // The -wal's status-change time moves when a reader opens it (SQLite gives it the database's owner
     // when run as root), so only its modification time counts; the file's both.
     bool wal = p != path;
