@@ -169,4 +169,8 @@ Config parse_config(const std::string& yaml_text, const std::string& name_for_me
 // An empty value is not an error (it is passed to libpq as the password).
 void check_environment(const Config& cfg);
 
+// A file of stagesync's own next to the configuration at `config_path`:
+// the path without its .yaml/.yml extension, then `suffix` (".state.json").
+std::string beside(const std::string& config_path, const std::string& suffix);
+
 }  // namespace stagesync::config

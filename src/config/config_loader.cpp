@@ -427,6 +427,17 @@ Config parse_config(const std::string& yaml_text, const std::string& file) {
   return c;
 }
 
+std::string beside(const std::string& config_path, const std::string& suffix) {
+  std::string base = config_path;
+  for (const std::string ext : {".yaml", ".yml"}) {
+    if (base.size() > ext.size() && base.compare(base.size() - ext.size(), ext.size(), ext) == 0) {
+      base.resize(base.size() - ext.size());
+      break;
+    }
+  }
+  return base + suffix;
+}
+
 Config load_config(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw ConfigError({path + ": cannot read the configuration file"});

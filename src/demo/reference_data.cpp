@@ -61,13 +61,6 @@ std::vector<std::string> lits(std::initializer_list<std::string_view> texts) {
   return out;
 }
 
-uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 // Pseudo-randomness evaluated by the server: each value is a hash of (seed, stream, an input
 // expression), so results do not depend on row order, parallel workers or setseed().
 class Rand {
@@ -750,6 +743,13 @@ const char* kConfigReverse = R"(reverse:
 )";
 
 }  // namespace
+
+uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
 
 std::vector<std::string> desktop_schema_sql() {
   std::vector<std::string> out = {kTouchFunction};

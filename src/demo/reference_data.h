@@ -20,6 +20,9 @@ namespace stagesync::demo {
 // mobile-owned tables workdiary and learequest that reverse sync writes into (no trigger on them).
 std::vector<std::string> desktop_schema_sql();
 
+// The splitmix64 finaliser: the demo data's seeded choices are made from it.
+uint64_t mix64(uint64_t x);
+
 // Fills the desktop tables. scale 1.0 is one office (about 93,000 rows: climaster 729, jobshead 24,568,
 // jobtasks 64,711, taskchecklist 2,894, mbreminder 130, mbremdetail 300, mbstaff 16, small masters);
 // the masters orgmaster, locmaster, conmaster, taskmaster and jobmaster do not scale. Every row,

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "demo/reference_data.h"
 #include "pg/copy_stream.h"
 
 namespace stagesync::demo {
@@ -306,13 +307,6 @@ void remove_file_set(const std::string& path) {
 
 // ---------------------------------------------------------------------------------------------
 // Changes
-
-uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // Seeded choices made in SQL by arithmetic SQLite has (no hash functions there): "(x * A + B) % m" with a
 // prime A (coprime with every modulus used) and B below m picks one residue class of the ids.

@@ -1,5 +1,7 @@
 #include "run/run_state.h"
 
+#include "config/config.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -69,17 +71,7 @@ RunState RunState::from_json(const nlohmann::json& j) {
   return s;
 }
 
-std::string default_state_path(const std::string& config_path) {
-  std::string base = config_path;
-  for (const char* ext : {".yaml", ".yml"}) {
-    size_t n = std::strlen(ext);
-    if (base.size() > n && base.compare(base.size() - n, n, ext) == 0) {
-      base.resize(base.size() - n);
-      break;
-    }
-  }
-  return base + ".state.json";
-}
+std::string default_state_path(const std::string& config_path) { return config::beside(config_path, ".state.json"); }
 
 std::optional<RunState> load_run_state(const std::string& path, std::string& problem) {
   if (access(path.c_str(), F_OK) != 0) return std::nullopt;  // no cycle has run here yet

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 
 #include "delta/deletions.h"
@@ -63,15 +62,7 @@ const std::string& cache_key(const plan::TablePlan& t, const RowReader& row) {
 }  // namespace
 
 std::string default_cache_path(const std::string& config_path) {
-  std::string base = config_path.empty() ? "stagesync" : config_path;
-  for (const char* ext : {".yaml", ".yml"}) {
-    size_t n = std::strlen(ext);
-    if (base.size() > n && base.compare(base.size() - n, n, ext) == 0) {
-      base.resize(base.size() - n);
-      break;
-    }
-  }
-  return base + ".fingerprints";
+  return config::beside(config_path.empty() ? "stagesync" : config_path, ".fingerprints");
 }
 
 SqliteSource::SqliteSource(const config::Config& cfg, const std::string& cache_path)
@@ -134,6 +125,19 @@ void SqliteSource::stage(StageRun& run) {
     } else if (r.collision_freed) {
       full = "a key set aside for a collision with a foreign row is free now";
     }
+    // The table proved unchanged (`why`), or read whole (`why`).
+    auto unchanged = [&](const std::string& why) {
+      run.mark_unchanged(i, delta::MethodChoice{delta::Method::Fingerprint,
+                                                "fingerprints: nothing changed since the last run (" + why + ")", "",
+                                                false});
+      r.stage_seconds = since(start);
+      run.progress(i, 0, r.stage_seconds, true);
+    };
+    auto whole = [&](const std::string& why) {
+      r.method = delta::MethodChoice{delta::Method::Full, why, "", false};
+      read_whole(run, i, chain, db);
+      r.stage_seconds = since(start);
+    };
     std::vector<int> as_child;  // references whose changed parents' children are read again
     if (full.empty()) full = follow_parents(run, i, as_child);
     // The stored values digested (one plain scan): equal to the last run's, the
@@ -161,20 +165,11 @@ void SqliteSource::stage(StageRun& run) {
     cache_.set_digest(t.target_name, trusted_stamp + "#" + digest);
     if (same_values && as_child.empty()) {
       r.watermark.rows = rows;
-      run.mark_unchanged(i, delta::MethodChoice{delta::Method::Fingerprint,
-                                                untouched ? "fingerprints: nothing changed since the last run (the "
-                                                            "file is untouched since, by its stamp)"
-                                                          : "fingerprints: nothing changed since the last run (the "
-                                                            "stored values' digest as recorded)",
-                                                "", false});
-      r.stage_seconds = since(start);
-      run.progress(i, 0, r.stage_seconds, true);
+      unchanged(untouched ? "the file is untouched since, by its stamp" : "the stored values' digest as recorded");
       continue;
     }
     if (!full.empty()) {
-      r.method = delta::MethodChoice{delta::Method::Full, full, "", false};
-      read_whole(run, i, chain, db);
-      r.stage_seconds = since(start);
+      whole(full);
       continue;
     }
 
@@ -188,28 +183,16 @@ void SqliteSource::stage(StageRun& run) {
     // A keyless table's one fingerprint is checked with the row count the last run recorded.
     if (d.wanted == 0 && d.deleted == 0 && as_child.empty() &&
         (t.keyed() || (previous && previous->rows == all.rows()))) {
-      run.mark_unchanged(i, delta::MethodChoice{delta::Method::Fingerprint,
-                                                "fingerprints: nothing changed since the last run (every row's "
-                                                "fingerprint as recorded)",
-                                                "", false});
-      r.stage_seconds = since(start);
-      run.progress(i, 0, r.stage_seconds, true);
+      unchanged("every row's fingerprint as recorded");
       continue;
     }
     if (!t.keyed()) {
-      r.method = delta::MethodChoice{
-          delta::Method::Full, "key: none: the table's fingerprint changed, so it is read and compared whole", "", false};
-      read_whole(run, i, chain, db);
-      r.stage_seconds = since(start);
+      whole("key: none: the table's fingerprint changed, so it is read and compared whole");
       continue;
     }
     if (d.wanted * 2 > all.rows()) {
-      r.method = delta::MethodChoice{delta::Method::Full,
-                                     "fingerprints: most keys changed (" + std::to_string(d.wanted) + " of " +
-                                         std::to_string(all.rows()) + " rows), so the table is read whole",
-                                     "", false};
-      read_whole(run, i, chain, db);
-      r.stage_seconds = since(start);
+      whole("fingerprints: most keys changed (" + std::to_string(d.wanted) + " of " + std::to_string(all.rows()) +
+            " rows), so the table is read whole");
       continue;
     }
     r.method = delta::MethodChoice{delta::Method::Fingerprint,
