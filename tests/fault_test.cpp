@@ -132,6 +132,15 @@ TEST_F(Faults, SigtermCancelsWhatIsRunningAndChangesNothing) {
     recreate_from_template(db.name());
     std::string cfg = config_for(db.url());
     pid_t pid = spawn({"sync", "--config", cfg});
+    // The handlers are installed before the first connection: wait for the
+    // run's target session (a slow start-up under sanitizers is not the run).
+    pg::Connection watch = db.connect();
+    for (int k = 0; k < 400 && watch.exec("SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE datname = "
+                                           "pg_catalog.current_database() AND application_name = 'stagesync'")
+                                       .int64(0, 0) == 0;
+         ++k) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
     std::this_thread::sleep_for(std::chrono::duration<double>(when(rng)));
     kill(pid, SIGTERM);
     int code = wait_exit(pid);
