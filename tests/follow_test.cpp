@@ -30,26 +30,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::unique_ptr<cluster::LocalCluster>& desktop_server_slot() {
-  static std::unique_ptr<cluster::LocalCluster> server;
-  return server;
-}
-
-cluster::LocalCluster& desktop_server() {
-  auto& s = desktop_server_slot();
-  if (!s) {
-    s = std::make_unique<cluster::LocalCluster>("stagesync-test-follow");
-    admin(*s).exec("ALTER SYSTEM SET wal_level = logical");
-    s->restart();
-  }
-  return *s;
-}
-
-class DesktopServerEnvironment : public ::testing::Environment {
- public:
-  void TearDown() override { desktop_server_slot().reset(); }
-};
-const auto* registered = ::testing::AddGlobalTestEnvironment(new DesktopServerEnvironment);
+cluster::LocalCluster& desktop_server() { return Servers::logical(); }
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);

@@ -40,26 +40,7 @@ using logical::TransactionReader;
 // A server of its own with wal_level = logical (a restart after ALTER
 // SYSTEM: wal_level is read only at start); the shared source server keeps
 // the default (replica) and plays the desktop that is not ready.
-std::unique_ptr<cluster::LocalCluster>& logical_server_slot() {
-  static std::unique_ptr<cluster::LocalCluster> server;
-  return server;
-}
-
-cluster::LocalCluster& logical_server() {
-  auto& s = logical_server_slot();
-  if (!s) {
-    s = std::make_unique<cluster::LocalCluster>("stagesync-test-logical");
-    admin(*s).exec("ALTER SYSTEM SET wal_level = logical");
-    s->restart();
-  }
-  return *s;
-}
-
-class LogicalServerEnvironment : public ::testing::Environment {
- public:
-  void TearDown() override { logical_server_slot().reset(); }
-};
-const auto* registered = ::testing::AddGlobalTestEnvironment(new LogicalServerEnvironment);
+cluster::LocalCluster& logical_server() { return Servers::logical(); }
 
 // A server setting changed for one test (ALTER SYSTEM and a reload), put
 // back however the test ends.

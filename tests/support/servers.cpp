@@ -8,7 +8,7 @@ namespace stagesync::testing {
 namespace {
 
 std::unique_ptr<cluster::LocalCluster>& slot(int which) {
-  static std::unique_ptr<cluster::LocalCluster> servers[2];
+  static std::unique_ptr<cluster::LocalCluster> servers[3];
   return servers[which];
 }
 
@@ -29,9 +29,18 @@ const auto* registered = ::testing::AddGlobalTestEnvironment(new ServersEnvironm
 
 cluster::LocalCluster& Servers::source() { return get(0); }
 cluster::LocalCluster& Servers::target() { return get(1); }
+cluster::LocalCluster& Servers::logical() {
+  auto& s = slot(2);
+  if (!s) {
+    s = std::make_unique<cluster::LocalCluster>("stagesync-test-logical");
+    // wal_level is read only at start: ALTER SYSTEM, then a restart.
+    admin(*s).exec("ALTER SYSTEM SET wal_level = logical");
+    s->restart();
+  }
+  return *s;
+}
 void Servers::shutdown() {
-  slot(0).reset();
-  slot(1).reset();
+  for (int which : {0, 1, 2}) slot(which).reset();
 }
 
 pg::Connection admin(cluster::LocalCluster& server) {

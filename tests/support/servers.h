@@ -16,7 +16,10 @@ class Servers {
  public:
   static cluster::LocalCluster& source();
   static cluster::LocalCluster& target();
-  // Stops both servers (called by the gtest environment at the end).
+  // A desktop server of its own with wal_level = logical (logical decoding,
+  // `follow`), started on first use; the source server keeps the default.
+  static cluster::LocalCluster& logical();
+  // Stops every server started (called by the gtest environment at the end).
   static void shutdown();
 };
 
