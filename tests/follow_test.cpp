@@ -247,6 +247,66 @@ TEST_F(Follow, A200000RowDesktopTransactionArrivesWhole) {
   expect_equal_to_full_sync();
 }
 
+// A batch reads only the keys its transactions name (decision 0012, "Batches
+// read by key"): a table the WAL shows no change of is neither read nor
+// compared, a changed one reads its listed keys' rows (and the children of
+// those rows); where the WAL carries no old key (notes: no primary key) or a
+// lookup's table changed, the table is reconciled as by an incremental run.
+TEST_F(Follow, BatchesReadOnlyTheKeysTheWalNames) {
+  desktop_.exec("INSERT INTO accounts SELECT g, 'bulk ' || g, 0 FROM generate_series(1000, 5999) g");
+  desktop_.exec("INSERT INTO entries SELECT g, g, 1, 0 FROM generate_series(1000, 5999) g");
+  follow_once();
+  // (mode used, rows read) of `table` in the last batch.
+  auto used = [&](const std::string& table) {
+    pg::Result r = target_.exec(
+        "SELECT mode_used || ' ' || rows_read FROM stagesync.table_runs WHERE table_name = $1 AND run_id = "
+        "(SELECT last_run_id FROM stagesync.follow_state)",
+        std::vector<pg::Param>{table});
+    return r.rows() ? r.text(0, 0) : "(no record)";
+  };
+  desktop_.exec("UPDATE accounts SET owner = 'renamed' WHERE id = 2");  // no old key: the key is the primary key
+  desktop_.exec("DELETE FROM entries WHERE id IN (4, 5999)");
+  desktop_.exec("UPDATE accounts SET id = 30 WHERE id = 5999");  // the old key too
+  desktop_.exec("INSERT INTO entries VALUES (200, 1001, 1, 7)");
+  CliResult r = follow_once();
+  EXPECT_NE((r.out + r.err).find("4 table(s) read by key, 0 reconciled"), std::string::npos) << r.out << r.err;
+  expect_equal_to_full_sync();
+  EXPECT_EQ(used("kinds"), "logical 0");
+  EXPECT_EQ(used("notes"), "logical 0");
+  EXPECT_EQ(used("accounts"), "logical 2");  // 2 and 30 (5999 is gone)
+  EXPECT_EQ(used("entries"), "logical 2");   // 200, and 2 (a child of a staged parent row)
+  EXPECT_EQ(target_count("SELECT count(*) FROM accounts WHERE id = 5999"), 0);
+
+  // notes carries no old key for its deletes; a lookup's table changes under entries.
+  desktop_.exec("DELETE FROM notes WHERE id = 2; UPDATE kinds SET label = 'first' WHERE kind_id = 1");
+  r = follow_once();
+  expect_equal_to_full_sync();
+  EXPECT_EQ(used("notes").substr(0, 7), "cursor ") << r.out << r.err;
+  EXPECT_EQ(used("entries").substr(0, 7), "cursor ") << r.out << r.err;
+  EXPECT_EQ(used("kinds"), "logical 1");
+  EXPECT_EQ(used("accounts"), "logical 0");
+  EXPECT_NE((r.out + r.err).find("2 table(s) read by key, 2 reconciled"), std::string::npos) << r.out << r.err;
+
+  // After the opt-in (REPLICA IDENTITY FULL) notes' deletes and updates carry their old row: listed.
+  std::string opted = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_db_.url() +
+                            "\" }\nfollow: { interval: 0.2, replica_identity: full }\n" + kTables);
+  CliResult ri = cli({"follow", "--config", opted, "--apply-replica-identity"});
+  ASSERT_EQ(ri.exit_code, 0) << ri.out << ri.err;
+  desktop_.exec("DELETE FROM notes WHERE id = 3; UPDATE notes SET id = 40 WHERE id = 4; TRUNCATE unfollowed");
+  r = cli({"follow", "--config", opted, "--once"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  expect_equal_to_full_sync();
+  EXPECT_EQ(used("notes"), "logical 1");  // 40 (3 and 4 are gone)
+  EXPECT_EQ(target_count("SELECT count(*) FROM notes WHERE id IN (3, 4)"), 0);
+
+  // A TRUNCATE names no keys: the table is reconciled.
+  desktop_.exec("BEGIN; TRUNCATE notes; INSERT INTO notes SELECT g, 'again' FROM generate_series(1, 9) g; COMMIT");
+  r = follow_once();
+  expect_equal_to_full_sync();
+  EXPECT_EQ(used("notes").substr(0, 7), "cursor ") << r.out << r.err;
+  EXPECT_EQ(target_count("SELECT count(*) FROM notes WHERE body = 'again'"), 9);
+}
+
 TEST_F(Follow, ADroppedSlotMeansAFullSyncAndANewSlot) {
   follow_once();
   std::string first = slot();

@@ -15,6 +15,7 @@ std::string to_string(Method m) {
     case Method::Full: return "full";
     case Method::Cursor: return "cursor";
     case Method::Fingerprint: return "fingerprint";
+    case Method::Logical: return "logical";
   }
   return "full";
 }

@@ -4,6 +4,8 @@
 //               (changed_since()), plus key-set reconciliation for deletions
 //  fingerprint  per-row fingerprints of the mapped rows, compared by buckets,
 //               then by key in the buckets that differ (source::postgres::Reconciliation)
+//  logical      the keys a record of the source's own changes names (the
+//               desktop's logical decoding: source::KeyList), deletions among them
 //  full         every row, as in --mode full
 //
 // choose_method() never fails: where an incremental method cannot be trusted
@@ -20,14 +22,15 @@
 
 namespace stagesync::delta {
 
-enum class Method { Full, Cursor, Fingerprint };
+enum class Method { Full, Cursor, Fingerprint, Logical };
 std::string to_string(Method m);
 
 struct MethodChoice {
   Method method = Method::Full;
   std::string reason;
   std::string window;  // cursor: the rows to read (alias t): the change window, or for
-                       // keep-newest tables every row of a key with a changed row
+                       // keep-newest tables every row of a key with a changed row;
+                       // logical: every row of a listed key
   // cursor: a table a lookup reads changed, so the rows whose stored lookup
   // value differs from the source's current one are read too (lookup_drift()).
   bool lookup_drift = false;

@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "follow/changed_keys.h"
 #include "follow/desktop_snapshot.h"
 #include "logical/readiness.h"
 #include "logical/replica_identity.h"
@@ -29,7 +30,7 @@ namespace {
 // snapshot (`snapshot_name`, empty: one of its own) and call `in_snapshot`
 // inside it; any other kind of source is refused.
 std::function<void(source::Source&)> in_snapshot(std::string snapshot_name,
-                                                 std::function<void(pg::Connection&)> in_snapshot) {
+                                                 source::postgres::PostgresSource::InSnapshot in_snapshot) {
   return [snapshot_name = std::move(snapshot_name), in_snapshot = std::move(in_snapshot)](source::Source& s) {
     auto* desktop = dynamic_cast<source::postgres::PostgresSource*>(&s);
     if (!desktop) throw run::Refused("follow reads a PostgreSQL desktop's write-ahead log; this source is " + s.describe());
@@ -320,36 +321,56 @@ class Follower {
 
   // The transactions after `held_` until the stream reaches `goal` (nothing
   // the snapshot shows can come later), waiting at most a few seconds: a
-  // transaction not drained in time goes to the next batch.
-  std::optional<logical::Transaction> next_until(Lsn goal) {
+  // transaction not drained in time goes to the next batch. `drained`: the
+  // stream reached `goal`.
+  std::optional<logical::Transaction> next_until(Lsn goal, bool& drained) {
     auto deadline = Clock::now() + 5s;
+    drained = false;
     for (;;) {
-      if (!reader_->inside_transaction() && std::max(stream_->server_wal_end(), stream_->received()) >= goal)
+      if (!reader_->inside_transaction() && std::max(stream_->server_wal_end(), stream_->received()) >= goal) {
+        drained = true;
         return std::nullopt;
+      }
       if (auto t = reader_->next(100ms)) return t;
       if (Clock::now() > deadline) return std::nullopt;
       stream_->send_status(true);
     }
   }
 
-  // One batch: the transactions the sync's snapshot shows, applied by that sync.
+  // One batch: the transactions the sync's snapshot shows, applied by that
+  // sync, which reads only the keys they name where it can (ChangedKeys).
   void batch() {
     Lsn last;
     int64_t transactions = 0;
     int64_t changes = 0;
+    std::string unlisted;  // why the batch was read without key lists
     run::SyncOptions so;
     so.mode = "incremental";
     so.no_retry = true;
     so.session.lock_wait_seconds = std::max(o_.lock_wait_seconds, 30.0);
-    so.session.configure_source = in_snapshot("", [&](pg::Connection& c) {
-      DesktopSnapshot snap = DesktopSnapshot::read(c);
-      while (held_ && snap.shows(held_->xid)) {
-        last = held_->end_lsn;
-        ++transactions;
-        changes += static_cast<int64_t>(held_->changes.size());
-        held_ = next_until(snap.wal_insert);
-      }
-    });
+    so.session.configure_source = in_snapshot(
+        "", [&](pg::Connection& c, const plan::SyncPlan& plan) -> std::optional<source::KeyLists> {
+          DesktopSnapshot snap = DesktopSnapshot::read(c);
+          ChangedKeys keys(plan, logical::read_identities(c, ChangedKeys::relations(plan)));
+          bool drained = false;
+          while (held_ && snap.shows(held_->xid)) {
+            last = held_->end_lsn;
+            ++transactions;
+            changes += static_cast<int64_t>(held_->changes.size());
+            keys.add(*held_);
+            held_ = next_until(snap.wal_insert, drained);
+          }
+          // The lists are exact when every transaction the snapshot shows was
+          // taken: the stream reached the snapshot's WAL position, or stopped
+          // at a transaction whose commit ends after it (and so after the
+          // snapshot). Else (a transaction not drained in time, a commit
+          // racing the snapshot) the batch is read as an incremental run.
+          if (held_ ? held_->end_lsn <= snap.wal_insert : !drained) {
+            unlisted = "the stream did not show every transaction of the batch's snapshot in time";
+            return std::nullopt;
+          }
+          return keys.lists();
+        });
     so.record_in_commit = [&](pg::Pipeline& p, const std::string& run_id) {
       if (last.valid()) record(p, last, run_id, false);
     };
@@ -360,15 +381,19 @@ class Follower {
     }
     ++batches_;
     summary_.run_id = s.run_id;
-    int64_t ins = 0, upd = 0, del = 0;
+    int64_t ins = 0, upd = 0, del = 0, by_key = 0, reconciled = 0;
     for (const auto& t : s.tables) {
       ins += t.counts.inserted;
       upd += t.counts.updated;
       del += t.counts.deleted;
+      if (t.mode_used == "logical") ++by_key;
+      if (t.mode_used == "cursor" || t.mode_used == "fingerprint" || t.mode_used == "full") ++reconciled;
     }
     out_.info("batch " + s.run_id + ": " + std::to_string(transactions) + " desktop transaction(s), " +
-              std::to_string(changes) + " change(s); inserted " + std::to_string(ins) + ", updated " +
-              std::to_string(upd) + ", deleted " + std::to_string(del) + "; target at " + applied_.str());
+              std::to_string(changes) + " change(s); " + std::to_string(by_key) + " table(s) read by key, " +
+              std::to_string(reconciled) + " reconciled" + (unlisted.empty() ? "" : " (" + unlisted + ")") +
+              "; inserted " + std::to_string(ins) + ", updated " + std::to_string(upd) + ", deleted " +
+              std::to_string(del) + "; target at " + applied_.str());
   }
 
   // The slot's cost on the desktop's disk (follow.max_retained_wal); a lost slot throws SlotLost.

@@ -18,6 +18,23 @@ double since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// A listed table's keys as one text[] value per key column (keys_in()).
+std::vector<std::string> listed_arrays(const KeyList& list) {
+  std::vector<std::string> arrays;
+  for (const auto& column : list.columns) arrays.push_back(pg::text_array(column));
+  return arrays;
+}
+
+// Whether every row change of `name` reaches logical decoding under that
+// name: a plain table without inheritance children (a view's, a partitioned
+// or inherited table's changes are decoded under other tables' names).
+bool decoded_under_own_name(pg::Connection& source, const std::string& name) {
+  pg::Result r = source.exec(
+      "SELECT relkind = 'r' AND NOT relhassubclass FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1)",
+      std::vector<pg::Param>{name});
+  return r.rows() == 1 && r.text(0, 0) == "t";
+}
+
 }  // namespace
 
 PostgresSource::PostgresSource(std::unique_ptr<pg::Connection> conn, const config::Config& cfg)
@@ -51,7 +68,10 @@ void PostgresSource::stage(StageRun& run) {
     logical::begin_in_snapshot(*conn_, snapshot_name_);
   }
   snapshot_ = current_snapshot(*conn_, identity);
-  if (in_snapshot_) in_snapshot_(*conn_);
+  lists_.clear();
+  if (in_snapshot_) {
+    if (auto lists = in_snapshot_(*conn_, run.plan); lists && lists->size() == run.plan.tables.size()) lists_ = *lists;
+  }
   if (run.incremental) {
     stage_incremental(run, hashes_match);
   } else {
@@ -60,7 +80,7 @@ void PostgresSource::stage(StageRun& run) {
   conn_->exec("COMMIT");
 }
 
-void PostgresSource::set_snapshot(std::string snapshot_name, std::function<void(pg::Connection&)> in_snapshot) {
+void PostgresSource::set_snapshot(std::string snapshot_name, InSnapshot in_snapshot) {
   snapshot_name_ = std::move(snapshot_name);
   in_snapshot_ = std::move(in_snapshot);
 }
@@ -98,21 +118,23 @@ void PostgresSource::stage_incremental(StageRun& run, bool hashes_match) {
     TableRun& r = run.tables[i];
     const plan::TablePlan& t = run.plan.tables[i];
     auto start = std::chrono::steady_clock::now();
-    int64_t window_rows = choose(run, i, hashes_match);
+    int64_t window_rows = !lists_.empty() && choose_listed(run, i, lists_[i]) ? -1 : choose(run, i, hashes_match);
     if (r.unchanged) {
       r.stage_seconds = since(start);
       run.progress(i, r.rows_read, r.stage_seconds, true);
       continue;
     }
     delta::Method m = r.method.method;
-    std::string where = m == delta::Method::Cursor ? r.method.window : m == delta::Method::Fingerprint ? "false" : "";
+    bool windowed = m == delta::Method::Cursor || m == delta::Method::Logical;
+    std::string where = windowed ? r.method.window : m == delta::Method::Fingerprint ? "false" : "";
     // A read known to be empty is not sent: fingerprints stage nothing first,
     // and a cursor window the counting scan found empty.
     bool empty = where == "false" || (m == delta::Method::Cursor && window_rows == 0);
     if (!empty) {
-      if (m == delta::Method::Cursor) window[i] = source_select(t, *conn_, where);
+      if (windowed) window[i] = source_select(t, *conn_, where);
       auto loaded = [&r, m](int64_t rows, const std::vector<int64_t>&) {
-        r.rows_read = r.source_rows = rows;
+        r.rows_read = rows;
+        if (m != delta::Method::Logical) r.source_rows = rows;  // (logical: counted by choose_listed())
         if (m == delta::Method::Full) r.watermark.rows = rows;
       };
       reads.add(stage::CopyChain::Copy{copy_from(*conn_, source_select(t, *conn_, where)), r.staging->copy_in(),
@@ -135,8 +157,10 @@ void PostgresSource::stage_incremental(StageRun& run, bool hashes_match) {
     for (size_t i : reconciled) {
       TableRun& r = run.tables[i];
       const Reconciled& rec = batch.result(i);
-      r.source_rows = rec.source_rows;
-      r.target_owned = rec.target_owned;
+      if (r.method.method != delta::Method::Logical) {  // (no digests: nothing counted)
+        r.source_rows = rec.source_rows;
+        r.target_owned = rec.target_owned;
+      }
       r.deletions = rec.deletion_count;
       // carried_rejects: written by the batch's deferred count (ReconcileInput::rejects_carried).
       r.rows_read += rec.rows_fetched;
@@ -211,6 +235,50 @@ int64_t PostgresSource::choose(StageRun& run, size_t i, bool hashes_match) {
   return r.method.method == delta::Method::Cursor && r.method.window == *window ? window_rows : -1;
 }
 
+bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list) {
+  TableRun& r = run.tables[i];
+  const plan::TablePlan& t = run.plan.tables[i];
+  if (list.kind == KeyList::Kind::whole || run.strategy != apply::Strategy::Merge || !t.keyed()) return false;
+  // What the last run recorded: the in-scope rows, the lookups' tables'
+  // rows, of a snapshot of this source the list starts from.
+  auto prev = run.previous.find(t.target_name);
+  if (prev == run.previous.end()) return false;
+  std::optional<delta::Watermark> previous = delta::from_json(prev->second.first);
+  std::string why;
+  if (!previous || previous->rows < 0 || !delta::changed_since(*previous, snapshot_, why)) return false;
+  for (const auto& k : t.key)
+    if (t.column(k)->lookup >= 0) return false;  // (a looked-up key is no column of the table)
+  if (!decoded_under_own_name(*conn_, t.source.qualified_name())) return false;
+  for (const auto& l : t.lookups)
+    if (!decoded_under_own_name(*conn_, l.from.qualified_name())) return false;
+
+  r.previous_rejects = previous->rejects_run.empty() ? prev->second.second : previous->rejects_run;
+  r.watermark = snapshot_;
+  r.watermark.lookup_rows = previous->lookup_rows;  // (their tables did not change, or the list is `whole`)
+  if (list.kind == KeyList::Kind::untouched && !run.references_changed(t) && !r.collision_freed) {
+    r.watermark.rows = previous->rows;
+    run.mark_unchanged(i, delta::MethodChoice{delta::Method::Logical,
+                                              "logical: the desktop's write-ahead log names no change of this table "
+                                              "since the last run",
+                                              "", false});
+    return true;
+  }
+  // The in-scope rows, for the guards and the next run's watermark (the source is near: one scan there).
+  r.watermark.rows = r.source_rows = conn_->exec(source_count(t, *conn_, "false")).int64(0, 0);
+  r.watermark.rejects_run = run.run_id;
+  std::vector<std::string> matched, types;
+  for (const auto& k : t.key) {
+    matched.push_back("t." + pg::ident(k) + "::" + t.column(k)->stage_type);
+    types.push_back(t.column(k)->stage_type);
+  }
+  std::string window = list.size() ? keys_in(*conn_, matched, types, listed_arrays(list)) : "false";
+  std::string reason = list.size() ? "logical: the " + std::to_string(list.size()) +
+                                         " key(s) the desktop's write-ahead log names since the last run"
+                                   : "logical: no change of its own; children of its parents' changed rows";
+  r.method = delta::MethodChoice{delta::Method::Logical, reason, window, false};
+  return true;
+}
+
 ReconcileInput PostgresSource::reconcile_input(StageRun& run, size_t i) {
   const plan::TablePlan& t = run.plan.tables[i];
   TableRun& r = run.tables[i];
@@ -221,10 +289,11 @@ ReconcileInput PostgresSource::reconcile_input(StageRun& run, size_t i) {
   in.staging = r.staging.get();
   in.run_id = run.run_id;
   in.index = i;
-  if (m.method == delta::Method::Cursor) {
+  if (m.method == delta::Method::Cursor || m.method == delta::Method::Logical) {
     in.window = m.window;
     in.previous_run_id = r.previous_rejects;
   }
+  if (m.method == delta::Method::Logical) in.listed = listed_arrays(lists_.at(i));
   in.estimated_rows = std::max<int64_t>(r.estimate, 0);
   in.run_rejects = run.rejects;
   in.rejects_carried = &r.carried_rejects;  // a stable element: the tables are sized before staging

@@ -10,11 +10,13 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/config.h"
 #include "delta/watermark.h"
 #include "pg/connection.h"
+#include "source/key_list.h"
 #include "source/postgres/reconcile.h"
 #include "source/source.h"
 #include "source/stage_run.h"
@@ -35,17 +37,24 @@ class PostgresSource : public Source {
 
   pg::Connection& connection() { return *conn_; }
 
+  // Called right after a run's snapshot is taken, inside its read-only
+  // transaction (the follower learns there which decoded transactions the
+  // snapshot shows). For an incremental run it may answer each plan table's
+  // KeyList, true as of that snapshot: the listed tables are read by key
+  // (delta::Method::Logical); nullopt: the run chooses as without lists.
+  using InSnapshot = std::function<std::optional<KeyLists>(pg::Connection&, const plan::SyncPlan&)>;
   // For `follow` (src/follow/): the next stage() reads the desktop in the
   // snapshot a new replication slot exported (`snapshot_name`, empty: a
-  // snapshot of its own), and calls `in_snapshot` with the source connection
-  // right after its snapshot is taken, inside its read-only transaction (the
-  // follower learns there which decoded transactions the snapshot shows).
-  void set_snapshot(std::string snapshot_name, std::function<void(pg::Connection&)> in_snapshot);
+  // snapshot of its own), and calls `in_snapshot` (if any) in it.
+  void set_snapshot(std::string snapshot_name, InSnapshot in_snapshot);
 
  private:
   // Reads table `i`'s facts (method, watermark, row counts) and decides how
   // it is staged; returns the change window's rows (-1: not counted).
   int64_t choose(StageRun& run, size_t i, bool hashes_match);
+  // Table `i` read by the keys `list` names, or proved unchanged by it;
+  // false (nothing decided) where the list cannot be used for it.
+  bool choose_listed(StageRun& run, size_t i, const KeyList& list);
   // Incremental: what ReconcileBatch needs to complete table `i`'s staging
   // (and what references and lookups add).
   ReconcileInput reconcile_input(StageRun& run, size_t i);
@@ -56,7 +65,8 @@ class PostgresSource : public Source {
   std::string target_text_hash_;  // the target's answer to the text hash probe (before_run())
   delta::Watermark snapshot_;
   std::string snapshot_name_;
-  std::function<void(pg::Connection&)> in_snapshot_;
+  InSnapshot in_snapshot_;
+  KeyLists lists_;  // this run's, from in_snapshot_ (empty: none)
 };
 
 }  // namespace stagesync::source::postgres

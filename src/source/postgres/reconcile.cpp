@@ -133,18 +133,11 @@ std::string chunk_query(const std::string& from, const std::vector<std::string>&
 std::vector<std::string> chunk_conditions(pg::Connection& source, const pg::Result& chunks,
                                           const std::vector<std::string>& types,
                                           const std::vector<std::string>& matched) {
-  std::vector<std::string> casts, names, out;
-  for (size_t i = 0; i < types.size(); ++i) {
-    casts.push_back("CAST(u.a" + std::to_string(i) + " AS " + types[i] + ")");
-    names.push_back("a" + std::to_string(i));
-  }
+  std::vector<std::string> out;
   for (int r = 0; r < chunks.rows(); ++r) {
-    std::vector<std::string> lits;
-    for (size_t i = 0; i < types.size(); ++i) {
-      lits.push_back(source.literal(chunks.text(r, static_cast<int>(i))) + "::text[]");
-    }
-    out.push_back("(" + pg::join(matched, ", ") + ") IN (SELECT " + pg::join(casts, ", ") + " FROM unnest(" +
-                  pg::join(lits, ", ") + ") AS u(" + pg::join(names, ", ") + "))");
+    std::vector<std::string> arrays;
+    for (size_t i = 0; i < types.size(); ++i) arrays.push_back(chunks.text(r, static_cast<int>(i)));
+    out.push_back(keys_in(source, matched, types, arrays));
   }
   return out;
 }
@@ -168,6 +161,18 @@ TextSettings read_text_settings(pg::Connection& source) {
   pg::Result r = source.exec("SELECT " + pg::join(reads, ", "));
   for (size_t i = 0; i < names.size(); ++i) s.values.emplace_back(names[i], r.text(0, static_cast<int>(i)));
   return s;
+}
+
+std::string keys_in(pg::Connection& conn, const std::vector<std::string>& matched,
+                    const std::vector<std::string>& types, const std::vector<std::string>& arrays) {
+  std::vector<std::string> casts, names, lits;
+  for (size_t i = 0; i < types.size(); ++i) {
+    casts.push_back("CAST(u.a" + std::to_string(i) + " AS " + types[i] + ")");
+    names.push_back("a" + std::to_string(i));
+    lits.push_back(conn.literal(arrays.at(i)) + "::text[]");
+  }
+  return "(" + pg::join(matched, ", ") + ") IN (SELECT " + pg::join(casts, ", ") + " FROM unnest(" +
+         pg::join(lits, ", ") + ") AS u(" + pg::join(names, ", ") + "))";
 }
 
 std::string text_hash_probe() {
@@ -228,7 +233,8 @@ void Reconciliation::defer_target_digests() {
   const apply::TableSql& t = *in_.table;
   const plan::TablePlan& p = t.table();
   TableHash hash = table_hash(in_);
-  bool cursor = in_.method == delta::Method::Cursor;
+  bool logical = in_.method == delta::Method::Logical;
+  bool cursor = in_.method == delta::Method::Cursor || logical;  // (set-aside keys alike)
   std::string keys = pg::column_list(hash.key_names());
   auto work_table = [&](const std::string& suffix, const std::string& columns) {
     created_.push_back(
@@ -257,6 +263,7 @@ void Reconciliation::defer_target_digests() {
                   std::vector<pg::Param>{in_.previous_run_id, p.target_name});
     target_.defer("ANALYZE " + known_);
   }
+  if (logical) return;  // no digests: the listed keys are the changes
 
   pg::Params params;
   std::string target_from = "FROM " + t.target() + " t WHERE " + t.owned("t", params), target_aside = "false";
@@ -287,6 +294,7 @@ void Reconciliation::defer_target_digests() {
 }
 
 void Reconciliation::source_digests() {
+  if (in_.method == delta::Method::Logical) return;
   const plan::TablePlan& p = in_.table->table();
   TableHash hash = table_hash(in_);
   std::string from = source_keys(in_, source_, hash), aside = "false";
@@ -303,6 +311,7 @@ void Reconciliation::source_digests() {
 }
 
 void Reconciliation::compare() {
+  if (in_.method == delta::Method::Logical) return;  // nothing counted, nothing differs
   const apply::TableSql& t = *in_.table;
   Digests set_aside;
   for (auto it = ours_.begin(); it != ours_.end();) {
@@ -354,7 +363,23 @@ void Reconciliation::defer_wanted() {
   const apply::TableSql& t = *in_.table;
   TableHash hash = table_hash(in_);
   bool cursor = in_.method == delta::Method::Cursor;
+  bool logical = in_.method == delta::Method::Logical;
   std::string keys = pg::column_list(hash.key_names());
+  if (logical && !in_.listed.empty()) {
+    // The listed keys the staged rows (every in-scope source row of a listed
+    // key) do not hold: deleted at the source, or out of its scope now.
+    std::vector<std::string> matched, types;
+    for (const auto* c : hash.keys()) {
+      matched.push_back("t." + pg::ident(c->name));
+      types.push_back(c->stage_type);
+    }
+    pg::Params dp;
+    std::string downed = t.owned("t", dp);
+    target_.defer("INSERT INTO " + out_.deletions + " SELECT " + pg::column_list(hash.key_names(), "t") + " FROM " +
+                      t.target() + " t WHERE " + downed + " AND " + keys_in(target_, matched, types, in_.listed) +
+                      " AND NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "t") + ")",
+                  std::vector<pg::Param>(dp.values().begin(), dp.values().end()));
+  }
   if (!pairs_.empty()) {
     std::string t_hash = hash.hash("t");
     // Work tables against work tables: hashed, never a nested loop (the
@@ -391,7 +416,7 @@ void Reconciliation::defer_wanted() {
   }
   target_.defer("SELECT count(*) FROM " + out_.deletions, {},
                 [this](pg::Result& r) { out_.deletion_count = r.int64(0, 0); });
-  if (cursor && !in_.previous_run_id.empty()) {
+  if ((cursor || logical) && !in_.previous_run_id.empty()) {
     // Set-aside keys that may pass now are fetched and judged again.
     std::string retry = "(r.column_name IS NULL AND NOT EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " +
                         t.same_key("t", "r") + "))" + (in_.retry_orphans ? " OR r.column_name IS NOT NULL" : "");
@@ -478,7 +503,7 @@ void Reconciliation::fetch(stage::CopyChain& chain, const std::vector<std::vecto
 void Reconciliation::defer_finish() {
   const apply::TableSql& t = *in_.table;
   const plan::TablePlan& p = t.table();
-  if (in_.method == delta::Method::Cursor && !in_.previous_run_id.empty()) {
+  if ((in_.method == delta::Method::Cursor || in_.method == delta::Method::Logical) && !in_.previous_run_id.empty()) {
     TableHash hash = table_hash(in_);
     std::string keys = pg::column_list(hash.key_names());
     // The set-aside keys not read again stay set aside, recorded for this run,
@@ -490,6 +515,14 @@ void Reconciliation::defer_finish() {
     if (!pairs_.empty()) {
       pairs_join = " LEFT JOIN (SELECT DISTINCT " + keys + " FROM " + pairs_ + ") k ON " + t.same_key("k", "r");
       gone = hash.in(differing_, hash.hash("r")) + " AND k." + pg::ident(p.key.front()) + " IS NULL";
+    } else if (!in_.listed.empty()) {
+      // A listed key not staged is not in the source's scope any more.
+      std::vector<std::string> matched, types;
+      for (const auto* c : hash.keys()) {
+        matched.push_back("r." + pg::ident(c->name));
+        types.push_back(c->stage_type);
+      }
+      gone = keys_in(target_, matched, types, in_.listed);
     }
     // Anti-joins of up to every row: hashed, never a nested loop (the planner
     // misjudges freshly filled work tables; a nested loop here took minutes).

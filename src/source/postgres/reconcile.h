@@ -43,6 +43,13 @@ TextSettings read_text_settings(pg::Connection& source);
 // The statement whose answer both servers must agree on for hashes of text to be compared.
 std::string text_hash_probe();
 
+// "(<matched>) IN (SELECT ... FROM unnest(...))": the condition that a row's
+// key expressions `matched` are one of the keys `arrays` lists (one text[]
+// value in array syntax per column, pg::text_array(); position i of each the
+// i-th key), each value cast to `types` (by position). `conn` quotes.
+std::string keys_in(pg::Connection& conn, const std::vector<std::string>& matched,
+                    const std::vector<std::string>& types, const std::vector<std::string>& arrays);
+
 // A bucket's count and the sums of two halves of its rows' 64-bit hashes
 // (bits 32-63 and 0-30): digests of disjoint sets add up.
 struct BucketDigest {
@@ -83,8 +90,13 @@ struct ReconcileInput {
   // The SELECTs (on the source, staged columns) whose rows are in staging
   // already (the change window's read), for the children of this table's rows.
   std::vector<std::string> staged;
-  std::string previous_run_id;  // the table's last successful run (cursor: its rejects, see below), or empty
-  // Cursor method: rows the previous run set aside never reach the target, so
+  std::string previous_run_id;  // the table's last successful run (cursor, logical: its rejects, see below), or empty
+  // Logical method: the listed keys (text[] values per key column, see
+  // keys_in()). No digests: the listed keys the staged rows do not hold are
+  // the deletions (when the target owns them); the rows of the other keys
+  // did not change. Set-aside keys are carried as for the cursor method.
+  std::vector<std::string> listed;
+  // Cursor (and logical) method: rows the previous run set aside never reach the target, so
   // they are counted as present on the target side of the digests (else they
   // would differ on every run) and carried into this run's `run_rejects`,
   // unless they may pass now: set aside for a reference while `retry_orphans`

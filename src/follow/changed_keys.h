@@ -1,0 +1,71 @@
+// The keys a follow batch's decoded desktop transactions name, per table of
+// the batch's plan (source::KeyList; decision 0012, "Batches read by key").
+//
+// A table's list holds the key of every row a transaction inserted, the new
+// and the old key of every row it updated, and the key of every row it
+// deleted, each once. Where the WAL does not say which key a change touched,
+// the table is read as without a list (`whole`), and the reason is given:
+//   - a TRUNCATE;
+//   - a delete, or an update, whose old row the WAL does not carry (the
+//     table's replica identity is the default without a primary key, or
+//     NOTHING; decision 0011's opt-in `follow: { replica_identity: full }`
+//     makes it carry one), or whose old row lacks a key column;
+//   - an update without an old row where the configured key is not within
+//     the primary key / replica identity index (the key may have changed);
+//   - a key column the WAL does not carry (an unchanged TOASTed value), or NULL;
+//   - a change in a table one of its lookups reads (its rows' looked-up
+//     values may differ now: the lookup drift check of an incremental run);
+//   - more than `limit` keys in one batch (memory stays bounded; reading
+//     the table whole is then about as cheap).
+// Changes of tables the plan does not read are ignored. Nothing here is an
+// error: a change it cannot list makes the batch read more, never less.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "logical/replica_identity.h"
+#include "logical/transaction.h"
+#include "plan/sync_plan.h"
+#include "source/key_list.h"
+
+namespace stagesync::follow {
+
+class ChangedKeys {
+ public:
+  // `identities`: logical::read_identities() of the plan's source tables.
+  ChangedKeys(const plan::SyncPlan& plan, const std::vector<logical::TableIdentity>& identities,
+              size_t limit = 50000);
+
+  void add(const logical::Transaction& transaction);
+  void add(const logical::Change& change);
+
+  // One KeyList per plan table.
+  source::KeyLists lists() const;
+
+  // The source tables of `plan` and of its lookups, for read_identities().
+  static std::vector<logical::Relation> relations(const plan::SyncPlan& plan);
+
+ private:
+  struct Table {
+    const plan::TablePlan* plan = nullptr;
+    bool key_within_identity = false;  // an update without an old row kept the configured key
+    source::KeyList list;
+    std::set<std::vector<std::string>> keys;
+  };
+  void whole(Table& t, std::string why);
+  // The configured key of the new row (old = false) or of the old row; false (and `whole`) when it is not carried.
+  bool key_of(Table& t, const logical::Change& c, bool old, std::vector<std::string>& key);
+  void list(Table& t, std::vector<std::string> key);
+
+  size_t limit_;
+  std::vector<Table> tables_;  // by plan index
+  using Name = std::pair<std::string, std::string>;
+  std::map<Name, std::vector<size_t>> read_by_;    // a source table -> the plan tables reading it
+  std::map<Name, std::vector<size_t>> looked_up_;  // a lookup's table -> the plan tables looking up in it
+};
+
+}  // namespace stagesync::follow
