@@ -307,6 +307,61 @@ TEST_F(Follow, BatchesReadOnlyTheKeysTheWalNames) {
   EXPECT_EQ(target_count("SELECT count(*) FROM notes WHERE body = 'again'"), 9);
 }
 
+// `incremental: { capture: logical }`: `sync --mode incremental` and `run`
+// read the changes from the slot, as `follow --once` does; a table with
+// `capture: snapshot` is compared as by an ordinary incremental run.
+TEST_F(Follow, CaptureLogicalMakesIncrementalSyncsReadTheSlot) {
+  std::string tables = kTables;
+  tables.replace(tables.find("  - { name: notes, key: [id] }"), std::string::npos,
+                 "  - { name: notes, key: [id], incremental: { capture: snapshot } }\n");
+  std::string captured = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" +
+                               target_db_.url() + "\" }\nincremental: { capture: logical }\n" + tables);
+  auto used = [&](const std::string& table) {
+    return target_.exec("SELECT mode_used FROM stagesync.table_runs WHERE table_name = $1 ORDER BY run_id DESC LIMIT 1",
+                        std::vector<pg::Param>{table})
+        .text(0, 0);
+  };
+  CliResult first = cli({"sync", "--config", captured, "--mode", "incremental"});
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_NE((first.out + first.err).find("created replication slot"), std::string::npos) << first.out << first.err;
+  EXPECT_FALSE(slot().empty());
+  expect_equal_to_full_sync();
+
+  desktop_.exec("UPDATE accounts SET owner = 'captured' WHERE id = 7; DELETE FROM entries WHERE id = 8");
+  desktop_.exec("INSERT INTO notes VALUES (11, 'eleven')");
+  CliResult r = cli({"sync", "--config", captured, "--mode", "incremental", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  expect_equal_to_full_sync();
+  EXPECT_EQ(used("accounts"), "logical");
+  EXPECT_EQ(used("entries"), "logical");
+  EXPECT_EQ(used("notes"), "cursor");
+  nlohmann::json last;
+  std::stringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) last = nlohmann::json::parse(line);
+  EXPECT_EQ(last["command"], "sync") << r.out;
+  EXPECT_EQ(last["exit_code"], 0) << r.out;
+  EXPECT_EQ(target_.exec("SELECT confirmed_lsn::text FROM stagesync.follow_state").text(0, 0),
+            desktop_.exec("SELECT confirmed_flush_lsn::text FROM pg_replication_slots").text(0, 0));
+
+  // `run`'s forward step goes the same way.
+  desktop_.exec("UPDATE accounts SET balance = 7 WHERE id = 9");
+  CliResult cycle = cli({"run", "--config", captured, "--once"});
+  ASSERT_EQ(cycle.exit_code, 0) << cycle.out << cycle.err;
+  expect_equal_to_full_sync();
+  EXPECT_EQ(used("accounts"), "logical");
+
+  // A subset of tables cannot move the slot: an ordinary incremental run, and a warning.
+  desktop_.exec("UPDATE accounts SET balance = 8 WHERE id = 9");
+  CliResult subset = cli({"sync", "--config", captured, "--mode", "incremental", "--tables", "accounts"});
+  ASSERT_EQ(subset.exit_code, 0) << subset.out << subset.err;
+  EXPECT_NE((subset.out + subset.err).find("capture: logical } is not used for this run: --tables"), std::string::npos)
+      << subset.out << subset.err;
+  EXPECT_EQ(used("accounts"), "cursor");
+  CliResult after = cli({"sync", "--config", captured, "--mode", "incremental"});
+  ASSERT_EQ(after.exit_code, 0) << after.out << after.err;
+  expect_equal_to_full_sync();
+}
+
 TEST_F(Follow, ADroppedSlotMeansAFullSyncAndANewSlot) {
   follow_once();
   std::string first = slot();

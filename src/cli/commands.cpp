@@ -29,6 +29,7 @@
 #include "run/verify_run.h"
 #include "schedule/clock.h"
 #include "state/metadata.h"
+#include "follow/capture.h"
 #include "follow/follow_run.h"
 #include "follow/follow_check.h"
 #include "follow/follow_status.h"
@@ -364,6 +365,7 @@ int run_cli(int argc, char** argv) {
     run::Guard guard = [](report::Reporter& o, const std::string& command, const std::function<int()>& body) {
       return guarded(o, command, body);
     };
+    lo.forward = follow::sync;  // incremental: { capture: logical } reads the slot
     return run::run_loop(lo, schedule::process_clock(), guard, *out);
   }
 
@@ -471,7 +473,7 @@ int run_cli(int argc, char** argv) {
       o.allow_mass_delete = split_tables(allow_mass_delete);
       o.allow_mass_delete_all = o.allow_mass_delete.empty();
     }
-    report::RunSummary s = run::run_sync(cfg, o, *out);
+    report::RunSummary s = follow::sync(cfg, o, *out);  // (run::run_sync(), unless capture: logical)
     if (o.plan_only && both.reverse && s.exit_code == kOk) {  // what a reverse run would do, too
       report::RunSummary r = reverse::run_reverse(cfg, reverse::ReverseOptions{both.reverse_tables, c.wait, true}, *out);
       for (auto& t : r.tables) s.tables.push_back(std::move(t));

@@ -68,6 +68,11 @@ struct Duplicates {
 struct Incremental {
   std::string cursor;  // change column; empty: default rule
   std::string method;  // "", "cursor" or "fingerprint"
+  // Where `sync --mode incremental` and `run` learn what changed: "" (the
+  // global setting), "snapshot" (the source's state compared with the
+  // target's: transaction ids, key digests, fingerprints) or "logical" (the
+  // desktop's logical decoding, read through `follow`'s slot: decision 0012).
+  std::string capture;
 };
 
 // Mass-change protection (a source that only looks empty). Unset fields
@@ -142,7 +147,12 @@ struct Config {
   Guards guards;
   Retry retry;
   Follow follow;
+  std::string capture;  // top-level `incremental: { capture: }`: "", "snapshot" or "logical"
 
+  // Whether table `t`'s changes are read from the desktop's logical decoding (its capture, else the global one).
+  bool captures_logically(const Table& t) const {
+    return (t.incremental.capture.empty() ? capture : t.incremental.capture) == "logical";
+  }
   // The effective owner and scope of a table (override, else global).
   const Owner& owner_of(const Table& t) const { return t.owner ? *t.owner : owner; }
   const Scope& scope_of(const Table& t) const { return t.scope ? *t.scope : scope; }

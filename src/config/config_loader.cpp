@@ -56,6 +56,16 @@ class Reader {
     return true;
   }
 
+  // `capture:` of an `incremental:` block: "snapshot" or "logical" ("" when absent).
+  std::string capture(const YAML::Node& map, const std::string& what) {
+    std::string value;
+    if (scalar(map, "capture", what, value, false) && value != "snapshot" && value != "logical") {
+      problem(map["capture"], "incremental capture must be 'snapshot' or 'logical', not '" + value + "'");
+      value.clear();
+    }
+    return value;
+  }
+
   // A list of names; a single scalar is accepted as a one-element list.
   std::vector<std::string> names(const YAML::Node& map, const char* key, const std::string& what) {
     std::vector<std::string> out;
@@ -215,8 +225,9 @@ class Reader {
       }
     }
     if (YAML::Node inc = n["incremental"]) {
-      if (expect_map(inc, what + " incremental", {"cursor", "method"})) {
+      if (expect_map(inc, what + " incremental", {"cursor", "method", "capture"})) {
         scalar(inc, "cursor", what + " incremental", t.incremental.cursor, false);
+        t.incremental.capture = capture(inc, what + " incremental");
         if (scalar(inc, "method", what + " incremental", t.incremental.method, false) &&
             t.incremental.method != "cursor" && t.incremental.method != "fingerprint") {
           problem(inc["method"], "incremental method must be 'cursor' or 'fingerprint'");
@@ -393,7 +404,10 @@ Config parse_config(const std::string& yaml_text, const std::string& file) {
   c.path = file;
   if (!root.IsMap()) throw ConfigError({file + ":1: the configuration must be a mapping with source, target and tables"});
   rd.expect_map(root, "the configuration", {"source", "target", "owner", "scope", "tables", "reverse", "guards", "retry",
-                                                 "follow"});
+                                                 "follow", "incremental"});
+  if (YAML::Node inc = root["incremental"]) {
+    if (rd.expect_map(inc, "the global incremental", {"capture"})) c.capture = rd.capture(inc, "the global incremental");
+  }
   if (root["retry"]) c.retry = rd.retry(root["retry"]);
   if (root["follow"]) c.follow = rd.follow(root["follow"]);
   if (root["guards"]) c.guards = rd.guards(root["guards"], "the global guards");

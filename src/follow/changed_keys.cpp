@@ -10,8 +10,8 @@ std::string display(const logical::Relation& r) { return r.schema + "." + r.name
 }  // namespace
 
 ChangedKeys::ChangedKeys(const plan::SyncPlan& plan, const std::vector<logical::TableIdentity>& identities,
-                         size_t limit)
-    : limit_(limit), tables_(plan.tables.size()) {
+                         std::string since_run, size_t limit)
+    : since_run_(std::move(since_run)), limit_(limit), tables_(plan.tables.size()) {
   for (size_t i = 0; i < plan.tables.size(); ++i) {
     const plan::TablePlan& p = plan.tables[i];
     Table& t = tables_[i];
@@ -120,6 +120,7 @@ source::KeyLists ChangedKeys::lists() const {
   source::KeyLists out;
   for (const auto& t : tables_) {
     source::KeyList l = t.list;
+    l.since_run = since_run_;
     if (l.kind == source::KeyList::Kind::listed) {
       l.columns.assign(t.plan->key.size(), {});
       for (const auto& key : t.keys)

@@ -36,9 +36,10 @@ namespace stagesync::follow {
 
 class ChangedKeys {
  public:
-  // `identities`: logical::read_identities() of the plan's source tables.
+  // `identities`: logical::read_identities() of the plan's source tables;
+  // `since_run`: the run the first transaction added follows (KeyList::since_run).
   ChangedKeys(const plan::SyncPlan& plan, const std::vector<logical::TableIdentity>& identities,
-              size_t limit = 50000);
+              std::string since_run, size_t limit = 50000);
 
   void add(const logical::Transaction& transaction);
   void add(const logical::Change& change);
@@ -61,6 +62,7 @@ class ChangedKeys {
   bool key_of(Table& t, const logical::Change& c, bool old, std::vector<std::string>& key);
   void list(Table& t, std::vector<std::string> key);
 
+  std::string since_run_;
   size_t limit_;
   std::vector<Table> tables_;  // by plan index
   using Name = std::pair<std::string, std::string>;

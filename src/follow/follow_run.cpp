@@ -1,5 +1,6 @@
 #include "follow/follow_run.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -43,17 +44,25 @@ using namespace std::chrono_literals;
 
 // A batch's sync says what every sync says to its own reporter; a follower
 // passes on its warnings only (a batch's table lines would repeat every second).
+// (With `tables`, a capture's sync: its tables' lines too, but not its summary.)
 class BatchReporter : public report::Reporter {
  public:
-  explicit BatchReporter(report::Reporter& out) : out_(out) {}
-  void info(const std::string&) override {}
+  BatchReporter(report::Reporter& out, bool tables) : out_(out), tables_(tables) {}
+  void info(const std::string& message) override {
+    if (tables_) out_.info(message);
+  }
   void warning(const std::string& message) override { out_.warning(message); }
-  void progress(const report::Progress&) override {}
-  void table_done(const report::TableResult&) override {}
+  void progress(const report::Progress& p) override {
+    if (tables_) out_.progress(p);
+  }
+  void table_done(const report::TableResult& t) override {
+    if (tables_) out_.table_done(t);
+  }
   void finished(const report::RunSummary&) override {}
 
  private:
   report::Reporter& out_;
+  bool tables_;
 };
 
 std::string bytes(int64_t n) {
@@ -73,7 +82,7 @@ class Follower {
 
  public:
   Follower(const config::Config& cfg, const FollowOptions& o, report::Reporter& out)
-      : cfg_(cfg), o_(o), out_(out), quiet_(out) {
+      : cfg_(cfg), o_(o), out_(out), quiet_(out, o.capture) {
     for (const auto& t : cfg.tables) {
       followed_.insert(t.name);
       for (const auto& l : t.lookups) followed_.insert(l.from);
@@ -220,6 +229,7 @@ class Follower {
       first_sync();
       return;
     }
+    last_run_ = st->last_run_id;
     start_stream(Lsn::parse(st->confirmed_lsn));
   }
 
@@ -252,7 +262,7 @@ class Follower {
     logical::CreatedSlot created = repl->create_slot(slot_, logical::kPlugin, /*export_snapshot=*/true);
     out_.info("created replication slot " + slot_ + " on the desktop (consistent point " +
               created.consistent_point.str() + "); full sync in its snapshot");
-    run::SyncOptions so;
+    run::SyncOptions so = o_.batch;
     so.mode = "full";
     so.no_retry = true;
     so.session.lock_wait_seconds = std::max(o_.lock_wait_seconds, 30.0);
@@ -262,7 +272,7 @@ class Follower {
     };
     try {
       report::RunSummary s = run::run_sync(cfg_, so, quiet_);
-      summary_.run_id = s.run_id;
+      summary_.run_id = last_run_ = s.run_id;
       summary_.tables = s.tables;
     } catch (...) {
       // A slot without a recorded full sync holds WAL for nothing: dropped (best effort; the next start does too).
@@ -344,14 +354,14 @@ class Follower {
     int64_t transactions = 0;
     int64_t changes = 0;
     std::string unlisted;  // why the batch was read without key lists
-    run::SyncOptions so;
+    run::SyncOptions so = o_.batch;
     so.mode = "incremental";
     so.no_retry = true;
     so.session.lock_wait_seconds = std::max(o_.lock_wait_seconds, 30.0);
     so.session.configure_source = in_snapshot(
         "", [&](pg::Connection& c, const plan::SyncPlan& plan) -> std::optional<source::KeyLists> {
           DesktopSnapshot snap = DesktopSnapshot::read(c);
-          ChangedKeys keys(plan, logical::read_identities(c, ChangedKeys::relations(plan)));
+          ChangedKeys keys(plan, logical::read_identities(c, ChangedKeys::relations(plan)), last_run_);
           bool drained = false;
           while (held_ && snap.shows(held_->xid)) {
             last = held_->end_lsn;
@@ -369,7 +379,12 @@ class Follower {
             unlisted = "the stream did not show every transaction of the batch's snapshot in time";
             return std::nullopt;
           }
-          return keys.lists();
+          source::KeyLists lists = keys.lists();
+          for (size_t i = 0; o_.capture && i < lists.size(); ++i) {
+            if (cfg_.captures_logically(*plan.tables[i].config)) continue;
+            lists[i] = source::KeyList{source::KeyList::Kind::whole, "incremental: { capture: snapshot }", "", {}};
+          }
+          return lists;
         });
     so.record_in_commit = [&](pg::Pipeline& p, const std::string& run_id) {
       if (last.valid()) record(p, last, run_id, false);
@@ -380,7 +395,8 @@ class Follower {
       applied_ = last;
     }
     ++batches_;
-    summary_.run_id = s.run_id;
+    summary_.run_id = last_run_ = s.run_id;
+    add_tables(s.tables);
     int64_t ins = 0, upd = 0, del = 0, by_key = 0, reconciled = 0;
     for (const auto& t : s.tables) {
       ins += t.counts.inserted;
@@ -394,6 +410,25 @@ class Follower {
               std::to_string(reconciled) + " reconciled" + (unlisted.empty() ? "" : " (" + unlisted + ")") +
               "; inserted " + std::to_string(ins) + ", updated " + std::to_string(upd) + ", deleted " +
               std::to_string(del) + "; target at " + applied_.str());
+  }
+
+  // A batch's table results into the summary's (one line per table, the counts of every batch added up).
+  void add_tables(const std::vector<report::TableResult>& tables) {
+    for (const auto& t : tables) {
+      auto it = std::find_if(summary_.tables.begin(), summary_.tables.end(),
+                             [&](const report::TableResult& s) { return s.target == t.target; });
+      if (it == summary_.tables.end()) {
+        summary_.tables.push_back(t);
+        continue;
+      }
+      apply::TableCounts c = it->counts;
+      *it = t;
+      it->counts.read += c.read;
+      it->counts.inserted += c.inserted;
+      it->counts.updated += c.updated;
+      it->counts.deleted += c.deleted;
+      it->counts.seconds += c.seconds;
+    }
   }
 
   // The slot's cost on the desktop's disk (follow.max_retained_wal); a lost slot throws SlotLost.
@@ -478,7 +513,7 @@ class Follower {
                  std::to_string(o_.interval_seconds) + " s instead (`stagesync check --follow` says how to enable it)");
     desktop_.reset();
     for (;;) {
-      run::SyncOptions so;
+      run::SyncOptions so = o_.batch;
       so.mode = "incremental";
       so.session.lock_wait_seconds = o_.lock_wait_seconds;
       report::RunSummary s = run::run_sync(cfg_, so, quiet_);
@@ -508,6 +543,7 @@ class Follower {
   std::unique_ptr<logical::TransactionReader> reader_;
   std::optional<logical::Transaction> held_;
   Lsn applied_;
+  std::string last_run_;  // the run the target's follow state names: batches' key lists start there
   int64_t batches_ = 0;
 };
 

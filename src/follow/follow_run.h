@@ -22,6 +22,7 @@
 #include "pg/connection.h"
 #include "report/reporter.h"
 #include "report/run_summary.h"
+#include "run/sync_run.h"
 
 namespace stagesync::follow {
 
@@ -36,6 +37,13 @@ struct FollowOptions {
   // The WAL the slot may hold on the desktop's disk; beyond it the slot is
   // dropped and a full sync with a new slot follows (config follow.max_retained_wal).
   int64_t max_retained_wal = int64_t{1} << 30;
+  // What each batch's sync starts from (mass-delete allowances); its mode,
+  // snapshot, retries and records are the follower's.
+  run::SyncOptions batch;
+  // `sync --mode incremental` or `run` with `incremental: { capture: logical }`
+  // (follow/capture.h): the tables not captured logically are read as
+  // without key lists, and every batch reports its tables.
+  bool capture = false;
 };
 
 // The slot of this target and scope: "stagesync_" and 8 hex digits of the

@@ -101,7 +101,8 @@ std::string CycleResult::error() const {
   return e;
 }
 
-CycleResult run_cycle(const config::Config& cfg, bool full, const Guard& guard, report::Reporter& out) {
+CycleResult run_cycle(const config::Config& cfg, bool full, const Guard& guard, report::Reporter& out,
+                      const SyncFunction& forward_sync) {
   CycleResult c;
   c.full = full;
   auto failed = [&] { return c.steps.back().outcome != "succeeded"; };
@@ -110,7 +111,9 @@ CycleResult run_cycle(const config::Config& cfg, bool full, const Guard& guard, 
   SyncOptions forward;
   forward.mode = full ? "full" : "incremental";
   c.steps.push_back(run_step("forward", "sync", forward.mode, guard, out,
-                             [&](report::Reporter& r) { return run_sync(cfg, forward, r); }));
+                             [&](report::Reporter& r) {
+                               return forward_sync ? forward_sync(cfg, forward, r) : run_sync(cfg, forward, r);
+                             }));
   bool forward_ok = !failed();
 
   // 2. Reverse (target to source), when configured: whether or not the forward step succeeded (the

@@ -12,6 +12,7 @@
 #include "apply/table_counts.h"
 #include "config/config.h"
 #include "report/reporter.h"
+#include "run/sync_run.h"
 
 namespace stagesync::run {
 
@@ -45,6 +46,8 @@ struct CycleResult {
 
 // The steps of one cycle, in order. Output of the steps goes to `out`, except
 // their summaries (the cycle reports one line for all of them).
-CycleResult run_cycle(const config::Config& cfg, bool full, const Guard& guard, report::Reporter& out);
+// `forward` runs the forward step (run_sync() when empty).
+CycleResult run_cycle(const config::Config& cfg, bool full, const Guard& guard, report::Reporter& out,
+                      const SyncFunction& forward = {});
 
 }  // namespace stagesync::run

@@ -178,7 +178,7 @@ int run_loop(const LoopOptions& o, schedule::Clock& clock, const Guard& guard, r
     }
     CycleResult c;
     if (cfg) {
-      c = run_cycle(*cfg, full, guard, out);
+      c = run_cycle(*cfg, full, guard, out, o.forward);
     } else {
       // Nothing can run without a configuration: no server is contacted.
       StepOutcome s;

@@ -13,6 +13,7 @@
 #include "report/reporter.h"
 #include "run/cycle.h"
 #include "schedule/clock.h"
+#include "run/sync_run.h"
 #include "schedule/duration.h"
 
 namespace stagesync::run {
@@ -26,6 +27,7 @@ struct LoopOptions {
   std::string on_failure;  // empty: no notifier
   schedule::Duration on_failure_timeout = std::chrono::seconds(30);
   bool json = false;
+  SyncFunction forward;  // runs each cycle's forward step (run_sync() when empty)
 };
 
 // Returns the process's exit code: with --once the cycle's (0, or the first

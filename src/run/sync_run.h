@@ -39,4 +39,9 @@ struct SyncOptions {
 // case the target tables are as they were before the run.
 report::RunSummary run_sync(const config::Config& cfg, const SyncOptions& options, report::Reporter& out);
 
+// What runs a forward sync: run_sync(), or a caller's routing around it
+// (the CLI routes `incremental: { capture: logical }` through `follow`'s slot:
+// follow/capture.h).
+using SyncFunction = std::function<report::RunSummary(const config::Config&, const SyncOptions&, report::Reporter&)>;
+
 }  // namespace stagesync::run

@@ -26,6 +26,9 @@ struct KeyList {
   };
   Kind kind = Kind::untouched;
   std::string why;
+  // The run whose source state the list starts from: a table whose last
+  // successful run on the target is another one is read as without a list.
+  std::string since_run;
   // listed: per key column of the table (plan order), the keys' values as
   // the source prints them (text), position i of every column one key.
   std::vector<std::vector<std::string>> columns;

@@ -242,7 +242,7 @@ bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list)
   // What the last run recorded: the in-scope rows, the lookups' tables'
   // rows, of a snapshot of this source the list starts from.
   auto prev = run.previous.find(t.target_name);
-  if (prev == run.previous.end()) return false;
+  if (prev == run.previous.end() || prev->second.second != list.since_run) return false;
   std::optional<delta::Watermark> previous = delta::from_json(prev->second.first);
   std::string why;
   if (!previous || previous->rows < 0 || !delta::changed_since(*previous, snapshot_, why)) return false;
