@@ -131,6 +131,19 @@ TEST(Config, WrongTypesAreErrors) {
   EXPECT_NE(e.find("cfg.yaml:1"), std::string::npos) << e;
 }
 
+TEST(Config, IncrementalCaptureIsLogicalOrSnapshot) {
+  auto c = parse_config(
+      "source: { url: x }\ntarget: { url: y }\nincremental: { capture: logical }\ntables:\n"
+      "  - { name: a, key: [id] }\n  - { name: b, key: [id], incremental: { capture: snapshot } }\n",
+      "cfg.yaml");
+  EXPECT_TRUE(c.captures_logically(c.tables[0]));
+  EXPECT_FALSE(c.captures_logically(c.tables[1]));
+  std::string e = error_of("source: { url: x }\ntarget: { url: y }\ntables:\n  - name: a\n    key: [id]\n"
+                           "    incremental: { capture: wal }\n");
+  EXPECT_NE(e.find("cfg.yaml:6"), std::string::npos) << e;
+  EXPECT_NE(e.find("capture must be 'snapshot' or 'logical', not 'wal'"), std::string::npos) << e;
+}
+
 TEST(Config, EveryProblemIsReportedAtOnce) {
   std::string e = error_of(
       "source: { url: x }\ntarget: { url: y, environment: staging }\nbogus: 1\ntables:\n"

@@ -4,7 +4,8 @@
 //
 // A batch is a desktop snapshot: the decoded transactions that snapshot
 // shows (a prefix of the slot's stream: no desktop transaction is ever
-// split) are applied by an incremental sync read in that same snapshot, and
+// split) are applied by an incremental sync read in that same snapshot, each
+// table reading only the keys they name where the WAL says (ChangedKeys), and
 // the end LSN of the last of them is written on the target in the sync's
 // own transaction (stagesync.follow_state). Only after that COMMIT is the
 // LSN confirmed to the slot. A crash anywhere re-reads from the recorded
