@@ -28,20 +28,25 @@
 //    then, timed: `sync --mode incremental` of B (the transaction-id window and key digests) and `follow
 //    --once` of A (the slot). Both targets are then checked with `stagesync verify`. The mass-delete
 //    guard's default (20% of a table) is not approached. Desktop statements slower than --desktop-log-ms
-//    during the two timed change runs are printed (log_min_duration_statement).
+//    during the two timed change runs are printed (log_min_duration_statement). A timed change run that
+//    outlasts --limit seconds is stopped with SIGINT (it rolls back) and reported as "> limit": at scale 10
+//    the PostgreSQL source's fetch of jobtasks ran for minutes (docs/performance.md), and the whole
+//    benchmark should stay within about 15 minutes.
 //
 //   follow_bench [--rates 10,200] [--seconds 30] [--rtt-ms 0,50] [--interval 0.2] [--poll-ms 5]
 //                [--latency-scale 1] [--scale 10] [--repeat 1] [--only latency|capture]
-//                [--desktop-log-ms 2000] [--keep] [--stagesync PATH] [--markdown]
+//                [--desktop-log-ms 2000] [--limit 120] [--keep] [--stagesync PATH] [--markdown]
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
@@ -73,6 +78,7 @@ struct Options {
   bool latency = true;
   bool capture = true;
   int desktop_log_ms = 2000;
+  double limit = 120;  // seconds a timed change run may take before it is stopped
   bool keep = false;
   std::string stagesync;
   bool markdown = false;
@@ -82,7 +88,8 @@ struct Options {
   if (!problem.empty()) std::cerr << "follow_bench: " << problem << "\n";
   std::cerr << "usage: follow_bench [--rates 10,200] [--seconds 30] [--rtt-ms 0,50] [--interval 0.2] [--poll-ms 5]\n"
                "                    [--latency-scale 1] [--scale 10] [--repeat 1] [--only latency|capture]\n"
-               "                    [--desktop-log-ms 2000] [--keep] [--stagesync PATH] [--markdown]\n";
+               "                    [--desktop-log-ms 2000] [--limit 120] [--keep] [--stagesync PATH]\n"
+               "                    [--markdown]\n";
   std::exit(2);
 }
 
@@ -126,6 +133,8 @@ Options parse_args(int argc, char** argv) {
         o.capture = which == "capture";
       } else if (a == "--desktop-log-ms") {
         o.desktop_log_ms = std::stoi(value());
+      } else if (a == "--limit") {
+        o.limit = std::stod(value());
       } else if (a == "--keep") {
         o.keep = true;
       } else if (a == "--stagesync") {
@@ -197,7 +206,24 @@ struct LatencyResult {
 struct Measured {
   ChildRun run;
   LinkUse link;
+  bool stopped = false;  // outlasted its limit: stopped with SIGINT, rolled back
+  std::vector<std::string> active_at_stop;  // the desktop statements running then (seconds, text)
 };
+
+// The ids of the running processes whose command line is `argv0` followed by `arg` somewhere.
+std::vector<pid_t> processes_running(const std::string& argv0, const std::string& arg) {
+  std::vector<pid_t> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::string name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    std::vector<std::string> args;
+    for (std::string a; std::getline(in, a, '\0');) args.push_back(a);
+    if (!args.empty() && args[0] == argv0 && std::find(args.begin() + 1, args.end(), arg) != args.end())
+      out.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return out;
+}
 
 // A desktop statement the server logged (log_min_duration_statement).
 struct SlowStatement {
@@ -254,12 +280,53 @@ class Bench {
     checkpoint({&desktop_, &target_}, kApp);
   }
 
-  // A stagesync command run to its end, and what it sent to the target.
-  Measured stagesync(const std::vector<std::string>& args, const std::string& log_name) {
+  // A stagesync command run to its end, and what it sent to the target. With `limit` > 0, a run still
+  // going after `limit` seconds is stopped with SIGINT (found by its configuration file's path, which
+  // is this benchmark's own) and reported as stopped.
+  Measured stagesync(const std::vector<std::string>& args, const std::string& log_name, double limit = 0) {
     proxy_.reset_counters();
     std::vector<std::string> all = {o_.stagesync};
     all.insert(all.end(), args.begin(), args.end());
-    Measured m{run_child(all, target_.directory() + "/" + log_name + ".out"), {}};
+    std::string config = *(std::find(args.begin(), args.end(), "--config") + 1);
+    std::mutex mu;
+    std::condition_variable finished;
+    bool done = false;
+    std::atomic<bool> stopped{false};
+    std::vector<std::string> active;  // written by the watchdog, read after its join
+    std::thread watchdog;
+    if (limit > 0) {
+      watchdog = std::thread([&] {
+        std::unique_lock<std::mutex> lock(mu);
+        if (finished.wait_for(lock, std::chrono::duration<double>(limit), [&] { return done; })) return;
+        stopped = true;
+        try {
+          active = desktop_activity();
+        } catch (const std::exception& e) {
+          active = {std::string("pg_stat_activity: ") + e.what()};
+        }
+        for (pid_t pid : processes_running(o_.stagesync, config)) kill(pid, SIGINT);
+      });
+    }
+    auto end_watchdog = [&] {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        done = true;
+      }
+      finished.notify_all();
+      if (watchdog.joinable()) watchdog.join();
+    };
+    auto start = Clock::now();
+    Measured m;
+    try {
+      m.run = run_child(all, target_.directory() + "/" + log_name + ".out");
+    } catch (const std::runtime_error&) {
+      end_watchdog();
+      if (!stopped) throw;
+      m.run.seconds = since(start);
+      m.stopped = true;
+    }
+    end_watchdog();
+    m.active_at_stop = active;
     std::this_thread::sleep_for(std::chrono::milliseconds(rtt_ms_ / 2 + 20));  // a closing client's last bytes
     m.link = {proxy_.round_trips(), proxy_.bytes_up(), proxy_.bytes_down(), proxy_.connections()};
     return m;
@@ -393,6 +460,18 @@ class Bench {
     return std::to_string(written) + " rows inserted or updated and " + std::to_string(deleted) +
            " deleted in climaster, cliunimaster, jobshead and jobtasks (" + std::to_string(before) +
            " rows before; the demo's change batch also touches taskchecklist and the reminders)";
+  }
+
+  // Statements running on the desktop for stagesync now: "<seconds> s  <first 300 characters>".
+  std::vector<std::string> desktop_activity() const {
+    pg::Connection c = connect(desktop_, "postgres", kApp);
+    pg::Result r = c.exec(
+        "SELECT round(extract(epoch FROM now() - query_start)::numeric, 1)::text, "
+        "pg_catalog.regexp_replace(left(query, 400), '\\s+', ' ', 'g') FROM "
+        "pg_catalog.pg_stat_activity WHERE state = 'active' AND application_name LIKE 'stagesync%' ORDER BY 1 DESC");
+    std::vector<std::string> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(r.text(i, 0) + " s  " + r.text(i, 1));
+    return out;
   }
 
   std::uintmax_t desktop_log_size() const { return std::filesystem::file_size(desktop_.directory() + "/server.log"); }
@@ -547,24 +626,28 @@ int main(int argc, char** argv) {
           bench.settle_targets({"capture_a", "capture_b"});
           std::cerr << ", digest incremental (B)" << std::flush;
           auto mark = bench.desktop_log_size();
-          Measured digest = bench.stagesync({"sync", "--mode", "incremental", "--config", config_b}, "b-incremental");
+          Measured digest =
+              bench.stagesync({"sync", "--mode", "incremental", "--config", config_b}, "b-incremental", o.limit);
           auto digest_slow = bench.slow_since(mark);
           std::cerr << ", follow --once (A)" << std::flush;
           bench.settle_targets({});
           mark = bench.desktop_log_size();
-          Measured logical = bench.stagesync({"follow", "--once", "--config", config_a}, "a-once");
+          Measured logical = bench.stagesync({"follow", "--once", "--config", config_a}, "a-once", o.limit);
           auto logical_slow = bench.slow_since(mark);
           std::cerr << ", verify\n";
-          std::string verify_a = bench.verify(config_a, "a");
-          std::string verify_b = bench.verify(config_b, "b");
+          const std::string not_run = "not run (its change run was stopped)";
+          std::string verify_a = logical.stopped ? not_run : bench.verify(config_a, "a");
+          std::string verify_b = digest.stopped ? not_run : bench.verify(config_b, "b");
           bench.stagesync({"follow", "--uninstall", "--config", config_a}, "a-uninstall");
           double base = full.run.seconds;
           std::vector<std::vector<std::string>> table = {
               {"run", "wall s", "% of the full sync", "round trips", "MB up", "peak RSS MB"}};
           auto row = [&](const std::string& name, const Measured& m) {
-            table.push_back({name, fixed(m.run.seconds, 2), fixed(100 * m.run.seconds / base, 1),
-                             std::to_string(m.link.round_trips), mb(m.link.bytes_up),
-                             fixed(static_cast<double>(m.run.max_rss_kb) / 1024, 1)});
+            std::string more = m.stopped ? "> " : "";
+            table.push_back({name + (m.stopped ? " (stopped at --limit)" : ""), more + fixed(m.run.seconds, 2),
+                             more + fixed(100 * m.run.seconds / base, 1),
+                             m.stopped ? "-" : std::to_string(m.link.round_trips), m.stopped ? "-" : mb(m.link.bytes_up),
+                             m.stopped ? "-" : fixed(static_cast<double>(m.run.max_rss_kb) / 1024, 1)});
           };
           row("A: first `follow --once` (slot + full sync in its snapshot)", first);
           row("B: `sync --mode full` (the full sync)", full);
@@ -573,12 +656,18 @@ int main(int argc, char** argv) {
           std::cout << "round " << round + 1 << ", link " << link_name(rtt) << ", load average " << load_before
                     << " before, " << load_average() << " after; changes: " << changed << "\n" << para;
           print_table(table, o.markdown);
-          bool met = 100 * logical.run.seconds / base < 15;
+          bool met = !logical.stopped && 100 * logical.run.seconds / base < 15;
           all_met = all_met && met && verify_a == "equal" && verify_b == "equal";
-          std::cout << para << "bar (logical under 15% of the full sync): " << fixed(100 * logical.run.seconds / base, 1)
-                    << "%: " << (met ? "met" : "MISSED") << "; digest method "
-                    << fixed(100 * digest.run.seconds / base, 1) << "%\n"
+          std::cout << para << "bar (logical under 15% of the full sync): " << (logical.stopped ? "> " : "")
+                    << fixed(100 * logical.run.seconds / base, 1) << "%: " << (met ? "met" : "MISSED")
+                    << "; digest method " << (digest.stopped ? "> " : "") << fixed(100 * digest.run.seconds / base, 1)
+                    << "%\n"
                     << "verify A (follow): " << verify_a << "; verify B (sync): " << verify_b << "\n";
+          for (const auto& [name, m] : {std::pair{"digest incremental", &digest}, std::pair{"follow --once", &logical}}) {
+            if (m->active_at_stop.empty()) continue;
+            std::cout << para << "running on the desktop when the " << name << " was stopped:\n" << para;
+            for (const auto& a : m->active_at_stop) std::cout << (o.markdown ? "- `" + a + "`" : "  " + a) << "\n";
+          }
           for (const auto& [name, slow] : {std::pair{"digest incremental", &digest_slow},
                                            std::pair{"follow --once", &logical_slow}}) {
             if (slow->empty()) continue;
