@@ -468,7 +468,7 @@ class Bench {
     pg::Result r = c.exec(
         "SELECT round(extract(epoch FROM now() - query_start)::numeric, 1)::text, "
         "pg_catalog.regexp_replace(left(query, 400), '\\s+', ' ', 'g') FROM "
-        "pg_catalog.pg_stat_activity WHERE state = 'active' AND application_name LIKE 'stagesync%' ORDER BY 1 DESC");
+        "pg_catalog.pg_stat_activity WHERE state = 'active' AND application_name LIKE 'stagesync%' ORDER BY query_start");
     std::vector<std::string> out;
     for (int i = 0; i < r.rows(); ++i) out.push_back(r.text(i, 0) + " s  " + r.text(i, 1));
     return out;
