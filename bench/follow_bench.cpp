@@ -197,7 +197,7 @@ struct LatencyResult {
   int rate = 0;
   int64_t committed = 0;
   int64_t not_seen = 0;
-  std::vector<double> ms;  // sorted
+  std::vector<double> ms;     // sorted
   double writer_late_ms = 0;  // the most a commit returned after its scheduled time
   FollowLog log;
   long follow_rss_kb = 0;
@@ -206,7 +206,7 @@ struct LatencyResult {
 struct Measured {
   ChildRun run;
   LinkUse link;
-  bool stopped = false;  // outlasted its limit: stopped with SIGINT, rolled back
+  bool stopped = false;                     // outlasted its limit: stopped with SIGINT, rolled back
   std::vector<std::string> active_at_stop;  // the desktop statements running then (seconds, text)
 };
 
@@ -338,8 +338,9 @@ class Bench {
   void choose_job() {
     pg::Connection desktop = connect(desktop_, "latency_desktop", kApp);
     job_ = desktop
-               .exec("SELECT job_id FROM jobshead WHERE job_id IS NOT NULL GROUP BY job_id HAVING count(*) = 1 "
-                     "ORDER BY job_id OFFSET 100 LIMIT 1")
+               .exec(
+                   "SELECT job_id FROM jobshead WHERE job_id IS NOT NULL GROUP BY job_id HAVING count(*) = 1 "
+                   "ORDER BY job_id OFFSET 100 LIMIT 1")
                .int64(0, 0);
   }
 
@@ -349,7 +350,8 @@ class Bench {
     fresh_target(db);
     checkpoint({&desktop_, &target_}, kApp);
     for (int rate : o_.rates) {
-      std::string log = target_.directory() + "/follow-" + std::to_string(rtt_ms_) + "-" + std::to_string(rate) + ".out";
+      std::string log =
+          target_.directory() + "/follow-" + std::to_string(rtt_ms_) + "-" + std::to_string(rate) + ".out";
       BackgroundChild follow({o_.stagesync, "follow", "--config", config, "--interval", fixed(o_.interval, 3)}, log);
       pg::Connection writer = connect(desktop_, "latency_desktop", std::string(kApp) + " writer");
       pg::Connection watcher = connect(target_, db, std::string(kApp) + " watcher");
@@ -378,7 +380,8 @@ class Bench {
             std::this_thread::sleep_until(due);
             write(writer, first + static_cast<int64_t>(i));
             committed[i] = Clock::now();
-            r.writer_late_ms = std::max(r.writer_late_ms, std::chrono::duration<double, std::milli>(committed[i] - due).count());
+            r.writer_late_ms =
+                std::max(r.writer_late_ms, std::chrono::duration<double, std::milli>(committed[i] - due).count());
             written = static_cast<int64_t>(i + 1);
           }
         } catch (const std::exception& e) {
@@ -468,7 +471,8 @@ class Bench {
     pg::Result r = c.exec(
         "SELECT round(extract(epoch FROM now() - query_start)::numeric, 1)::text, "
         "pg_catalog.regexp_replace(left(query, 400), '\\s+', ' ', 'g') FROM "
-        "pg_catalog.pg_stat_activity WHERE state = 'active' AND application_name LIKE 'stagesync%' ORDER BY query_start");
+        "pg_catalog.pg_stat_activity WHERE state = 'active' AND application_name LIKE 'stagesync%' ORDER BY "
+        "query_start");
     std::vector<std::string> out;
     for (int i = 0; i < r.rows(); ++i) out.push_back(r.text(i, 0) + " s  " + r.text(i, 1));
     return out;
@@ -521,7 +525,8 @@ class Bench {
     auto deadline = Clock::now() + limit;
     while (!done()) {
       if (!follow.running()) throw std::runtime_error("stagesync follow exited:\n" + file_text(log));
-      if (Clock::now() > deadline) throw std::runtime_error("stagesync follow did not get there in time:\n" + file_text(log));
+      if (Clock::now() > deadline)
+        throw std::runtime_error("stagesync follow did not get there in time:\n" + file_text(log));
       std::this_thread::sleep_for(20ms);
     }
   }
@@ -538,8 +543,8 @@ class Bench {
 
 std::string mb(int64_t bytes) { return bytes < 0 ? "-" : fixed(static_cast<double>(bytes) / 1e6, 2); }
 std::string link_name(int rtt) {
-  return rtt == 0 ? "0 ms (proxy without delay)" : std::to_string(rtt) + " ms round trip (" + std::to_string(rtt / 2) +
-                                                       " ms each way)";
+  return rtt == 0 ? "0 ms (proxy without delay)"
+                  : std::to_string(rtt) + " ms round trip (" + std::to_string(rtt / 2) + " ms each way)";
 }
 
 void print_latency(const std::vector<LatencyResult>& results, const Options& o) {
@@ -560,7 +565,8 @@ void print_latency(const std::vector<LatencyResult>& results, const Options& o) 
 
 int main(int argc, char** argv) {
   Options o = parse_args(argc, argv);
-  if (access(o.stagesync.c_str(), X_OK) != 0) usage("no executable stagesync at " + o.stagesync + " (use --stagesync PATH)");
+  if (access(o.stagesync.c_str(), X_OK) != 0)
+    usage("no executable stagesync at " + o.stagesync + " (use --stagesync PATH)");
   const std::string para = o.markdown ? "\n" : "";
   try {
     std::cout << "follow_bench: " << std::thread::hardware_concurrency() << " CPUs, load average " << load_average()
@@ -582,20 +588,20 @@ int main(int argc, char** argv) {
         std::cerr << "latency: RTT " << rtt << " ms...\n";
         for (auto& r : bench.latency(config, "follow_cloud")) results.push_back(std::move(r));
       }
-      std::cout << "## 1. Commit-to-cloud latency\n" << para
-                << "desktop: reference data at scale " << o.latency_scale << " (generated in " << fixed(gen, 1)
+      std::cout << "## 1. Commit-to-cloud latency\n"
+                << para << "desktop: reference data at scale " << o.latency_scale << " (generated in " << fixed(gen, 1)
                 << " s); `stagesync follow --interval " << fixed(o.interval, 3)
                 << "` running for each rate; each transaction one autocommit INSERT of a jobtasks row; " << o.seconds
-                << " s per rate; watcher poll every " << o.poll_ms
-                << " ms (included in the latency); load average " << load_before << " before, " << load_average()
-                << " after\n" << para;
+                << " s per rate; watcher poll every " << o.poll_ms << " ms (included in the latency); load average "
+                << load_before << " before, " << load_average() << " after\n"
+                << para;
       print_latency(results, o);
       for (const auto& r : results) {
         if (r.rate < 200) continue;
         bool met = r.not_seen == 0 && percentile(r.ms, 95) < 2000;
         all_met = all_met && met;
-        std::cout << para << "bar (p95 < 2 s at 200 tx/s), " << link_name(r.rtt) << ": p95 " << fixed(percentile(r.ms, 95), 0)
-                  << " ms: " << (met ? "met" : "MISSED") << "\n";
+        std::cout << para << "bar (p95 < 2 s at 200 tx/s), " << link_name(r.rtt) << ": p95 "
+                  << fixed(percentile(r.ms, 95), 0) << " ms: " << (met ? "met" : "MISSED") << "\n";
       }
       std::cout << para;
     }
@@ -605,15 +611,17 @@ int main(int argc, char** argv) {
       double gen = bench.make_desktop("capture_desktop", o.scale);
       std::string config_a = bench.config("capture_desktop", "capture_a");
       std::string config_b = bench.config("capture_desktop", "capture_b");
-      std::cout << "## 2. capture: logical against the full sync and the digest method\n" << para
-                << "desktop: reference data at scale " << o.scale << " (generated in " << fixed(gen, 1)
-                << " s); target A by `follow --once`, target B by `sync`\n" << para;
+      std::cout << "## 2. capture: logical against the full sync and the digest method\n"
+                << para << "desktop: reference data at scale " << o.scale << " (generated in " << fixed(gen, 1)
+                << " s); target A by `follow --once`, target B by `sync`\n"
+                << para;
       uint64_t seed = 1000;
       for (int round = 0; round < o.repeat; ++round) {
         for (int rtt : o.rtt_ms) {
           bench.set_rtt(rtt);
           std::string load_before = load_average();
-          std::cerr << "capture: RTT " << rtt << " ms, round " << round + 1 << ": first follow --once (A)" << std::flush;
+          std::cerr << "capture: RTT " << rtt << " ms, round " << round + 1 << ": first follow --once (A)"
+                    << std::flush;
           bench.fresh_target("capture_a");
           bench.fresh_target("capture_b");
           bench.settle_targets({});
@@ -646,7 +654,8 @@ int main(int argc, char** argv) {
             std::string more = m.stopped ? "> " : "";
             table.push_back({name + (m.stopped ? " (stopped at --limit)" : ""), more + fixed(m.run.seconds, 2),
                              more + fixed(100 * m.run.seconds / base, 1),
-                             m.stopped ? "-" : std::to_string(m.link.round_trips), m.stopped ? "-" : mb(m.link.bytes_up),
+                             m.stopped ? "-" : std::to_string(m.link.round_trips),
+                             m.stopped ? "-" : mb(m.link.bytes_up),
                              m.stopped ? "-" : fixed(static_cast<double>(m.run.max_rss_kb) / 1024, 1)});
           };
           row("A: first `follow --once` (slot + full sync in its snapshot)", first);
@@ -654,7 +663,8 @@ int main(int argc, char** argv) {
           row("B: `sync --mode incremental` (digest method)", digest);
           row("A: `follow --once` (capture: logical)", logical);
           std::cout << "round " << round + 1 << ", link " << link_name(rtt) << ", load average " << load_before
-                    << " before, " << load_average() << " after; changes: " << changed << "\n" << para;
+                    << " before, " << load_average() << " after; changes: " << changed << "\n"
+                    << para;
           print_table(table, o.markdown);
           bool met = !logical.stopped && 100 * logical.run.seconds / base < 15;
           all_met = all_met && met && verify_a == "equal" && verify_b == "equal";
@@ -663,13 +673,14 @@ int main(int argc, char** argv) {
                     << "; digest method " << (digest.stopped ? "> " : "") << fixed(100 * digest.run.seconds / base, 1)
                     << "%\n"
                     << "verify A (follow): " << verify_a << "; verify B (sync): " << verify_b << "\n";
-          for (const auto& [name, m] : {std::pair{"digest incremental", &digest}, std::pair{"follow --once", &logical}}) {
+          for (const auto& [name, m] :
+               {std::pair{"digest incremental", &digest}, std::pair{"follow --once", &logical}}) {
             if (m->active_at_stop.empty()) continue;
             std::cout << para << "running on the desktop when the " << name << " was stopped:\n" << para;
             for (const auto& a : m->active_at_stop) std::cout << (o.markdown ? "- `" + a + "`" : "  " + a) << "\n";
           }
-          for (const auto& [name, slow] : {std::pair{"digest incremental", &digest_slow},
-                                           std::pair{"follow --once", &logical_slow}}) {
+          for (const auto& [name, slow] :
+               {std::pair{"digest incremental", &digest_slow}, std::pair{"follow --once", &logical_slow}}) {
             if (slow->empty()) continue;
             std::cout << para << "desktop statements over " << o.desktop_log_ms << " ms during the " << name << ":\n"
                       << para;
