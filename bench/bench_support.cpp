@@ -1,6 +1,7 @@
 #include "bench_support.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -89,6 +90,58 @@ ChildRun run_child(const std::vector<std::string>& args, const std::string& log)
                              output);
   }
   return run;
+}
+
+BackgroundChild::BackgroundChild(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&files, 1, 2);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&files);
+  if (rc != 0) throw std::runtime_error("cannot start " + args[0] + ": " + std::strerror(rc));
+  pid_ = pid;
+}
+
+BackgroundChild::~BackgroundChild() {
+  if (status_ < 0) stop(SIGKILL, 5);
+}
+
+bool BackgroundChild::running() {
+  if (status_ >= 0) return false;
+  int status = 0;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) status_ = status;
+  return status_ < 0;
+}
+
+long BackgroundChild::peak_rss_kb() const {
+  if (status_ >= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+int BackgroundChild::stop(int signal, double grace) {
+  if (!running()) return status_;
+  kill(pid_, signal);
+  auto deadline = Clock::now() + std::chrono::duration<double>(grace);
+  while (running() && Clock::now() < deadline) usleep(20000);
+  if (running()) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    status_ = status;
+  }
+  return status_;
 }
 
 pg::Connection connect(const cluster::LocalCluster& server, const std::string& db, const std::string& application) {

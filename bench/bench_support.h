@@ -33,6 +33,31 @@ struct ChildRun {
 // throws std::runtime_error with its output.
 ChildRun run_child(const std::vector<std::string>& args, const std::string& log);
 
+// A child left running while the benchmark measures (`stagesync follow`),
+// started as run_child() starts one (output into `log`) but without GNU time:
+// its peak RSS is read from /proc (VmHWM, the process's own after its exec)
+// while it runs. The destructor kills a child still running.
+class BackgroundChild {
+ public:
+  BackgroundChild(const std::vector<std::string>& args, const std::string& log);
+  ~BackgroundChild();
+  BackgroundChild(const BackgroundChild&) = delete;
+  BackgroundChild& operator=(const BackgroundChild&) = delete;
+
+  // Whether it still runs (a child that exited is reaped here).
+  bool running();
+  // Peak resident set so far, kB (0 once it exited).
+  long peak_rss_kb() const;
+  // Sends `signal`, waits up to `grace` seconds, then SIGKILL. Returns the wait status.
+  int stop(int signal, double grace);
+  // The wait status of a child that exited (-1 while it runs).
+  int status() const { return status_; }
+
+ private:
+  int pid_ = -1;
+  int status_ = -1;
+};
+
 // What the link to the target carried during one measurement (all -1 without a proxy).
 struct LinkUse {
   int64_t round_trips = -1;
