@@ -428,7 +428,9 @@ int run_cli(int argc, char** argv) {
       return finish(*out, reverse::run_reverse(cfg, reverse::ReverseOptions{tables, c.wait, false}, *out));
     }
     if (command == "follow") {
-      pg::abort_on_second_signal();  // the first signal stops after the batch; a second ends the process at once
+      // The first signal stops after the batch commits; a second cancels it (rolled back, 130), a third ends the
+      // process at once. Between batches the first stops at once (exit 0).
+      pg::abort_on_second_signal();
       follow_opts.lock_wait_seconds = c.wait;
       follow_opts.max_retained_wal = cfg.follow.max_retained_wal;
       if (follow_cmd->count("--interval") == 0) follow_opts.interval_seconds = cfg.follow.interval;

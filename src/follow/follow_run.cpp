@@ -40,6 +40,10 @@ std::function<void(source::Source&)> in_snapshot(std::string snapshot_name,
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
+// A second SIGINT/SIGTERM cancelled a batch: it rolled back (exit 130, as any
+// interrupted run). A first one only stops the follower after its batch.
+class BatchCancelled : public pg::Interrupted {};
+
 // A batch's sync says what every sync says to its own reporter; a follower
 // passes on its warnings only (a batch's table lines would repeat every second).
 class BatchReporter : public report::Reporter {
@@ -100,6 +104,11 @@ class Follower {
     } else {
       follow();
     }
+    if (pg::stop_requested()) {
+      std::string last = summary_.run_id.empty() ? last_batch_ : summary_.run_id;
+      out_.info("stopped by signal " + (last.empty() ? "before any batch" : "after batch " + last) +
+                (applied_.valid() ? "; target at " + applied_.str() : ""));
+    }
     summary_.outcome = "succeeded";
     summary_.exit_code = 0;
     summary_.seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -123,11 +132,12 @@ class Follower {
     auto last_wal_check = Clock::now();
     int idle_rounds = 0;
     for (;;) {
-      if (pg::interrupted()) break;
+      if (pg::stop_requested()) break;
       try {
         if (!stream_) {
           resume();
           last_wal_check = Clock::now();
+          if (pg::stop_requested()) break;  // after a first full sync that a signal let commit
         }
         if (!started) {
           // --once catches up with the WAL written before it started.
@@ -157,7 +167,7 @@ class Follower {
         if (skip_unfollowed()) continue;
         check_slot();
         last_wal_check = Clock::now();
-        batch();
+        if (!committed_before_stop([&] { batch(); })) break;
         attempt = 0;
         backoff_.reset();  // a follower runs for months: each failure's retries are timed from its first attempt
       } catch (const logical::SlotLost& e) {
@@ -166,16 +176,38 @@ class Follower {
                      "slot's snapshot follows");
         close_stream();
         state::forget_follow_state(target(), slot_);
+      } catch (const BatchCancelled&) {
+        throw;
+      } catch (const pg::Interrupted&) {
+        break;  // a signal while no batch was under way (waiting for WAL, reading the slot's state)
       } catch (const pg::Error& e) {
         close_stream();
-        pg::throw_if_interrupted();
+        if (pg::interrupted()) break;  // the signal cancelled a read or a one-statement update: nothing half-done
         if (!e.is_transient()) throw;
+        if (pg::stop_requested()) break;  // a batch asked to stop failed: the next start retries it
         std::string why = (e.sqlstate().empty() ? "" : "SQLSTATE " + e.sqlstate() + ": ") + e.what();
         if (!backoff_) backoff_.emplace(cfg_.retry);
         if (!backoff_->wait_before_retry(++attempt, why, out_)) throw;
       }
     }
     close_stream();
+  }
+
+  // Runs a batch (or a first full sync, or a polled sync) so that a first
+  // SIGINT/SIGTERM lets it commit and have its LSN confirmed; the loops stop
+  // after it (pg::stop_requested()). A second signal cancels it: rolled back,
+  // BatchCancelled. After a signal that came before it (false), it does not start.
+  template <typename Body>
+  bool committed_before_stop(Body body) {
+    pg::DeferredStop deferred;
+    if (pg::interrupted()) return false;
+    try {
+      body();
+    } catch (...) {
+      if (pg::interrupted()) throw BatchCancelled();
+      throw;
+    }
+    return true;
   }
 
   // The longest a batch waits for its first transaction.
@@ -216,9 +248,10 @@ class Follower {
       drop_slot();
     }
     if (!st) {
-      first_sync();
+      committed_before_stop([&] { first_sync(); });
       return;
     }
+    last_batch_ = st->last_run_id;
     start_stream(Lsn::parse(st->confirmed_lsn));
   }
 
@@ -456,11 +489,12 @@ class Follower {
       run::SyncOptions so;
       so.mode = "incremental";
       so.session.lock_wait_seconds = o_.lock_wait_seconds;
-      report::RunSummary s = run::run_sync(cfg_, so, quiet_);
+      report::RunSummary s;
+      if (!committed_before_stop([&] { s = run::run_sync(cfg_, so, quiet_); })) return;
       summary_.run_id = s.run_id;
       summary_.tables = s.tables;
       ++batches_;
-      if (o_.once) return;
+      if (o_.once || pg::stop_requested()) return;
       auto until = Clock::now() + wait();
       while (Clock::now() < until) {
         if (pg::interrupted()) return;
@@ -483,6 +517,7 @@ class Follower {
   std::unique_ptr<logical::TransactionReader> reader_;
   std::optional<logical::Transaction> held_;
   Lsn applied_;
+  std::string last_batch_;  // the run of the batch the target's follow state records (an earlier process's)
   int64_t batches_ = 0;
 };
 
