@@ -415,9 +415,8 @@ struct Follower {
 };
 
 Follower start_follower(const std::string& config, const std::string& name) {
-  std::string base = (std::filesystem::temp_directory_path() /
-                      ("stagesync-follow-" + name + "-" + std::to_string(getpid())))
-                         .string();
+  std::string base =
+      (std::filesystem::temp_directory_path() / ("stagesync-follow-" + name + "-" + std::to_string(getpid()))).string();
   Follower f{0, base + ".out", base + ".err"};
   f.pid = start_child(stagesync_binary(), {"follow", "--config", config}, f.out, f.err);
   return f;
@@ -454,9 +453,11 @@ class AppLock {
   // A stagesync desktop session waits for the lock (the batch has started staging).
   bool batch_waiting() {
     // (Not asked in the application's transaction: pg_stat_activity keeps one view per transaction.)
-    return watch_.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = "
-                     "'stagesync (source)' AND wait_event_type = 'Lock'",
-                     std::vector<pg::Param>{db_})
+    return watch_
+               .exec(
+                   "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = "
+                   "'stagesync (source)' AND wait_event_type = 'Lock'",
+                   std::vector<pg::Param>{db_})
                .int64(0, 0) > 0;
   }
   void release() { app_.exec("ROLLBACK"); }
@@ -480,8 +481,8 @@ TEST_F(Follow, ASignalLetsTheBatchUnderWayCommitThenStops) {
   follow_once();
   std::string slot_name = slot();
   auto slot_active = [&] {
-    return desktop_.exec("SELECT active FROM pg_replication_slots WHERE slot_name = $1",
-                         std::vector<pg::Param>{slot_name})
+    return desktop_
+               .exec("SELECT active FROM pg_replication_slots WHERE slot_name = $1", std::vector<pg::Param>{slot_name})
                .text(0, 0) == "t";
   };
 
@@ -513,14 +514,14 @@ TEST_F(Follow, ASignalLetsTheBatchUnderWayCommitThenStops) {
   pg::Result st = target_.exec("SELECT confirmed_lsn::text, last_run_id FROM stagesync.follow_state");
   EXPECT_EQ(st.text(0, 0), m[2].str());
   EXPECT_EQ(st.text(0, 1), m[1].str());
-  EXPECT_EQ(target_count("SELECT count(*) FROM stagesync.runs WHERE run_id = '" + m[1].str() +
-                         "' AND status = 'succeeded'"),
-            1);
+  EXPECT_EQ(
+      target_count("SELECT count(*) FROM stagesync.runs WHERE run_id = '" + m[1].str() + "' AND status = 'succeeded'"),
+      1);
   // Confirmed to the slot after COMMIT: the slot holds the target's LSN, past the transaction's end.
   ASSERT_TRUE(eventually([&] { return !slot_active(); }));
   EXPECT_EQ(desktop_.exec("SELECT confirmed_flush_lsn::text FROM pg_replication_slots").text(0, 0), st.text(0, 0));
-  EXPECT_TRUE(desktop_.exec("SELECT $1::pg_lsn > $2::pg_lsn", std::vector<pg::Param>{st.text(0, 0), before})
-                  .boolean(0, 0));
+  EXPECT_TRUE(
+      desktop_.exec("SELECT $1::pg_lsn > $2::pg_lsn", std::vector<pg::Param>{st.text(0, 0), before}).boolean(0, 0));
   EXPECT_EQ(desktop_
                 .exec("SELECT count(*) FROM pg_logical_slot_peek_changes($1, NULL, NULL) WHERE data LIKE "
                       "'table public.entries:%'",
