@@ -556,5 +556,82 @@ TEST_F(Follow, ASecondSignalCancelsTheBatch) {
   expect_equal_to_full_sync();
 }
 
+// `plan` describes, before anything changes, what follow gets from each
+// followed table's WAL and exactly what the opt-in would ALTER on the desktop.
+TEST_F(Follow, PlanDescribesTheReplicaIdentityOptInAndChangesNothing) {
+  auto identities = [&] {
+    return desktop_
+        .exec(
+            "SELECT string_agg(relname || '=' || relreplident::text, ',' ORDER BY relname) FROM pg_class WHERE relname "
+            "IN "
+            "('kinds', 'accounts', 'entries', 'notes', 'unfollowed')")
+        .text(0, 0);
+  };
+  const std::string untouched = identities();
+  const std::string alter = "ALTER TABLE \"public\".\"notes\" REPLICA IDENTITY FULL";
+
+  CliResult plain = cli({"plan", "--config", config_});
+  ASSERT_EQ(plain.exit_code, 0) << plain.out << plain.err;
+  EXPECT_NE(
+      plain.err.find(
+          "follow: public.notes: replica identity default (no primary key); deletes and key-changing updates carry no "
+          "old key: a batch holding one reconciles the table whole"),
+      std::string::npos)
+      << plain.err;
+  EXPECT_NE(plain.err.find(
+                "follow: public.accounts: replica identity default (primary key: id); deletes and key-changing updates "
+                "carry the old key"),
+            std::string::npos)
+      << plain.err;
+  EXPECT_NE(plain.err.find("(not set) would run " + alter), std::string::npos) << plain.err;
+  EXPECT_NE(plain.err.find("follow changes nothing on the desktop's tables"), std::string::npos) << plain.err;
+
+  // With the opt-in, through a counting proxy: the description costs the target no round trip.
+  TcpProxy tgt(Servers::target().port());
+  std::string target_url = "postgresql://postgres@127.0.0.1:" + std::to_string(tgt.port()) + "/" + target_db_.name();
+  std::string opted = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_url +
+                            "\" }\nfollow: { interval: 0.2, replica_identity: full }\n" + kTables);
+  std::string without =
+      write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_url + "\" }\n" + kTables);
+  auto summary_of = [](const CliResult& r) {
+    nlohmann::json last;
+    std::stringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) last = nlohmann::json::parse(line);
+    return last;
+  };
+  tgt.reset_counters();
+  CliResult base = cli({"plan", "--config", without, "--json"});
+  int64_t base_trips = tgt.round_trips();
+  ASSERT_EQ(base.exit_code, 0) << base.out << base.err;
+  EXPECT_TRUE(summary_of(base)["follow"].is_null()) << base.out;
+  tgt.reset_counters();
+  CliResult json = cli({"plan", "--config", opted, "--json"});
+  EXPECT_EQ(tgt.round_trips(), base_trips);
+  ASSERT_EQ(json.exit_code, 0) << json.out << json.err;
+  nlohmann::json f = summary_of(json)["follow"];
+  EXPECT_EQ(f["replica_identity"], "full") << json.out;
+  EXPECT_EQ(f["would_alter"], nlohmann::json::array({alter})) << json.out;
+  EXPECT_NE(f["wal_cost"].get<std::string>().find("+47%"), std::string::npos) << json.out;
+  EXPECT_TRUE(f["error"].is_null()) << json.out;
+  ASSERT_EQ(f["tables"].size(), 4u) << json.out;
+  for (const auto& t : f["tables"]) {
+    bool keyless = t["table"] == "public.notes";
+    EXPECT_EQ(t["replica_identity"], "default") << t.dump();
+    EXPECT_EQ(t["old_key"], keyless ? "none" : "primary_key") << t.dump();
+    EXPECT_EQ(t["batches"], keyless ? "reconciled_whole" : "key_listed") << t.dump();
+    EXPECT_EQ(t["would_alter"], keyless ? nlohmann::json(alter) : nlohmann::json()) << t.dump();
+  }
+  CliResult text = cli({"plan", "--config", opted});
+  EXPECT_NE(text.err.find("`stagesync follow --apply-replica-identity` would run " + alter), std::string::npos)
+      << text.err;
+  EXPECT_NE(text.err.find("would ALTER 1 desktop table(s)"), std::string::npos) << text.err;
+
+  // The plans changed nothing on the desktop; the opt-in changes exactly what they named.
+  EXPECT_EQ(identities(), untouched);
+  CliResult apply = cli({"follow", "--config", opted, "--apply-replica-identity"});
+  EXPECT_EQ(apply.exit_code, 0) << apply.out << apply.err;
+  EXPECT_EQ(identities(), "accounts=d,entries=d,kinds=d,notes=f,unfollowed=d");
+}
+
 }  // namespace
 }  // namespace stagesync::testing

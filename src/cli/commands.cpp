@@ -31,6 +31,7 @@
 #include "state/metadata.h"
 #include "follow/follow_run.h"
 #include "follow/follow_check.h"
+#include "follow/follow_plan.h"
 #include "follow/follow_status.h"
 
 namespace stagesync::cli {
@@ -477,6 +478,11 @@ int run_cli(int argc, char** argv) {
     if (o.plan_only && both.reverse && s.exit_code == kOk) {  // what a reverse run would do, too
       report::RunSummary r = reverse::run_reverse(cfg, reverse::ReverseOptions{both.reverse_tables, c.wait, true}, *out);
       for (auto& t : r.tables) s.tables.push_back(std::move(t));
+    }
+    if (o.plan_only && cfg.follow.present && s.exit_code == kOk) {  // what follow gets and would change on the desktop
+      follow::FollowPlan fp = follow::plan_follow(cfg);
+      for (const auto& line : fp.lines) out->info(line);
+      s.follow = std::move(fp.json);
     }
     return finish(*out, s);
   });
