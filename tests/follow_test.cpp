@@ -422,9 +422,10 @@ Follower start_follower(const std::string& config, const std::string& name) {
   return f;
 }
 
-// Polls `done` until it holds; false if it never did (a hang guard, not a time limit on stagesync).
+// Polls `done` until it holds; false if it never did (a hang guard of about two minutes, generous for the
+// sanitizer build decoding 200,000 changes; not a time limit on stagesync).
 bool eventually(const std::function<bool()>& done) {
-  for (int i = 0; i < 1000; ++i) {
+  for (int i = 0; i < 6000; ++i) {
     if (done()) return true;
     std::this_thread::sleep_for(20ms);
   }
