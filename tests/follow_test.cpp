@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -520,6 +521,232 @@ TEST_F(Follow, RoundTripsAndCutConnections) {
     expect_equal_to_full_sync();
   }
   EXPECT_GT(desk.cuts() + tgt.cuts(), 0);
+}
+
+// A follower started in the background (no --once: it runs until stopped).
+struct Follower {
+  pid_t pid;
+  std::string out, err;
+};
+
+Follower start_follower(const std::string& config, const std::string& name) {
+  std::string base =
+      (std::filesystem::temp_directory_path() / ("stagesync-follow-" + name + "-" + std::to_string(getpid()))).string();
+  Follower f{0, base + ".out", base + ".err"};
+  f.pid = start_child(stagesync_binary(), {"follow", "--config", config}, f.out, f.err);
+  return f;
+}
+
+// Polls `done` until it holds; false if it never did (a hang guard of about two minutes, generous for the
+// sanitizer build decoding 200,000 changes; not a time limit on stagesync).
+bool eventually(const std::function<bool()>& done) {
+  for (int i = 0; i < 6000; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+CliResult finished(const Follower& f) {
+  ChildExit e = wait_child(f.pid, 300);
+  EXPECT_FALSE(e.timed_out) << e.stacks;
+  CliResult r{e.code, slurp(f.out), slurp(f.err)};
+  std::remove(f.out.c_str());
+  std::remove(f.err.c_str());
+  return r;
+}
+
+const char* kDeferredNotice = "stopping once the batch under way has committed";
+
+// The desktop application holds `entries` (LOCK TABLE ... ACCESS EXCLUSIVE) until
+// release(): a batch reading it waits, so the signals below reach it while it is
+// under way, whatever the machine's speed.
+class AppLock {
+ public:
+  explicit AppLock(const TempDatabase& db) : app_(db.connect()), watch_(db.connect()), db_(db.name()) {
+    app_.exec("BEGIN; LOCK TABLE entries IN ACCESS EXCLUSIVE MODE");
+  }
+  // A stagesync desktop session waits for the lock (the batch has started staging).
+  bool batch_waiting() {
+    // (Not asked in the application's transaction: pg_stat_activity keeps one view per transaction.)
+    return watch_
+               .exec(
+                   "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = "
+                   "'stagesync (source)' AND wait_event_type = 'Lock'",
+                   std::vector<pg::Param>{db_})
+               .int64(0, 0) > 0;
+  }
+  void release() { app_.exec("ROLLBACK"); }
+  // For a failure's message: what the desktop's sessions are doing.
+  std::string activity() {
+    pg::Result r = watch_.exec(
+        "SELECT coalesce(string_agg(application_name || ' ' || coalesce(wait_event_type, '-') || ' ' || "
+        "coalesce(state, '-') || ' ' || left(query, 80), E'\\n'), '') FROM pg_stat_activity WHERE datname = $1",
+        std::vector<pg::Param>{db_});
+    return r.text(0, 0);
+  }
+
+ private:
+  pg::Connection app_, watch_;
+  std::string db_;
+};
+
+// SIGTERM (systemd's stop) while waiting for WAL stops at once; during a batch
+// it lets the batch commit and its LSN be confirmed, then stops: exit 0.
+TEST_F(Follow, ASignalLetsTheBatchUnderWayCommitThenStops) {
+  follow_once();
+  std::string slot_name = slot();
+  auto slot_active = [&] {
+    return desktop_
+               .exec("SELECT active FROM pg_replication_slots WHERE slot_name = $1", std::vector<pg::Param>{slot_name})
+               .text(0, 0) == "t";
+  };
+
+  // Idle: the stream is open, no transaction waits.
+  Follower idle = start_follower(config_, "idle");
+  ASSERT_TRUE(eventually(slot_active)) << slurp(idle.err);
+  ::kill(idle.pid, SIGTERM);
+  CliResult r = finished(idle);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("stopped by signal after batch"), std::string::npos) << r.err;
+  ASSERT_TRUE(eventually([&] { return !slot_active(); }));
+
+  std::string before = desktop_.exec("SELECT pg_current_wal_insert_lsn()::text").text(0, 0);
+  desktop_.exec("INSERT INTO entries SELECT 1000 + g, 1 + g % 20, 1, 0 FROM generate_series(1, 200000) g");
+  AppLock lock(desktop_db_);
+  Follower f = start_follower(config_, "batch");
+  ASSERT_TRUE(eventually([&] { return lock.batch_waiting(); })) << lock.activity() << slurp(f.err);
+  ::kill(f.pid, SIGTERM);
+  ASSERT_TRUE(eventually([&] { return slurp(f.err).find(kDeferredNotice) != std::string::npos; })) << slurp(f.err);
+  // The signal cancelled nothing: the batch still waits for the application's lock.
+  EXPECT_TRUE(lock.batch_waiting());
+  lock.release();
+  r = finished(f);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex(R"(stopped by signal after batch (\S+); target at (\S+))")))
+      << r.err;
+  EXPECT_EQ(target_count("SELECT count(*) FROM entries"), 200020);
+  pg::Result st = target_.exec("SELECT confirmed_lsn::text, last_run_id FROM stagesync.follow_state");
+  EXPECT_EQ(st.text(0, 0), m[2].str());
+  EXPECT_EQ(st.text(0, 1), m[1].str());
+  EXPECT_EQ(
+      target_count("SELECT count(*) FROM stagesync.runs WHERE run_id = '" + m[1].str() + "' AND status = 'succeeded'"),
+      1);
+  // Confirmed to the slot after COMMIT: the slot holds the target's LSN, past the transaction's end.
+  ASSERT_TRUE(eventually([&] { return !slot_active(); }));
+  EXPECT_EQ(desktop_.exec("SELECT confirmed_flush_lsn::text FROM pg_replication_slots").text(0, 0), st.text(0, 0));
+  EXPECT_TRUE(
+      desktop_.exec("SELECT $1::pg_lsn > $2::pg_lsn", std::vector<pg::Param>{st.text(0, 0), before}).boolean(0, 0));
+  EXPECT_EQ(desktop_
+                .exec("SELECT count(*) FROM pg_logical_slot_peek_changes($1, NULL, NULL) WHERE data LIKE "
+                      "'table public.entries:%'",
+                      std::vector<pg::Param>{slot_name})
+                .int64(0, 0),
+            0)
+      << "the slot still sends the applied transaction's changes";
+  expect_equal_to_full_sync();
+}
+
+// A second signal cancels the batch: rolled back, exit 130 as any interrupted
+// run; the next start applies it.
+TEST_F(Follow, ASecondSignalCancelsTheBatch) {
+  follow_once();
+  std::string before = contents(target_);
+  std::string state = target_.exec("SELECT confirmed_lsn::text || last_run_id FROM stagesync.follow_state").text(0, 0);
+  desktop_.exec("INSERT INTO entries SELECT 1000 + g, 1 + g % 20, 1, 0 FROM generate_series(1, 2000) g");
+  AppLock lock(desktop_db_);
+  Follower f = start_follower(config_, "cancel");
+  ASSERT_TRUE(eventually([&] { return lock.batch_waiting(); })) << lock.activity() << slurp(f.err);
+  ::kill(f.pid, SIGTERM);
+  ASSERT_TRUE(eventually([&] { return slurp(f.err).find(kDeferredNotice) != std::string::npos; })) << slurp(f.err);
+  ::kill(f.pid, SIGTERM);
+  CliResult r = finished(f);
+  EXPECT_EQ(r.exit_code, 130) << r.out << r.err;
+  EXPECT_EQ(contents(target_), before);
+  EXPECT_EQ(target_.exec("SELECT confirmed_lsn::text || last_run_id FROM stagesync.follow_state").text(0, 0), state);
+  EXPECT_EQ(target_count("SELECT count(*) FROM stagesync.runs WHERE status = 'running'"), 0);
+  lock.release();
+  follow_once();
+  EXPECT_EQ(target_count("SELECT count(*) FROM entries"), 2020);
+  expect_equal_to_full_sync();
+}
+
+// `plan` describes, before anything changes, what follow gets from each
+// followed table's WAL and exactly what the opt-in would ALTER on the desktop.
+TEST_F(Follow, PlanDescribesTheReplicaIdentityOptInAndChangesNothing) {
+  auto identities = [&] {
+    return desktop_
+        .exec(
+            "SELECT string_agg(relname || '=' || relreplident::text, ',' ORDER BY relname) FROM pg_class WHERE relname "
+            "IN "
+            "('kinds', 'accounts', 'entries', 'notes', 'unfollowed')")
+        .text(0, 0);
+  };
+  const std::string untouched = identities();
+  const std::string alter = "ALTER TABLE \"public\".\"notes\" REPLICA IDENTITY FULL";
+
+  CliResult plain = cli({"plan", "--config", config_});
+  ASSERT_EQ(plain.exit_code, 0) << plain.out << plain.err;
+  EXPECT_NE(
+      plain.err.find(
+          "follow: public.notes: replica identity default (no primary key); deletes and key-changing updates carry no "
+          "old key: a batch holding one reconciles the table whole"),
+      std::string::npos)
+      << plain.err;
+  EXPECT_NE(plain.err.find(
+                "follow: public.accounts: replica identity default (primary key: id); deletes and key-changing updates "
+                "carry the old key"),
+            std::string::npos)
+      << plain.err;
+  EXPECT_NE(plain.err.find("(not set) would run " + alter), std::string::npos) << plain.err;
+  EXPECT_NE(plain.err.find("follow changes nothing on the desktop's tables"), std::string::npos) << plain.err;
+
+  // With the opt-in, through a counting proxy: the description costs the target no round trip.
+  TcpProxy tgt(Servers::target().port());
+  std::string target_url = "postgresql://postgres@127.0.0.1:" + std::to_string(tgt.port()) + "/" + target_db_.name();
+  std::string opted = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_url +
+                            "\" }\nfollow: { interval: 0.2, replica_identity: full }\n" + kTables);
+  std::string without =
+      write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_url + "\" }\n" + kTables);
+  auto summary_of = [](const CliResult& r) {
+    nlohmann::json last;
+    std::stringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) last = nlohmann::json::parse(line);
+    return last;
+  };
+  tgt.reset_counters();
+  CliResult base = cli({"plan", "--config", without, "--json"});
+  int64_t base_trips = tgt.round_trips();
+  ASSERT_EQ(base.exit_code, 0) << base.out << base.err;
+  EXPECT_TRUE(summary_of(base)["follow"].is_null()) << base.out;
+  tgt.reset_counters();
+  CliResult json = cli({"plan", "--config", opted, "--json"});
+  EXPECT_EQ(tgt.round_trips(), base_trips);
+  ASSERT_EQ(json.exit_code, 0) << json.out << json.err;
+  nlohmann::json f = summary_of(json)["follow"];
+  EXPECT_EQ(f["replica_identity"], "full") << json.out;
+  EXPECT_EQ(f["would_alter"], nlohmann::json::array({alter})) << json.out;
+  EXPECT_NE(f["wal_cost"].get<std::string>().find("+47%"), std::string::npos) << json.out;
+  EXPECT_TRUE(f["error"].is_null()) << json.out;
+  ASSERT_EQ(f["tables"].size(), 4u) << json.out;
+  for (const auto& t : f["tables"]) {
+    bool keyless = t["table"] == "public.notes";
+    EXPECT_EQ(t["replica_identity"], "default") << t.dump();
+    EXPECT_EQ(t["old_key"], keyless ? "none" : "primary_key") << t.dump();
+    EXPECT_EQ(t["batches"], keyless ? "reconciled_whole" : "key_listed") << t.dump();
+    EXPECT_EQ(t["would_alter"], keyless ? nlohmann::json(alter) : nlohmann::json()) << t.dump();
+  }
+  CliResult text = cli({"plan", "--config", opted});
+  EXPECT_NE(text.err.find("`stagesync follow --apply-replica-identity` would run " + alter), std::string::npos)
+      << text.err;
+  EXPECT_NE(text.err.find("would ALTER 1 desktop table(s)"), std::string::npos) << text.err;
+
+  // The plans changed nothing on the desktop; the opt-in changes exactly what they named.
+  EXPECT_EQ(identities(), untouched);
+  CliResult apply = cli({"follow", "--config", opted, "--apply-replica-identity"});
+  EXPECT_EQ(apply.exit_code, 0) << apply.out << apply.err;
+  EXPECT_EQ(identities(), "accounts=d,entries=d,kinds=d,notes=f,unfollowed=d");
 }
 
 }  // namespace

@@ -32,6 +32,7 @@
 #include "follow/capture.h"
 #include "follow/follow_run.h"
 #include "follow/follow_check.h"
+#include "follow/follow_plan.h"
 #include "follow/follow_status.h"
 
 namespace stagesync::cli {
@@ -430,7 +431,9 @@ int run_cli(int argc, char** argv) {
       return finish(*out, reverse::run_reverse(cfg, reverse::ReverseOptions{tables, c.wait, false}, *out));
     }
     if (command == "follow") {
-      pg::abort_on_second_signal();  // the first signal stops after the batch; a second ends the process at once
+      // The first signal stops after the batch commits; a second cancels it (rolled back, 130), a third ends the
+      // process at once. Between batches the first stops at once (exit 0).
+      pg::abort_on_second_signal();
       follow_opts.lock_wait_seconds = c.wait;
       follow_opts.max_retained_wal = cfg.follow.max_retained_wal;
       if (follow_cmd->count("--interval") == 0) follow_opts.interval_seconds = cfg.follow.interval;
@@ -477,6 +480,11 @@ int run_cli(int argc, char** argv) {
     if (o.plan_only && both.reverse && s.exit_code == kOk) {  // what a reverse run would do, too
       report::RunSummary r = reverse::run_reverse(cfg, reverse::ReverseOptions{both.reverse_tables, c.wait, true}, *out);
       for (auto& t : r.tables) s.tables.push_back(std::move(t));
+    }
+    if (o.plan_only && cfg.follow.present && s.exit_code == kOk) {  // what follow gets and would change on the desktop
+      follow::FollowPlan fp = follow::plan_follow(cfg);
+      for (const auto& line : fp.lines) out->info(line);
+      s.follow = std::move(fp.json);
     }
     return finish(*out, s);
   });

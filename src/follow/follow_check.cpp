@@ -1,5 +1,6 @@
 #include "follow/follow_check.h"
 
+#include "follow/follow_plan.h"
 #include "follow/follow_run.h"
 #include "logical/readiness.h"
 #include "logical/replica_identity.h"
@@ -39,13 +40,7 @@ void check_follow(const config::Config& cfg, run::CheckReport& report) {
         "a free replication slot" +
         std::string(slot.empty() ? "" : ": " + slot) + ")");
   }
-  std::vector<logical::Relation> tables;
-  for (const auto& t : cfg.tables) {
-    size_t dot = t.name.find('.');
-    tables.push_back(dot == std::string::npos ? logical::Relation{"public", t.name}
-                                              : logical::Relation{t.name.substr(0, dot), t.name.substr(dot + 1)});
-  }
-  for (const auto& id : logical::read_identities(*desktop, tables)) {
+  for (const auto& id : logical::read_identities(*desktop, followed_relations(cfg))) {
     std::string line = "follow: " + id.describe();
     if (!id.opt_in_ddl().empty()) {
       line += cfg.follow.replica_identity == "full"

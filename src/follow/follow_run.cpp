@@ -42,6 +42,10 @@ std::function<void(source::Source&)> in_snapshot(std::string snapshot_name,
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
+// A second SIGINT/SIGTERM cancelled a batch: it rolled back (exit 130, as any
+// interrupted run). A first one only stops the follower after its batch.
+class BatchCancelled : public pg::Interrupted {};
+
 // A batch's sync says what every sync says to its own reporter; a follower
 // passes on its warnings only (a batch's table lines would repeat every second).
 // (With `tables`, a capture's sync: its tables' lines too, but not its summary.)
@@ -110,6 +114,11 @@ class Follower {
     } else {
       follow();
     }
+    if (pg::stop_requested()) {
+      std::string last = summary_.run_id.empty() ? last_run_ : summary_.run_id;
+      out_.info("stopped by signal " + (last.empty() ? "before any batch" : "after batch " + last) +
+                (applied_.valid() ? "; target at " + applied_.str() : ""));
+    }
     summary_.outcome = "succeeded";
     summary_.exit_code = 0;
     summary_.seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -133,11 +142,12 @@ class Follower {
     auto last_wal_check = Clock::now();
     int idle_rounds = 0;
     for (;;) {
-      if (pg::interrupted()) break;
+      if (pg::stop_requested()) break;
       try {
         if (!stream_) {
           resume();
           last_wal_check = Clock::now();
+          if (pg::stop_requested()) break;  // after a first full sync that a signal let commit
         }
         if (!started) {
           // --once catches up with the WAL written before it started.
@@ -167,7 +177,7 @@ class Follower {
         if (skip_unfollowed()) continue;
         check_slot();
         last_wal_check = Clock::now();
-        batch();
+        if (!committed_before_stop([&] { batch(); })) break;
         attempt = 0;
         backoff_.reset();  // a follower runs for months: each failure's retries are timed from its first attempt
       } catch (const logical::SlotLost& e) {
@@ -176,16 +186,38 @@ class Follower {
                      "slot's snapshot follows");
         close_stream();
         state::forget_follow_state(target(), slot_);
+      } catch (const BatchCancelled&) {
+        throw;
+      } catch (const pg::Interrupted&) {
+        break;  // a signal while no batch was under way (waiting for WAL, reading the slot's state)
       } catch (const pg::Error& e) {
         close_stream();
-        pg::throw_if_interrupted();
+        if (pg::interrupted()) break;  // the signal cancelled a read or a one-statement update: nothing half-done
         if (!e.is_transient()) throw;
+        if (pg::stop_requested()) break;  // a batch asked to stop failed: the next start retries it
         std::string why = (e.sqlstate().empty() ? "" : "SQLSTATE " + e.sqlstate() + ": ") + e.what();
         if (!backoff_) backoff_.emplace(cfg_.retry);
         if (!backoff_->wait_before_retry(++attempt, why, out_)) throw;
       }
     }
     close_stream();
+  }
+
+  // Runs a batch (or a first full sync, or a polled sync) so that a first
+  // SIGINT/SIGTERM lets it commit and have its LSN confirmed; the loops stop
+  // after it (pg::stop_requested()). A second signal cancels it: rolled back,
+  // BatchCancelled. After a signal that came before it (false), it does not start.
+  template <typename Body>
+  bool committed_before_stop(Body body) {
+    pg::DeferredStop deferred;
+    if (pg::interrupted()) return false;
+    try {
+      body();
+    } catch (...) {
+      if (pg::interrupted()) throw BatchCancelled();
+      throw;
+    }
+    return true;
   }
 
   // The longest a batch waits for its first transaction.
@@ -226,7 +258,7 @@ class Follower {
       drop_slot();
     }
     if (!st) {
-      first_sync();
+      committed_before_stop([&] { first_sync(); });
       return;
     }
     last_run_ = st->last_run_id;
@@ -516,11 +548,12 @@ class Follower {
       run::SyncOptions so = o_.batch;
       so.mode = "incremental";
       so.session.lock_wait_seconds = o_.lock_wait_seconds;
-      report::RunSummary s = run::run_sync(cfg_, so, quiet_);
+      report::RunSummary s;
+      if (!committed_before_stop([&] { s = run::run_sync(cfg_, so, quiet_); })) return;
       summary_.run_id = s.run_id;
       summary_.tables = s.tables;
       ++batches_;
-      if (o_.once) return;
+      if (o_.once || pg::stop_requested()) return;
       auto until = Clock::now() + wait();
       while (Clock::now() < until) {
         if (pg::interrupted()) return;

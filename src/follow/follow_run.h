@@ -54,8 +54,14 @@ std::string slot_name(const pg::Connection& target, const config::Config& cfg);
 // Throws what run_sync() throws (CheckFailed, LockBusy, MassChangeRefused,
 // DataRefused, pg::Error that is not transient or outlasted the retries,
 // MetadataError), run::Refused for a SQLite desktop, pg::Interrupted when a
-// signal stopped a batch (rolled back; the next start continues from the
-// recorded LSN). Transient errors and a lost slot are handled inside.
+// second signal cancelled a batch (rolled back; the next start continues from
+// the recorded LSN). Transient errors and a lost slot are handled inside.
+//
+// SIGINT/SIGTERM is a stop, not a failure: while waiting for WAL it returns at
+// once; during a batch (or the first full sync, or a polled sync) the batch
+// commits and its LSN is confirmed first (pg::DeferredStop). Either way it
+// returns the summary (exit 0) after the line "stopped by signal after batch
+// RUN; target at LSN".
 report::RunSummary run_follow(const config::Config& cfg, const FollowOptions& options, report::Reporter& out);
 
 }  // namespace stagesync::follow

@@ -168,7 +168,8 @@ class JsonReporter : public Reporter {
           {"error", text_or_null(s.error)},
           {"problems", s.problems},
           {"backup_id", text_or_null(s.backup_id)},
-          {"tables", tables}});
+          {"tables", tables},
+          {"follow", s.follow}});
   }
 
  private:

@@ -1,6 +1,7 @@
 // The outcome of a command, as shown to people and machines.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,8 @@ struct RunSummary {
   std::vector<std::string> problems;  // each problem or tripped table behind `error`, when there are several
   std::string backup_id;  // automatic backup taken by the run (truncate-first)
   std::vector<TableResult> tables;
+  // plan with a `follow:` block: what follow gets and would change on the desktop (follow::plan_follow); else null.
+  nlohmann::json follow;
 };
 
 }  // namespace stagesync::report
