@@ -43,6 +43,11 @@ TextSettings read_text_settings(pg::Connection& source);
 // The statement whose answer both servers must agree on for hashes of text to be compared.
 std::string text_hash_probe();
 
+// "SELECT CAST(u.a0 AS <types[0]>), ... FROM unnest(...)": the key tuples
+// `arrays` lists (one text[] value in array syntax per column, pg::text_array();
+// position i of each the i-th key), each value cast to `types` (by position).
+std::string keys_select(pg::Connection& conn, const std::vector<std::string>& types,
+                        const std::vector<std::string>& arrays);
 // "(<matched>) IN (SELECT ... FROM unnest(...))": the condition that a row's
 // key expressions `matched` are one of the keys `arrays` lists (one text[]
 // value in array syntax per column, pg::text_array(); position i of each the
