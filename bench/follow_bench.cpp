@@ -80,6 +80,10 @@ struct Options {
   int desktop_log_ms = 2000;
   double limit = 120;  // seconds a timed change run may take before it is stopped
   bool keep = false;
+  // --replica-identity full: target A's configuration opts in (`follow: { replica_identity: full }`,
+  // applied by `follow --apply-replica-identity` before its first run), so that the desktop's deletes
+  // (its tables have no primary key) carry their old rows and batches can list their keys.
+  bool identity_full = false;
   std::string stagesync;
   bool markdown = false;
 };
@@ -88,7 +92,8 @@ struct Options {
   if (!problem.empty()) std::cerr << "follow_bench: " << problem << "\n";
   std::cerr << "usage: follow_bench [--rates 10,200] [--seconds 30] [--rtt-ms 0,50] [--interval 0.2] [--poll-ms 5]\n"
                "                    [--latency-scale 1] [--scale 10] [--repeat 1] [--only latency|capture]\n"
-               "                    [--desktop-log-ms 2000] [--limit 120] [--keep] [--stagesync PATH]\n"
+               "                    [--desktop-log-ms 2000] [--limit 120] [--replica-identity default|full]\n"
+               "                    [--keep] [--stagesync PATH]\n"
                "                    [--markdown]\n";
   std::exit(2);
 }
@@ -135,6 +140,10 @@ Options parse_args(int argc, char** argv) {
         o.desktop_log_ms = std::stoi(value());
       } else if (a == "--limit") {
         o.limit = std::stod(value());
+      } else if (a == "--replica-identity") {
+        std::string which = value();
+        if (which != "default" && which != "full") usage("--replica-identity is default or full");
+        o.identity_full = which == "full";
       } else if (a == "--keep") {
         o.keep = true;
       } else if (a == "--stagesync") {
@@ -611,9 +620,13 @@ int main(int argc, char** argv) {
       double gen = bench.make_desktop("capture_desktop", o.scale);
       std::string config_a = bench.config("capture_desktop", "capture_a");
       std::string config_b = bench.config("capture_desktop", "capture_b");
+      if (o.identity_full) std::ofstream(config_a, std::ios::app) << "follow: { replica_identity: full }\n";
       std::cout << "## 2. capture: logical against the full sync and the digest method\n"
                 << para << "desktop: reference data at scale " << o.scale << " (generated in " << fixed(gen, 1)
-                << " s); target A by `follow --once`, target B by `sync`\n"
+                << " s); target A by `follow --once`, target B by `sync`; the desktop's replica identity: "
+                << (o.identity_full ? "FULL (the opt-in, applied by `follow --apply-replica-identity`)"
+                                    : "default (its tables have no primary key: deletes carry no old key)")
+                << "\n"
                 << para;
       uint64_t seed = 1000;
       for (int round = 0; round < o.repeat; ++round) {
@@ -624,6 +637,7 @@ int main(int argc, char** argv) {
                     << std::flush;
           bench.fresh_target("capture_a");
           bench.fresh_target("capture_b");
+          if (o.identity_full) bench.stagesync({"follow", "--apply-replica-identity", "--config", config_a}, "a-identity");
           bench.settle_targets({});
           Measured first = bench.stagesync({"follow", "--once", "--config", config_a}, "a-first");
           std::cerr << ", full sync (B)" << std::flush;

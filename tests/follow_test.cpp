@@ -268,25 +268,28 @@ TEST_F(Follow, BatchesReadOnlyTheKeysTheWalNames) {
   desktop_.exec("UPDATE accounts SET owner = 'renamed' WHERE id = 2");  // no old key: the key is the primary key
   desktop_.exec("DELETE FROM entries WHERE id IN (4, 5999)");
   desktop_.exec("UPDATE accounts SET id = 30 WHERE id = 5999");  // the old key too
-  desktop_.exec("INSERT INTO entries VALUES (200, 1001, 1, 7)");
+  desktop_.exec("INSERT INTO entries VALUES (200, 1001, 1, 7); UPDATE entries SET kind_id = 2 WHERE id IN (10, 11)");
   CliResult r = follow_once();
   EXPECT_NE((r.out + r.err).find("4 table(s) read by key, 0 reconciled"), std::string::npos) << r.out << r.err;
   expect_equal_to_full_sync();
   EXPECT_EQ(used("kinds"), "logical 0");
   EXPECT_EQ(used("notes"), "logical 0");
   EXPECT_EQ(used("accounts"), "logical 2");  // 2 and 30 (5999 is gone)
-  EXPECT_EQ(used("entries"), "logical 2");   // 200, and 2 (a child of a staged parent row)
+  EXPECT_EQ(used("entries"), "logical 4");   // 200, 10, 11, and 2 (a child of a staged parent row)
   EXPECT_EQ(target_count("SELECT count(*) FROM accounts WHERE id = 5999"), 0);
 
-  // notes carries no old key for its deletes; a lookup's table changes under entries.
-  desktop_.exec("DELETE FROM notes WHERE id = 2; UPDATE kinds SET label = 'first' WHERE kind_id = 1");
+  // notes carries no old key for its deletes; a lookup's table changes under entries: the entries
+  // holding the changed match value are read again (their looked-up label changed).
+  desktop_.exec("DELETE FROM notes WHERE id = 2; UPDATE kinds SET label = 'second' WHERE kind_id = 2");
   r = follow_once();
   expect_equal_to_full_sync();
   EXPECT_EQ(used("notes").substr(0, 7), "cursor ") << r.out << r.err;
-  EXPECT_EQ(used("entries").substr(0, 7), "cursor ") << r.out << r.err;
+  EXPECT_EQ(used("entries"), "logical 2") << r.out << r.err;  // 10 and 11
+  EXPECT_EQ(target_.exec("SELECT string_agg(kind_label, ',') FROM entries WHERE id IN (10, 11)").text(0, 0),
+            "second,second");
   EXPECT_EQ(used("kinds"), "logical 1");
   EXPECT_EQ(used("accounts"), "logical 0");
-  EXPECT_NE((r.out + r.err).find("2 table(s) read by key, 2 reconciled"), std::string::npos) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("3 table(s) read by key, 1 reconciled"), std::string::npos) << r.out << r.err;
 
   // After the opt-in (REPLICA IDENTITY FULL) notes' deletes and updates carry their old row: listed.
   std::string opted = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_db_.url() +

@@ -13,8 +13,9 @@
 //   - an update without an old row where the configured key is not within
 //     the primary key / replica identity index (the key may have changed);
 //   - a key column the WAL does not carry (an unchanged TOASTed value), or NULL;
-//   - a change in a table one of its lookups reads (its rows' looked-up
-//     values may differ now: the lookup drift check of an incremental run);
+//   - a change in a table one of its lookups reads whose old match values
+//     the WAL does not carry (a change there that does lists its match
+//     values: the table's rows holding them are read again);
 //   - more than `limit` keys in one batch (memory stays bounded; reading
 //     the table whole is then about as cheap).
 // Changes of tables the plan does not read are ignored. Nothing here is an
@@ -54,9 +55,16 @@ class ChangedKeys {
   struct Table {
     const plan::TablePlan* plan = nullptr;
     bool key_within_identity = false;  // an update without an old row kept the configured key
+    std::vector<bool> match_within_identity;  // per lookup: the same, for its table's match columns
     source::KeyList list;
     std::set<std::vector<std::string>> keys;
+    std::vector<std::set<std::vector<std::string>>> matches;  // per lookup
+    size_t listed() const;
   };
+  void lookup_changed(Table& t, size_t lookup, const logical::Change& c);
+  // Values of `columns` in the new row or the old one; false when one is not carried, or NULL.
+  static bool values_of(const logical::Change& c, const std::vector<std::string>& columns, bool old,
+                        std::vector<std::string>& out);
   void whole(Table& t, std::string why);
   // The configured key of the new row (old = false) or of the old row; false (and `whole`) when it is not carried.
   bool key_of(Table& t, const logical::Change& c, bool old, std::vector<std::string>& key);
@@ -67,7 +75,7 @@ class ChangedKeys {
   std::vector<Table> tables_;  // by plan index
   using Name = std::pair<std::string, std::string>;
   std::map<Name, std::vector<size_t>> read_by_;    // a source table -> the plan tables reading it
-  std::map<Name, std::vector<size_t>> looked_up_;  // a lookup's table -> the plan tables looking up in it
+  std::map<Name, std::vector<std::pair<size_t, size_t>>> looked_up_;  // a lookup's table -> (plan table, lookup)
 };
 
 }  // namespace stagesync::follow

@@ -414,7 +414,9 @@ class Follower {
           source::KeyLists lists = keys.lists();
           for (size_t i = 0; o_.capture && i < lists.size(); ++i) {
             if (cfg_.captures_logically(*plan.tables[i].config)) continue;
-            lists[i] = source::KeyList{source::KeyList::Kind::whole, "incremental: { capture: snapshot }", "", {}};
+            lists[i] = source::KeyList{};
+            lists[i].kind = source::KeyList::Kind::whole;
+            lists[i].why = "incremental: { capture: snapshot }";
           }
           return lists;
         });

@@ -26,12 +26,18 @@ struct KeyList {
   };
   Kind kind = Kind::untouched;
   std::string why;
+  // (Also `listed` when only a lookup's table changed: no key of its own.)
   // The run whose source state the list starts from: a table whose last
   // successful run on the target is another one is read as without a list.
   std::string since_run;
   // listed: per key column of the table (plan order), the keys' values as
   // the source prints them (text), position i of every column one key.
   std::vector<std::vector<std::string>> columns;
+  // listed: per lookup of the table (plan order), the match values of the
+  // rows the record names in the lookup's table (new and old), columnar as
+  // `columns` (per match column): the table's rows holding them are read
+  // too (their looked-up value may differ now). Empty: none for that lookup.
+  std::vector<std::vector<std::vector<std::string>>> lookup_matches;
 
   size_t size() const { return columns.empty() ? 0 : columns.front().size(); }
 };

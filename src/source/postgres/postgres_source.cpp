@@ -258,7 +258,7 @@ bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list)
 
   r.previous_rejects = previous->rejects_run.empty() ? prev->second.second : previous->rejects_run;
   r.watermark = snapshot_;
-  r.watermark.lookup_rows = previous->lookup_rows;  // (their tables did not change, or the list is `whole`)
+  r.watermark.lookup_rows = previous->lookup_rows;  // (their tables did not change: else counted below)
   if (list.kind == KeyList::Kind::untouched && !run.references_changed(t) && !r.collision_freed) {
     r.watermark.rows = previous->rows;
     run.mark_unchanged(i, delta::MethodChoice{delta::Method::Logical,
@@ -267,19 +267,42 @@ bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list)
                                               "", false});
     return true;
   }
+  // The rows to read: those of the listed keys, and those holding a listed
+  // match value of a lookup (their looked-up value may differ now).
+  std::vector<std::string> read;
+  if (list.size()) {
+    std::vector<std::string> matched, types;
+    for (const auto& k : t.key) {
+      matched.push_back("t." + pg::ident(k) + "::" + t.column(k)->stage_type);
+      types.push_back(t.column(k)->stage_type);
+    }
+    read.push_back("(" + keys_in(*conn_, matched, types, listed_arrays(list)) + ")");
+  }
+  size_t matches = 0;
+  for (size_t l = 0; l < list.lookup_matches.size() && l < t.lookups.size(); ++l) {
+    const auto& values = list.lookup_matches[l];
+    if (values.empty() || values.front().empty()) continue;
+    std::vector<std::string> matched, types, arrays;
+    for (size_t m = 0; m < t.lookups[l].match.size(); ++m) {
+      const catalog::Column* c = t.source.find(t.lookups[l].match[m]);
+      if (!c) return false;
+      matched.push_back("t." + pg::ident(c->name));
+      types.push_back(c->type);
+      arrays.push_back(pg::text_array(values[m]));
+    }
+    read.push_back("(" + keys_in(*conn_, matched, types, arrays) + ")");
+    matches += values.front().size();
+  }
   // The in-scope rows, for the guards and the next run's watermark (the source is near: one scan there).
   r.watermark.rows = r.source_rows = conn_->exec(source_count(t, *conn_, "false")).int64(0, 0);
+  if (matches) r.watermark.lookup_rows = lookup_rows(t, *conn_, {});
   r.watermark.rejects_run = run.run_id;
-  std::vector<std::string> matched, types;
-  for (const auto& k : t.key) {
-    matched.push_back("t." + pg::ident(k) + "::" + t.column(k)->stage_type);
-    types.push_back(t.column(k)->stage_type);
-  }
-  std::string window = list.size() ? keys_in(*conn_, matched, types, listed_arrays(list)) : "false";
-  std::string reason = list.size() ? "logical: the " + std::to_string(list.size()) +
-                                         " key(s) the desktop's write-ahead log names since the last run"
-                                   : "logical: no change of its own; children of its parents' changed rows";
-  r.method = delta::MethodChoice{delta::Method::Logical, reason, window, false};
+  std::string reason = "logical: the " + std::to_string(list.size()) +
+                       " key(s) the desktop's write-ahead log names since the last run";
+  if (matches) reason += ", and the rows of " + std::to_string(matches) + " changed lookup value(s)";
+  if (read.empty()) reason = "logical: no change of its own; children of its parents' changed rows";
+  r.method = delta::MethodChoice{delta::Method::Logical, reason, read.empty() ? "false" : pg::join(read, " OR "),
+                                 false};
   return true;
 }
 
