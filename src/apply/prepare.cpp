@@ -158,9 +158,8 @@ void judge_reference(pg::Pipeline& p, const TableSql& t, const std::string& reje
   std::string orphan = pg::join(not_null, " AND ");
   if (parent_staged) {
     orphan += " AND NOT EXISTS (SELECT 1 FROM " + parent_staged->staging() + " ps WHERE " +
-              pg::join(in_parent_stage, " AND ") + ") AND NOT EXISTS (SELECT 1 FROM " + parent.target.qualified_name() +
-              " pt WHERE " + pg::join(in_parent_target, " AND ") + " AND " +
-              parent_staged->survives_apply("pt", params) + ")";
+              pg::join(in_parent_stage, " AND ") + ") AND " +
+              parent_staged->no_surviving_row("pt", pg::join(in_parent_target, " AND "), params);
   } else {
     orphan += " AND NOT EXISTS (SELECT 1 FROM " + parent.target.qualified_name() + " pt WHERE " +
               pg::join(in_parent_target, " AND ") + ")";
@@ -215,10 +214,10 @@ std::string violating(const TableSql& t, const plan::TargetForeignKey& fk, const
       in_parent_stage.push_back(parent_staged->insert_value("ps", *pc) + " = " + child);
     }
   }
-  std::string orphan = pg::join(not_null, " AND ") + " AND NOT EXISTS (SELECT 1 FROM " + fk.parent_qualified() +
-                       " pt WHERE " + pg::join(in_parent_target, " AND ");
-  if (!parent_staged) return orphan + ")";
-  return orphan + " AND " + parent_staged->survives_apply("pt", params) + ") AND NOT EXISTS (SELECT 1 FROM " +
+  std::string match = pg::join(in_parent_target, " AND ");
+  std::string orphan = pg::join(not_null, " AND ");
+  if (!parent_staged) return orphan + " AND NOT EXISTS (SELECT 1 FROM " + fk.parent_qualified() + " pt WHERE " + match + ")";
+  return orphan + " AND " + parent_staged->no_surviving_row("pt", match, params) + " AND NOT EXISTS (SELECT 1 FROM " +
          parent_staged->staging() + " ps WHERE " + pg::join(in_parent_stage, " AND ") + ")";
 }
 

@@ -11,12 +11,16 @@ std::string TableSql::owned(const std::string& alias, pg::Params& params) const 
   return conds.empty() ? "true" : "(" + pg::join(conds, " AND ") + ")";
 }
 
-std::string TableSql::survives_apply(const std::string& alias, pg::Params& params) const {
-  std::string not_owned = owned(alias, params) + " IS NOT TRUE";
+std::string TableSql::no_surviving_row(const std::string& alias, const std::string& match, pg::Params& params) const {
+  std::string rows = "NOT EXISTS (SELECT 1 FROM " + target() + " " + alias + " WHERE " + match + " AND ";
+  std::string not_owned = rows + owned(alias, params) + " IS NOT TRUE)";
   if (!incremental()) return not_owned;
-  // The deletion list holds keys, and a key set aside as a collision is there
-  // although the row holding it is not the sync's: only owned rows are deleted.
-  return "(" + not_owned + " OR NOT EXISTS (SELECT 1 FROM " + deletions_ + " d WHERE " + same_key("d", alias) + "))";
+  // A row survives when the sync does not own it, or its key is not on the
+  // deletion list (which holds keys, and a key set aside as a collision is
+  // there although the row holding it is not the sync's: only owned rows
+  // are deleted).
+  return "(" + not_owned + " AND " + rows + "NOT EXISTS (SELECT 1 FROM " + deletions_ + " d WHERE " +
+         same_key("d", alias) + ")))";
 }
 
 std::string TableSql::same_key(const std::string& a, const std::string& b) const {

@@ -24,9 +24,12 @@ class TableSql {
   void set_deletions(std::string deletions) { deletions_ = std::move(deletions); }
   const std::string& deletions() const { return deletions_; }
   bool incremental() const { return !deletions_.empty(); }
-  // Condition on target alias: the row is still there after this run's deletes
-  // of owned rows (apart from staged rows, which the caller checks itself).
-  std::string survives_apply(const std::string& alias, pg::Params& params) const;
+  // "No row of this target table (alias `alias`) for which `match` holds is
+  // still there after this run's deletes of owned rows" (apart from staged
+  // rows, which the caller checks itself). Written as anti-joins without an
+  // OR: an OR of a deletion-list test inside one subquery is evaluated row
+  // by row over the whole table (0.6 s for a 243,000-row parent).
+  std::string no_surviving_row(const std::string& alias, const std::string& match, pg::Params& params) const;
   std::string target() const { return t_.target.qualified_name(); }
 
   // alias."owner" = $n AND alias."scope" = $m ...; "true" when every row is owned.

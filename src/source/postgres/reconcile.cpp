@@ -379,10 +379,12 @@ void Reconciliation::defer_wanted() {
     }
     pg::Params dp;
     std::string downed = t.owned("t", dp);
+    set_local(target_, "random_page_cost", "1.1");  // few keys against a large table: its key index (see Session::begin())
     target_.defer("INSERT INTO " + out_.deletions + " SELECT " + pg::column_list(hash.key_names(), "t") + " FROM " +
                       t.target() + " t WHERE " + downed + " AND " + keys_in(target_, matched, types, in_.listed) +
                       " AND NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "t") + ")",
                   std::vector<pg::Param>(dp.values().begin(), dp.values().end()));
+    unset_local(target_, "random_page_cost");
   }
   if (!pairs_.empty()) {
     std::string t_hash = hash.hash("t");
