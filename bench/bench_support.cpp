@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -44,6 +45,44 @@ std::string load_average() {
   return one.empty() ? "?" : one;
 }
 
+namespace {
+
+// Starts `args` (args[0] the executable) with standard output and error into the file `log`.
+pid_t spawn_logged(std::vector<std::string> args, const std::string& log) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&files, 1, 2);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&files);
+  if (rc != 0) throw std::runtime_error("cannot start " + args[0] + ": " + std::strerror(rc));
+  return pid;
+}
+
+}  // namespace
+
+std::string default_stagesync() {
+  return (std::filesystem::canonical("/proc/self/exe").parent_path().parent_path() / "stagesync").string();
+}
+
+Args::Args(int argc, char** argv, std::function<void(const std::string&)> usage)
+    : argc_(argc), argv_(argv), usage_(std::move(usage)) {}
+
+bool Args::next(std::string& arg) {
+  if (++i_ >= argc_) return false;
+  arg = current_ = argv_[i_];
+  return true;
+}
+
+std::string Args::value() {
+  if (i_ + 1 >= argc_) usage_(current_ + " needs a value");
+  return argv_[++i_];
+}
+
 ChildRun run_child(const std::vector<std::string>& args, const std::string& log) {
   // A child's own ru_maxrss starts at its parent's RSS (the child ran in, or
   // as a copy of, the parent's memory before its exec), so the benchmark's
@@ -54,18 +93,8 @@ ChildRun run_child(const std::vector<std::string>& args, const std::string& log)
   bool timed = access(time.c_str(), X_OK) == 0;
   std::vector<std::string> copy = args;
   if (timed) copy.insert(copy.begin(), {time, "-f", "%M", "-o", rss_file});
-  std::vector<char*> argv;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t files;
-  posix_spawn_file_actions_init(&files);
-  posix_spawn_file_actions_addopen(&files, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&files, 1, 2);
   auto start = Clock::now();
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&files);
-  if (rc != 0) throw std::runtime_error("cannot start " + args[0] + ": " + std::strerror(rc));
+  pid_t pid = spawn_logged(copy, log);
   int status = 0;
   rusage usage{};
   while (wait4(pid, &status, 0, &usage) < 0) {
@@ -92,21 +121,8 @@ ChildRun run_child(const std::vector<std::string>& args, const std::string& log)
   return run;
 }
 
-BackgroundChild::BackgroundChild(const std::vector<std::string>& args, const std::string& log) {
-  std::vector<std::string> copy = args;
-  std::vector<char*> argv;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t files;
-  posix_spawn_file_actions_init(&files);
-  posix_spawn_file_actions_addopen(&files, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&files, 1, 2);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&files);
-  if (rc != 0) throw std::runtime_error("cannot start " + args[0] + ": " + std::strerror(rc));
-  pid_ = pid;
-}
+BackgroundChild::BackgroundChild(const std::vector<std::string>& args, const std::string& log)
+    : pid_(spawn_logged(args, log)) {}
 
 BackgroundChild::~BackgroundChild() {
   if (status_ < 0) stop(SIGKILL, 5);

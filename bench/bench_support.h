@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,26 @@ double median(std::vector<double> v);
 std::string fixed(double v, int decimals);
 // The 1-minute load average: other work on the machine skews every number.
 std::string load_average();
+
+// The stagesync binary of this build (beside the bench/ directory the benchmark runs from).
+std::string default_stagesync();
+
+// A benchmark's command line, read argument by argument: next() gives each
+// one, value() the one after it (a missing value calls `usage` with "<arg>
+// needs a value"; `usage` does not return).
+class Args {
+ public:
+  Args(int argc, char** argv, std::function<void(const std::string&)> usage);
+  bool next(std::string& arg);
+  std::string value();
+
+ private:
+  int argc_;
+  char** argv_;
+  std::function<void(const std::string&)> usage_;
+  int i_ = 0;
+  std::string current_;
+};
 
 struct ChildRun {
   double seconds = 0;

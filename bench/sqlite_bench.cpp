@@ -76,13 +76,10 @@ struct Options {
 
 Options parse_args(int argc, char** argv) {
   Options o;
-  o.stagesync = (std::filesystem::canonical("/proc/self/exe").parent_path().parent_path() / "stagesync").string();
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(a + " needs a value");
-      return argv[++i];
-    };
+  o.stagesync = default_stagesync();
+  Args args(argc, argv, [](const std::string& problem) { usage(problem); });
+  for (std::string a; args.next(a);) {
+    auto value = [&] { return args.value(); };
     try {
       if (a == "--scale") {
         o.scale = std::stod(value());

@@ -105,14 +105,11 @@ struct Options {
 
 Options parse_args(int argc, char** argv) {
   Options o;
-  o.stagesync = (std::filesystem::canonical("/proc/self/exe").parent_path().parent_path() / "stagesync").string();
+  o.stagesync = default_stagesync();
   bool have_scale = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(a + " needs a value");
-      return argv[++i];
-    };
+  Args args(argc, argv, [](const std::string& problem) { usage(problem); });
+  for (std::string a; args.next(a);) {
+    auto value = [&] { return args.value(); };
     try {
       if (a == "--scale") {
         o.scale = std::stod(value());
