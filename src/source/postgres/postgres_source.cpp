@@ -253,8 +253,11 @@ bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list)
   for (const auto& k : t.key)
     if (t.column(k)->lookup >= 0) return false;  // (a looked-up key is no column of the table)
   if (!decoded_under_own_name(*conn_, t.source.qualified_name())) return false;
-  for (const auto& l : t.lookups)
+  for (const auto& l : t.lookups) {
     if (!decoded_under_own_name(*conn_, l.from.qualified_name())) return false;
+    for (const auto& m : l.match)
+      if (!t.source.find(m)) return false;  // (plan::resolve() checks it; a list is never trusted beyond it)
+  }
 
   r.previous_rejects = previous->rejects_run.empty() ? prev->second.second : previous->rejects_run;
   r.watermark = snapshot_;
@@ -285,7 +288,6 @@ bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list)
     std::vector<std::string> matched, types, arrays;
     for (size_t m = 0; m < t.lookups[l].match.size(); ++m) {
       const catalog::Column* c = t.source.find(t.lookups[l].match[m]);
-      if (!c) return false;
       matched.push_back("t." + pg::ident(c->name));
       types.push_back(c->type);
       arrays.push_back(pg::text_array(values[m]));
