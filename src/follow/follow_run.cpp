@@ -306,6 +306,7 @@ class Follower {
       report::RunSummary s = run::run_sync(cfg_, so, quiet_);
       summary_.run_id = last_run_ = s.run_id;
       summary_.tables = s.tables;
+      target_probed_ = true;
     } catch (...) {
       // A slot without a recorded full sync holds WAL for nothing: dropped (best effort; the next start does too).
       try {
@@ -390,6 +391,7 @@ class Follower {
     so.mode = "incremental";
     so.no_retry = true;
     so.session.lock_wait_seconds = std::max(o_.lock_wait_seconds, 30.0);
+    so.session.target_probed = target_probed_;
     so.session.configure_source = in_snapshot(
         "", [&](pg::Connection& c, const plan::SyncPlan& plan) -> std::optional<source::KeyLists> {
           DesktopSnapshot snap = DesktopSnapshot::read(c);
@@ -424,6 +426,7 @@ class Follower {
       if (last.valid()) record(p, last, run_id, false);
     };
     report::RunSummary s = run::run_sync(cfg_, so, quiet_);
+    target_probed_ = true;
     if (last.valid()) {
       stream_->confirm(last);  // after COMMIT: the target holds everything up to `last`
       applied_ = last;
@@ -579,6 +582,7 @@ class Follower {
   std::optional<logical::Transaction> held_;
   Lsn applied_;
   std::string last_run_;  // the run the target's follow state names: batches' key lists start there
+  bool target_probed_ = false;  // a sync of this process passed the target's pooler probe
   int64_t batches_ = 0;
 };
 

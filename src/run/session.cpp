@@ -112,7 +112,7 @@ std::string Session::begin_run(const std::string& command, const std::string& mo
   // slow path below handles; a session advisory lock outlives that rollback).
   // A transaction pooler is refused before the lock is tried: the probe
   // connection first, then the lock only in the session marked at connect.
-  session_mark_.probe("target", *target_, target_endpoint(cfg_));
+  if (!options_.target_probed) session_mark_.probe("target", *target_, target_endpoint(cfg_));
   std::optional<bool> lock;
   int version = -1;
   std::vector<std::string> leftovers;

@@ -33,6 +33,11 @@ struct SessionOptions {
   // Called with the source once it is open, before anything is read (`follow`
   // sets its PostgreSQL source's snapshot there: src/follow/). Throws to refuse the source.
   std::function<void(source::Source&)> configure_source;
+  // The target endpoint already passed the transaction-pooler probe in this
+  // process (run/pooler_check.h): a follower's later batches skip the probe's
+  // second connection (3 round trips). The run lock is still taken only in
+  // the session marked at connect.
+  bool target_probed = false;
 };
 
 // Connects; errors name the side ("source: cannot connect: ...").

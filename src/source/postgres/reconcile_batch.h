@@ -3,7 +3,8 @@
 // same target round trips whatever the number of tables, apart from one per
 // table in the fetch's chained COPY (decision 0006):
 //   1. digests: the target's (work tables, set-aside keys, digest queries) in
-//      one pipeline, the source's computed meanwhile: 1 round trip;
+//      one pipeline, the source's computed meanwhile: 1 round trip (none when
+//      every table is read by a key list: its statements go with phase 3);
 //   2. pairs: the differing buckets' (key, hash) pairs of every table in one
 //      COPY (keys as text, moved into each table's pairs table in the same
 //      message), plus a chained COPY per lookup whose drift is judged: 2;
