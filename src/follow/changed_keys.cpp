@@ -13,8 +13,8 @@ bool within_identity(const std::vector<logical::TableIdentity>& identities, cons
                      const std::vector<std::string>& columns) {
   for (const auto& id : identities) {
     if (id.relation.schema != relation.schema || id.relation.name != relation.name) continue;
-    return (id.old_row == logical::OldRow::primary_key || id.old_row == logical::OldRow::index) &&
-           !columns.empty() && std::all_of(columns.begin(), columns.end(), [&](const std::string& k) {
+    return (id.old_row == logical::OldRow::primary_key || id.old_row == logical::OldRow::index) && !columns.empty() &&
+           std::all_of(columns.begin(), columns.end(), [&](const std::string& k) {
              return std::find(id.key_columns.begin(), id.key_columns.end(), k) != id.key_columns.end();
            });
   }
@@ -74,7 +74,8 @@ bool ChangedKeys::values_of(const logical::Change& c, const std::vector<std::str
   out.clear();
   for (const auto& k : columns) {
     const logical::ColumnValue* v = c.find(k, old);
-    if (!old && std::find(c.unchanged_toast.begin(), c.unchanged_toast.end(), k) != c.unchanged_toast.end()) v = nullptr;
+    if (!old && std::find(c.unchanged_toast.begin(), c.unchanged_toast.end(), k) != c.unchanged_toast.end())
+      v = nullptr;
     if (!v || !v->value) return false;
     out.push_back(*v->value);
   }

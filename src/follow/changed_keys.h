@@ -39,8 +39,8 @@ class ChangedKeys {
  public:
   // `identities`: logical::read_identities() of the plan's source tables;
   // `since_run`: the run the first transaction added follows (KeyList::since_run).
-  ChangedKeys(const plan::SyncPlan& plan, const std::vector<logical::TableIdentity>& identities,
-              std::string since_run, size_t limit = 50000);
+  ChangedKeys(const plan::SyncPlan& plan, const std::vector<logical::TableIdentity>& identities, std::string since_run,
+              size_t limit = 50000);
 
   void add(const logical::Transaction& transaction);
   void add(const logical::Change& change);
@@ -54,7 +54,7 @@ class ChangedKeys {
  private:
   struct Table {
     const plan::TablePlan* plan = nullptr;
-    bool key_within_identity = false;  // an update without an old row kept the configured key
+    bool key_within_identity = false;         // an update without an old row kept the configured key
     std::vector<bool> match_within_identity;  // per lookup: the same, for its table's match columns
     source::KeyList list;
     std::set<std::vector<std::string>> keys;
@@ -74,7 +74,7 @@ class ChangedKeys {
   size_t limit_;
   std::vector<Table> tables_;  // by plan index
   using Name = std::pair<std::string, std::string>;
-  std::map<Name, std::vector<size_t>> read_by_;    // a source table -> the plan tables reading it
+  std::map<Name, std::vector<size_t>> read_by_;                       // a source table -> the plan tables reading it
   std::map<Name, std::vector<std::pair<size_t, size_t>>> looked_up_;  // a lookup's table -> (plan table, lookup)
 };
 
