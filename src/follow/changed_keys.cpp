@@ -9,6 +9,15 @@ std::string display(const logical::Relation& r) { return r.schema + "." + r.name
 
 // Whether an update of `relation` that carries no old row kept `columns`:
 // they are within its primary key or replica identity index.
+// Whether `relation`'s updates and deletes carry the whole old row (a column missing there is NULL).
+bool full_row(const std::vector<logical::TableIdentity>& identities, const catalog::TableSchema& relation) {
+  for (const auto& id : identities) {
+    if (id.relation.schema == relation.schema && id.relation.name == relation.name)
+      return id.old_row == logical::OldRow::full_row;
+  }
+  return false;
+}
+
 bool within_identity(const std::vector<logical::TableIdentity>& identities, const catalog::TableSchema& relation,
                      const std::vector<std::string>& columns) {
   for (const auto& id : identities) {
@@ -42,6 +51,7 @@ ChangedKeys::ChangedKeys(const plan::SyncPlan& plan, const std::vector<logical::
     for (size_t l = 0; l < p.lookups.size(); ++l) {
       looked_up_[{p.lookups[l].from.schema, p.lookups[l].from.name}].push_back({i, l});
       t.match_within_identity.push_back(within_identity(identities, p.lookups[l].from, p.lookups[l].match));
+      t.lookup_full_row.push_back(full_row(identities, p.lookups[l].from));
     }
   }
 }
@@ -105,6 +115,12 @@ void ChangedKeys::lookup_changed(Table& t, size_t lookup, const logical::Change&
     if (values_of(c, match, old, values)) t.matches[lookup].insert(std::move(values));
   };
   bool has_old = !c.old_key.empty();
+  // An old row that may lack a match column (an identity index without it)
+  // does not say which rows held the old value.
+  if (has_old && !t.match_within_identity[lookup] && !t.lookup_full_row[lookup]) {
+    return whole(t, "an " + std::string(logical::to_string(c.kind)) + " of its lookup's table " + display(c.relation) +
+                        " whose old row in the WAL does not carry the match columns");
+  }
   switch (c.kind) {
     case logical::ChangeKind::truncate:
       return whole(t, "a TRUNCATE of its lookup's table " + display(c.relation));

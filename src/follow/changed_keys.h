@@ -56,6 +56,7 @@ class ChangedKeys {
     const plan::TablePlan* plan = nullptr;
     bool key_within_identity = false;         // an update without an old row kept the configured key
     std::vector<bool> match_within_identity;  // per lookup: the same, for its table's match columns
+    std::vector<bool> lookup_full_row;        // per lookup: its table's old rows are whole (REPLICA IDENTITY FULL)
     source::KeyList list;
     std::set<std::vector<std::string>> keys;
     std::vector<std::set<std::vector<std::string>>> matches;  // per lookup
