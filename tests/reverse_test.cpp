@@ -311,14 +311,22 @@ TEST_F(Reverse, ANoChangeRunCostsFewerRoundTripsThanANoChangeForwardRun) {
   incremental(cfg);
   reverse(cfg);
   reverse(cfg);
-  target_proxy.reset_counters();
-  desktop_proxy.reset_counters();
-  incremental(cfg);
-  int64_t forward_target = target_proxy.round_trips(), forward_desktop = desktop_proxy.round_trips();
-  target_proxy.reset_counters();
-  desktop_proxy.reset_counters();
-  reverse(cfg);
-  int64_t reverse_target = target_proxy.round_trips(), reverse_desktop = desktop_proxy.round_trips();
+  // Each no-change run twice, the smaller count kept: the proxy counts a turn whenever the client writes
+  // after the server did, so a pipeline the client happened to write in two pieces while the server was
+  // already answering the first (a loaded machine, the sanitizer build) counts one more; the code's own
+  // count is the smaller one (both runs do the same work).
+  auto counted = [&](auto run_it) {
+    std::pair<int64_t, int64_t> best{INT64_MAX, INT64_MAX};
+    for (int k = 0; k < 2; ++k) {
+      target_proxy.reset_counters();
+      desktop_proxy.reset_counters();
+      run_it();
+      best = {std::min(best.first, target_proxy.round_trips()), std::min(best.second, desktop_proxy.round_trips())};
+    }
+    return best;
+  };
+  auto [forward_target, forward_desktop] = counted([&] { incremental(cfg); });
+  auto [reverse_target, reverse_desktop] = counted([&] { reverse(cfg); });
   std::cout << "[ reverse  ] no-change round trips: forward incremental " << forward_target << " target + "
             << forward_desktop << " desktop; reverse " << reverse_target << " target + " << reverse_desktop
             << " desktop\n";
