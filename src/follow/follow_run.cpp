@@ -141,6 +141,7 @@ class Follower {
     Lsn goal;
     auto last_wal_check = Clock::now();
     int idle_rounds = 0;
+    Lsn progress;  // the furthest position the stream showed (--once)
     for (;;) {
       if (pg::stop_requested()) break;
       try {
@@ -160,6 +161,12 @@ class Follower {
           backoff_.reset();
           if (o_.once) {
             if (caught_up(goal)) break;
+            // Quiet: the stream shows no progress. A walsender decoding a huge
+            // transaction sends nothing of it before its commit, but its
+            // keepalives' position moves on.
+            Lsn seen = std::max(stream_->server_wal_end(), stream_->received());
+            if (seen > progress) idle_rounds = 0;
+            progress = std::max(progress, seen);
             if (++idle_rounds > 50) {
               out_.warning("the replication stream did not report the desktop's WAL position " + goal.str() +
                            " within 10 s of quiet; every transaction it sent is applied");
