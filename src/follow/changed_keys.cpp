@@ -7,27 +7,29 @@ namespace {
 
 std::string display(const logical::Relation& r) { return r.schema + "." + r.name; }
 
-// Whether an update of `relation` that carries no old row kept `columns`:
-// they are within its primary key or replica identity index.
-// Whether `relation`'s updates and deletes carry the whole old row (a column missing there is NULL).
-bool full_row(const std::vector<logical::TableIdentity>& identities, const catalog::TableSchema& relation) {
-  for (const auto& id : identities) {
-    if (id.relation.schema == relation.schema && id.relation.name == relation.name)
-      return id.old_row == logical::OldRow::full_row;
-  }
-  return false;
+// `relation`'s entry of read_identities() (nullptr: not read).
+const logical::TableIdentity* identity_of(const std::vector<logical::TableIdentity>& identities,
+                                          const catalog::TableSchema& relation) {
+  for (const auto& id : identities)
+    if (id.relation.schema == relation.schema && id.relation.name == relation.name) return &id;
+  return nullptr;
 }
 
+// Whether `relation`'s updates and deletes carry the whole old row (a column missing there is NULL).
+bool full_row(const std::vector<logical::TableIdentity>& identities, const catalog::TableSchema& relation) {
+  const logical::TableIdentity* id = identity_of(identities, relation);
+  return id && id->old_row == logical::OldRow::full_row;
+}
+
+// Whether an update of `relation` that carries no old row kept `columns`:
+// they are within its primary key or replica identity index.
 bool within_identity(const std::vector<logical::TableIdentity>& identities, const catalog::TableSchema& relation,
                      const std::vector<std::string>& columns) {
-  for (const auto& id : identities) {
-    if (id.relation.schema != relation.schema || id.relation.name != relation.name) continue;
-    return (id.old_row == logical::OldRow::primary_key || id.old_row == logical::OldRow::index) && !columns.empty() &&
-           std::all_of(columns.begin(), columns.end(), [&](const std::string& k) {
-             return std::find(id.key_columns.begin(), id.key_columns.end(), k) != id.key_columns.end();
-           });
-  }
-  return false;
+  const logical::TableIdentity* id = identity_of(identities, relation);
+  return id && (id->old_row == logical::OldRow::primary_key || id->old_row == logical::OldRow::index) &&
+         !columns.empty() && std::all_of(columns.begin(), columns.end(), [&](const std::string& k) {
+           return std::find(id->key_columns.begin(), id->key_columns.end(), k) != id->key_columns.end();
+         });
 }
 
 }  // namespace

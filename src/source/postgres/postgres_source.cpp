@@ -1,6 +1,7 @@
 #include "source/postgres/postgres_source.h"
 
 #include <chrono>
+#include <set>
 
 #include "logical/exported_snapshot.h"
 #include "pg/copy_pipe.h"
@@ -25,14 +26,23 @@ std::vector<std::string> listed_arrays(const KeyList& list) {
   return arrays;
 }
 
-// Whether every row change of `name` reaches logical decoding under that
-// name: a plain table without inheritance children (a view's, a partitioned
-// or inherited table's changes are decoded under other tables' names).
-bool decoded_under_own_name(pg::Connection& source, const std::string& name) {
+// Of the plan's source tables and lookup tables, those whose every row
+// change reaches logical decoding under their own name: plain tables without
+// inheritance children (a view's, a partitioned or inherited table's changes
+// are decoded under other tables' names). One query for all.
+std::set<std::string> decoded_under_own_name(pg::Connection& source, const plan::SyncPlan& plan) {
+  std::vector<std::string> names;
+  for (const auto& t : plan.tables) {
+    names.push_back(t.source.qualified_name());
+    for (const auto& l : t.lookups) names.push_back(l.from.qualified_name());
+  }
   pg::Result r = source.exec(
-      "SELECT relkind = 'r' AND NOT relhassubclass FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1)",
-      std::vector<pg::Param>{name});
-  return r.rows() == 1 && r.text(0, 0) == "t";
+      "SELECT n FROM unnest($1::text[]) n WHERE (SELECT c.relkind = 'r' AND NOT c.relhassubclass FROM "
+      "pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass(n))",
+      std::vector<pg::Param>{pg::text_array(names)});
+  std::set<std::string> out;
+  for (int i = 0; i < r.rows(); ++i) out.insert(r.text(i, 0));
+  return out;
 }
 
 }  // namespace
@@ -76,6 +86,7 @@ void PostgresSource::stage(StageRun& run) {
   if (in_snapshot_) {
     if (auto lists = in_snapshot_(*conn_, run.plan); lists && lists->size() == run.plan.tables.size()) lists_ = *lists;
   }
+  plain_tables_ = lists_.empty() ? std::set<std::string>{} : decoded_under_own_name(*conn_, run.plan);
   if (run.incremental) {
     stage_incremental(run, hashes_match);
   } else {
@@ -252,9 +263,9 @@ bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list)
   if (!previous || previous->rows < 0 || !delta::changed_since(*previous, snapshot_, why)) return false;
   for (const auto& k : t.key)
     if (t.column(k)->lookup >= 0) return false;  // (a looked-up key is no column of the table)
-  if (!decoded_under_own_name(*conn_, t.source.qualified_name())) return false;
+  if (!plain_tables_.count(t.source.qualified_name())) return false;
   for (const auto& l : t.lookups) {
-    if (!decoded_under_own_name(*conn_, l.from.qualified_name())) return false;
+    if (!plain_tables_.count(l.from.qualified_name())) return false;
     for (const auto& m : l.match)
       if (!t.source.find(m)) return false;  // (plan::resolve() checks it; a list is never trusted beyond it)
   }

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "config/config.h"
@@ -67,6 +68,7 @@ class PostgresSource : public Source {
   std::string snapshot_name_;
   InSnapshot in_snapshot_;
   KeyLists lists_;  // this run's, from in_snapshot_ (empty: none)
+  std::set<std::string> plain_tables_;  // with lists: the tables decoded under their own name
 };
 
 }  // namespace stagesync::source::postgres

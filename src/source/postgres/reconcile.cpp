@@ -233,6 +233,16 @@ Reconciliation::Reconciliation(pg::Connection& source, pg::Connection& target, R
   created_.push_back(out_.deletions);
 }
 
+std::string Reconciliation::listed(const std::string& alias) const {
+  TableHash hash = table_hash(in_);
+  std::vector<std::string> matched, types;
+  for (const auto* c : hash.keys()) {
+    matched.push_back(alias + "." + pg::ident(c->name));
+    types.push_back(c->stage_type);
+  }
+  return keys_in(target_, matched, types, in_.listed);
+}
+
 void Reconciliation::defer_target_digests() {
   const apply::TableSql& t = *in_.table;
   const plan::TablePlan& p = t.table();
@@ -372,16 +382,11 @@ void Reconciliation::defer_wanted() {
   if (logical && !in_.listed.empty()) {
     // The listed keys the staged rows (every in-scope source row of a listed
     // key) do not hold: deleted at the source, or out of its scope now.
-    std::vector<std::string> matched, types;
-    for (const auto* c : hash.keys()) {
-      matched.push_back("t." + pg::ident(c->name));
-      types.push_back(c->stage_type);
-    }
     pg::Params dp;
     std::string downed = t.owned("t", dp);
     set_local(target_, "random_page_cost", "1.1");  // few keys against a large table: its key index (see Session::begin())
     target_.defer("INSERT INTO " + out_.deletions + " SELECT " + pg::column_list(hash.key_names(), "t") + " FROM " +
-                      t.target() + " t WHERE " + downed + " AND " + keys_in(target_, matched, types, in_.listed) +
+                      t.target() + " t WHERE " + downed + " AND " + listed("t") +
                       " AND NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "t") + ")",
                   std::vector<pg::Param>(dp.values().begin(), dp.values().end()));
     unset_local(target_, "random_page_cost");
@@ -523,13 +528,7 @@ void Reconciliation::defer_finish() {
       pairs_join = " LEFT JOIN (SELECT DISTINCT " + keys + " FROM " + pairs_ + ") k ON " + t.same_key("k", "r");
       gone = hash.in(differing_, hash.hash("r")) + " AND k." + pg::ident(p.key.front()) + " IS NULL";
     } else if (!in_.listed.empty()) {
-      // A listed key not staged is not in the source's scope any more.
-      std::vector<std::string> matched, types;
-      for (const auto* c : hash.keys()) {
-        matched.push_back("r." + pg::ident(c->name));
-        types.push_back(c->stage_type);
-      }
-      gone = keys_in(target_, matched, types, in_.listed);
+      gone = listed("r");  // a listed key not staged is not in the source's scope any more
     }
     // Anti-joins of up to every row: hashed, never a nested loop (the planner
     // misjudges freshly filled work tables; a nested loop here took minutes).

@@ -184,7 +184,10 @@ class Reconciliation {
   std::string want_, known_, pairs_;
   std::vector<int> differing_;
   BucketDigests ours_, theirs_;
-  std::vector<std::string> wanted_;  // the chunks' source conditions (defer_wanted())
+  std::vector<std::string> wanted_;  // the chunks' key SELECTs (defer_wanted())
+
+  // Logical method, on the target: alias's key is one of the listed keys.
+  std::string listed(const std::string& alias) const;
 };
 
 }  // namespace stagesync::source::postgres
