@@ -20,6 +20,7 @@ void StageRun::mark_unchanged(size_t i, delta::MethodChoice why) {
 
 bool StageRun::references_changed(const plan::TablePlan& t) const {
   for (const auto& ref : t.references) {
+    if (ref.policy == config::OrphanPolicy::Keep) continue;  // a child's fate does not depend on its parent rows
     const TableRun& parent = tables.at(ref.parent);
     if (parent.sql && !parent.unchanged) return true;
   }

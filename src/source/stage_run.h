@@ -39,7 +39,9 @@ struct StageRun {
   void mark_unchanged(size_t i, delta::MethodChoice why);
   // Whether a table `t` references may have new, changed or deleted rows in
   // this run (it is staged and not proved unchanged; a full read cannot tell
-  // which rows: always). Ask it once every parent has been decided.
+  // which rows: always). References with on_orphan: keep do not count: such
+  // a child is never set aside or refused for its parent. Ask it once every
+  // parent has been decided.
   bool references_changed(const plan::TablePlan& t) const;
   // Reports table `i`'s progress (rows so far, or done).
   void progress(size_t i, int64_t rows, double seconds, bool done) const;

@@ -340,6 +340,11 @@ ReconcileInput PostgresSource::reconcile_input(StageRun& run, size_t i) {
   for (const auto& ref : t.references) {
     const TableRun& parent = run.tables.at(ref.parent);
     if (!parent.sql) continue;
+    // A child's fate under on_orphan: keep does not depend on its parent rows
+    // (never set aside as an orphan, never refused): a parent's change gives
+    // its rows nothing to judge again. Only the reported orphans_kept count
+    // covers the rows this run reads, as it always does in an incremental run.
+    if (ref.policy == config::OrphanPolicy::Keep) continue;
     if (!parent.sql->incremental()) {
       in.retry_orphans = true;  // every parent row was read: no telling which arrived
       continue;

@@ -381,13 +381,19 @@ void Reconciliation::defer_wanted() {
   std::string keys = pg::column_list(hash.key_names());
   if (logical && !in_.listed.empty()) {
     // The listed keys the staged rows (every in-scope source row of a listed
-    // key) do not hold: deleted at the source, or out of its scope now.
+    // key) do not hold: deleted at the source, or out of its scope now. The
+    // staged keys are taken off the list before the target is probed (an
+    // index probe per key: the updated half of the list costs none).
     pg::Params dp;
     std::string downed = t.owned("t", dp);
+    std::vector<std::string> types;
+    for (const auto* c : hash.keys()) types.push_back(c->stage_type);
+    std::string gone = "SELECT * FROM (" + keys_select(target_, types, in_.listed) + ") AS l(" + keys +
+                       ") WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "l") + ")";
     set_local(target_, "random_page_cost", "1.1");  // few keys against a large table: its key index (see Session::begin())
     target_.defer("INSERT INTO " + out_.deletions + " SELECT " + pg::column_list(hash.key_names(), "t") + " FROM " +
-                      t.target() + " t WHERE " + downed + " AND " + listed("t") +
-                      " AND NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "t") + ")",
+                      t.target() + " t WHERE " + downed + " AND (" + pg::column_list(hash.key_names(), "t") +
+                      ") IN (" + gone + ")",
                   std::vector<pg::Param>(dp.values().begin(), dp.values().end()));
     unset_local(target_, "random_page_cost");
   }
