@@ -275,8 +275,18 @@ TEST_F(Follow, BatchesReadOnlyTheKeysTheWalNames) {
   EXPECT_EQ(used("kinds"), "logical 0");
   EXPECT_EQ(used("notes"), "logical 0");
   EXPECT_EQ(used("accounts"), "logical 2");  // 2 and 30 (5999 is gone)
-  EXPECT_EQ(used("entries"), "logical 4");   // 200, 10, 11, and 2 (a child of a staged parent row)
+  // 200, 10, 11; not 2, a child of the updated account 2: under on_orphan: keep (the default) a child's
+  // fate does not depend on its parent row.
+  EXPECT_EQ(used("entries"), "logical 3");
   EXPECT_EQ(target_count("SELECT count(*) FROM accounts WHERE id = 5999"), 0);
+  // The row counts the next run's watermark holds come from the record (the last run's, plus inserts,
+  // minus deletes), not from a scan: they are the desktop's.
+  for (std::string t : {"accounts", "entries"}) {
+    EXPECT_EQ(target_count("SELECT (watermark ->> 'rows')::bigint FROM stagesync.table_state WHERE table_name = '" +
+                           t + "'"),
+              desktop_.exec("SELECT count(*) FROM " + t).int64(0, 0))
+        << t;
+  }
 
   // notes carries no old key for its deletes; a lookup's table changes under entries: the entries
   // holding the changed match value are read again (their looked-up label changed).
@@ -309,6 +319,45 @@ TEST_F(Follow, BatchesReadOnlyTheKeysTheWalNames) {
   expect_equal_to_full_sync();
   EXPECT_EQ(used("notes").substr(0, 7), "cursor ") << r.out << r.err;
   EXPECT_EQ(target_count("SELECT count(*) FROM notes WHERE body = 'again'"), 9);
+}
+
+// A batch's deletions are judged by the mass-change guard like any run's; the
+// owned rows are counted only as far as the guard needs (1020 owned accounts,
+// 30 deletions: 30 / 0.2 + 1 = 151 rows are enough to know 30 is under 20%),
+// and a batch deleting too many still trips, with the whole count, and
+// changes nothing.
+TEST_F(Follow, TheGuardJudgesABatchCountingOwnedRowsOnlyAsFarAsNeeded) {
+  desktop_.exec("INSERT INTO accounts SELECT g, 'bulk ' || g, 0 FROM generate_series(1000, 1999) g");
+  follow_once();
+  auto accounts = [&](const CliResult& r) {
+    std::istringstream lines(r.out);
+    std::string line;
+    while (std::getline(lines, line)) {
+      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || j.value("event", "") != "summary") continue;
+      for (const auto& t : j["tables"])
+        if (t["target"] == "accounts") return t["guard"];
+    }
+    ADD_FAILURE() << r.out << r.err;
+    return nlohmann::json();
+  };
+  desktop_.exec("DELETE FROM accounts WHERE id BETWEEN 1000 AND 1029");
+  CliResult few = cli({"follow", "--config", config_, "--once", "--json"});
+  ASSERT_EQ(few.exit_code, 0) << few.out << few.err;
+  nlohmann::json g = accounts(few);
+  EXPECT_EQ(g["would_delete"], 30) << g.dump();
+  EXPECT_EQ(g["owned_rows_before"], 151) << g.dump();
+  EXPECT_EQ(g["owned_rows_counted"], false) << g.dump();
+  EXPECT_EQ(target_count("SELECT count(*) FROM accounts"), 990);
+
+  desktop_.exec("DELETE FROM accounts WHERE id BETWEEN 1030 AND 1329");
+  CliResult many = cli({"follow", "--config", config_, "--once", "--json"});
+  EXPECT_EQ(many.exit_code, 9) << many.out << many.err;
+  g = accounts(many);
+  EXPECT_EQ(g["would_delete"], 300) << g.dump();
+  EXPECT_EQ(g["owned_rows_before"], 990) << g.dump();
+  EXPECT_EQ(g["owned_rows_counted"], true) << g.dump();
+  EXPECT_EQ(target_count("SELECT count(*) FROM accounts"), 990) << "nothing changed";
 }
 
 // `incremental: { capture: logical }`: `sync --mode incremental` and `run`

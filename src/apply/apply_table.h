@@ -50,7 +50,17 @@ void predict(pg::Pipeline& p, const TableSql& t, Strategy strategy, TableCounts&
 void count_vanished(pg::Pipeline& p, const TableSql& t, int64_t& out);
 void count_owned(pg::Pipeline& p, const TableSql& t, int64_t& out);
 // Both, for the mass-change guard, in one pass where the table allows.
-void count_owned_and_vanished(pg::Pipeline& p, const TableSql& t, int64_t& owned, int64_t& vanishing);
+// With `cap` (the table's guard limits) a keyed incremental table's owned
+// rows are counted only as far as the guard needs to judge the deletion
+// fraction (a few deletions need not scan a large table; a tripped guard
+// always has the whole count): `exact` says whether `owned` is the whole
+// count or that lower bound.
+struct OwnedCountCap {
+  double max_delete_fraction = 0.2;
+  int64_t min_deletes = 10;
+};
+void count_owned_and_vanished(pg::Pipeline& p, const TableSql& t, int64_t& owned, int64_t& vanishing,
+                              const OwnedCountCap* cap = nullptr, bool* exact = nullptr);
 // Rows in the target table that the sync does not own (for the summary).
 void count_foreign(pg::Pipeline& p, const TableSql& t, int64_t& out);
 

@@ -169,6 +169,7 @@ void ChangedKeys::add(const logical::Change& c) {
         whole(t, "a TRUNCATE of " + display(c.relation));
         break;
       case logical::ChangeKind::insert:
+        ++t.list.row_change;
         if (key_of(t, c, false, key)) list(t, std::move(key));
         break;
       case logical::ChangeKind::update:
@@ -183,6 +184,7 @@ void ChangedKeys::add(const logical::Change& c) {
         }
         break;
       case logical::ChangeKind::remove:
+        --t.list.row_change;
         if (c.old_key.empty()) {
           whole(t, "a delete from " + display(c.relation) +
                        " without its old row in the WAL (no primary key or replica identity: see `follow: { "

@@ -131,7 +131,9 @@ nlohmann::json table_json(const TableResult& t) {
     j["reason"] = text_or_null(t.reason);
     j["counts"] = counts_json(t.counts);
     j["planned"] = t.planned;
-    j["guard"] = {{"owned_rows_before", t.owned_before}, {"would_delete", t.would_delete},
+    j["guard"] = {{"owned_rows_before", t.owned_before},
+                  {"owned_rows_counted", t.owned_before_exact},
+                  {"would_delete", t.would_delete},
                   {"tripped", t.guard_tripped.empty() ? nlohmann::json() : nlohmann::json(t.guard_tripped)},
                   {"overridden", t.guard_overridden}};
   }

@@ -19,6 +19,7 @@ struct TableResult {
   bool planned = false;  // counts are a plan's prediction, nothing was written
   // mass-change guard (sync only)
   int64_t owned_before = 0;
+  bool owned_before_exact = true;  // false: counted only as far as the guard needed (a lower bound)
   int64_t would_delete = 0;
   std::string guard_tripped;  // why the guard stopped (or would have stopped) the run; empty: passed
   bool guard_overridden = false;

@@ -34,6 +34,7 @@ void refuse_unsafe(const config::Config& cfg, const SyncOptions& o) {
 // mass-change guard's facts and the foreign keys a delete could cascade through.
 struct Judged {
   int64_t owned = -1;                           // owned in-scope target rows before the run (-1: not counted)
+  bool owned_exact = true;                      // false: `owned` is the lower bound the guard needed
   int64_t vanishing = 0;                        // of those, the rows a merge deletes
   std::optional<int64_t> previous_source_rows;  // source rows of the last successful sync
   std::vector<apply::Cascade> cascades;
@@ -73,7 +74,9 @@ class Applier {
         j.owned = s_.target_owned(i);
         apply::count_vanished(p, t, j.vanishing);
       } else {
-        apply::count_owned_and_vanished(p, t, j.owned, j.vanishing);
+        guard::Limits l = guard::limits_for(t.table().config->guards, cfg_.guards);
+        apply::OwnedCountCap cap{l.max_delete_fraction, l.min_deletes};
+        apply::count_owned_and_vanished(p, t, j.owned, j.vanishing, &cap, &j.owned_exact);
       }
       apply::find_cascades(p, t, j.cascades);
       timed(p, i);
@@ -186,6 +189,7 @@ class Applier {
     f.source_rows = r.source_rows;
     f.previous_source_rows = j.previous_source_rows;
     r.owned_before = f.owned_before;
+    r.owned_before_exact = j.owned_exact;
     r.would_delete = f.would_delete;
     auto trip = guard::judge(f, guard::limits_for(t.table().config->guards, cfg.guards));
     if (!trip) return std::nullopt;

@@ -13,6 +13,7 @@
 // without a list. A source may always ignore a list and read more.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ struct KeyList {
   // `columns` (per match column): the table's rows holding them are read
   // too (their looked-up value may differ now). Empty: none for that lookup.
   std::vector<std::vector<std::vector<std::string>>> lookup_matches;
+  // listed: rows the record inserted minus rows it deleted (whatever the
+  // table's scope; a TRUNCATE makes the list `whole`). With the last run's
+  // row count, the table's row count now, without counting.
+  int64_t row_change = 0;
 
   size_t size() const { return columns.empty() ? 0 : columns.front().size(); }
 };

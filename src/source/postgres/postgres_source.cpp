@@ -133,7 +133,10 @@ void PostgresSource::stage_incremental(StageRun& run, bool hashes_match) {
     TableRun& r = run.tables[i];
     const plan::TablePlan& t = run.plan.tables[i];
     auto start = std::chrono::steady_clock::now();
-    int64_t window_rows = !lists_.empty() && choose_listed(run, i, lists_[i]) ? -1 : choose(run, i, hashes_match);
+    std::string not_listed;  // why the batch's key list was not used
+    int64_t window_rows =
+        !lists_.empty() && choose_listed(run, i, lists_[i], not_listed) ? -1 : choose(run, i, hashes_match);
+    if (!not_listed.empty()) r.method.reason += " (no key list: " + not_listed + ")";
     if (r.unchanged) {
       r.stage_seconds = since(start);
       run.progress(i, r.rows_read, r.stage_seconds, true);
@@ -250,22 +253,32 @@ int64_t PostgresSource::choose(StageRun& run, size_t i, bool hashes_match) {
   return r.method.method == delta::Method::Cursor && r.method.window == *window ? window_rows : -1;
 }
 
-bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list) {
+bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list, std::string& why_not) {
   TableRun& r = run.tables[i];
   const plan::TablePlan& t = run.plan.tables[i];
-  if (list.kind == KeyList::Kind::whole || run.strategy != apply::Strategy::Merge || !t.keyed()) return false;
+  auto decline = [&why_not](std::string why) {
+    why_not = std::move(why);
+    return false;
+  };
+  if (!t.keyed()) return false;  // (never listed: nothing to say)
+  if (list.kind == KeyList::Kind::whole) return decline(list.why);
+  if (run.strategy != apply::Strategy::Merge) return decline("not the merge strategy");
   // What the last run recorded: the in-scope rows, the lookups' tables'
   // rows, of a snapshot of this source the list starts from.
   auto prev = run.previous.find(t.target_name);
-  if (prev == run.previous.end() || prev->second.second != list.since_run) return false;
+  if (prev == run.previous.end()) return decline("no earlier run");
+  if (prev->second.second != list.since_run) {
+    return decline("its last run, " + prev->second.second + ", is not the one the stream follows, " + list.since_run);
+  }
   std::optional<delta::Watermark> previous = delta::from_json(prev->second.first);
   std::string why;
-  if (!previous || previous->rows < 0 || !delta::changed_since(*previous, snapshot_, why)) return false;
+  if (!previous || previous->rows < 0) return decline("the last run recorded no row count");
+  if (!delta::changed_since(*previous, snapshot_, why)) return decline(why);
   for (const auto& k : t.key)
-    if (t.column(k)->lookup >= 0) return false;  // (a looked-up key is no column of the table)
-  if (!plain_tables_.count(t.source.qualified_name())) return false;
+    if (t.column(k)->lookup >= 0) return decline("a looked-up key column");  // (no column of the table)
+  if (!plain_tables_.count(t.source.qualified_name())) return decline("not a plain table (decoded under another name)");
   for (const auto& l : t.lookups) {
-    if (!plain_tables_.count(l.from.qualified_name())) return false;
+    if (!plain_tables_.count(l.from.qualified_name())) return decline("a lookup's table is not a plain table");
     for (const auto& m : l.match)
       if (!t.source.find(m)) return false;  // (plan::resolve() checks it; a list is never trusted beyond it)
   }
@@ -306,8 +319,14 @@ bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list)
     read.push_back("(" + keys_in(*conn_, matched, types, arrays) + ")");
     matches += values.front().size();
   }
-  // The in-scope rows, for the guards and the next run's watermark (the source is near: one scan there).
-  r.watermark.rows = r.source_rows = conn_->exec(source_count(t, *conn_, "false")).int64(0, 0);
+  // The in-scope rows, for the guards and the next run's watermark: the last
+  // run's count and the rows the record inserted and deleted, or (a `scope:`
+  // filter, which the record's rows are not judged by) one scan at the source.
+  if (t.scope.empty() && previous->rows >= 0) {
+    r.watermark.rows = r.source_rows = previous->rows + list.row_change;
+  } else {
+    r.watermark.rows = r.source_rows = conn_->exec(source_count(t, *conn_, "false")).int64(0, 0);
+  }
   if (matches) r.watermark.lookup_rows = lookup_rows(t, *conn_, {});
   r.watermark.rejects_run = run.run_id;
   std::string reason = "logical: the " + std::to_string(list.size()) +

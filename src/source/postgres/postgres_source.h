@@ -55,7 +55,7 @@ class PostgresSource : public Source {
   int64_t choose(StageRun& run, size_t i, bool hashes_match);
   // Table `i` read by the keys `list` names, or proved unchanged by it;
   // false (nothing decided) where the list cannot be used for it.
-  bool choose_listed(StageRun& run, size_t i, const KeyList& list);
+  bool choose_listed(StageRun& run, size_t i, const KeyList& list, std::string& why_not);
   // Incremental: what ReconcileBatch needs to complete table `i`'s staging
   // (and what references and lookups add).
   ReconcileInput reconcile_input(StageRun& run, size_t i);
