@@ -119,6 +119,14 @@ CREATE TABLE IF NOT EXISTS stagesync.follow_state (
 );
 )SQL";
 
+// Version 6: every run asks, per table, whether a key its current rejects
+// run set aside as a collision (column_name IS NULL) is free now
+// (Session::collision_freed_sql): those rows are few, the table's other
+// rejects (orphans) many; the partial index finds them without reading the rest.
+const char* kUpgradeToV6 = R"SQL(
+CREATE INDEX IF NOT EXISTS rejects_collisions ON stagesync.rejects (run_id, table_name) WHERE column_name IS NULL;
+)SQL";
+
 int current_version(pg::Connection& target) {
   pg::Result r = target.exec(
       "SELECT pg_catalog.to_regclass('stagesync.meta') IS NOT NULL, "
@@ -172,6 +180,7 @@ void ensure_metadata(pg::Connection& target) {
   if (version < 3) steps += kUpgradeToV3;
   if (version < 4) steps += kUpgradeToV4;
   if (version < 5) steps += kUpgradeToV5;
+  if (version < 6) steps += kUpgradeToV6;
   steps += "UPDATE stagesync.meta SET schema_version = " + std::to_string(kMetadataVersion) + ";\nCOMMIT";
   try {
     target.exec(steps);
