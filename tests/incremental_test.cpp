@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <thread>
 
 #include "support/sync_fixture.h"
@@ -254,6 +256,35 @@ TEST_F(Incremental, ChildrenOfADeletedParentAreJudgedAgainAsInAFullRun) {
   EXPECT_EQ(table(s, "child").counts.rejected, 2);
   EXPECT_EQ(column("SELECT id FROM child ORDER BY id"), (std::vector<std::string>{"1"}));
   EXPECT_EQ(column("SELECT id FROM parent ORDER BY id"), (std::vector<std::string>{"1"}));
+}
+
+// Under on_orphan: keep (the default) a child's fate does not depend on its
+// parent rows: a changed or deleted parent leaves the child table proved
+// unchanged (not read, not compared), and the result is a full run's.
+TEST_F(Incremental, ChildrenUnderKeepAreNotReadAgainWhenTheirParentChanges) {
+  std::string cfg = parent_child_schema("(1, 'one'), (2, 'two')", "(1, 1, 'a'), (2, 2, 'b'), (3, 2, 'c')", false);
+  std::string keep = cfg + ".keep.yaml";
+  {
+    std::ifstream in(cfg);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t at = text.find("on_orphan: skip");
+    ASSERT_NE(at, std::string::npos) << text;
+    std::ofstream(keep) << text.replace(at, 15, "on_orphan: keep");
+  }
+  sync(keep);
+  incremental(keep);
+  src().exec("UPDATE parent SET name = 'uno' WHERE id = 1; DELETE FROM parent WHERE id = 2");
+  auto s = incremental(keep);
+  EXPECT_EQ(table(s, "parent").counts.deleted, 1);
+  EXPECT_EQ(table(s, "parent").counts.updated, 1);
+  EXPECT_EQ(table(s, "child").mode_used, "cursor");
+  EXPECT_EQ(table(s, "child").counts.read, 0) << table(s, "child").reason;
+  EXPECT_EQ(writes(table(s, "child")), 0);
+  EXPECT_EQ(column("SELECT id FROM child ORDER BY id"), (std::vector<std::string>{"1", "2", "3"}))
+      << "kept orphans stay, as in a full run";
+  auto full = sync(keep);
+  EXPECT_EQ(writes(table(full, "child")), 0) << "a full run finds nothing to change";
+  std::remove(keep.c_str());
 }
 
 TEST_F(Incremental, ChildrenOfADeletedParentAreJudgedAgainWhenTheyReferenceAPartOfItsKey) {
