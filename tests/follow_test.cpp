@@ -15,6 +15,7 @@
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <regex>
 #include <sstream>
@@ -800,6 +801,284 @@ TEST_F(Follow, PlanDescribesTheReplicaIdentityOptInAndChangesNothing) {
   EXPECT_EQ(apply.exit_code, 0) << apply.out << apply.err;
   EXPECT_EQ(identities(), "accounts=d,entries=d,kinds=d,notes=f,unfollowed=d");
 }
+
+// A desktop application committing numbered transactions, reconnecting through
+// restarts of its server. Transaction n (seeded) is either a transfer (two
+// accounts updated, two entries inserted, note 1000+n 'transfer') or, every
+// eighth, the undoing of an earlier transfer m (its entries deleted, the two
+// balances restored, note 1000+m updated to 'undone', note 1000+n 'undo').
+// A commit whose outcome a restart hid is looked up afterwards (note 1000+n).
+class RestartedWriter {
+ public:
+  RestartedWriter(const TempDatabase& db, unsigned seed) : db_(db), rng_(seed) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~RestartedWriter() { stop(); }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  // Transactions known committed so far, and the last of them (0: none).
+  int64_t committed() const { return committed_; }
+  int64_t last() const { return last_; }
+  int64_t undone() const { return undone_; }
+
+ private:
+  struct Transfer {
+    int a, b, x;
+  };
+
+  void loop() {
+    std::optional<pg::Connection> c;
+    std::vector<std::pair<int64_t, Transfer>> open;  // committed transfers not undone
+    for (int64_t n = 1; !stop_;) {
+      std::string sql;
+      std::optional<size_t> undoing;
+      Transfer t{1 + static_cast<int>(rng_() % 20), 1 + static_cast<int>(rng_() % 20), static_cast<int>(rng_() % 50)};
+      std::string note = std::to_string(1000 + n);
+      if (n % 8 == 0 && !open.empty()) {
+        undoing = rng_() % open.size();
+        auto [m, u] = open[*undoing];
+        sql = "BEGIN; DELETE FROM entries WHERE id IN (" + std::to_string(1000 + 2 * m) + ", " +
+              std::to_string(1001 + 2 * m) + "); UPDATE accounts SET balance = balance + " + std::to_string(u.x) +
+              " WHERE id = " + std::to_string(u.a) + "; UPDATE accounts SET balance = balance - " +
+              std::to_string(u.x) + " WHERE id = " + std::to_string(u.b) +
+              "; UPDATE notes SET body = 'undone' WHERE id = " + std::to_string(1000 + m) +
+              "; INSERT INTO notes VALUES (" + note + ", 'undo'); COMMIT";
+      } else {
+        // (entries first: a writer held by the test's lock on entries has written nothing yet)
+        sql = "BEGIN; INSERT INTO entries VALUES (" + std::to_string(1000 + 2 * n) + ", " + std::to_string(t.a) +
+              ", 2, " + std::to_string(-t.x) + "), (" + std::to_string(1001 + 2 * n) + ", " + std::to_string(t.b) +
+              ", 2, " + std::to_string(t.x) + "); UPDATE accounts SET balance = balance - " + std::to_string(t.x) +
+              " WHERE id = " + std::to_string(t.a) + "; UPDATE accounts SET balance = balance + " +
+              std::to_string(t.x) + " WHERE id = " + std::to_string(t.b) + "; INSERT INTO notes VALUES (" + note +
+              ", 'transfer'); COMMIT";
+      }
+      bool done = false;
+      try {
+        if (!c) c.emplace(db_.connect());
+        c->exec(sql);
+        done = true;
+      } catch (const pg::Error&) {
+        // The server went away (before, during or after the COMMIT): reconnect and look.
+        c.reset();
+        while (!stop_ && !c) {
+          try {
+            c.emplace(db_.connect());
+          } catch (const pg::Error&) {
+            std::this_thread::sleep_for(50ms);
+          }
+        }
+        if (!c) break;
+        try {
+          done = c->exec("SELECT count(*) FROM notes WHERE id = " + note).int64(0, 0) == 1;
+        } catch (const pg::Error&) {
+          c.reset();
+          continue;  // asked again after the next reconnect (n unchanged)
+        }
+      }
+      if (done) {
+        if (undoing) {
+          open.erase(open.begin() + static_cast<std::ptrdiff_t>(*undoing));
+          ++undone_;
+        } else {
+          open.emplace_back(n, t);
+        }
+        ++committed_;
+        last_ = n;
+        ++n;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+
+  const TempDatabase& db_;
+  std::mt19937 rng_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> committed_{0}, last_{0}, undone_{0};
+  std::thread thread_;
+};
+
+// The writer's transactions on `db` are whole: every 'transfer' note has its two entries (an undone one
+// none), every 'undo' one note 'undone' (a target made of part of a desktop transaction breaks one of these).
+std::string ledger_broken(pg::Connection& db) {
+  pg::Result r = db.exec(
+      "SELECT (SELECT count(*) FROM entries WHERE id >= 1000), (SELECT count(*) FROM notes WHERE body = 'transfer'), "
+      "(SELECT count(*) FROM notes WHERE body = 'undone'), (SELECT count(*) FROM notes WHERE body = 'undo')");
+  if (r.int64(0, 0) != 2 * r.int64(0, 1) || r.int64(0, 2) != r.int64(0, 3)) {
+    return "entries " + r.text(0, 0) + ", transfers " + r.text(0, 1) + ", undone " + r.text(0, 2) + ", undos " +
+           r.text(0, 3);
+  }
+  return "";
+}
+
+// Restarts of the desktop and of the target server ("fast", and "immediate": a
+// crash) under a running follower and a desktop writer. The follower retries
+// on its own (the default `retry:` policy) and never exits; a target read at any
+// instant is at a batch boundary; afterwards the target equals a full sync of
+// the desktop, holds every committed transaction once, and its LSN is the slot's.
+class FollowRestart : public Follow, public ::testing::WithParamInterface<const char*> {
+ protected:
+  // The server this test restarts.
+  bool desktop_side() const { return std::string(GetParam()) == "desktop"; }
+  cluster::LocalCluster& restarted() { return desktop_side() ? desktop_server() : Servers::target(); }
+
+  // A read of the target, or nullopt while it cannot be reached (restarting).
+  template <typename F>
+  auto on_target(F read) -> std::optional<decltype(read(target_))> {
+    try {
+      if (!target_.is_alive()) target_ = target_db_.connect();
+      return read(target_);
+    } catch (const pg::Error&) {
+      try {
+        target_ = target_db_.connect();
+      } catch (const pg::Error&) {
+      }
+      return std::nullopt;
+    }
+  }
+
+  // Every 20 ms until the target holds the writer's transaction `n` (note 1000+n), checking the target at
+  // each look: a broken batch boundary is recorded in `broken_`.
+  bool target_holds(int64_t n) {
+    return eventually([&] {
+      auto seen = on_target([&](pg::Connection& t) {
+        std::string b = invariant_broken(t) + ledger_broken(t);
+        if (!b.empty() && broken_.empty()) broken_ = b;
+        return t.exec("SELECT count(*) FROM notes WHERE id = " + std::to_string(1000 + n)).int64(0, 0);
+      });
+      return seen && *seen == 1;
+    });
+  }
+
+  // A failed assertion leaves no follower running and no server stopped.
+  struct Reaper {
+    pid_t pid;
+    cluster::LocalCluster& server;
+    ~Reaper() {
+      if (::waitpid(pid, nullptr, WNOHANG) == 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+      }
+      if (!server.running()) server.start();
+    }
+  };
+
+  std::string broken_;  // the first broken batch boundary seen
+};
+
+TEST_P(FollowRestart, ServerRestartsLoseAndDoubleNothing) {
+  unsigned seed =
+      static_cast<unsigned>(env_int("STAGESYNC_FOLLOW_SEED", static_cast<int>(std::random_device{}() % 100000)));
+  SCOPED_TRACE("seed " + std::to_string(seed) + " (STAGESYNC_FOLLOW_SEED replays it)");
+  // Entries the writer never deletes: a batch's deletions stay far below the mass-delete guard's 20%.
+  desktop_.exec("INSERT INTO entries SELECT 100 + g, 1 + g % 20, 1, 0 FROM generate_series(1, 800) g");
+  follow_once();
+  Follower f = start_follower(config_, std::string("restart-") + GetParam());
+  Reaper reaper{f.pid, restarted()};
+  RestartedWriter writer(desktop_db_, seed);
+  auto alive = [&] { return ::waitpid(f.pid, nullptr, WNOHANG) == 0; };
+  for (const char* mode : {"fast", "immediate"}) {
+    SCOPED_TRACE(std::string(GetParam()) + " server restart -m " + mode);
+    // The stream flows: a transaction committed now reaches the target.
+    ASSERT_TRUE(eventually([&] { return writer.last() > 0; }));
+    ASSERT_TRUE(target_holds(writer.last())) << slurp(f.err);
+    // A batch is under way (it waits for the application's lock on entries) when the server goes down.
+    {
+      AppLock lock(desktop_db_);
+      // (The writer now waits for the lock too: a change of the lookup's table makes the batch read entries.)
+      desktop_.exec("UPDATE kinds SET label = label WHERE kind_id = 2");
+      ASSERT_TRUE(eventually([&] { return lock.batch_waiting(); })) << lock.activity() << slurp(f.err);
+      restarted().restart(mode);
+      if (!desktop_side()) lock.release();
+    }  // (after a desktop restart, the lock's session is gone)
+    desktop_ = desktop_db_.connect();
+    ASSERT_TRUE(alive()) << slurp(f.out) << slurp(f.err);
+    // A transaction committed after the restart reaches the target.
+    int64_t after = writer.last();
+    ASSERT_TRUE(eventually([&] { return writer.last() > after; }));
+    ASSERT_TRUE(target_holds(writer.last())) << slurp(f.err);
+    EXPECT_EQ(broken_, "") << "after the " << mode << " restart";
+    EXPECT_TRUE(alive()) << slurp(f.out) << slurp(f.err);
+  }
+  writer.stop();
+  ASSERT_TRUE(target_holds(writer.last())) << slurp(f.err);
+  std::string err = slurp(f.err);
+  EXPECT_NE(err.find("failed with a transient error"), std::string::npos) << err;
+  ::kill(f.pid, SIGTERM);
+  CliResult r = finished(f);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  reference_ = reference_db_.connect();
+  target_ = target_db_.connect();
+  EXPECT_EQ(invariant_broken(target_) + ledger_broken(target_), "");
+  // Every transaction the writer saw commit is there once, and nothing else.
+  EXPECT_EQ(target_count("SELECT count(*) FROM notes WHERE id > 1000"), writer.committed());
+  EXPECT_EQ(target_count("SELECT count(*) FROM notes WHERE body = 'undone'"), writer.undone());
+  EXPECT_EQ(target_count("SELECT max(id) FROM notes"), 1000 + writer.last());
+  // The batches the restarts cut short rolled back (no run left 'running'); the target's LSN is the slot's.
+  EXPECT_EQ(target_count("SELECT count(*) FROM stagesync.runs WHERE status = 'running'"), 0);
+  EXPECT_EQ(target_.exec("SELECT confirmed_lsn::text FROM stagesync.follow_state").text(0, 0),
+            desktop_.exec("SELECT confirmed_flush_lsn::text FROM pg_replication_slots").text(0, 0));
+  expect_equal_to_full_sync();
+}
+
+// A server down for longer than a restart. Back within the first retry's wait, it costs one attempt: the
+// next one connects afresh (the follower's cached sessions died with the server). Down past every retry
+// (`retry:`), the follower exits 4 (docs/exit-codes.md), and the next start resumes from the target's LSN:
+// the transactions committed meanwhile arrive, nothing twice.
+TEST_P(FollowRestart, AnOutagePastTheRetriesExits4AndTheNextStartResumes) {
+  std::string two = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_db_.url() +
+                          "\" }\nfollow: { interval: 0.2 }\nretry: { attempts: 2, initial_delay: 3 }\n" + kTables);
+  follow_once();
+  Follower f = start_follower(two, std::string("outage-") + GetParam());
+  Reaper reaper{f.pid, restarted()};
+  auto owner_on_target = [&](int id, const std::string& owner) {
+    return eventually([&] {
+      auto o = on_target([&](pg::Connection& t) {
+        return t.exec("SELECT owner FROM accounts WHERE id = " + std::to_string(id)).text(0, 0);
+      });
+      return o && *o == owner;
+    });
+  };
+  desktop_.exec("UPDATE accounts SET owner = 'before' WHERE id = 1");
+  ASSERT_TRUE(owner_on_target(1, "before")) << slurp(f.err);
+
+  // Down, and back while the follower waits before its second (last) attempt.
+  restarted().stop("fast");
+  if (!desktop_side()) desktop_.exec("UPDATE accounts SET owner = 'during' WHERE id = 2");  // a batch meets it
+  ASSERT_TRUE(eventually([&] { return slurp(f.err).find("attempt 1 of 2") != std::string::npos; }))
+      << slurp(f.out) << slurp(f.err) << "running: " << (::waitpid(f.pid, nullptr, WNOHANG) == 0);
+  restarted().start();
+  desktop_ = desktop_db_.connect();
+  desktop_.exec("UPDATE accounts SET owner = 'after' WHERE id = 3");
+  ASSERT_TRUE(owner_on_target(3, "after")) << slurp(f.out) << slurp(f.err);
+  ASSERT_EQ(::waitpid(f.pid, nullptr, WNOHANG), 0) << slurp(f.out) << slurp(f.err);
+
+  // Down past the retries: exit 4, the target at its last batch.
+  std::string before = contents(target_);
+  restarted().stop("immediate");
+  if (!desktop_side())
+    desktop_.exec("UPDATE accounts SET owner = 'while down' WHERE id = 4; DELETE FROM notes WHERE id = 5");
+  CliResult r = finished(f);
+  EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
+  EXPECT_NE(r.err.find("attempt 1 of 2"), std::string::npos) << r.err;
+  restarted().start();
+  desktop_ = desktop_db_.connect();
+  target_ = target_db_.connect();
+  reference_ = reference_db_.connect();
+  EXPECT_EQ(contents(target_), before);
+  if (desktop_side())
+    desktop_.exec("UPDATE accounts SET owner = 'while down' WHERE id = 4; DELETE FROM notes WHERE id = 5");
+  follow_once();
+  EXPECT_EQ(target_.exec("SELECT owner FROM accounts WHERE id = 4").text(0, 0), "while down");
+  EXPECT_EQ(target_count("SELECT count(*) FROM notes WHERE id = 5"), 0);
+  EXPECT_EQ(target_.exec("SELECT confirmed_lsn::text FROM stagesync.follow_state").text(0, 0),
+            desktop_.exec("SELECT confirmed_flush_lsn::text FROM pg_replication_slots").text(0, 0));
+  expect_equal_to_full_sync();
+}
+
+INSTANTIATE_TEST_SUITE_P(Servers, FollowRestart, ::testing::Values("desktop", "target"),
+                         [](const ::testing::TestParamInfo<const char*>& p) { return std::string(p.param); });
 
 }  // namespace
 }  // namespace stagesync::testing

@@ -199,6 +199,10 @@ class Follower {
         break;  // a signal while no batch was under way (waiting for WAL, reading the slot's state)
       } catch (const pg::Error& e) {
         close_stream();
+        // A server that went away (a restart, a cut link) took the cached sessions with it, though they do
+        // not know it yet: the next attempt connects afresh instead of failing again on a dead session.
+        desktop_.reset();
+        target_.reset();
         if (pg::interrupted()) break;  // the signal cancelled a read or a one-statement update: nothing half-done
         if (!e.is_transient()) throw;
         if (pg::stop_requested()) break;  // a batch asked to stop failed: the next start retries it

@@ -164,6 +164,13 @@ std::optional<XLogData> ReplicationConnection::read(std::chrono::milliseconds ti
     if (n == -1) {  // the server ended the stream: its error, if any, follows
       streaming_ = false;
       pg::Result r(PQgetResult(conn_.raw()));
+      if (!r.raw() || PQresultStatus(r.raw()) != PGRES_FATAL_ERROR) {
+        // Ended without an error: a walsender does that to a logical stream this client never ends only when
+        // its server shuts down (a restart, fast or smart): a lost connection, retried as one.
+        pg::Diagnostics d;
+        d.sqlstate = "08006";
+        throw pg::Error("replication stream ended on " + conn_.describe() + ": the server is shutting down", d, true);
+      }
       throw conn_.error_from(r.raw(), "replication stream ended on " + conn_.describe());
     }
     if (n == -2) {

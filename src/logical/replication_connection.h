@@ -71,7 +71,9 @@ class ReplicationConnection {
   bool streaming() const { return streaming_; }
 
   // The next XLogData within `timeout`, or nullopt when none arrived in time.
-  // Throws pg::Error when the stream ends or the connection is lost, and
+  // Throws pg::Error when the stream ends or the connection is lost (a
+  // stream the server ended without an error, at its shutdown, is a lost
+  // connection: transient), and
   // pg::Interrupted after SIGINT/SIGTERM. A caller busy elsewhere (applying
   // a batch) calls read() or send_status() at least every half
   // wal_sender_timeout (default 60 s), or the server ends the stream.
