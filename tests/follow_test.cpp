@@ -322,6 +322,27 @@ TEST_F(Follow, BatchesReadOnlyTheKeysTheWalNames) {
   EXPECT_EQ(target_count("SELECT count(*) FROM notes WHERE body = 'again'"), 9);
 }
 
+// A desktop transaction left open after writing holds WAL the server has not
+// flushed (a partly filled page): the stream cannot pass it. The batch flushes
+// it (an empty commit of its own) instead of waiting out its drain and reading
+// without key lists; the open transaction's row arrives once it commits.
+TEST_F(Follow, AnOpenDesktopTransactionDoesNotHoldABatchBack) {
+  follow_once();
+  desktop_.exec("UPDATE accounts SET owner = 'changed' WHERE id = 3");
+  pg::Connection open = desktop_db_.connect();
+  open.exec("BEGIN");
+  open.exec("INSERT INTO kinds VALUES (9, 'still open')");
+  CliResult r = follow_once();
+  EXPECT_EQ((r.out + r.err).find("did not show every transaction"), std::string::npos) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("read by key, 0 reconciled"), std::string::npos) << r.out << r.err;
+  expect_equal_to_full_sync();
+  EXPECT_EQ(target_count("SELECT count(*) FROM kinds WHERE kind_id = 9"), 0);
+  open.exec("COMMIT");
+  follow_once();
+  expect_equal_to_full_sync();
+  EXPECT_EQ(target_count("SELECT count(*) FROM kinds WHERE kind_id = 9"), 1);
+}
+
 // A batch's deletions are judged by the mass-change guard like any run's; the
 // owned rows are counted only as far as the guard needs (1020 owned accounts,
 // 30 deletions: 30 / 0.2 + 1 = 151 rows are enough to know 30 is under 20%),

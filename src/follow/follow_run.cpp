@@ -378,7 +378,8 @@ class Follower {
   // transaction not drained in time goes to the next batch. `drained`: the
   // stream reached `goal`.
   std::optional<logical::Transaction> next_until(Lsn goal, bool& drained) {
-    auto deadline = Clock::now() + 5s;
+    auto start = Clock::now();
+    bool flushed = false;
     drained = false;
     for (;;) {
       if (!reader_->inside_transaction() && std::max(stream_->server_wal_end(), stream_->received()) >= goal) {
@@ -386,9 +387,26 @@ class Follower {
         return std::nullopt;
       }
       if (auto t = reader_->next(100ms)) return t;
-      if (Clock::now() > deadline) return std::nullopt;
+      if (Clock::now() > start + 5s) return std::nullopt;
+      if (!flushed && Clock::now() > start + 300ms) flushed = flush_desktop_wal();
       stream_->send_status(true);
     }
+  }
+
+  // WAL that a desktop transaction still open has written can sit in a
+  // partly filled page the server flushes only when something commits or
+  // the page fills; the stream cannot pass what is not flushed, so a batch
+  // would wait out its drain and be read without key lists. A commit of our
+  // own flushes it: an empty transaction with an id (no row written; the
+  // stream skips it as empty). Best effort: without it the batch only waits.
+  bool flush_desktop_wal() {
+    try {
+      desktop().exec("BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_catalog.txid_current(); COMMIT");
+    } catch (const pg::Error& e) {
+      out_.warning(std::string("could not flush the desktop's WAL for the stream: ") + e.what());
+      desktop_.reset();  // (its transaction may be left open: the next use connects afresh)
+    }
+    return true;
   }
 
   // One batch: the transactions the sync's snapshot shows, applied by that
