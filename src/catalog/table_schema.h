@@ -23,6 +23,8 @@ struct Column {
   bool comparable = true;     // has an equality operator (json, xml, geometric types do not)
   int max_length = -1;        // character limit of varchar(n)/char(n), else -1
   char category = 'U';        // pg_type.typcategory
+
+  bool operator==(const Column&) const = default;
 };
 
 struct TableSchema {
@@ -33,6 +35,8 @@ struct TableSchema {
   const Column* find(const std::string& column) const;
   std::string qualified_name() const;  // quoted "schema"."name"
   std::string display_name() const;    // schema.name, unquoted, for messages
+
+  bool operator==(const TableSchema&) const = default;
 };
 
 // Reads `name` ("table" resolved through search_path, or "schema.table").

@@ -18,6 +18,7 @@
 #include "logical/transaction_reader.h"
 #include "pg/interrupt.h"
 #include "run/backoff.h"
+#include "run/kept_target.h"
 #include "run/run_errors.h"
 #include "run/session.h"
 #include "run/sync_run.h"
@@ -193,6 +194,11 @@ class Follower {
                      "slot's snapshot follows");
         close_stream();
         state::forget_follow_state(target(), slot_);
+      } catch (const run::PlanChanged& e) {
+        // Nothing was written; the batch is read again from the target's
+        // LSN with a plan resolved anew (nothing is kept after a failed run).
+        out_.info(e.what());
+        close_stream();
       } catch (const BatchCancelled&) {
         throw;
       } catch (const pg::Interrupted&) {
@@ -310,6 +316,7 @@ class Follower {
     so.no_retry = true;
     so.session.lock_wait_seconds = std::max(o_.lock_wait_seconds, 30.0);
     so.session.configure_source = in_snapshot(created.snapshot_name, nullptr);
+    so.session.keep = &kept_;
     so.record_in_commit = [&](pg::Pipeline& p, const std::string& run_id) {
       record(p, created.consistent_point, run_id, true);
     };
@@ -317,7 +324,6 @@ class Follower {
       report::RunSummary s = run::run_sync(cfg_, so, quiet_);
       summary_.run_id = last_run_ = s.run_id;
       summary_.tables = s.tables;
-      target_probed_ = true;
     } catch (...) {
       // A slot without a recorded full sync holds WAL for nothing: dropped (best effort; the next start does too).
       try {
@@ -420,7 +426,7 @@ class Follower {
     so.mode = "incremental";
     so.no_retry = true;
     so.session.lock_wait_seconds = std::max(o_.lock_wait_seconds, 30.0);
-    so.session.target_probed = target_probed_;
+    so.session.keep = &kept_;
     so.session.configure_source = in_snapshot(
         "", [&](pg::Connection& c, const plan::SyncPlan& plan) -> std::optional<source::KeyLists> {
           DesktopSnapshot snap = DesktopSnapshot::read(c);
@@ -455,7 +461,6 @@ class Follower {
       if (last.valid()) record(p, last, run_id, false);
     };
     report::RunSummary s = run::run_sync(cfg_, so, quiet_);
-    target_probed_ = true;
     if (last.valid()) {
       stream_->confirm(last);  // after COMMIT: the target holds everything up to `last`
       applied_ = last;
@@ -611,7 +616,10 @@ class Follower {
   std::optional<logical::Transaction> held_;
   Lsn applied_;
   std::string last_run_;  // the run the target's follow state names: batches' key lists start there
-  bool target_probed_ = false;  // a sync of this process passed the target's pooler probe
+  // The target session (holding the run lock) and plan of the last batch
+  // that succeeded, for the next one (decision 0014). Closed when the
+  // follower returns or a batch fails.
+  run::KeptTarget kept_;
   int64_t batches_ = 0;
 };
 

@@ -99,6 +99,8 @@ class Resolver {
                               pg::join(tables, ", ") + "): not compared, as with compare_ignore");
     }
     res.warnings = std::move(warnings_);
+    res.source_tables = source_tables_;
+    res.target_catalog = target_catalog_;
     return res;
   }
 
@@ -106,14 +108,7 @@ class Resolver {
   // Every configured table on both sides, and the target's casts, in one
   // round trip per server (a per-table query costs a round trip each).
   void read_catalogs() {
-    std::vector<std::string> source_names, target_names;
-    for (const auto& t : cfg_.tables) {
-      source_names.push_back(t.name);
-      target_names.push_back(t.target);
-      for (const auto& l : t.lookups) source_names.push_back(l.from);
-    }
-    std::sort(source_names.begin(), source_names.end());
-    source_names.erase(std::unique(source_names.begin(), source_names.end()), source_names.end());
+    std::vector<std::string> source_names = source_table_names(cfg_), target_names = target_table_names(cfg_);
     pg::Pipeline p(target_);
     std::vector<pg::Param> names{catalog::table_names_param(target_names)};
     p.add(catalog::read_tables_sql(), names, [&](pg::Result& r) { target_tables_ = catalog::tables_from(r, target_names); });
@@ -121,6 +116,7 @@ class Resolver {
     p.add(catalog::foreign_keys_sql(), names, [&](pg::Result& r) { foreign_keys_from(r, target_names); });
     p.add(read_triggers_sql(), names,
           [&](pg::Result& r) { triggers_ = triggers_from(r, target_names, target_tables_); });
+    p.add(target_catalog_sql(), names, [&](pg::Result& r) { target_catalog_ = r.text(0, 0); });
     source_tables_ = source_.read_tables(source_names);
     p.run();
   }
@@ -460,9 +456,40 @@ class Resolver {
   std::vector<std::string> notes_;
   std::vector<std::pair<std::string, std::vector<std::string>>> grouped_;  // the same column and function: its tables
   std::vector<std::string> warnings_;
+  std::string target_catalog_;  // target_catalog_sql()'s answer
 };
 
 }  // namespace
+
+std::vector<std::string> source_table_names(const config::Config& cfg) {
+  std::vector<std::string> names;
+  for (const auto& t : cfg.tables) {
+    names.push_back(t.name);
+    for (const auto& l : t.lookups) names.push_back(l.from);
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+std::vector<std::string> target_table_names(const config::Config& cfg) {
+  std::vector<std::string> names;
+  for (const auto& t : cfg.tables) names.push_back(t.target);
+  return names;
+}
+
+std::string target_catalog_sql() {
+  // Each of the catalog reads above as one text (their rows in their own
+  // order), then one digest of all four. A row order that differs between two
+  // reads only makes a kept plan be resolved again.
+  std::string parts;
+  for (const std::string& sql : {catalog::read_tables_sql(), TypeCompatibility::prefetch_sql(),
+                                 catalog::foreign_keys_sql(), read_triggers_sql()}) {
+    parts += std::string(parts.empty() ? "" : ", ") +
+             "(SELECT coalesce(pg_catalog.string_agg(q::text, ','), '') FROM (" + sql + ") q)";
+  }
+  return "SELECT pg_catalog.md5(pg_catalog.concat_ws('|', " + parts + "))";
+}
 
 const StagedColumn* TablePlan::column(const std::string& name) const {
   for (const auto& c : columns)

@@ -105,7 +105,20 @@ struct Resolution {
   std::vector<std::string> notes;     // what stagesync decided for the user, one line per table and column (check)
   std::vector<std::string> run_notes;  // the same, one line per column and trigger function (plan, sync, verify)
   std::vector<std::string> warnings;  // what it could not judge (target triggers it cannot read)
+  // What the plan was resolved from, for a caller that keeps it across runs
+  // (a follower's batches, docs/decisions/0014-a-followers-kept-session.md):
+  catalog::Tables source_tables;  // source_table_names(cfg) as the source showed them
+  std::string target_catalog;     // target_catalog_sql()'s answer, read with the target's catalog
 };
+
+// The tables resolve() reads the catalog of: every configured source and lookup table (sorted, once each), and
+// every target table in the configuration's order.
+std::vector<std::string> source_table_names(const config::Config& cfg);
+std::vector<std::string> target_table_names(const config::Config& cfg);
+// $1: catalog::table_names_param(target_table_names(cfg)). One text (a digest)
+// of everything resolve() reads of the target's catalog: columns, types and
+// their casts, foreign keys, triggers. Any change to them changes it.
+std::string target_catalog_sql();
 
 // `only` lists source or target names (from --tables); empty selects all.
 Resolution resolve(const config::Config& cfg, source::Source& source, pg::Connection& target,

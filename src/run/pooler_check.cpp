@@ -1,6 +1,8 @@
 #include "run/pooler_check.h"
 
+#include <mutex>
 #include <random>
+#include <set>
 
 #include "pg/pipeline.h"
 #include "pg/sql.h"
@@ -88,6 +90,16 @@ void SessionMark::mark(pg::Connection& conn) {
 }
 
 void SessionMark::probe(const std::string& side, const pg::Connection& conn, const pg::Endpoint& endpoint) const {
+  // An endpoint that passed once in this process is not probed again (a
+  // follower's reconnect, a retried run): what it connects to does not turn
+  // into a transaction pooler under the same address, and a pooler that moved
+  // a session would still keep the run lock from being taken (in_session()).
+  static std::mutex mutex;
+  static std::set<std::string> passed;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (passed.count(endpoint.conninfo)) return;
+  }
   pg::Endpoint probe_endpoint = endpoint;
   probe_endpoint.application_name += " (session probe)";
   pg::Connection probe(probe_endpoint);
@@ -117,6 +129,8 @@ void SessionMark::probe(const std::string& side, const pg::Connection& conn, con
     }
     probe_pid = s.pid;
   }
+  std::lock_guard<std::mutex> lock(mutex);
+  passed.insert(endpoint.conninfo);
 }
 
 std::string SessionMark::in_session(std::vector<pg::Param>& params) const {

@@ -51,7 +51,8 @@ std::unique_ptr<pg::Connection> require_own_session(const std::string& side, std
 //                 session (process id, a token in a session setting); it
 //                 travels with the connection's next statement, which must
 //                 end its transaction (the run's catalog read does);
-//   probe()       then opens the probe connection for two transactions;
+//   probe()       then opens the probe connection for two transactions
+//                 (once per endpoint and process: an endpoint that passed is not probed again);
 //   in_session()  a condition that holds only in the marked session, for the
 //                 statement that takes the run lock: through a pooler that
 //                 moved the connection, the lock is never taken.

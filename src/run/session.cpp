@@ -82,16 +82,49 @@ Session::Session(const config::Config& cfg, const SessionOptions& options, repor
 void Session::open() {
   source_ = open_source(cfg_);
   if (options_.configure_source) options_.configure_source(*source_);
-  // The target's session check is folded into the run's round trips (begin_run()).
-  target_ = connect_side("target", target_endpoint(cfg_), false);
-  session_mark_.mark(*target_);
-  configure_target();
+  if (KeptTarget* keep = options_.keep) {
+    if (keep->usable()) {
+      // The follower's session of its previous batch: it holds the run lock,
+      // its settings are made and the metadata is current (no other run could
+      // change it). The source's side of the plan is read again (the source is
+      // near, the target across the link); the target's is checked by begin_run().
+      target_ = std::move(keep->connection);
+      kept_ = holds_lock_ = true;
+      if (source_->read_tables(plan::source_table_names(cfg_)) == keep->source_tables) {
+        plan_ = std::move(*keep->plan);
+        source_tables_ = std::move(keep->source_tables);
+        target_catalog_ = std::move(keep->target_catalog);
+        check_catalog_ = true;
+        keep->forget();
+        return;
+      }
+      out_.info("the source's tables changed since the previous batch: resolving the plan again");
+    }
+    keep->forget();
+  }
+  if (!target_) {
+    // The target's session check is folded into the run's round trips (begin_run()).
+    target_ = connect_side("target", target_endpoint(cfg_), false);
+    session_mark_.mark(*target_);
+    configure_target();
+  }
   plan::Resolution r = plan::resolve(cfg_, *source_, *target_, options_.tables);
   if (!r.problems.empty()) throw CheckFailed(std::move(r.problems));
   for (const auto& n : r.run_notes) out_.info(n);
   for (const auto& w : r.warnings) out_.warning(w);
   plan_ = std::move(r.plan);
+  source_tables_ = std::move(r.source_tables);
+  target_catalog_ = std::move(r.target_catalog);
   if (plan_.selected().empty()) throw CheckFailed({"the configuration lists no tables to sync"});
+}
+
+void Session::keep() noexcept {
+  KeptTarget* keep = options_.keep;
+  if (!keep || !holds_lock_ || !target_ || !target_->is_alive()) return;
+  keep->connection = std::move(target_);
+  keep->plan = plan_;
+  keep->source_tables = source_tables_;
+  keep->target_catalog = target_catalog_;
 }
 
 void Session::configure_target() {
@@ -112,36 +145,41 @@ std::string Session::begin_run(const std::string& command, const std::string& mo
   // slow path below handles; a session advisory lock outlives that rollback).
   // A transaction pooler is refused before the lock is tried: the probe
   // connection first, then the lock only in the session marked at connect.
-  if (!options_.target_probed) session_mark_.probe("target", *target_, target_endpoint(cfg_));
-  std::optional<bool> lock;
-  int version = -1;
+  // A kept session (a follower's later batch) skips all of it: it holds the
+  // lock, and what a crashed run leaves is dropped by the run that finds the lock free.
   std::vector<std::string> leftovers;
-  {
-    pg::Pipeline p(*target_);
-    state::RunLock::try_once(p, key, lock,
-                             [this](std::vector<pg::Param>& params) { return session_mark_.in_session(params); });
-    p.add(stage::leftovers_sql(), [&](pg::Result& r) { leftovers = leftover_names(r); });
-    p.add(state::version_sql(), [&](pg::Result& r) { version = state::version_from(r); });
-    try {
-      p.run();
-    } catch (const pg::Error& e) {
-      if (e.sqlstate() != "42P01") throw;  // undefined_table: no metadata yet
+  if (!kept_) {
+    session_mark_.probe("target", *target_, target_endpoint(cfg_));
+    std::optional<bool> lock;
+    int version = -1;
+    {
+      pg::Pipeline p(*target_);
+      state::RunLock::try_once(p, key, lock,
+                               [this](std::vector<pg::Param>& params) { return session_mark_.in_session(params); });
+      p.add(stage::leftovers_sql(), [&](pg::Result& r) { leftovers = leftover_names(r); });
+      p.add(state::version_sql(), [&](pg::Result& r) { version = state::version_from(r); });
+      try {
+        p.run();
+      } catch (const pg::Error& e) {
+        if (e.sqlstate() != "42P01") throw;  // undefined_table: no metadata yet
+      }
     }
-  }
-  if (!lock) session_mark_.refuse("target", *target_);
-  bool locked = *lock;
-  if (!locked && !state::RunLock::acquire(*target_, key, options_.lock_wait_seconds)) {
-    int pid = state::RunLock::holder(*target_, key);
-    throw LockBusy("another stagesync run is in progress on " + target_->describe() +
-                   (pid ? " (server process " + std::to_string(pid) + ")" : std::string()) +
-                   "; try again later or pass --wait SECONDS");
-  }
-  if (!locked || version != state::kMetadataVersion) {
-    // First run on this target, an upgrade, or the lock came after a wait: the careful path.
-    state::ensure_metadata(*target_);
-    if (!locked) {  // read before the lock was ours: read again
-      leftovers = leftover_names(target_->exec(stage::leftovers_sql()));
+    if (!lock) session_mark_.refuse("target", *target_);
+    bool locked = *lock;
+    if (!locked && !state::RunLock::acquire(*target_, key, options_.lock_wait_seconds)) {
+      int pid = state::RunLock::holder(*target_, key);
+      throw LockBusy("another stagesync run is in progress on " + target_->describe() +
+                     (pid ? " (server process " + std::to_string(pid) + ")" : std::string()) +
+                     "; try again later or pass --wait SECONDS");
     }
+    if (!locked || version != state::kMetadataVersion) {
+      // First run on this target, an upgrade, or the lock came after a wait: the careful path.
+      state::ensure_metadata(*target_);
+      if (!locked) {  // read before the lock was ours: read again
+        leftovers = leftover_names(target_->exec(stage::leftovers_sql()));
+      }
+    }
+    holds_lock_ = true;
   }
   // Second round trip: clean up, record the run, and read what staging needs.
   run_id_ = state::new_run_id();
@@ -150,6 +188,16 @@ std::string Session::begin_run(const std::string& command, const std::string& mo
   for (size_t i : plan_.selected()) tables += (tables.empty() ? "" : "\n") + plan_.tables[i].target_name;
   int64_t abandoned = 0;
   pg::Pipeline p(*target_);
+  // A kept plan: first, whether the target's tables are still what it was
+  // resolved from (the same catalog reads, as one digest). When not, the rest
+  // of this round trip has recorded the run; it is marked failed below and
+  // nothing is staged or written.
+  bool catalog_changed = false;
+  if (check_catalog_) {
+    p.add(plan::target_catalog_sql(),
+          std::vector<pg::Param>{catalog::table_names_param(plan::target_table_names(cfg_))},
+          [&](pg::Result& r) { catalog_changed = r.text(0, 0) != target_catalog_; });
+  }
   for (const auto& name : leftovers) p.add("DROP TABLE IF EXISTS " + name);
   p.add(
       "UPDATE stagesync.runs SET status = 'abandoned', finished_at = clock_timestamp(), "
@@ -177,6 +225,11 @@ std::string Session::begin_run(const std::string& command, const std::string& mo
     }
   }
   p.run();
+  if (catalog_changed) {
+    std::string why = "the target's tables changed since the plan was resolved (a schema change between two batches)";
+    fail(why);
+    throw PlanChanged(why + ": nothing was written; the plan is resolved again");
+  }
   if (!leftovers.empty()) {
     out_.warning("dropped " + std::to_string(leftovers.size()) + " staging table(s) left by an interrupted run");
   }
@@ -209,6 +262,7 @@ std::string Session::application_name() const { return target_endpoint(cfg_).app
 
 void Session::reconnect_target() {
   target_.reset();
+  holds_lock_ = false;  // the lock went with the old session
   target_ = connect_side("target", target_endpoint(cfg_));
   configure_target();
 }

@@ -19,6 +19,7 @@
 #include "pg/pipeline.h"
 #include "plan/sync_plan.h"
 #include "report/reporter.h"
+#include "run/kept_target.h"
 #include "run/pooler_check.h"
 #include "source/source.h"
 #include "source/stage_run.h"
@@ -33,11 +34,10 @@ struct SessionOptions {
   // Called with the source once it is open, before anything is read (`follow`
   // sets its PostgreSQL source's snapshot there: src/follow/). Throws to refuse the source.
   std::function<void(source::Source&)> configure_source;
-  // The target endpoint already passed the transaction-pooler probe in this
-  // process (run/pooler_check.h): a follower's later batches skip the probe's
-  // second connection (3 round trips). The run lock is still taken only in
-  // the session marked at connect.
-  bool target_probed = false;
+  // `follow`: the target session and plan kept from the follower's previous
+  // batch (taken by open() when usable, handed back by keep() after a
+  // successful run; run/kept_target.h). nullptr: every run connects and resolves.
+  KeptTarget* keep = nullptr;
 };
 
 // Connects; errors name the side ("source: cannot connect: ...").
@@ -66,6 +66,10 @@ class Session {
   void stage_selected(bool incremental = false, apply::Strategy strategy = apply::Strategy::Merge);
   // The run's target transaction committed (tells the source, best effort).
   void committed() noexcept;
+  // After a successful run: hands the target session (with its run lock) and
+  // the plan to SessionOptions::keep, when set and the session is the one that
+  // took the lock. The session has no target connection afterwards.
+  void keep() noexcept;
 
   // BEGIN on the target, with the apply's planner setting: set-based joins of
   // whole tables, never nested loops (an analysed-empty target table would
@@ -120,8 +124,13 @@ class Session {
   report::Reporter& out_;
   std::unique_ptr<source::Source> source_;
   std::unique_ptr<pg::Connection> target_;
-  SessionMark session_mark_;  // the target's server session, checked by begin_run()
+  SessionMark session_mark_;    // the target's server session, checked by begin_run()
+  bool kept_ = false;           // target_ came from SessionOptions::keep: it holds the run lock already
+  bool check_catalog_ = false;  // plan_ came from SessionOptions::keep: begin_run() checks target_catalog_
+  bool holds_lock_ = false;     // target_ is the session that took the run lock
   plan::SyncPlan plan_;
+  catalog::Tables source_tables_;  // what plan_ was resolved from (plan::Resolution)
+  std::string target_catalog_;
   std::string run_id_;
   std::string rejects_;
   std::vector<source::TableRun> tables_;  // index-aligned with plan_.tables

@@ -405,6 +405,7 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
     }
     for (size_t i : order) out.table_done(a.result(i));
     s.drop_staging();
+    s.keep();  // a follower's next batch starts from this session (SessionOptions::keep)
   } catch (const std::exception& e) {
     s.fail(e.what());
     throw;
