@@ -1,7 +1,5 @@
 #include "apply/apply_table.h"
 
-#include <cstdio>
-
 namespace stagesync::apply {
 namespace {
 
@@ -213,24 +211,17 @@ void count_owned(pg::Pipeline& p, const TableSql& t, int64_t& out) {
 }
 
 void count_owned_and_vanished(pg::Pipeline& p, const TableSql& t, int64_t& owned, int64_t& vanishing,
-                              const OwnedCountCap* cap, bool* exact) {
+                              const std::function<std::string(const std::string&)>& owned_needed, bool* exact) {
   if (exact) *exact = true;
-  if (cap && t.table().keyed() && t.incremental()) {
-    // The guard trips when more than min_deletes rows vanish and they are more
-    // than max_delete_fraction of the owned rows: the owned rows need counting
-    // only up to floor(vanishing / fraction) + 1 (then the fraction is under
-    // the limit), or to 1 when min_deletes is not exceeded (all the guard asks
-    // then is whether the table is empty). LIMIT NULL: no limit (fraction 0).
+  if (owned_needed && t.table().keyed() && t.incremental()) {
+    // The vanishing rows first, then the owned rows up to what that count
+    // needs (a LIMIT takes no outer reference: the cap is a subquery of v).
     pg::Params params;
     std::string gone = vanished(t, params);
     std::string own = t.owned("t", params);
-    char fraction[32];
-    std::snprintf(fraction, sizeof fraction, "%.17g", cap->max_delete_fraction);
-    std::string limit = "CASE WHEN v.n <= " + std::to_string(cap->min_deletes) + " THEN 1 WHEN " + fraction +
-                        "::float8 <= 0 THEN NULL ELSE floor(v.n / " + fraction + "::float8)::bigint + 1 END";
-    p.add("WITH v AS (SELECT count(*) AS n FROM " + t.target() + " t WHERE " + gone +
-              ") SELECT (SELECT count(*) FROM (SELECT 1 FROM " + t.target() + " t WHERE " + own + " LIMIT (SELECT " +
-              limit + " FROM v)) o), v.n, (SELECT " + limit + " FROM v) FROM v",
+    p.add("WITH v AS (SELECT x.n, " + owned_needed("x.n") + " AS cap FROM (SELECT count(*) AS n FROM " + t.target() +
+              " t WHERE " + gone + ") x) SELECT (SELECT count(*) FROM (SELECT 1 FROM " + t.target() + " t WHERE " +
+              own + " LIMIT (SELECT cap FROM v)) o), v.n, v.cap FROM v",
           params, [&owned, &vanishing, exact](pg::Result& r) {
             owned = r.int64(0, 0);
             vanishing = r.int64(0, 1);

@@ -11,6 +11,7 @@
 // delete_vanished() must run children-first across tables, upsert() parents-first.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -50,17 +51,13 @@ void predict(pg::Pipeline& p, const TableSql& t, Strategy strategy, TableCounts&
 void count_vanished(pg::Pipeline& p, const TableSql& t, int64_t& out);
 void count_owned(pg::Pipeline& p, const TableSql& t, int64_t& out);
 // Both, for the mass-change guard, in one pass where the table allows.
-// With `cap` (the table's guard limits) a keyed incremental table's owned
-// rows are counted only as far as the guard needs to judge the deletion
-// fraction (a few deletions need not scan a large table; a tripped guard
-// always has the whole count): `exact` says whether `owned` is the whole
-// count or that lower bound.
-struct OwnedCountCap {
-  double max_delete_fraction = 0.2;
-  int64_t min_deletes = 10;
-};
+// With `owned_needed` (guard::owned_rows_needed_sql: an SQL expression of
+// the vanishing count) a keyed incremental table's owned rows are counted
+// only as far as the guard needs (a few deletions need not scan a large
+// table): `exact` says whether `owned` is the whole count or that lower bound.
 void count_owned_and_vanished(pg::Pipeline& p, const TableSql& t, int64_t& owned, int64_t& vanishing,
-                              const OwnedCountCap* cap = nullptr, bool* exact = nullptr);
+                              const std::function<std::string(const std::string&)>& owned_needed = {},
+                              bool* exact = nullptr);
 // Rows in the target table that the sync does not own (for the summary).
 void count_foreign(pg::Pipeline& p, const TableSql& t, int64_t& out);
 

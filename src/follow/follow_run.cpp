@@ -394,7 +394,10 @@ class Follower {
       }
       if (auto t = reader_->next(100ms)) return t;
       if (Clock::now() > start + 5s) return std::nullopt;
-      if (!flushed && Clock::now() > start + 300ms) flushed = flush_desktop_wal();
+      if (!flushed && Clock::now() > start + 300ms) {
+        flush_desktop_wal();
+        flushed = true;
+      }
       stream_->send_status(true);
     }
   }
@@ -405,14 +408,13 @@ class Follower {
   // would wait out its drain and be read without key lists. A commit of our
   // own flushes it: an empty transaction with an id (no row written; the
   // stream skips it as empty). Best effort: without it the batch only waits.
-  bool flush_desktop_wal() {
+  void flush_desktop_wal() {
     try {
       desktop().exec("BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_catalog.txid_current(); COMMIT");
     } catch (const pg::Error& e) {
       out_.warning(std::string("could not flush the desktop's WAL for the stream: ") + e.what());
       desktop_.reset();  // (its transaction may be left open: the next use connects afresh)
     }
-    return true;
   }
 
   // One batch: the transactions the sync's snapshot shows, applied by that

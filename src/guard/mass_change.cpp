@@ -45,4 +45,12 @@ std::optional<std::string> judge(const Facts& f, const Limits& l) {
   return std::nullopt;
 }
 
+std::string owned_rows_needed_sql(const std::string& would_delete, const Limits& l) {
+  if (l.max_delete_fraction <= 0) return "NULL::bigint";
+  char fraction[32];
+  std::snprintf(fraction, sizeof fraction, "%.17g", l.max_delete_fraction);
+  return "CASE WHEN " + would_delete + " <= " + std::to_string(l.min_deletes) + " THEN 1 ELSE floor(" + would_delete +
+         " / " + fraction + "::float8)::bigint + 1 END";
+}
+
 }  // namespace stagesync::guard

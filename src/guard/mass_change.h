@@ -42,4 +42,13 @@ struct Facts {
 // The reason the run must stop for this table, or nullopt when it may proceed.
 std::optional<std::string> judge(const Facts& facts, const Limits& limits);
 
+// How many owned rows a run needs to count for judge() to reach the verdict
+// the whole count would give, as an SQL expression of `would_delete` (an SQL
+// bigint): 1 when would_delete is at most min_deletes (only emptiness
+// matters), floor(would_delete / max_delete_fraction) + 1 otherwise (with
+// that many the fraction is under the limit), NULL (all: LIMIT NULL) when the
+// fraction limit is 0. A count that stops there is exact below it; at it the
+// guard passes.
+std::string owned_rows_needed_sql(const std::string& would_delete, const Limits& limits);
+
 }  // namespace stagesync::guard

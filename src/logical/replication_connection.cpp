@@ -167,9 +167,8 @@ std::optional<XLogData> ReplicationConnection::read(std::chrono::milliseconds ti
       if (!r.raw() || PQresultStatus(r.raw()) != PGRES_FATAL_ERROR) {
         // Ended without an error: a walsender does that to a logical stream this client never ends only when
         // its server shuts down (a restart, fast or smart): a lost connection, retried as one.
-        pg::Diagnostics d;
-        d.sqlstate = "08006";
-        throw pg::Error("replication stream ended on " + conn_.describe() + ": the server is shutting down", d, true);
+        throw pg::Error::connection_loss("replication stream ended on " + conn_.describe() +
+                                         ": the server is shutting down");
       }
       throw conn_.error_from(r.raw(), "replication stream ended on " + conn_.describe());
     }

@@ -123,7 +123,7 @@ Error Connection::error_from(const PGresult* res, std::string_view what) const {
   std::string primary = field(res, PG_DIAG_MESSAGE_PRIMARY);
   if (primary.empty()) primary = trim(c_ ? PQerrorMessage(c_) : "no connection");
   bool lost = !c_ || PQstatus(c_) != CONNECTION_OK;
-  if (lost && d.sqlstate.empty()) d.sqlstate = "08006";
+  if (lost && d.sqlstate.empty()) d.sqlstate = kConnectionFailure;
   std::string msg = std::string(what) + ": " + primary;
   if (!d.detail.empty()) msg += " (" + d.detail + ")";
   return Error(msg, std::move(d), lost);

@@ -2,6 +2,12 @@
 
 namespace stagesync::pg {
 
+Error Error::connection_loss(std::string message) {
+  Diagnostics d;
+  d.sqlstate = kConnectionFailure;
+  return Error(std::move(message), std::move(d), true);
+}
+
 bool Error::is_transient() const {
   if (connection_lost_) return true;
   const std::string& s = diag_.sqlstate;

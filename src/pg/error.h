@@ -21,10 +21,14 @@ struct Diagnostics {
   std::string context;
 };
 
+inline constexpr const char* kConnectionFailure = "08006";
+
 class Error : public std::runtime_error {
  public:
   Error(std::string message, Diagnostics diag, bool connection_lost)
       : std::runtime_error(std::move(message)), diag_(std::move(diag)), connection_lost_(connection_lost) {}
+  // A lost connection the server reported no error for (SQLSTATE 08006, connection_failure).
+  static Error connection_loss(std::string message);
 
   const Diagnostics& diagnostics() const { return diag_; }
   const std::string& sqlstate() const { return diag_.sqlstate; }

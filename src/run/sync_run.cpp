@@ -75,8 +75,10 @@ class Applier {
         apply::count_vanished(p, t, j.vanishing);
       } else {
         guard::Limits l = guard::limits_for(t.table().config->guards, cfg_.guards);
-        apply::OwnedCountCap cap{l.max_delete_fraction, l.min_deletes};
-        apply::count_owned_and_vanished(p, t, j.owned, j.vanishing, &cap, &j.owned_exact);
+        apply::count_owned_and_vanished(
+            p, t, j.owned, j.vanishing,
+            [l](const std::string& would_delete) { return guard::owned_rows_needed_sql(would_delete, l); },
+            &j.owned_exact);
       }
       apply::find_cascades(p, t, j.cascades);
       timed(p, i);

@@ -322,7 +322,7 @@ bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list,
   // The in-scope rows, for the guards and the next run's watermark: the last
   // run's count and the rows the record inserted and deleted, or (a `scope:`
   // filter, which the record's rows are not judged by) one scan at the source.
-  if (t.scope.empty() && previous->rows >= 0) {
+  if (t.scope.empty()) {
     r.watermark.rows = r.source_rows = previous->rows + list.row_change;
   } else {
     r.watermark.rows = r.source_rows = conn_->exec(source_count(t, *conn_, "false")).int64(0, 0);

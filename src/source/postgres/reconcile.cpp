@@ -233,14 +233,15 @@ Reconciliation::Reconciliation(pg::Connection& source, pg::Connection& target, R
   created_.push_back(out_.deletions);
 }
 
-std::string Reconciliation::listed(const std::string& alias) const {
+std::string Reconciliation::listed_select() const {
   TableHash hash = table_hash(in_);
-  std::vector<std::string> matched, types;
-  for (const auto* c : hash.keys()) {
-    matched.push_back(alias + "." + pg::ident(c->name));
-    types.push_back(c->stage_type);
-  }
-  return keys_in(target_, matched, types, in_.listed);
+  std::vector<std::string> types;
+  for (const auto* c : hash.keys()) types.push_back(c->stage_type);
+  return keys_select(target_, types, in_.listed);
+}
+
+std::string Reconciliation::listed(const std::string& alias) const {
+  return "(" + pg::column_list(table_hash(in_).key_names(), alias) + ") IN (" + listed_select() + ")";
 }
 
 void Reconciliation::defer_target_digests() {
@@ -391,9 +392,7 @@ void Reconciliation::defer_wanted() {
     // index probe per key: the updated half of the list costs none).
     pg::Params dp;
     std::string downed = t.owned("t", dp);
-    std::vector<std::string> types;
-    for (const auto* c : hash.keys()) types.push_back(c->stage_type);
-    std::string gone = "SELECT * FROM (" + keys_select(target_, types, in_.listed) + ") AS l(" + keys +
+    std::string gone = "SELECT * FROM (" + listed_select() + ") AS l(" + keys +
                        ") WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "l") + ")";
     set_local(target_, "random_page_cost", "1.1");  // few keys against a large table: its key index (see Session::begin())
     target_.defer("INSERT INTO " + out_.deletions + " SELECT " + pg::column_list(hash.key_names(), "t") + " FROM " +

@@ -186,7 +186,9 @@ class Reconciliation {
   BucketDigests ours_, theirs_;
   std::vector<std::string> wanted_;  // the chunks' key SELECTs (defer_wanted())
 
-  // Logical method, on the target: alias's key is one of the listed keys.
+  // Logical method, on the target: the listed keys (typed, one row each), and
+  // the condition that alias's key is one of them.
+  std::string listed_select() const;
   std::string listed(const std::string& alias) const;
 };
 
