@@ -141,5 +141,30 @@ TEST_F(Guards, ATrippedGuardNeverWroteNorLockedATargetRow) {
   EXPECT_EQ(count("SELECT count(*) FROM clients WHERE source = 'D'"), 1000) << "nothing changed";
 }
 
+// A count of owned rows that stops at owned_rows_needed_sql() leads judge() to
+// the verdict the whole count gives, for every limit shape (the expression is
+// evaluated by the target server, as a run evaluates it).
+TEST_F(Guards, OwnedRowsCountedAsFarAsNeededGiveTheWholeCountsVerdict) {
+  std::vector<guard::Limits> shapes = {guard::Limits{}, guard::Limits{0.5, 3, 0.5, false},
+                                       guard::Limits{0.0, 0, 0.5, false}, guard::Limits{0.2, 10, 0.5, true}};
+  for (const auto& l : shapes) {
+    for (int64_t would_delete : {0, 3, 10, 11, 30, 300}) {
+      pg::Result r = tgt().exec("SELECT " + guard::owned_rows_needed_sql(std::to_string(would_delete) + "::bigint", l));
+      for (int64_t owned : {0, 1, 10, 100, 150, 151, 152, 1000, 100000}) {
+        if (owned < would_delete) continue;
+        int64_t counted = r.is_null(0, 0) ? owned : std::min(owned, r.int64(0, 0));
+        for (int64_t after : {0, 50}) {
+          guard::Facts whole{.owned_before = owned, .would_delete = would_delete, .owned_after = after};
+          guard::Facts capped = whole;
+          capped.owned_before = counted;
+          EXPECT_EQ(guard::judge(whole, l).has_value(), guard::judge(capped, l).has_value())
+              << "fraction " << l.max_delete_fraction << ", min " << l.min_deletes << ", would delete " << would_delete
+              << " of " << owned << " (counted " << counted << "), after " << after;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace stagesync::testing
