@@ -123,14 +123,18 @@ TEST_F(Faults, TargetRestartMidRunIsRetried) {
 
 TEST_F(Faults, SigtermCancelsWhatIsRunningAndChangesNothing) {
   std::mt19937_64 rng(5);
-  // From well after process start-up (the handlers are installed by then,
-  // even under sanitizers) to well before the end of the run.
-  std::uniform_real_distribution<double> when(duration_ * 0.3, duration_ * 0.7);
+  // After the run's target session appears (the handlers are installed by
+  // then, even under sanitizers), a point within the first 10-60% of what is
+  // left of an undisturbed run: `duration_` minus this trial's start-up (a
+  // fraction of the whole duration missed the run when start-up took most of
+  // it, as under the sanitizers).
+  std::uniform_real_distribution<double> when(0.1, 0.6);
   int interrupted = 0, recorded_failed = 0;
   for (int i = 0; i < 5; ++i) {
     TempDatabase db(Servers::target(), "sigterm");
     recreate_from_template(db.name());
     std::string cfg = config_for(db.url());
+    auto spawned = std::chrono::steady_clock::now();
     pid_t pid = spawn({"sync", "--config", cfg});
     // The handlers are installed before the first connection: wait for the
     // run's target session (a slow start-up under sanitizers is not the run).
@@ -141,7 +145,8 @@ TEST_F(Faults, SigtermCancelsWhatIsRunningAndChangesNothing) {
          ++k) {
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
-    std::this_thread::sleep_for(std::chrono::duration<double>(when(rng)));
+    double started = std::chrono::duration<double>(std::chrono::steady_clock::now() - spawned).count();
+    std::this_thread::sleep_for(std::chrono::duration<double>(when(rng) * std::max(duration_ - started, 0.05)));
     kill(pid, SIGTERM);
     int code = wait_exit(pid);
     EXPECT_TRUE(code == 130 || code == 0) << "trial " << i << ": exit " << code;
