@@ -314,6 +314,23 @@ TEST_F(Follow, BatchesReadOnlyTheKeysTheWalNames) {
   EXPECT_EQ(used("notes"), "logical 1");  // 40 (3 and 4 are gone)
   EXPECT_EQ(target_count("SELECT count(*) FROM notes WHERE id IN (3, 4)"), 0);
 
+  // A lookup's table whose updates carry the whole old row (its owner's choice here): an update that keeps
+  // the match and take columns changes no looked-up value, and no entry is read again for it; one that
+  // changes the taken label reads the entries holding it.
+  for (pg::Connection* db : {&target_, &reference_}) db->exec("ALTER TABLE kinds ADD COLUMN remark text");
+  desktop_.exec("ALTER TABLE kinds ADD COLUMN remark text; ALTER TABLE kinds REPLICA IDENTITY FULL");
+  desktop_.exec("UPDATE kinds SET remark = 'not synced' WHERE kind_id = 2");
+  r = follow_once();
+  expect_equal_to_full_sync();
+  EXPECT_EQ(used("kinds"), "logical 1") << r.out << r.err;
+  EXPECT_EQ(used("entries"), "logical 0") << r.out << r.err;
+  desktop_.exec("UPDATE kinds SET label = 'third', remark = 'again' WHERE kind_id = 2");
+  r = follow_once();
+  expect_equal_to_full_sync();
+  EXPECT_EQ(used("entries"), "logical 2") << r.out << r.err;  // 10 and 11
+  EXPECT_EQ(target_.exec("SELECT string_agg(kind_label, ',') FROM entries WHERE id IN (10, 11)").text(0, 0),
+            "third,third");
+
   // A TRUNCATE names no keys: the table is reconciled.
   desktop_.exec("BEGIN; TRUNCATE notes; INSERT INTO notes SELECT g, 'again' FROM generate_series(1, 9) g; COMMIT");
   r = follow_once();

@@ -1,6 +1,7 @@
 #include "follow/changed_keys.h"
 
 #include <algorithm>
+#include <optional>
 
 namespace stagesync::follow {
 namespace {
@@ -94,6 +95,18 @@ bool ChangedKeys::values_of(const logical::Change& c, const std::vector<std::str
   return true;
 }
 
+bool ChangedKeys::kept(const logical::Change& c, const std::vector<std::string>& columns) {
+  for (const auto& k : columns) {
+    if (std::find(c.unchanged_toast.begin(), c.unchanged_toast.end(), k) != c.unchanged_toast.end()) continue;
+    const logical::ColumnValue* now = c.find(k, false);
+    if (!now) return false;  // (not carried: assume it changed)
+    const logical::ColumnValue* before = c.find(k, true);
+    std::optional<std::string> was = before ? before->value : std::nullopt;  // (missing from a whole old row: NULL)
+    if (now->value != was) return false;
+  }
+  return true;
+}
+
 bool ChangedKeys::key_of(Table& t, const logical::Change& c, bool old, std::vector<std::string>& key) {
   if (values_of(c, t.plan->key, old, key)) return true;
   whole(t, std::string("an ") + logical::to_string(c.kind) + " of " + display(c.relation) + " whose " +
@@ -134,6 +147,10 @@ void ChangedKeys::lookup_changed(Table& t, size_t lookup, const logical::Change&
         return whole(t, "an update of its lookup's table " + display(c.relation) +
                             " without its old row in the WAL (the match columns may have changed)");
       }
+      // A lookup's value is read from its table's match and take columns
+      // only: an update that kept both (the whole old row says so) changes
+      // no looked-up value, and no row is read again for it.
+      if (has_old && t.lookup_full_row[lookup] && kept(c, match) && kept(c, {t.plan->lookups[lookup].take})) return;
       note(false);
       if (has_old) note(true);
       break;

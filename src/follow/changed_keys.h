@@ -15,7 +15,8 @@
 //   - a key column the WAL does not carry (an unchanged TOASTed value), or NULL;
 //   - a change in a table one of its lookups reads whose old match values
 //     the WAL does not carry (a change there that does lists its match
-//     values: the table's rows holding them are read again);
+//     values: the table's rows holding them are read again; an update that
+//     kept the match and take columns, shown by a whole old row, lists none);
 //   - more than `limit` keys in one batch (memory stays bounded; reading
 //     the table whole is then about as cheap).
 // Changes of tables the plan does not read are ignored. Nothing here is an
@@ -66,6 +67,9 @@ class ChangedKeys {
   // Values of `columns` in the new row or the old one; false when one is not carried, or NULL.
   static bool values_of(const logical::Change& c, const std::vector<std::string>& columns, bool old,
                         std::vector<std::string>& out);
+  // Whether an update with a whole old row (REPLICA IDENTITY FULL) left `columns` as they were. Values are
+  // compared as the WAL's text: a value written differently counts as changed (the rows are read again).
+  static bool kept(const logical::Change& c, const std::vector<std::string>& columns);
   void whole(Table& t, std::string why);
   // The configured key of the new row (old = false) or of the old row; false (and `whole`) when it is not carried.
   bool key_of(Table& t, const logical::Change& c, bool old, std::vector<std::string>& key);
