@@ -283,9 +283,9 @@ TEST_F(Follow, BatchesReadOnlyTheKeysTheWalNames) {
   // The row counts the next run's watermark holds come from the record (the last run's, plus inserts,
   // minus deletes), not from a scan: they are the desktop's.
   for (std::string t : {"accounts", "entries"}) {
-    EXPECT_EQ(target_count("SELECT (watermark ->> 'rows')::bigint FROM stagesync.table_state WHERE table_name = '" +
-                           t + "'"),
-              desktop_.exec("SELECT count(*) FROM " + t).int64(0, 0))
+    EXPECT_EQ(
+        target_count("SELECT (watermark ->> 'rows')::bigint FROM stagesync.table_state WHERE table_name = '" + t + "'"),
+        desktop_.exec("SELECT count(*) FROM " + t).int64(0, 0))
         << t;
   }
 
@@ -330,6 +330,14 @@ TEST_F(Follow, BatchesReadOnlyTheKeysTheWalNames) {
   EXPECT_EQ(used("entries"), "logical 2") << r.out << r.err;  // 10 and 11
   EXPECT_EQ(target_.exec("SELECT string_agg(kind_label, ',') FROM entries WHERE id IN (10, 11)").text(0, 0),
             "third,third");
+  // The lookup's table's row count the watermark keeps is the one kinds' own listed run settled (not
+  // counted again on the desktop): the desktop's.
+  desktop_.exec("INSERT INTO kinds VALUES (7, 'seventh', NULL); UPDATE entries SET kind_id = 7 WHERE id = 12");
+  r = follow_once();
+  expect_equal_to_full_sync();
+  EXPECT_EQ(target_count("SELECT (watermark -> 'lookup_rows' ->> '\"public\".\"kinds\"')::bigint FROM "
+                         "stagesync.table_state WHERE table_name = 'entries'"),
+            desktop_.exec("SELECT count(*) FROM kinds").int64(0, 0));
 
   // A TRUNCATE names no keys: the table is reconciled.
   desktop_.exec("BEGIN; TRUNCATE notes; INSERT INTO notes SELECT g, 'again' FROM generate_series(1, 9) g; COMMIT");
@@ -406,11 +414,12 @@ TEST_F(Follow, CaptureLogicalMakesIncrementalSyncsReadTheSlot) {
   std::string tables = kTables;
   tables.replace(tables.find("  - { name: notes, key: [id] }"), std::string::npos,
                  "  - { name: notes, key: [id], incremental: { capture: snapshot } }\n");
-  std::string captured = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" +
-                               target_db_.url() + "\" }\nincremental: { capture: logical }\n" + tables);
+  std::string captured = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_db_.url() +
+                               "\" }\nincremental: { capture: logical }\n" + tables);
   auto used = [&](const std::string& table) {
-    return target_.exec("SELECT mode_used FROM stagesync.table_runs WHERE table_name = $1 ORDER BY run_id DESC LIMIT 1",
-                        std::vector<pg::Param>{table})
+    return target_
+        .exec("SELECT mode_used FROM stagesync.table_runs WHERE table_name = $1 ORDER BY run_id DESC LIMIT 1",
+              std::vector<pg::Param>{table})
         .text(0, 0);
   };
   CliResult first = cli({"sync", "--config", captured, "--mode", "incremental"});

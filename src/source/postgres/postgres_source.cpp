@@ -1,6 +1,7 @@
 #include "source/postgres/postgres_source.h"
 
 #include <chrono>
+#include <map>
 #include <set>
 
 #include "logical/exported_snapshot.h"
@@ -43,6 +44,20 @@ std::set<std::string> decoded_under_own_name(pg::Connection& source, const plan:
   std::set<std::string> out;
   for (int i = 0; i < r.rows(); ++i) out.insert(r.text(i, 0));
   return out;
+}
+
+// Row counts of whole source tables (no `scope:`) the run settled before table
+// `i` (plan order: parents first), by qualified name: a lookup reading one of
+// them is not counted again.
+std::map<std::string, int64_t> counted_before(const StageRun& run, size_t i) {
+  std::map<std::string, int64_t> counted;
+  for (size_t j : run.plan.selected()) {
+    if (j == i) break;
+    if (run.plan.tables[j].scope.empty() && run.tables[j].watermark.rows >= 0) {
+      counted[run.plan.tables[j].source.qualified_name()] = run.tables[j].watermark.rows;
+    }
+  }
+  return counted;
 }
 
 }  // namespace
@@ -155,8 +170,10 @@ void PostgresSource::stage_incremental(StageRun& run, bool hashes_match) {
         if (m != delta::Method::Logical) r.source_rows = rows;  // (logical: counted by choose_listed())
         if (m == delta::Method::Full) r.watermark.rows = rows;
       };
-      reads.add(stage::CopyChain::Copy{copy_from(*conn_, source_select(t, *conn_, where)), r.staging->copy_in(),
-                                       {r.staging->analyze_sql()}, loaded});
+      reads.add(stage::CopyChain::Copy{copy_from(*conn_, source_select(t, *conn_, where)),
+                                       r.staging->copy_in(),
+                                       {r.staging->analyze_sql()},
+                                       loaded});
     }
     if (m != delta::Method::Full) reconciled.push_back(i);
     r.stage_seconds = since(start);
@@ -211,14 +228,7 @@ int64_t PostgresSource::choose(StageRun& run, size_t i, bool hashes_match) {
   facts.row_versions = rel.rows() && std::string("rpm").find(rel.text(0, 1)) != std::string::npos;
   facts.fingerprints_match = hashes_match;
   facts.now = snapshot_;
-  std::map<std::string, int64_t> counted;  // whole source tables counted earlier in this snapshot
-  for (size_t j : run.plan.selected()) {
-    if (j == i) break;
-    if (run.plan.tables[j].scope.empty() && run.tables[j].watermark.rows >= 0) {
-      counted[run.plan.tables[j].source.qualified_name()] = run.tables[j].watermark.rows;
-    }
-  }
-  facts.now.lookup_rows = lookup_rows(t, *conn_, counted);
+  facts.now.lookup_rows = lookup_rows(t, *conn_, counted_before(run, i));
   r.watermark = facts.now;
   auto prev = run.previous.find(t.target_name);
   if (prev != run.previous.end()) facts.previous = delta::from_json(prev->second.first);
@@ -244,10 +254,10 @@ int64_t PostgresSource::choose(StageRun& run, size_t i, bool hashes_match) {
   int64_t window_rows = c.int64(0, 1);
   if (window_rows == 0 && facts.previous->rows == r.watermark.rows && !run.references_changed(t) &&
       (!t.keyed() || !r.collision_freed)) {
-    run.mark_unchanged(i, delta::MethodChoice{
-                              delta::Method::Cursor,
-                              "cursor: nothing changed since the last run (no new row version, same row count)", "",
-                              false});
+    run.mark_unchanged(
+        i, delta::MethodChoice{delta::Method::Cursor,
+                               "cursor: nothing changed since the last run (no new row version, same row count)", "",
+                               false});
   }
   // The rows the method's window reads, when it is the counted one.
   return r.method.method == delta::Method::Cursor && r.method.window == *window ? window_rows : -1;
@@ -327,14 +337,14 @@ bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list,
   } else {
     r.watermark.rows = r.source_rows = conn_->exec(source_count(t, *conn_, "false")).int64(0, 0);
   }
-  if (matches) r.watermark.lookup_rows = lookup_rows(t, *conn_, {});
+  if (matches) r.watermark.lookup_rows = lookup_rows(t, *conn_, counted_before(run, i));
   r.watermark.rejects_run = run.run_id;
-  std::string reason = "logical: the " + std::to_string(list.size()) +
-                       " key(s) the desktop's write-ahead log names since the last run";
+  std::string reason =
+      "logical: the " + std::to_string(list.size()) + " key(s) the desktop's write-ahead log names since the last run";
   if (matches) reason += ", and the rows of " + std::to_string(matches) + " changed lookup value(s)";
   if (read.empty()) reason = "logical: no change of its own; children of its parents' changed rows";
-  r.method = delta::MethodChoice{delta::Method::Logical, reason, read.empty() ? "false" : pg::join(read, " OR "),
-                                 false};
+  r.method =
+      delta::MethodChoice{delta::Method::Logical, reason, read.empty() ? "false" : pg::join(read, " OR "), false};
   return true;
 }
 
