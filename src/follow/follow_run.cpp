@@ -133,7 +133,8 @@ class Follower {
   }
   // (A session closed while the follower waited, found without a round trip, is replaced at once.)
   pg::Connection& target() {
-    if (!target_ || target_->closed_while_idle()) target_ = run::connect_side("target", run::target_endpoint(cfg_), false);
+    if (!target_ || target_->closed_while_idle())
+      target_ = run::connect_side("target", run::target_endpoint(cfg_), false);
     return *target_;
   }
 
@@ -322,7 +323,7 @@ class Follower {
       record(p, created.consistent_point, run_id, true);
     };
     try {
-      std::optional<std::string> closed = kept_.forget_if_closed();  // (kept from before a lost slot)
+      std::optional<std::string> closed = kept_.forget_if_closed();  // (a lost slot: what its batches kept)
       report::RunSummary s = run::run_sync(cfg_, so, quiet_);
       if (closed) out_.info("the kept target session was closed while idle (" + *closed + "); reconnected");
       summary_.run_id = last_run_ = s.run_id;

@@ -242,6 +242,7 @@ std::optional<std::string> Connection::closed_while_idle() {
     pollfd p{PQsocket(c_), POLLIN, 0};
     if (p.fd < 0 || poll(&p, 1, 0) <= 0) break;  // nothing arrived (or poll cannot tell): as open as it looks
     if (!PQconsumeInput(c_)) break;
+    PQisBusy(c_);  // parses what was read (PQconsumeInput() only reads): a FATAL reaches keep_fatal()
   }
   PQsetNoticeReceiver(c_, previous, nullptr);  // libpq's default receiver, which takes no argument
   if (!fatal.empty()) return "the server ended the session: " + fatal;

@@ -50,6 +50,12 @@ class TcpProxy {
   // Close both sides of every connection open now (each counts as a cut).
   // Returns how many were cut; connections accepted later are not affected.
   int cut_open();
+  // Connections open now: a connection is closed once both its sides are, after what either
+  // side sent before its end was delivered to the other.
+  int open_connections() {
+    std::lock_guard<std::mutex> lock(open_mu_);
+    return static_cast<int>(open_.size());
+  }
   // Bytes forwarded so far, both directions, all connections (never reset).
   int64_t bytes() const { return bytes_; }
 
