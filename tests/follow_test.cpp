@@ -1236,5 +1236,105 @@ TEST_F(Follow, LaterBatchesKeepTheTargetSessionAndPlan) {
   EXPECT_EQ(after.exit_code, 0) << after.out << after.err;
 }
 
+// The kept session closed while the follower is idle (a NAT or a cloud proxy
+// dropping an idle connection, a target restart, the server ending the
+// session): the next batch finds it closed before using it and connects,
+// locks and resolves afresh at once. Not a failed attempt, no backoff, no
+// failed run record; the follower says so in one line.
+TEST_F(Follow, AKeptSessionClosedWhileIdleReconnectsWithoutAFailedAttempt) {
+  TcpProxy tgt(Servers::target().port());
+  std::string proxied =
+      write("source: { url: \"" + desktop_db_.url() +
+            "\" }\ntarget: { url: \"postgresql://postgres@127.0.0.1:" + std::to_string(tgt.port()) + "/" +
+            target_db_.name() + "\" }\nretry: { initial_delay: 0.1 }\nfollow: { interval: 0.2 }\n" + kTables);
+  std::string base =
+      (std::filesystem::temp_directory_path() / ("stagesync-follow-idle-" + std::to_string(getpid()))).string();
+  Follower f{start_child(stagesync_binary(), {"follow", "--config", proxied, "--json"}, base + ".out", base + ".err"),
+             base + ".out", base + ".err"};
+  auto confirmed = [&]() -> std::string {
+    if (target_.exec("SELECT to_regclass('stagesync.follow_state') IS NULL").boolean(0, 0)) return "";
+    pg::Result r = target_.exec("SELECT confirmed_lsn::text FROM stagesync.follow_state");
+    return r.rows() ? r.text(0, 0) : "";
+  };
+  // One desktop transaction; done when the target's LSN moves.
+  auto arrives = [&](const std::string& sql) {
+    std::string before = confirmed();
+    desktop_.exec(sql);
+    return eventually([&] { return confirmed() != before; });
+  };
+  // The follower's sessions on the target (its own and the batches' kept one), and the run lock's holders.
+  auto sessions = [&] {
+    return target_count(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+        "application_name = 'stagesync'");
+  };
+  auto lock_holders = [&] {
+    return target_count(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE "
+        "l.locktype = 'advisory' AND l.granted AND a.datname = current_database()");
+  };
+  // The follower waits: its sessions are idle (a batch's COMMIT is visible before the statements
+  // that travel after it have run: a cut then would be one in the middle of a batch).
+  auto busy = [&] {
+    return target_count(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+        "application_name = 'stagesync' AND state <> 'idle'");
+  };
+  auto idle = [&] { return eventually([&] { return busy() == 0; }); };
+  ASSERT_TRUE(eventually([&] { return !confirmed().empty(); })) << slurp(f.err);  // the first full sync
+  ASSERT_TRUE(arrives("UPDATE accounts SET balance = balance + 1 WHERE id = 1")) << slurp(f.err);
+  ASSERT_EQ(lock_holders(), 1);
+  ASSERT_TRUE(idle());
+
+  // 1. The proxy cuts every connection while the follower waits (its own target session and the kept one).
+  tgt.reset_counters();
+  EXPECT_EQ(tgt.cut_open(), 2);
+  ASSERT_TRUE(eventually([&] { return sessions() == 0; }));
+  // A transaction of an unfollowed table (recorded with the follower's own session), then a batch.
+  ASSERT_TRUE(arrives("INSERT INTO unfollowed VALUES (1, 'x')")) << slurp(f.err);
+  ASSERT_TRUE(arrives("UPDATE accounts SET balance = balance + 1 WHERE id = 2")) << slurp(f.err);
+  EXPECT_EQ(tgt.connections(), 2);  // one each, at once: no failed attempt's reconnections
+  EXPECT_EQ(lock_holders(), 1);     // the fresh session took the run lock again
+  // The fresh session is kept in turn: the next batch opens no connection.
+  ASSERT_TRUE(arrives("UPDATE accounts SET balance = balance + 1 WHERE id = 3")) << slurp(f.err);
+  EXPECT_EQ(tgt.connections(), 2);
+  ASSERT_TRUE(idle());
+
+  // 2. The target ends the kept session (pg_terminate_backend: a restart, an administrator, a pooler's timeout).
+  EXPECT_EQ(target_count("SELECT count(pg_terminate_backend(a.pid)) FROM pg_locks l JOIN pg_stat_activity a USING "
+                         "(pid) WHERE l.locktype = 'advisory' AND a.datname = current_database()"),
+            1);
+  ASSERT_TRUE(eventually([&] { return lock_holders() == 0; }));
+  // Its last words and its end have reached the follower's side (as they have long before a real next batch).
+  ASSERT_TRUE(eventually([&] { return tgt.open_connections() == 1; }));  // the follower's own session is left
+  tgt.reset_counters();
+  ASSERT_TRUE(arrives("UPDATE accounts SET balance = balance + 1 WHERE id = 4")) << slurp(f.err);
+  EXPECT_EQ(tgt.connections(), 1);
+  EXPECT_EQ(lock_holders(), 1);
+
+  ::kill(f.pid, SIGTERM);
+  CliResult r = finished(f);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  int reconnected = 0, terminated = 0, failed_attempts = 0;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    nlohmann::json e = nlohmann::json::parse(line);
+    std::string message = e.value("message", "");
+    if (e["event"] == "info" && message.find("the kept target session was closed while idle") != std::string::npos &&
+        message.find("reconnected") != std::string::npos) {
+      std::cerr << message << "\n";
+      ++reconnected;
+      // The server's last words are its reason (read with the end of the connection, no round trip).
+      terminated += message.find("terminating connection due to administrator command") != std::string::npos;
+    }
+    if (message.find("failed with a transient error") != std::string::npos) ++failed_attempts;
+  }
+  EXPECT_EQ(reconnected, 2) << r.out << r.err;
+  EXPECT_EQ(terminated, 1) << r.out << r.err;
+  EXPECT_EQ(failed_attempts, 0) << r.out << r.err;
+  EXPECT_EQ(target_count("SELECT count(*) FROM stagesync.runs WHERE status <> 'succeeded'"), 0);
+  expect_equal_to_full_sync();
+}
+
 }  // namespace
 }  // namespace stagesync::testing

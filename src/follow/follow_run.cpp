@@ -131,8 +131,10 @@ class Follower {
     if (!desktop_ || !desktop_->is_alive()) desktop_ = run::connect_side("source", run::source_endpoint(cfg_), false);
     return *desktop_;
   }
+  // (A session closed while the follower waited, found without a round trip, is replaced at once.)
   pg::Connection& target() {
-    if (!target_ || !target_->is_alive()) target_ = run::connect_side("target", run::target_endpoint(cfg_), false);
+    if (!target_ || target_->closed_while_idle())
+      target_ = run::connect_side("target", run::target_endpoint(cfg_), false);
     return *target_;
   }
 
@@ -321,7 +323,9 @@ class Follower {
       record(p, created.consistent_point, run_id, true);
     };
     try {
+      std::optional<std::string> closed = kept_.forget_if_closed();  // (a lost slot: what its batches kept)
       report::RunSummary s = run::run_sync(cfg_, so, quiet_);
+      if (closed) out_.info("the kept target session was closed while idle (" + *closed + "); reconnected");
       summary_.run_id = last_run_ = s.run_id;
       summary_.tables = s.tables;
     } catch (...) {
@@ -462,7 +466,12 @@ class Follower {
     so.record_in_commit = [&](pg::Pipeline& p, const std::string& run_id) {
       if (last.valid()) record(p, last, run_id, false);
     };
+    // The kept session, closed while the follower waited (decision 0014), is dropped before the
+    // batch uses it: the batch connects, takes the run lock and resolves its plan as a first batch
+    // does, at once. Not a failed attempt: nothing of it had begun. (A failed reconnection is one.)
+    std::optional<std::string> closed = kept_.forget_if_closed();
     report::RunSummary s = run::run_sync(cfg_, so, quiet_);
+    if (closed) out_.info("the kept target session was closed while idle (" + *closed + "); reconnected");
     if (last.valid()) {
       stream_->confirm(last);  // after COMMIT: the target holds everything up to `last`
       applied_ = last;

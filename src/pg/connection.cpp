@@ -1,5 +1,7 @@
 #include "pg/connection.h"
 
+#include <poll.h>
+
 #include <cstdlib>
 #include <memory>
 
@@ -21,6 +23,14 @@ std::string trim(std::string s) {
 }
 
 void ignore_notice(void*, const char*) {}
+
+// An idle session's server speaks only to report a setting or to end the
+// session: libpq hands such an ErrorResponse to the notice receiver. Keeps the
+// primary message of a FATAL (a PANIC too) in `arg` (a std::string).
+void keep_fatal(void* arg, const PGresult* res) {
+  std::string severity = field(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+  if (severity == "FATAL" || severity == "PANIC") *static_cast<std::string*>(arg) = field(res, PG_DIAG_MESSAGE_PRIMARY);
+}
 
 }  // namespace
 
@@ -219,6 +229,27 @@ std::string Connection::literal(std::string_view value) const {
   std::unique_ptr<char, decltype(&PQfreemem)> q(PQescapeLiteral(c_, value.data(), value.size()), &PQfreemem);
   if (!q) throw error_from(nullptr, "cannot quote literal");
   return std::string(q.get());
+}
+
+std::optional<std::string> Connection::closed_while_idle() {
+  if (!c_) return "not connected";
+  std::string fatal;
+  PQnoticeReceiver previous = PQsetNoticeReceiver(c_, keep_fatal, &fatal);
+  // Whatever waits on the socket (an end of file, a reset, the server's last
+  // words, a setting it reports) is read; a few times, in case the end follows
+  // a message that was read on its own.
+  for (int i = 0; i < 4 && PQstatus(c_) == CONNECTION_OK && fatal.empty(); ++i) {
+    pollfd p{PQsocket(c_), POLLIN, 0};
+    if (p.fd < 0 || poll(&p, 1, 0) <= 0) break;  // nothing arrived (or poll cannot tell): as open as it looks
+    if (!PQconsumeInput(c_)) break;
+    PQisBusy(c_);  // parses what was read (PQconsumeInput() only reads): a FATAL reaches keep_fatal()
+  }
+  PQsetNoticeReceiver(c_, previous, nullptr);  // libpq's default receiver, which takes no argument
+  if (!fatal.empty()) return "the server ended the session: " + fatal;
+  if (PQstatus(c_) == CONNECTION_OK) return std::nullopt;
+  std::string why = trim(PQerrorMessage(c_));
+  size_t end = why.find('\n');  // libpq's first line; the rest guesses at causes
+  return end == std::string::npos ? why : why.substr(0, end);
 }
 
 std::string Connection::describe() const {

@@ -91,6 +91,14 @@ class Connection {
   int backend_pid() const { return PQbackendPID(c_); }
   int server_version() const { return PQserverVersion(c_); }
   bool is_alive() const { return c_ && PQstatus(c_) == CONNECTION_OK; }
+  // For a connection that waited with no statement under way: whether it was
+  // closed meanwhile (the server ended the session, a NAT, proxy or pooler
+  // dropped the idle connection, keepalives found the peer gone), told by what
+  // already arrived on its socket: no round trip, nothing sent. Returns why
+  // (libpq's or the server's words), or nullopt while it looks open. An open
+  // answer is no promise: a peer that vanished without a word is found by the
+  // next statement, as before.
+  std::optional<std::string> closed_while_idle();
   PGconn* raw() const { return c_; }
 
   // Builds a pg::Error from the connection's current state.

@@ -4,6 +4,10 @@
 // it), and reads no catalog of the target, but checks in its first round trip
 // that what the plan was resolved from is unchanged.
 //
+// A session closed while the follower waited (a NAT or proxy dropping an idle
+// connection, a target restart) is found before the next batch uses it and
+// replaced at once (forget_if_closed()).
+//
 // A run that fails leaves nothing kept (its session is closed with it, and the
 // run lock with it): the next run connects, locks and resolves anew.
 #pragma once
@@ -26,6 +30,16 @@ struct KeptTarget {
   std::string target_catalog;
 
   bool usable() const { return connection && connection->is_alive() && plan; }
+  // Before a batch uses it: when the kept session was closed while the
+  // follower waited (pg::Connection::closed_while_idle(): no round trip), it
+  // is forgotten and the reason returned; the batch then connects, locks and
+  // resolves as a first one does. Not a failure: nothing of the batch had begun.
+  std::optional<std::string> forget_if_closed() {
+    if (!connection) return std::nullopt;
+    std::optional<std::string> why = connection->closed_while_idle();
+    if (why) forget();
+    return why;
+  }
   void forget() {
     connection.reset();
     plan.reset();

@@ -120,6 +120,26 @@ void TcpProxy::cut_after_bytes(int64_t bytes, int connections) {
   cut_connections_ = connections;
 }
 
+int TcpProxy::cut_open() {
+  std::lock_guard<std::mutex> lock(open_mu_);
+  // shutdown(), not close(): the pump sees the hangup on both sides and closes them itself (close_link()).
+  for (const auto& [client, server] : open_) {
+    shutdown(client, SHUT_RDWR);
+    shutdown(server, SHUT_RDWR);
+    ++cuts_;
+  }
+  return static_cast<int>(open_.size());
+}
+
+void TcpProxy::close_link(int client, int server) {
+  {
+    std::lock_guard<std::mutex> lock(open_mu_);
+    open_.erase({client, server});
+  }
+  close(client);
+  close(server);
+}
+
 void TcpProxy::stop() {
   if (stopping_.exchange(true)) return;
   shutdown(listen_fd_, SHUT_RDWR);
@@ -153,6 +173,10 @@ void TcpProxy::accept_loop() {
       cut_at = cut_bytes_;
     }
     ++connections_;
+    {
+      std::lock_guard<std::mutex> open_lock(open_mu_);
+      open_.insert({client, server});
+    }
     std::chrono::milliseconds delay(delay_ms_.load());
     std::lock_guard<std::mutex> lock(mu_);
     if (delay.count() > 0) {
@@ -232,8 +256,7 @@ void TcpProxy::pump(int client, int server, int64_t cut_at) {
       if (!write_all(to, buf, len)) open = false;
     }
   }
-  close(client);
-  close(server);
+  close_link(client, server);
 }
 
 // pump() over a slow link. The fault features act where pump() acts, when
@@ -309,8 +332,7 @@ void TcpProxy::pump_delayed(int client, int server, int64_t cut_at, std::chrono:
   if (stopping_) link.close_both();
   up.join();
   down.join();
-  close(client);
-  close(server);
+  close_link(client, server);
 }
 
 }  // namespace stagesync::testing

@@ -6,6 +6,8 @@
 //   - cut it when the client sends COMMIT: before forwarding it (the server
 //     never sees it) or right after (the server commits; the client never hears);
 //   - delay every byte by a fixed time each way (set_delay), no bandwidth limit;
+//   - cut every connection open now (cut_open), as a NAT or a cloud proxy that
+//     drops idle connections does;
 //   - count round trips and bytes each way.
 // Runs its own threads; stop() or the destructor closes everything.
 #pragma once
@@ -14,9 +16,11 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace stagesync::testing {
@@ -43,6 +47,15 @@ class TcpProxy {
   // Cut the next connection that sends COMMIT, as given.
   void cut_on_commit(CommitCut how) { commit_cut_ = how; }
   int cuts() const { return cuts_; }
+  // Close both sides of every connection open now (each counts as a cut).
+  // Returns how many were cut; connections accepted later are not affected.
+  int cut_open();
+  // Connections open now: a connection is closed once both its sides are, after what either
+  // side sent before its end was delivered to the other.
+  int open_connections() {
+    std::lock_guard<std::mutex> lock(open_mu_);
+    return static_cast<int>(open_.size());
+  }
   // Bytes forwarded so far, both directions, all connections (never reset).
   int64_t bytes() const { return bytes_; }
 
@@ -89,6 +102,8 @@ class TcpProxy {
   // Counts a chunk the client sent; `awaiting` is set when server data was
   // delivered to the client since its last burst.
   void count_up(std::string_view chunk, std::atomic<bool>& awaiting);
+  // A pump's connection ended: no longer cut_open()'s to shut, then closed.
+  void close_link(int client, int server);
 
   int upstream_port_;
   int listen_fd_ = -1;
@@ -110,6 +125,8 @@ class TcpProxy {
   std::thread acceptor_;
   std::mutex mu_;
   std::vector<std::thread> pumps_;
+  std::mutex open_mu_;
+  std::set<std::pair<int, int>> open_;  // (client, server) sockets of the connections open now
 };
 
 }  // namespace stagesync::testing
