@@ -17,7 +17,7 @@ bool lookups_comparable(const plan::TablePlan& t) {
 }
 
 bool newest_by_digest(const plan::TablePlan& t) {
-  if (!t.duplicates.keep_newest) return false;
+  if (!t.duplicates.keep_newest || (t.config && t.config->incremental.method == "fingerprint")) return false;
   const plan::StagedColumn* by = t.column(t.duplicates.by);
   if (!by || by->lookup >= 0) return false;
   for (const auto& k : t.key)
