@@ -59,9 +59,9 @@ MethodChoice choose_method(const plan::TablePlan& t, const TableFacts& f) {
   } else if (t.duplicates.keep_newest && f.previous && !newest_by_digest(t)) {
     // Deleting the newest row of a key leaves no row version, and the key
     // remains: only the kept row's values show that another row is kept now.
-    why_fingerprint =
-        "duplicates: keep newest by a column not ordered alike on every server (the kept row of a "
-        "key changes when its newest row is deleted)";
+    why_fingerprint = "duplicates: keep newest by " + t.duplicates.by +
+                      " (the kept row of a key changes when its newest row is deleted; only a number, date or "
+                      "timestamp read from the table, under a key read from it, is compared per key)";
   } else if (t.duplicates.keep_newest && f.previous && f.previous->ties != 0) {
     // The key digests see a deleted newest row by the key's greatest `by`,
     // which stays the same when a row tied with it remains: only the kept
