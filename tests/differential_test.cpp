@@ -43,8 +43,8 @@
 
 #include <atomic>
 #include <filesystem>
-#include <map>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <thread>

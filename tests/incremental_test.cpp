@@ -575,13 +575,14 @@ TEST_F(Incremental, KeepNewestCursorReadsEveryRowOfAChangedKeyAndIgnoresOlderDel
   // reads all rows of its key (else the older row alone would replace the
   // kept one); deleting an older row changes nothing; an older row made
   // newest replaces the kept one; deleting it brings back the next newest.
-  src().exec("CREATE TABLE jobs (job_id int, sporg int, v text, updated_at timestamptz);"
-             "INSERT INTO jobs VALUES (1, 1, 'a', '2024-01-01'), (1, 1, 'b', '2024-02-01'), (1, 1, 'c', '2024-03-01'),"
-             " (2, 1, 'x', '2024-01-01'), (2, 1, 'y', '2024-02-01');"
-             "INSERT INTO jobs SELECT 100 + g, 1, 'filler', '2024-01-01' FROM generate_series(1, 500) g;");
+  src().exec(
+      "CREATE TABLE jobs (job_id int, sporg int, v text, updated_at timestamptz);"
+      "INSERT INTO jobs VALUES (1, 1, 'a', '2024-01-01'), (1, 1, 'b', '2024-02-01'), (1, 1, 'c', '2024-03-01'),"
+      " (2, 1, 'x', '2024-01-01'), (2, 1, 'y', '2024-02-01');"
+      "INSERT INTO jobs SELECT 100 + g, 1, 'filler', '2024-01-01' FROM generate_series(1, 500) g;");
   tgt().exec("CREATE TABLE jobs (job_id int, sporg int, v text, updated_at timestamptz, PRIMARY KEY (job_id, sporg));");
-  std::string cfg = config_with_tables(
-      "  - { name: jobs, key: [job_id, sporg], duplicates: { keep: newest, by: updated_at } }\n");
+  std::string cfg =
+      config_with_tables("  - { name: jobs, key: [job_id, sporg], duplicates: { keep: newest, by: updated_at } }\n");
   sync(cfg);
   auto v = [&] { return column("SELECT job_id || ':' || v FROM jobs WHERE job_id < 100 ORDER BY job_id"); };
   ASSERT_EQ(v(), (std::vector<std::string>{"1:c", "2:y"}));
@@ -621,10 +622,11 @@ TEST_F(Incremental, KeepNewestTiesUseFingerprintsUntilNoneRemain) {
   // the row's text, and deleting it leaves the key's greatest `by` as it was.
   // While the last run saw such a tie the table uses fingerprints; after a
   // run that saw none, the cursor again.
-  src().exec("CREATE TABLE jobs (job_id int, v text, updated_at timestamp);"
-             "INSERT INTO jobs VALUES (1, 'a', '2024-01-01'), (1, 'b', '2024-01-01'), (2, 'x', NULL), (2, 'y', NULL),"
-             " (3, 'p', '2024-01-01 10:00:00.2'), (3, 'q', '2024-01-01 10:00:00.4');"
-             "INSERT INTO jobs SELECT 100 + g, 'filler', '2024-01-01' FROM generate_series(1, 500) g;");
+  src().exec(
+      "CREATE TABLE jobs (job_id int, v text, updated_at timestamp);"
+      "INSERT INTO jobs VALUES (1, 'a', '2024-01-01'), (1, 'b', '2024-01-01'), (2, 'x', NULL), (2, 'y', NULL),"
+      " (3, 'p', '2024-01-01 10:00:00.2'), (3, 'q', '2024-01-01 10:00:00.4');"
+      "INSERT INTO jobs SELECT 100 + g, 'filler', '2024-01-01' FROM generate_series(1, 500) g;");
   tgt().exec("CREATE TABLE jobs (job_id int PRIMARY KEY, v text, updated_at timestamp(0));");
   std::string cfg =
       config_with_tables("  - { name: jobs, key: [job_id], duplicates: { keep: newest, by: updated_at } }\n");

@@ -1,6 +1,5 @@
 #include "delta/change_method.h"
 
-
 #include <algorithm>
 #include <iterator>
 #include <vector>
