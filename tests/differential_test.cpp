@@ -3,7 +3,13 @@
 // desktop inserts, updates, deletes and re-keys rows (orphans and NULL
 // references included), the mobile app creates and deletes rows of its own on
 // the target (some holding keys the desktop has or will have: twins), and then
-// `stagesync sync --mode incremental` runs. After every run:
+// `stagesync sync --mode incremental` runs. A fifth table, `visits`, is
+// configured `duplicates: { keep: newest }`: the desktop adds rows to its
+// keys (some with a `by` value equal to the key's greatest, or NULL), deletes
+// their newest or oldest rows, changes `by`, re-keys rows, and the mobile app
+// holds some of its keys (collisions); its changes draw from a random stream
+// of their own, so the other tables' walks are those of earlier versions.
+// After every run:
 //   (a) `plan --mode full` predicts no insert, update or delete: the target is
 //       exactly what a full run would make of it;
 //   (b) a `sync --mode full` writes nothing (summary counts and the physical
@@ -38,6 +44,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -74,7 +81,8 @@ class Walk {
         tgt_db_(Servers::target(), "dtgt"),
         src_conn_(src_db_.connect()),
         tgt_conn_(tgt_db_.connect()),
-        rng_(static_cast<uint64_t>(seed)) {}
+        rng_(static_cast<uint64_t>(seed)),
+        visits_rng_(static_cast<uint64_t>(seed) * 31 + 7) {}
   ~Walk() {
     for (const auto& f : files_) std::remove(f.c_str());
   }
@@ -87,6 +95,8 @@ class Walk {
   TempDatabase src_db_, tgt_db_;
   pg::Connection src_conn_, tgt_conn_;
   std::mt19937_64 rng_;
+  std::mt19937_64 visits_rng_;                 // the keep-newest table's changes (visits_change())
+  std::map<std::string, int> visits_methods_;  // how its incremental runs found changes (mode_used)
   std::vector<std::string> files_;
   std::string cfg_;
   bool failed_ = false;
@@ -123,7 +133,8 @@ class Walk {
         "CREATE TABLE clients (client_id int PRIMARY KEY, name text);"
         "CREATE TABLE jobs (job_id int, sporg_id int, name text, PRIMARY KEY (job_id, sporg_id));"
         "CREATE TABLE tasks (task_id int PRIMARY KEY, job_id int, client_id int, note text);"
-        "CREATE TABLE items (item_id int PRIMARY KEY, task_id int, job_id int, sporg_id int, qty int);");
+        "CREATE TABLE items (item_id int PRIMARY KEY, task_id int, job_id int, sporg_id int, qty int);"
+        "CREATE TABLE visits (visit_id int, at int, note text);");
     tgt().exec(
         "CREATE TABLE clients (client_id int PRIMARY KEY, name text, source char(1) NOT NULL DEFAULT 'D');"
         "CREATE TABLE jobs (job_id int, sporg_id int, name text, source char(1) NOT NULL DEFAULT 'D', "
@@ -131,7 +142,8 @@ class Walk {
         "CREATE TABLE tasks (task_id int PRIMARY KEY, job_id int, client_id int, client_name text, note text, "
         "source char(1) NOT NULL DEFAULT 'D');"
         "CREATE TABLE items (item_id int PRIMARY KEY, task_id int, job_id int, sporg_id int, qty int, "
-        "source char(1) NOT NULL DEFAULT 'D');");
+        "source char(1) NOT NULL DEFAULT 'D');"
+        "CREATE TABLE visits (visit_id int PRIMARY KEY, at int, note text, source char(1) NOT NULL DEFAULT 'D');");
   }
 
   std::string config() {
@@ -152,7 +164,8 @@ class Walk {
                             "    key: [item_id]\n"
                             "    references:\n"
                             "      - { columns: [task_id], parent: tasks, on_orphan: skip }\n"
-                            "      - { columns: [job_id, sporg_id], parent: jobs, on_orphan: keep }\n");
+                            "      - { columns: [job_id, sporg_id], parent: jobs, on_orphan: keep }\n"
+                            "  - { name: visits, key: [visit_id], duplicates: { keep: newest, by: at } }\n");
     return path;
   }
 
@@ -228,6 +241,55 @@ class Walk {
     }
   }
 
+  // One random change of the keep-newest table (its own random stream):
+  // duplicates of keys 1-8, `by` values tied with the key's greatest or NULL
+  // now and then, deletions of a key's newest rows (which leave no row
+  // version behind), and mobile rows holding some of its keys.
+  int vpick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(visits_rng_); }
+  void visits_change() {
+    std::string k = n(vpick(1, 8));
+    std::string row = "(SELECT ctid FROM visits WHERE visit_id = " + k;
+    auto at = [&] {
+      int r = vpick(1, 100);
+      if (r <= 10) return "(SELECT max(at) FROM visits WHERE visit_id = " + k + ")";  // a tie (or NULL)
+      if (r <= 18) return std::string("NULL");
+      return n(vpick(1, 1000));
+    };
+    switch (vpick(0, 8)) {
+      case 0:
+      case 1:
+        src().exec("INSERT INTO visits VALUES (" + (vpick(1, 100) <= 3 ? std::string("NULL") : k) + ", " + at() +
+                   ", 'v" + n(vpick(0, 99)) + "')");
+        break;
+      case 2:  // the newest row of a key (as the full run would choose, near enough)
+        src().exec("DELETE FROM visits WHERE ctid = " + row + " ORDER BY at DESC NULLS LAST, note DESC LIMIT 1)");
+        break;
+      case 3:
+        src().exec("DELETE FROM visits WHERE ctid = " + row + " ORDER BY at NULLS FIRST LIMIT 1)");
+        break;
+      case 4:
+        src().exec("UPDATE visits SET at = " + at() + " WHERE ctid = " + row + " LIMIT 1)");
+        break;
+      case 5:
+        src().exec("UPDATE visits SET note = 'w" + n(vpick(0, 99)) + "' WHERE ctid = " + row + " LIMIT 1)");
+        break;
+      case 6:
+        src().exec("UPDATE visits SET visit_id = " + n(vpick(1, 9)) + " WHERE ctid = " + row + " LIMIT 1)");
+        break;
+      case 7:  // every row of a key but its oldest: its duplicates (and ties) go
+        src().exec("DELETE FROM visits WHERE visit_id = " + k + " AND ctid <> " + row +
+                   " ORDER BY at NULLS FIRST LIMIT 1)");
+        break;
+      case 8:
+        if (vpick(0, 1)) {
+          tgt().exec("INSERT INTO visits VALUES (" + n(vpick(1, 9)) + ", 1, 'mobile', 'M') ON CONFLICT DO NOTHING");
+        } else {
+          tgt().exec("DELETE FROM visits WHERE source = 'M' AND visit_id = " + k);
+        }
+        break;
+    }
+  }
+
   bool source_has(const std::string& sql) { return src().exec("SELECT EXISTS (" + sql + ")").boolean(0, 0); }
 
   // One random change by the mobile app on the target: rows of its own
@@ -281,7 +343,7 @@ class Walk {
   // Physical identity of every target row version: changes on any insert, update or delete.
   std::string all_versions() {
     std::string v;
-    for (const char* t : {"clients", "jobs", "tasks", "items"}) {
+    for (const char* t : {"clients", "jobs", "tasks", "items", "visits"}) {
       v += std::string(t) + "=" +
            tgt()
                .exec(std::string("SELECT count(*) || ':' || coalesce(md5(string_agg(ctid::text || '/' || xmin::text, "
@@ -325,6 +387,7 @@ class Walk {
     for (int i = 0; i < changes; ++i) desktop_change();
     int mobile = chance(50) ? 0 : pick(1, 3);
     for (int i = 0; i < mobile; ++i) mobile_change();
+    for (int i = vpick(0, 3); i > 0; --i) visits_change();
 
     nlohmann::json predicted = run({"plan", "--config", cfg_, "--mode", "incremental", "--json"});
     if (failed_) return false;
@@ -333,6 +396,8 @@ class Walk {
     // (c) plan predicted the incremental run.
     const auto& p = predicted["tables"];
     const auto& d = done["tables"];
+    for (const auto& t : d)
+      if (t["target"] == "visits") ++visits_methods_[t["mode_used"].get<std::string>()];
     expect_same(p.size(), d.size(), "plan and run list different tables");
     for (size_t i = 0; i < p.size() && i < d.size(); ++i) {
       std::string both = "\nplan: " + p[i].dump() + "\nrun:  " + d[i].dump();
@@ -379,7 +444,8 @@ bool Walk::run_rounds(int rounds) {
       "INSERT INTO tasks SELECT g, 1 + g % 12, 1 + g % 7, 'task ' || g FROM generate_series(1, 30) g "
       "ON CONFLICT DO NOTHING;"
       "INSERT INTO items SELECT g, 1 + g % 33, 1 + g % 11, 1 + g % 2, g FROM generate_series(1, 30) g "
-      "ON CONFLICT DO NOTHING;");
+      "ON CONFLICT DO NOTHING;"
+      "INSERT INTO visits SELECT 1 + g % 8, g * 37 % 1000, 'v' || g FROM generate_series(1, 14) g;");
   for (int i = 0; i < 6; ++i) mobile_change();
   cfg_ = config();
   run({"sync", "--config", cfg_, "--mode", "incremental", "--json"});  // the first run: full, records a watermark
@@ -394,6 +460,9 @@ bool Walk::run_rounds(int rounds) {
       return false;
     }
   }
+  std::string methods;
+  for (const auto& [m, k] : visits_methods_) methods += " " + m + " " + std::to_string(k);
+  std::cout << "seed " + std::to_string(seed_) + ": visits (keep newest) ran" + methods + "\n" << std::flush;
   return true;
 }
 

@@ -558,14 +558,98 @@ TEST_F(Incremental, KeepNewestFollowsNewerAndDeletedDuplicates) {
   EXPECT_EQ(v(), (std::vector<std::string>{"1:new", "2:only"}));
   src().exec("INSERT INTO jobs VALUES (2, 1, 'newer', '2024-03-01')");
   auto first = incremental(cfg);
-  EXPECT_EQ(table(first, "jobs").mode_used, "fingerprint");
+  EXPECT_EQ(table(first, "jobs").mode_used, "cursor") << table(first, "jobs").reason;
+  EXPECT_EQ(table(first, "jobs").counts.read, 2) << "every row of the changed key";
   EXPECT_EQ(v(), (std::vector<std::string>{"1:new", "2:newer"}));
   src().exec("DELETE FROM jobs WHERE v = 'new'");
   auto second = incremental(cfg);
-  EXPECT_EQ(table(second, "jobs").mode_used, "fingerprint");
+  EXPECT_EQ(table(second, "jobs").mode_used, "cursor");
+  EXPECT_EQ(table(second, "jobs").counts.read, 1) << "the key whose greatest updated_at dropped is read again";
   EXPECT_EQ(v(), (std::vector<std::string>{"1:old", "2:newer"})) << "the remaining duplicate is the newest now";
   auto full = sync(cfg);
   EXPECT_EQ(writes(table(full, "jobs")), 0) << "a full run agrees";
+}
+
+TEST_F(Incremental, KeepNewestCursorReadsEveryRowOfAChangedKeyAndIgnoresOlderDeletions) {
+  // The cursor with (key, greatest `by`) digests: a change to an older row
+  // reads all rows of its key (else the older row alone would replace the
+  // kept one); deleting an older row changes nothing; an older row made
+  // newest replaces the kept one; deleting it brings back the next newest.
+  src().exec(
+      "CREATE TABLE jobs (job_id int, sporg int, v text, updated_at timestamptz);"
+      "INSERT INTO jobs VALUES (1, 1, 'a', '2024-01-01'), (1, 1, 'b', '2024-02-01'), (1, 1, 'c', '2024-03-01'),"
+      " (2, 1, 'x', '2024-01-01'), (2, 1, 'y', '2024-02-01');"
+      "INSERT INTO jobs SELECT 100 + g, 1, 'filler', '2024-01-01' FROM generate_series(1, 500) g;");
+  tgt().exec("CREATE TABLE jobs (job_id int, sporg int, v text, updated_at timestamptz, PRIMARY KEY (job_id, sporg));");
+  std::string cfg =
+      config_with_tables("  - { name: jobs, key: [job_id, sporg], duplicates: { keep: newest, by: updated_at } }\n");
+  sync(cfg);
+  auto v = [&] { return column("SELECT job_id || ':' || v FROM jobs WHERE job_id < 100 ORDER BY job_id"); };
+  ASSERT_EQ(v(), (std::vector<std::string>{"1:c", "2:y"}));
+
+  src().exec("UPDATE jobs SET v = 'a2' WHERE v = 'a'");
+  auto older_changed = incremental(cfg);
+  const auto& t1 = table(older_changed, "jobs");
+  EXPECT_EQ(t1.mode_used, "cursor") << t1.reason;
+  EXPECT_EQ(t1.counts.read, 3) << "every row of the changed key";
+  EXPECT_EQ(writes(t1), 0) << "the kept row is still the newest";
+  EXPECT_EQ(v(), (std::vector<std::string>{"1:c", "2:y"}));
+
+  src().exec("DELETE FROM jobs WHERE v = 'x'");
+  auto older_deleted = incremental(cfg);
+  const auto& t2 = table(older_deleted, "jobs");
+  EXPECT_EQ(t2.mode_used, "cursor");
+  EXPECT_EQ(t2.counts.read, 0) << "the key's greatest updated_at is unchanged: nothing to read";
+  EXPECT_EQ(writes(t2), 0);
+  EXPECT_EQ(t2.source_rows, 504);
+
+  src().exec("UPDATE jobs SET updated_at = '2024-04-01' WHERE v = 'a2'");
+  auto made_newest = incremental(cfg);
+  EXPECT_EQ(table(made_newest, "jobs").counts.updated, 1);
+  EXPECT_EQ(v(), (std::vector<std::string>{"1:a2", "2:y"}));
+
+  src().exec("DELETE FROM jobs WHERE v = 'a2'");
+  auto newest_deleted = incremental(cfg);
+  EXPECT_EQ(table(newest_deleted, "jobs").mode_used, "cursor");
+  EXPECT_EQ(table(newest_deleted, "jobs").counts.updated, 1);
+  EXPECT_EQ(v(), (std::vector<std::string>{"1:c", "2:y"}));
+  EXPECT_EQ(writes(table(sync(cfg), "jobs")), 0) << "a full run agrees";
+}
+
+TEST_F(Incremental, KeepNewestTiesUseFingerprintsUntilNoneRemain) {
+  // Rows of one key with equal `by` values (equal, both NULL, or equal once
+  // rounded to the target's timestamp(0)): the full run keeps one of them by
+  // the row's text, and deleting it leaves the key's greatest `by` as it was.
+  // While the last run saw such a tie the table uses fingerprints; after a
+  // run that saw none, the cursor again.
+  src().exec(
+      "CREATE TABLE jobs (job_id int, v text, updated_at timestamp);"
+      "INSERT INTO jobs VALUES (1, 'a', '2024-01-01'), (1, 'b', '2024-01-01'), (2, 'x', NULL), (2, 'y', NULL),"
+      " (3, 'p', '2024-01-01 10:00:00.2'), (3, 'q', '2024-01-01 10:00:00.4');"
+      "INSERT INTO jobs SELECT 100 + g, 'filler', '2024-01-01' FROM generate_series(1, 500) g;");
+  tgt().exec("CREATE TABLE jobs (job_id int PRIMARY KEY, v text, updated_at timestamp(0));");
+  std::string cfg =
+      config_with_tables("  - { name: jobs, key: [job_id], duplicates: { keep: newest, by: updated_at } }\n");
+  sync(cfg);
+  auto v = [&] { return column("SELECT job_id || ':' || v FROM jobs WHERE job_id < 100 ORDER BY job_id"); };
+  ASSERT_EQ(v(), (std::vector<std::string>{"1:b", "2:y", "3:q"}));
+
+  src().exec("DELETE FROM jobs WHERE v IN ('b', 'y')");
+  auto equal = incremental(cfg);
+  EXPECT_EQ(table(equal, "jobs").mode_used, "fingerprint");
+  EXPECT_NE(table(equal, "jobs").reason.find("equal updated_at"), std::string::npos) << table(equal, "jobs").reason;
+  EXPECT_EQ(v(), (std::vector<std::string>{"1:a", "2:x", "3:q"}));
+
+  src().exec("DELETE FROM jobs WHERE v = 'q'");
+  auto rounded = incremental(cfg);
+  EXPECT_EQ(table(rounded, "jobs").mode_used, "fingerprint") << "p and q were equal as the target stores them";
+  EXPECT_EQ(v(), (std::vector<std::string>{"1:a", "2:x", "3:p"}));
+
+  src().exec("INSERT INTO jobs VALUES (4, 'new', '2024-05-01')");
+  auto none = incremental(cfg);
+  EXPECT_EQ(table(none, "jobs").mode_used, "cursor") << table(none, "jobs").reason;
+  EXPECT_EQ(table(none, "jobs").counts.inserted, 1);
+  EXPECT_EQ(writes(table(sync(cfg), "jobs")), 0) << "a full run agrees";
 }
 
 TEST_F(Incremental, SetAsideRowsStayRecordedUntilDeletedAtTheSource) {

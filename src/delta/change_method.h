@@ -51,6 +51,12 @@ struct TableFacts {
 // Whether every lookup's match columns are synced columns of the table, so
 // the target's stored lookup values can be checked (lookup_drift()).
 bool lookups_comparable(const plan::TablePlan& table);
+// duplicates: { keep: newest } tables whose kept row the cursor method can
+// follow by key digests of (key, greatest `by`): `by` of a type ordered alike
+// on every server (numbers, dates, timestamps), neither it nor a key column
+// looked up; not configured `incremental: { method: fingerprint }`. The others
+// use fingerprints after their first run.
+bool newest_by_digest(const plan::TablePlan& table);
 MethodChoice choose_method(const plan::TablePlan& table, const TableFacts& facts);
 
 }  // namespace stagesync::delta

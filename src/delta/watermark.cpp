@@ -11,6 +11,7 @@ std::string to_json(const Watermark& w, const std::string& method) {
   nlohmann::json j = {{"format", 1},         {"xmin", w.xmin},     {"xmax", w.xmax},
                       {"source", w.source},   {"method", method},   {"lookup_rows", w.lookup_rows},
                       {"rows", w.rows},       {"rejects_run", w.rejects_run}};
+  if (w.ties >= 0) j["ties"] = w.ties;
   return j.dump();
 }
 
@@ -21,9 +22,10 @@ std::optional<Watermark> from_json(const std::string& json) {
       !j.contains("xmax") || !j["xmax"].is_number_integer()) {
     return std::nullopt;
   }
-  Watermark w{j["xmin"].get<int64_t>(), j["xmax"].get<int64_t>(), j.value("source", std::string()), {}, -1, {}, -1};
+  Watermark w{j["xmin"].get<int64_t>(), j["xmax"].get<int64_t>(), j.value("source", std::string()), {}, -1, {}, -1, -1};
   if (j.contains("rows") && j["rows"].is_number_integer()) w.rows = j["rows"].get<int64_t>();
   w.rejects_run = j.value("rejects_run", std::string());
+  if (j.contains("ties") && j["ties"].is_number_integer()) w.ties = j["ties"].get<int64_t>();
   if (j.contains("lookup_rows") && j["lookup_rows"].is_object()) {
     for (const auto& [name, n] : j["lookup_rows"].items())
       if (n.is_number_integer()) w.lookup_rows[name] = n.get<int64_t>();

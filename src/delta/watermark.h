@@ -33,6 +33,12 @@ struct Watermark {
   // The run whose rejects for this table are still the current ones (a run
   // that found nothing changed keeps the earlier run's).
   std::string rejects_run;
+  // duplicates: { keep: newest } tables: whether, in this snapshot, two
+  // in-scope source rows of one key had the same `by` value as the target
+  // stores it (1), none did (0), or not known (-1). Where none did, deleting
+  // a key's newest row lowers the key's greatest `by`, which the next run's
+  // key digests compare (docs/incremental.md, "duplicates: keep newest").
+  int64_t ties = -1;
   // Not stored: the 32-bit transaction id age() measures from in the
   // transaction that took this snapshot (-1: unknown). Window conditions
   // written with age() are twice as fast as comparing ids converted to text.

@@ -8,6 +8,7 @@
 #include "pg/copy_pipe.h"
 #include "pg/sql.h"
 #include "source/postgres/lookup_drift.h"
+#include "source/postgres/newest_keys.h"
 #include "source/postgres/reconcile_batch.h"
 #include "source/postgres/snapshot.h"
 #include "source/postgres/source_query.h"
@@ -125,6 +126,9 @@ void PostgresSource::stage_full(StageRun& run) {
     TableRun& r = run.tables[i];
     auto start = std::chrono::steady_clock::now();
     choose(run, i, true);
+    if (delta::newest_by_digest(run.plan.tables[i])) {
+      r.watermark.ties = conn_->exec(newest_ties(run.plan.tables[i], *conn_)).int64(0, 0);
+    }
     std::string copy_out = source_copy(run.plan.tables[i], *conn_);
     r.rows_read = r.source_rows = r.watermark.rows = chain.load(*r.staging, [&](pg::CopyIn& in) {
       return pg::pipe_copy(*conn_, copy_out, in, [&](int64_t k) { run.progress(i, k, since(start), false); });
@@ -158,6 +162,9 @@ void PostgresSource::stage_incremental(StageRun& run, bool hashes_match) {
       continue;
     }
     delta::Method m = r.method.method;
+    if ((m == delta::Method::Full || m == delta::Method::Fingerprint) && delta::newest_by_digest(t)) {
+      r.watermark.ties = conn_->exec(newest_ties(t, *conn_)).int64(0, 0);  // (cursor: counted by its digests)
+    }
     bool windowed = m == delta::Method::Cursor || m == delta::Method::Logical;
     std::string where = windowed ? r.method.window : m == delta::Method::Fingerprint ? "false" : "";
     // A read known to be empty is not sent: fingerprints stage nothing first,
@@ -197,6 +204,7 @@ void PostgresSource::stage_incremental(StageRun& run, bool hashes_match) {
         r.target_owned = rec.target_owned;
       }
       r.deletions = rec.deletion_count;
+      if (r.method.method == delta::Method::Cursor) r.watermark.ties = rec.ties;
       // carried_rejects: written by the batch's deferred count (ReconcileInput::rejects_carried).
       r.rows_read += rec.rows_fetched;
       r.staging->analyze();
@@ -254,13 +262,17 @@ int64_t PostgresSource::choose(StageRun& run, size_t i, bool hashes_match) {
   int64_t window_rows = c.int64(0, 1);
   if (window_rows == 0 && facts.previous->rows == r.watermark.rows && !run.references_changed(t) &&
       (!t.keyed() || !r.collision_freed)) {
-    run.mark_unchanged(
-        i, delta::MethodChoice{delta::Method::Cursor,
-                               "cursor: nothing changed since the last run (no new row version, same row count)", "",
-                               false});
+    r.watermark.ties = facts.previous->ties;  // (the same rows)
+    run.mark_unchanged(i, delta::MethodChoice{
+                              delta::Method::Cursor,
+                              "cursor: nothing changed since the last run (no new row version, same row count)", "",
+                              false});
   }
-  // The rows the method's window reads, when it is the counted one.
-  return r.method.method == delta::Method::Cursor && r.method.window == *window ? window_rows : -1;
+  // The rows the method's window reads, when it is the counted one (keep
+  // newest: every row of a key with a row in it, none when it is empty).
+  if (r.method.method != delta::Method::Cursor) return -1;
+  if (r.method.window == *window) return window_rows;
+  return t.duplicates.keep_newest && window_rows == 0 ? 0 : -1;
 }
 
 bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list, std::string& why_not) {
@@ -298,6 +310,7 @@ bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list,
   r.watermark.lookup_rows = previous->lookup_rows;  // (their tables did not change: else counted below)
   if (list.kind == KeyList::Kind::untouched && !run.references_changed(t) && !r.collision_freed) {
     r.watermark.rows = previous->rows;
+    r.watermark.ties = previous->ties;  // (the same rows)
     run.mark_unchanged(i, delta::MethodChoice{delta::Method::Logical,
                                               "logical: the desktop's write-ahead log names no change of this table "
                                               "since the last run",

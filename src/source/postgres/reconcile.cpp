@@ -6,6 +6,7 @@
 
 #include "pg/sql.h"
 #include "pg/copy_pipe.h"
+#include "source/postgres/newest_keys.h"
 #include "source/postgres/source_query.h"
 #include "stage/staging_table.h"
 
@@ -35,11 +36,13 @@ class TableHash {
     if (m == delta::Method::Fingerprint) {
       for (const auto& c : t.columns)
         if (c.compare && std::find(t.key.begin(), t.key.end(), c.name) == t.key.end()) values_.push_back(&c);
+    } else if (m == delta::Method::Cursor && t.duplicates.keep_newest) {
+      values_.push_back(t.column(t.duplicates.by));  // (key, greatest by): newest_keys()
     }
     integers_ = values_.empty() && std::all_of(keys_.begin(), keys_.end(), [](auto* c) { return integer_column(*c); });
   }
-  // The row's hash over alias: the key (cursor) or key and compared values
-  // (fingerprint). Integer keys hash as numbers (one seed per column, the
+  // The row's hash over alias: the key (cursor; keep newest: and `by`) or key
+  // and compared values (fingerprint). Integer keys hash as numbers (one seed per column, the
   // hashes combined by XOR), everything else as the row's text.
   std::string hash(const std::string& alias) const {
     std::vector<std::string> parts;
@@ -189,6 +192,12 @@ TableHash table_hash(const ReconcileInput& in) {
   return TableHash(in.table->table(), in.method, bucket_count(in.estimated_rows));
 }
 
+// duplicates: keep newest under the cursor: the digests hash (key, greatest
+// `by`) per source key and (key, `by`) per target row (newest_keys.h).
+bool newest(const ReconcileInput& in) {
+  return in.method == delta::Method::Cursor && in.table->table().duplicates.keep_newest;
+}
+
 // Rows with a NULL key can never be matched (every run sets them aside): they are not part of the key set.
 std::string key_present(const TableHash& hash) {
   std::vector<std::string> present;
@@ -200,6 +209,7 @@ std::string key_present(const TableHash& hash) {
 // cursor method hashes keys only (read without lookups or other columns).
 std::string source_keys(const ReconcileInput& in, pg::Connection& source, const TableHash& hash) {
   const plan::TablePlan& p = in.table->table();
+  if (newest(in)) return "FROM (" + newest_keys(p, source, "") + ") s";
   std::string select = in.method == delta::Method::Cursor ? key_select(p, source) : source_select(p, source);
   return "FROM (" + select + ") s" + key_present(hash);
 }
@@ -261,7 +271,16 @@ void Reconciliation::defer_target_digests() {
   // Keys the previous run set aside (cursor method), as recorded (key text,
   // column: NULL for a key collision, the reference's columns for an orphan,
   // reason), with the key's values: each JSON key parsed once.
-  known_ = work_table("_r", t.key_ddl() + ", column_name text, row_key text, reason text");
+  // keep newest: a `by` column, always NULL (the source's value is not
+  // known): a set-aside key's bucket differs, its pair comes over, and it is
+  // carried as before (not fetched).
+  std::string by_ddl, by_column;
+  if (newest(in_)) {
+    const plan::StagedColumn& by = *p.column(p.duplicates.by);
+    by_ddl = ", " + pg::ident(by.name) + " " + by.target.type;
+    by_column = ", " + pg::ident(by.name);
+  }
+  known_ = work_table("_r", t.key_ddl() + ", column_name text, row_key text, reason text" + by_ddl);
   if (cursor && !in_.previous_run_id.empty()) {
     std::vector<std::string> present, record;
     for (const auto* c : hash.keys()) {
@@ -302,7 +321,7 @@ void Reconciliation::defer_target_digests() {
   if (cursor) {
     // A key set aside for two reasons counts once.
     digest += " UNION ALL SELECT b + " + std::to_string(kSetAside) + ", count, sum, sum_1 FROM (" +
-              hash.buckets(hash.hash("r"), "FROM (SELECT DISTINCT " + keys + " FROM " + known_ +
+              hash.buckets(hash.hash("r"), "FROM (SELECT DISTINCT " + keys + by_column + " FROM " + known_ +
                                                ") r WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " +
                                                t.same_key("s", "r") + ")") +
               ") a(b, count, sum, sum_1)";
@@ -325,7 +344,27 @@ void Reconciliation::source_digests() {
   }
   set_local(source_, "enable_sort", "off");
   set_local(source_, "work_mem", "'64MB'");
-  theirs_ = read_buckets(source_.exec(hash.buckets(hash.hash("s"), from, aside)));
+  if (newest(in_)) {
+    // One row per key (a key's rows are all in the window or none is); the
+    // same pass counts the rows and sees ties for the next run's watermark.
+    pg::Result r =
+        source_.exec("SELECT CASE WHEN y.w THEN -1 ELSE " + hash.bucket("y.h") +
+                     " END AS b, count(*), sum((y.h >> 32)::int4), sum((y.h & 2147483647)::int4), sum(y.n)::bigint, "
+                     "bool_or(y.tie) FROM (SELECT " +
+                     hash.hash("s") + " AS h, s.w, s.n, s.tie FROM (" +
+                     newest_keys(p, source_, in_.window.empty() ? "false" : in_.window) + ") s) y GROUP BY 1");
+    int64_t rows = 0;
+    bool tie = false;
+    for (int i = 0; i < r.rows(); ++i) {
+      rows += r.int64(i, 4);
+      tie = tie || r.text(i, 5) == "t";
+    }
+    theirs_ = read_buckets(std::move(r));
+    newest_rows_ = rows;
+    out_.ties = tie ? 1 : 0;
+  } else {
+    theirs_ = read_buckets(source_.exec(hash.buckets(hash.hash("s"), from, aside)));
+  }
   unset_local(source_, "enable_sort");
   unset_local(source_, "work_mem");
 }
@@ -343,6 +382,7 @@ void Reconciliation::compare() {
     it = ours_.erase(it);
   }
   out_.source_rows = take_rows(theirs_);
+  if (newest(in_)) out_.source_rows = newest_rows_;  // (the digests counted keys)
   out_.target_owned = take_rows(ours_);
   for (const auto& [b, d] : set_aside) ours_[b] += d;
   differing_.clear();
@@ -420,12 +460,13 @@ void Reconciliation::defer_wanted() {
     target_.defer("ANALYZE " + want_);
     // ... that the target does not hold as an owned row (for fingerprints:
     // with the same fingerprint; for the cursor method a key's hash is the
-    // key's own). Few keys against a large table: index lookups if it has one.
+    // key's own, except for keep newest: with the same greatest `by`). Few keys against a large table: index lookups if
+    // it has one.
     pg::Params wp;
     std::string wowned = t.owned("t", wp);
-    std::string same = cursor ? t.same_key("t", "w")
-                              : t.same_key("t", "w") + " AND EXISTS (SELECT 1 FROM " + pairs_ + " k WHERE " +
-                                    t.same_key("k", "w") + " AND k.h = " + t_hash + ")";
+    std::string same = cursor && !newest(in_) ? t.same_key("t", "w")
+                                              : t.same_key("t", "w") + " AND EXISTS (SELECT 1 FROM " + pairs_ +
+                                                    " k WHERE " + t.same_key("k", "w") + " AND k.h = " + t_hash + ")";
     set_local(target_, "random_page_cost", "1.1");  // see Session::begin()
     target_.defer("DELETE FROM " + want_ + " w WHERE EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " + same +
                       " AND " + wowned + ")",

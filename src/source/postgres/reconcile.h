@@ -77,6 +77,7 @@ struct Reconciled {
   std::string deletions;       // the table of keys to delete (see delta::deletions_table())
   int64_t deletion_count = 0;  // keys listed in it
   int64_t target_owned = -1;   // owned in-scope target rows before the run
+  int64_t ties = -1;           // cursor, keep newest: delta::Watermark::ties of this snapshot (newest_keys())
   // Keys the previous run set aside, still set aside (not fetched): counted by
   // a statement deferred onto the target connection, written once it ran
   // (ReconcileInput::rejects_carried says where).
@@ -184,6 +185,7 @@ class Reconciliation {
   std::string want_, known_, pairs_;
   std::vector<int> differing_;
   BucketDigests ours_, theirs_;
+  int64_t newest_rows_ = 0;          // keep newest: the source rows of the keys the digests counted
   std::vector<std::string> wanted_;  // the chunks' key SELECTs (defer_wanted())
 
   // Logical method, on the target: the listed keys (typed, one row each), and

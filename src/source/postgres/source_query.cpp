@@ -87,7 +87,8 @@ std::string source_select(const plan::TablePlan& table, pg::Connection& source, 
   return select_from(table, source, exprs, true, where);
 }
 
-std::string key_select(const plan::TablePlan& table, pg::Connection& source, const std::string& also) {
+std::string key_select(const plan::TablePlan& table, pg::Connection& source, const std::string& also,
+                       const std::vector<std::string>& columns) {
   std::vector<std::string> exprs;
   bool looked_up = false;
   for (const auto& k : table.key) {
@@ -95,6 +96,7 @@ std::string key_select(const plan::TablePlan& table, pg::Connection& source, con
     exprs.push_back(staged_expr(table, *c));
     looked_up = looked_up || c->lookup >= 0;
   }
+  for (const auto& name : columns) exprs.push_back(staged_expr(table, *table.column(name)));
   if (!also.empty()) exprs.push_back(also + " AS w");
   return select_from(table, source, exprs, looked_up, "");
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "pg/connection.h"
 #include "plan/sync_plan.h"
@@ -20,8 +21,9 @@ std::string source_select(const plan::TablePlan& table, pg::Connection& source, 
 // lookup joins only when a key column is looked up).
 // For key digests: reading only keys skips the joins and the other columns.
 // `also`, when not empty, is one more column (an expression over the source
-// table, alias t, named w).
-std::string key_select(const plan::TablePlan& table, pg::Connection& source, const std::string& also = "");
+// table, alias t, named w); `columns` are more staged columns (by name, none looked up).
+std::string key_select(const plan::TablePlan& table, pg::Connection& source, const std::string& also = "",
+                       const std::vector<std::string>& columns = {});
 
 // "SELECT count(*), count(*) FILTER (WHERE <window>)" over the source table's
 // in-scope rows (alias t): the rows source_select() reads, and how many of them
