@@ -323,9 +323,7 @@ class Follower {
       record(p, created.consistent_point, run_id, true);
     };
     try {
-      std::optional<std::string> closed = kept_.forget_if_closed();  // (a lost slot: what its batches kept)
-      report::RunSummary s = run::run_sync(cfg_, so, quiet_);
-      if (closed) out_.info("the kept target session was closed while idle (" + *closed + "); reconnected");
+      report::RunSummary s = sync_with_kept_session(so);  // (a lost slot: what its batches kept)
       summary_.run_id = last_run_ = s.run_id;
       summary_.tables = s.tables;
     } catch (...) {
@@ -421,6 +419,17 @@ class Follower {
     }
   }
 
+  // A sync that may use the kept target session. The kept session, closed while the follower waited
+  // (decision 0014), is dropped before the sync uses it: the sync connects, takes the run lock and resolves
+  // its plan as a first batch does, at once. Not a failed attempt: nothing of it had begun. (A failed
+  // reconnection is one.)
+  report::RunSummary sync_with_kept_session(const run::SyncOptions& so) {
+    std::optional<std::string> closed = kept_.forget_if_closed();
+    report::RunSummary s = run::run_sync(cfg_, so, quiet_);
+    if (closed) out_.info("the kept target session was closed while idle (" + *closed + "); reconnected");
+    return s;
+  }
+
   // One batch: the transactions the sync's snapshot shows, applied by that
   // sync, which reads only the keys they name where it can (ChangedKeys).
   void batch() {
@@ -466,12 +475,7 @@ class Follower {
     so.record_in_commit = [&](pg::Pipeline& p, const std::string& run_id) {
       if (last.valid()) record(p, last, run_id, false);
     };
-    // The kept session, closed while the follower waited (decision 0014), is dropped before the
-    // batch uses it: the batch connects, takes the run lock and resolves its plan as a first batch
-    // does, at once. Not a failed attempt: nothing of it had begun. (A failed reconnection is one.)
-    std::optional<std::string> closed = kept_.forget_if_closed();
-    report::RunSummary s = run::run_sync(cfg_, so, quiet_);
-    if (closed) out_.info("the kept target session was closed while idle (" + *closed + "); reconnected");
+    report::RunSummary s = sync_with_kept_session(so);
     if (last.valid()) {
       stream_->confirm(last);  // after COMMIT: the target holds everything up to `last`
       applied_ = last;
