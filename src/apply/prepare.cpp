@@ -81,13 +81,23 @@ void handle_duplicates(pg::Pipeline& p, const TableSql& t, TableCounts& counts) 
     return;
   }
   // Newest by `by` (NULL counts as oldest); ties broken by the row's text, so
-  // the same data always keeps the same row.
-  std::string by = "s." + pg::ident(tp.duplicates.by);
-  p.add("DELETE FROM " + t.staging() + " x USING (SELECT s.ctid AS id, row_number() OVER (PARTITION BY " +
-            pg::column_list(tp.key, "s") + " ORDER BY " + by + " DESC NULLS LAST, s::text DESC) AS rn FROM " +
-            t.staging() + " s WHERE (" + pg::column_list(tp.key, "s") + ") IN (" + dup_keys +
-            ")) d WHERE x.ctid = d.id AND d.rn > 1",
-        [&counts](pg::Result& r) { counts.duplicates_dropped += r.affected(); });
+  // the same data always keeps the same row. The same ranking of the
+  // duplicated keys' rows tells whether two of a key hold equal `by` values as
+  // the target stores them (NULLs equal): the watermark's `ties` after a full
+  // read, which needs no scan of its own (only duplicated keys can tie).
+  const plan::StagedColumn& by_column = *tp.column(tp.duplicates.by);
+  std::string by = "s." + pg::ident(by_column.name);
+  std::string keys = pg::column_list(tp.key, "s");
+  p.add("WITH d AS (SELECT s.ctid AS id, row_number() OVER (PARTITION BY " + keys + " ORDER BY " + by +
+            " DESC NULLS LAST, s::text DESC) AS rn, count(*) OVER (PARTITION BY " + keys + ", CAST(" + by + " AS " +
+            by_column.target.type + ")) AS same FROM " + t.staging() + " s WHERE (" + keys + ") IN (" + dup_keys +
+            ")), x AS (DELETE FROM " + t.staging() +
+            " x USING d WHERE x.ctid = d.id AND d.rn > 1 RETURNING 1) SELECT (SELECT count(*) FROM x), "
+            "EXISTS (SELECT 1 FROM d WHERE d.same > 1)",
+        [&counts](pg::Result& r) {
+          counts.duplicates_dropped += r.int64(0, 0);
+          counts.newest_ties = r.boolean(0, 1) ? 1 : 0;
+        });
 }
 
 void refuse_unstorable(pg::Pipeline& p, const TableSql& t) {

@@ -18,6 +18,10 @@ struct TableCounts {
   int64_t duplicates_dropped = 0;  // older rows of a duplicated key (duplicates: keep newest)
   int64_t collisions = 0;          // of `rejected`: keys taken by rows the sync does not own
   int64_t preserved = 0;           // rows in the target the sync does not own (left untouched)
+  // duplicates: keep newest: whether two staged rows of one key hold equal
+  // `by` values as the target stores them (1) or not (0); -1: not judged.
+  // Complete only where every in-scope source row was staged (a full read).
+  int64_t newest_ties = -1;
   double seconds = 0;
 };
 

@@ -94,7 +94,10 @@ class Applier {
     previous_source_rows(p, order);
     p.run();
     settle(p);
-    for (size_t i : order) result(i).counts.rejected += s_.carried_rejects(i);
+    for (size_t i : order) {
+      result(i).counts.rejected += s_.carried_rejects(i);
+      note_ties(i);
+    }
     // Foreign keys that would carry a delete elsewhere: rare, so a round trip only when there are some.
     pg::Pipeline c(s_.target());
     for (size_t i : order) {
@@ -144,6 +147,18 @@ class Applier {
     apply::count_foreign(p, *s_.staged()[i], result(i).counts.preserved);
     p.run();
     result(i).counts.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+
+  // duplicates: keep newest read whole: whether the source held rows of one
+  // key with equal `by` values comes from prepare's ranking of the staged
+  // duplicates (TableCounts::newest_ties), not from a scan of its own. Rows
+  // reverse sync wrote are taken out of staging before that ranking, so such
+  // a table records "not known" (its next run takes fingerprints once).
+  void note_ties(size_t i) {
+    const source::TableRun& r = s_.table(i);
+    if (r.unchanged || r.method.method != delta::Method::Full || !delta::newest_by_digest(r.sql->table())) return;
+    bool excluded = reverse::reverse_entry_for(cfg_, *s_.staged()[i]) != nullptr;
+    s_.record_ties(i, excluded ? -1 : result(i).counts.newest_ties);
   }
 
   // Adds the per-table record (and its rejects, when `with_rejects`) to `p`; in the caller's transaction.

@@ -125,10 +125,7 @@ void PostgresSource::stage_full(StageRun& run) {
   for (size_t i : run.plan.selected()) {
     TableRun& r = run.tables[i];
     auto start = std::chrono::steady_clock::now();
-    choose(run, i, true);
-    if (delta::newest_by_digest(run.plan.tables[i])) {
-      r.watermark.ties = conn_->exec(newest_ties(run.plan.tables[i], *conn_)).int64(0, 0);
-    }
+    choose(run, i, true);  // (keep newest: `ties` is judged on the staged rows, run::Session::record_ties())
     std::string copy_out = source_copy(run.plan.tables[i], *conn_);
     r.rows_read = r.source_rows = r.watermark.rows = chain.load(*r.staging, [&](pg::CopyIn& in) {
       return pg::pipe_copy(*conn_, copy_out, in, [&](int64_t k) { run.progress(i, k, since(start), false); });
@@ -162,8 +159,9 @@ void PostgresSource::stage_incremental(StageRun& run, bool hashes_match) {
       continue;
     }
     delta::Method m = r.method.method;
-    if ((m == delta::Method::Full || m == delta::Method::Fingerprint) && delta::newest_by_digest(t)) {
-      r.watermark.ties = conn_->exec(newest_ties(t, *conn_)).int64(0, 0);  // (cursor: counted by its digests)
+    if (m == delta::Method::Fingerprint && delta::newest_by_digest(t)) {
+      // (cursor: counted by its digests; full: judged on the staged rows)
+      r.watermark.ties = conn_->exec(newest_ties(t, *conn_)).int64(0, 0);
     }
     bool windowed = m == delta::Method::Cursor || m == delta::Method::Logical;
     std::string where = windowed ? r.method.window : m == delta::Method::Fingerprint ? "false" : "";
