@@ -12,6 +12,7 @@ std::string to_json(const Watermark& w, const std::string& method) {
                       {"source", w.source},   {"method", method},   {"lookup_rows", w.lookup_rows},
                       {"rows", w.rows},       {"rejects_run", w.rejects_run}};
   if (w.ties >= 0) j["ties"] = w.ties;
+  if (w.writes >= 0) j["writes"] = w.writes;
   return j.dump();
 }
 
@@ -26,6 +27,7 @@ std::optional<Watermark> from_json(const std::string& json) {
   if (j.contains("rows") && j["rows"].is_number_integer()) w.rows = j["rows"].get<int64_t>();
   w.rejects_run = j.value("rejects_run", std::string());
   if (j.contains("ties") && j["ties"].is_number_integer()) w.ties = j["ties"].get<int64_t>();
+  if (j.contains("writes") && j["writes"].is_number_integer()) w.writes = j["writes"].get<int64_t>();
   if (j.contains("lookup_rows") && j["lookup_rows"].is_object()) {
     for (const auto& [name, n] : j["lookup_rows"].items())
       if (n.is_number_integer()) w.lookup_rows[name] = n.get<int64_t>();

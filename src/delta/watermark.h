@@ -43,6 +43,12 @@ struct Watermark {
   // transaction that took this snapshot (-1: unknown). Window conditions
   // written with age() are twice as fast as comparing ids converted to text.
   int64_t age_base = -1;
+  // The statistics' count of rows inserted, updated and deleted in the
+  // source table when this snapshot was read (-1: not known). Never proof of
+  // anything (statistics lag, are reset after a crash, count rolled-back
+  // writes): only a guess whether the table changed, which picks the cheaper
+  // of two correct ways to find out (PostgresSource::choose()).
+  int64_t writes = -1;
 };
 
 std::string to_json(const Watermark& w, const std::string& method);

@@ -53,6 +53,10 @@ class PostgresSource : public Source {
   // Reads table `i`'s facts (method, watermark, row counts) and decides how
   // it is staged; returns the change window's rows (-1: not counted).
   int64_t choose(StageRun& run, size_t i, bool hashes_match);
+  // choose(): whether table `i`'s counting scan is left to its key digests
+  // (the statistics say it was written since the last run); if so its
+  // watermark's row count is taken from them.
+  bool counted_by_digests(StageRun& run, size_t i, const std::string& window, int64_t writes_before);
   // Table `i` read by the keys `list` names, or proved unchanged by it;
   // false (nothing decided) where the list cannot be used for it.
   bool choose_listed(StageRun& run, size_t i, const KeyList& list, std::string& why_not);

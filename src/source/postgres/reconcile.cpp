@@ -338,9 +338,12 @@ void Reconciliation::source_digests() {
   TableHash hash = table_hash(in_);
   std::string from = source_keys(in_, source_, hash), aside = "false";
   if (in_.method == delta::Method::Cursor) {
-    from = "FROM (" + key_select(p, source_, "(" + (in_.window.empty() ? "false" : in_.window) + ") IS TRUE") +
-           ") s" + key_present(hash);
-    aside = "s.w";
+    // Rows with a NULL key are counted (as the counting scan counts every
+    // in-scope row: PostgresSource::counted_by_digests()), set apart like the window.
+    std::vector<std::string> null_key;
+    for (const auto& k : hash.key_names()) null_key.push_back("s." + pg::ident(k) + " IS NULL");
+    from = "FROM (" + key_select(p, source_, "(" + (in_.window.empty() ? "false" : in_.window) + ") IS TRUE") + ") s";
+    aside = "s.w OR " + pg::join(null_key, " OR ");
   }
   set_local(source_, "enable_sort", "off");
   set_local(source_, "work_mem", "'64MB'");
