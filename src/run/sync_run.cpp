@@ -149,16 +149,25 @@ class Applier {
     result(i).counts.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 
-  // duplicates: keep newest read whole: whether the source held rows of one
-  // key with equal `by` values comes from prepare's ranking of the staged
-  // duplicates (TableCounts::newest_ties), not from a scan of its own. Rows
-  // reverse sync wrote are taken out of staging before that ranking, so such
-  // a table records "not known" (its next run takes fingerprints once).
+  // duplicates: keep newest: whether the source held rows of one key with
+  // equal `by` values (the watermark's `ties`), from prepare's ranking of the
+  // staged duplicates (TableCounts::newest_ties) where staging holds whole
+  // keys: a full read (every key), a logical one (every row of the listed
+  // keys, the others unchanged since the last run, whose flag stands unless a
+  // listed key ties now). Rows reverse sync wrote are taken out of staging
+  // before that ranking, so such a table records "not known" (its next run
+  // takes fingerprints once). Cursor runs count ties in their key digests.
   void note_ties(size_t i) {
     const source::TableRun& r = s_.table(i);
-    if (r.unchanged || r.method.method != delta::Method::Full || !delta::newest_by_digest(r.sql->table())) return;
-    bool excluded = reverse::reverse_entry_for(cfg_, *s_.staged()[i]) != nullptr;
-    s_.record_ties(i, excluded ? -1 : result(i).counts.newest_ties);
+    delta::Method m = r.method.method;
+    if (r.unchanged || (m != delta::Method::Full && m != delta::Method::Logical) ||
+        !delta::newest_by_digest(r.sql->table())) {
+      return;
+    }
+    int64_t staged = result(i).counts.newest_ties;
+    int64_t ties = m == delta::Method::Full ? staged : staged == 1 ? 1 : r.watermark.ties;
+    if (reverse::reverse_entry_for(cfg_, *s_.staged()[i]) != nullptr) ties = -1;
+    s_.record_ties(i, ties);
   }
 
   // Adds the per-table record (and its rejects, when `with_rejects`) to `p`; in the caller's transaction.

@@ -343,9 +343,9 @@ bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list,
   r.previous_rejects = previous->rejects_run.empty() ? prev->second.second : previous->rejects_run;
   r.watermark = snapshot_;
   r.watermark.lookup_rows = previous->lookup_rows;  // (their tables did not change: else counted below)
+  r.watermark.ties = previous->ties;  // (the unlisted keys' rows did not change; listed: run::Applier::note_ties())
   if (list.kind == KeyList::Kind::untouched && !run.references_changed(t) && !r.collision_freed) {
     r.watermark.rows = previous->rows;
-    r.watermark.ties = previous->ties;  // (the same rows)
     run.mark_unchanged(i, delta::MethodChoice{delta::Method::Logical,
                                               "logical: the desktop's write-ahead log names no change of this table "
                                               "since the last run",
@@ -374,7 +374,14 @@ bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list,
       types.push_back(c->type);
       arrays.push_back(pg::text_array(values[m]));
     }
-    read.push_back("(" + keys_in(*conn_, matched, types, arrays) + ")");
+    std::string holding = keys_in(*conn_, matched, types, arrays);
+    if (t.duplicates.keep_newest) {
+      // Every row of a key with a row holding the value: the newest is
+      // chosen among all of them, not among those that hold it.
+      std::string keys = pg::column_list(t.key, "t");
+      holding = "(" + keys + ") IN (SELECT " + keys + " FROM " + t.source.qualified_name() + " t WHERE " + holding + ")";
+    }
+    read.push_back("(" + holding + ")");
     matches += values.front().size();
   }
   // The in-scope rows, for the guards and the next run's watermark: the last
