@@ -445,6 +445,30 @@ TEST_F(Follow, AKeepNewestKeysRowsArriveWholeWhenALookupChanges) {
   EXPECT_EQ(ties(), "1");
 }
 
+// A key set aside for a collision with a mobile row is inserted by the next
+// `sync --mode incremental` once the mobile row is gone, as without capture:
+// also when the desktop changed nothing since the last run.
+TEST_F(Follow, ACaptureRunWithoutDesktopChangesInsertsAKeyAMobileRowFreed) {
+  desktop_.exec("CREATE TABLE tags (id int PRIMARY KEY, name text); INSERT INTO tags VALUES (1, 'a'), (2, 'b');");
+  target_.exec(
+      "CREATE TABLE tags (id int PRIMARY KEY, name text, source char(1) NOT NULL DEFAULT 'D');"
+      "INSERT INTO tags VALUES (2, 'mobile', 'M');");
+  std::string captured = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" +
+                               target_db_.url() +
+                               "\" }\nowner: { column: source, value: D }\nincremental: { capture: logical }\n"
+                               "tables:\n  - { name: tags, key: [id] }\n");
+  auto tags = [&] { return target_.exec("SELECT string_agg(t::text, ',' ORDER BY id) FROM tags t").text(0, 0); };
+  for (int run = 0; run < 2; ++run) {
+    CliResult r = cli({"sync", "--config", captured, "--mode", "incremental"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(tags(), "(1,a,D),(2,mobile,M)") << "run " << run << ": the collision stays set aside";
+  }
+  target_.exec("DELETE FROM tags WHERE source = 'M'");
+  CliResult freed = cli({"sync", "--config", captured, "--mode", "incremental"});
+  ASSERT_EQ(freed.exit_code, 0) << freed.out << freed.err;
+  EXPECT_EQ(tags(), "(1,a,D),(2,b,D)") << freed.out << freed.err;
+}
+
 // A desktop transaction left open after writing holds WAL the server has not
 // flushed (a partly filled page): the stream cannot pass it. The batch flushes
 // it (an empty commit of its own) instead of waiting out its drain and reading

@@ -163,7 +163,18 @@ class Follower {
           attempt = 0;
           backoff_.reset();
           if (o_.once) {
-            if (caught_up(goal)) break;
+            if (caught_up(goal)) {
+              // No desktop change: `sync --mode incremental` (capture: logical)
+              // still applies what the target's side freed since the last run,
+              // as every incremental run does (a key set aside for a collision
+              // with a row the sync does not own, which the mobile app deleted,
+              // is inserted now), and records its run. A batch of no
+              // transaction: its key lists prove every other table unchanged.
+              // (An idle `follow --once` writes nothing: a follower applies
+              // such keys with its next batch.)
+              if (batches_ == 0 && o_.capture) committed_before_stop([&] { batch(); });
+              break;
+            }
             // Quiet: the stream shows no progress. A walsender decoding a huge
             // transaction sends nothing of it before its commit, but its
             // keepalives' position moves on.
@@ -447,6 +458,7 @@ class Follower {
           DesktopSnapshot snap = DesktopSnapshot::read(c);
           ChangedKeys keys(plan, logical::read_identities(c, ChangedKeys::relations(plan)), last_run_);
           bool drained = false;
+          if (!held_) held_ = next_until(snap.wal_insert, drained);  // (a batch of no transaction so far)
           while (held_ && snap.shows(held_->xid)) {
             last = held_->end_lsn;
             ++transactions;
@@ -473,7 +485,8 @@ class Follower {
           return lists;
         });
     so.record_in_commit = [&](pg::Pipeline& p, const std::string& run_id) {
-      if (last.valid()) record(p, last, run_id, false);
+      // (No transaction: the position stays, the run the stream follows is this one.)
+      if (Lsn at = last.valid() ? last : applied_; at.valid()) record(p, at, run_id, false);
     };
     report::RunSummary s = sync_with_kept_session(so);
     if (last.valid()) {
