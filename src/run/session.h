@@ -109,6 +109,7 @@ class Session {
   bool unchanged(size_t index) const { return tables_.at(index).unchanged; }
   // Keys the previous run set aside that stay set aside without being read again.
   int64_t carried_rejects(size_t index) const { return tables_.at(index).carried_rejects; }
+  bool set_aside_kept(size_t index) const { return tables_.at(index).set_aside_kept; }
   // The watermark a successful run records for the table (its snapshot).
   std::string watermark_json(size_t index) const;
   double stage_seconds(size_t index) const { return tables_.at(index).stage_seconds; }
