@@ -717,7 +717,8 @@ TEST_F(Incremental, SetAsideRowsAreWrittenOnceAndLeaveTheSetWhenTheyPass) {
   auto passed = incremental(cfg);
   EXPECT_EQ(table(passed, "child").counts.inserted, 1);
   EXPECT_EQ(table(passed, "child").counts.rejected, 1);
-  EXPECT_EQ(set(), (std::vector<std::string>{before[1]})) << "the orphan whose parent arrived left the set; the other stays";
+  EXPECT_EQ(set(), (std::vector<std::string>{before[1]}))
+      << "the orphan whose parent arrived left the set; the other stays";
   EXPECT_EQ(column("SELECT v FROM child ORDER BY id"), (std::vector<std::string>{"a2", "orphan", "b"}));
   auto full = sync(cfg);
   EXPECT_EQ(writes(table(full, "child")), 0) << "a full run agrees";

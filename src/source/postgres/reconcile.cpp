@@ -615,7 +615,8 @@ void Reconciliation::defer_finish() {
       // NULL part leaves the set only when its row is read again (or listed).
       std::string listed_text;  // (a table may be read for its parents' changes alone: nothing listed)
       if (!in_.listed.empty()) {
-        listed_text = " OR x.row_key IN (SELECT " + t.key_json("l") + " FROM (" + listed_select() + ") AS l(" + keys + "))";
+        listed_text =
+            " OR x.row_key IN (SELECT " + t.key_json("l") + " FROM (" + listed_select() + ") AS l(" + keys + "))";
       }
       target_.defer("WITH released AS (INSERT INTO " + stage::released_table(in_.run_id) +
                         " (table_name, row_key) SELECT $1, x.row_key FROM stagesync.set_aside x WHERE x.table_name = "

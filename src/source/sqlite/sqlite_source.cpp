@@ -258,7 +258,8 @@ void SqliteSource::stage(StageRun& run) {
                            pg::join(deleted_same, " AND ") +
                            ") ELSE true END RETURNING 1) SELECT (SELECT count(*) FROM x) - (SELECT count(*) FROM "
                            "released)",
-                       std::vector<pg::Param>{t.target_name}, [carried](pg::Result& res) { *carried = res.int64(0, 0); });
+                       std::vector<pg::Param>{t.target_name},
+                       [carried](pg::Result& res) { *carried = res.int64(0, 0); });
     }
     r.stage_seconds = since(start);
   }
