@@ -625,12 +625,14 @@ class Bench {
     static const std::regex select_list(R"re((?:(?:[a-z]+\.)?"[^"]*"(?:::"[^"]*")?, ){2,}(?:[a-z]+\.)?"[^"]*"(?:::"[^"]*")?)re");
     static const std::regex staging(R"re("stagesync"\."s_[0-9A-Za-z]+_[0-9a-f]+_([0-9]+)")re");
     static const std::regex rejects(R"re("stagesync"\."r_[0-9A-Za-z]+_[0-9a-f]+")re");
+    static const std::regex released(R"re("stagesync"\."r_[0-9A-Za-z]+_[0-9a-f]+_x")re");
     sql = std::regex_replace(sql, prefixes, "");
     sql = std::regex_replace(sql, spaces, " ");
     if (!sql.empty() && sql[0] == ' ') sql.erase(0, 1);
     sql = std::regex_replace(sql, columns, "(...)");
     sql = std::regex_replace(sql, select_list, "...");
     sql = std::regex_replace(sql, rejects, "rejects");
+    sql = std::regex_replace(sql, released, "released");
     std::string named;
     std::smatch s;
     while (std::regex_search(sql, s, staging)) {

@@ -382,6 +382,11 @@ TEST_F(Follow, ChildrenOfChangedParentsUnderSkipArriveAndLeaveAsAFullSyncWould) 
     CliResult full = cli({"sync", "--config", reference});
     ASSERT_EQ(full.exit_code, 0) << full.out << full.err;
     EXPECT_EQ(both(target_), both(reference_)) << what << "\n" << r.out << r.err;
+    // The rows set aside now (decision 0016): those a full sync sets aside.
+    const char* set_aside =
+        "SELECT count(*) || ' ' || coalesce(string_agg(row_key || ' ' || column_name, ',' ORDER BY row_key), '') "
+        "FROM stagesync.set_aside WHERE table_name = 'pets'";
+    EXPECT_EQ(target_.exec(set_aside).text(0, 0), reference_.exec(set_aside).text(0, 0)) << what;
   };
   batch("", "the first run");
   EXPECT_EQ(target_count("SELECT count(*) FROM pets"), 250);  // 50 set aside

@@ -709,28 +709,73 @@ TEST_F(Incremental, SetAsideRowsStayRecordedUntilDeletedAtTheSource) {
   std::string cfg = parent_child_schema("(1, 'one')", "(1, 1, 'a'), (2, 7, 'orphan'), (3, 8, 'orphan too'), (4, 1, 'b')",
                                         false);
   sync(cfg);
+  auto current = [&] {
+    return column("SELECT row_key || ' ' || column_name || ': ' || reason || ' ' || run_id FROM stagesync.set_aside "
+                  "WHERE table_name = 'child' ORDER BY row_key");
+  };
+  std::vector<std::string> first = current();
+  ASSERT_EQ(first.size(), 2u);
   // Another change in the child table: the orphans are not read again but stay set aside.
   src().exec("UPDATE child SET v = 'a2' WHERE id = 1");
   auto second = incremental(cfg);
   EXPECT_EQ(table(second, "child").counts.read, 1);
-  EXPECT_EQ(table(second, "child").counts.rejected, 2);
+  EXPECT_EQ(table(second, "child").counts.rejected, 2) << "still set aside, as a full run counts them";
+  EXPECT_EQ(current(), first) << "kept as first recorded, by the run that set them aside";
   // Run ids sort by second only: runs are ordered by their start.
   std::string run2 = tgt().exec("SELECT run_id FROM stagesync.runs ORDER BY started_at DESC LIMIT 1").text(0, 0);
-  EXPECT_EQ(column("SELECT row_key || ' ' || column_name || ': ' || reason FROM stagesync.rejects WHERE run_id = '" +
-                   run2 + "' AND table_name = 'child' ORDER BY row_key"),
-            column("SELECT row_key || ' ' || column_name || ': ' || reason FROM stagesync.rejects WHERE run_id = ("
-                   "SELECT run_id FROM stagesync.runs ORDER BY started_at LIMIT 1) AND table_name = 'child' ORDER BY row_key"))
-      << "carried as first recorded";
+  EXPECT_EQ(count("SELECT count(*) FROM stagesync.rejects WHERE run_id = '" + run2 + "'"), 0)
+      << "a run records only the rows it judged";
   // One orphan is deleted at the desktop (plus one more row, so the table changed).
   src().exec("DELETE FROM child WHERE id IN (3, 4)");
   auto third = incremental(cfg);
   EXPECT_EQ(table(third, "child").counts.deleted, 1);
   EXPECT_EQ(table(third, "child").counts.rejected, 1);
-  EXPECT_EQ(column("SELECT row_key FROM stagesync.rejects WHERE run_id = (SELECT run_id FROM stagesync.runs ORDER BY "
-                   "started_at DESC LIMIT 1) "
-                   "AND table_name = 'child'"),
+  EXPECT_EQ(column("SELECT row_key FROM stagesync.set_aside WHERE table_name = 'child'"),
             (std::vector<std::string>{"{\"id\" : 2}"}));
   EXPECT_EQ(column("SELECT v FROM child ORDER BY id"), (std::vector<std::string>{"a2"}));
+}
+
+// Decision 0016: a set-aside row is written once and stays where it is while
+// it stays set aside; runs that do not change it write nothing for it (its
+// row version stays), a failed run leaves the set as it was, and a row that
+// passes (its parent arrived) leaves the set and is synced.
+TEST_F(Incremental, SetAsideRowsAreWrittenOnceAndLeaveTheSetWhenTheyPass) {
+  std::string cfg = parent_child_schema("(1, 'one')", "(1, 1, 'a'), (2, 7, 'orphan'), (3, 8, 'orphan too'), (4, 1, 'b')",
+                                        false);
+  tgt().exec("ALTER TABLE child ADD CONSTRAINT v_short CHECK (length(v) < 20)");
+  sync(cfg);
+  auto set = [&] {
+    return column("SELECT row_key || ' ' || xmin::text || ' ' || ctid::text FROM stagesync.set_aside "
+                  "WHERE table_name = 'child' ORDER BY row_key");
+  };
+  std::vector<std::string> before = set();
+  ASSERT_EQ(before.size(), 2u);
+  int64_t recorded = count("SELECT count(*) FROM stagesync.rejects");
+  for (int i = 0; i < 3; ++i) {
+    src().exec("UPDATE child SET v = 'a" + std::to_string(i) + "' WHERE id = 1");
+    auto s = incremental(cfg);
+    EXPECT_EQ(table(s, "child").mode_used, "cursor") << "run " << i;
+    EXPECT_EQ(table(s, "child").counts.rejected, 2) << "run " << i;
+    EXPECT_EQ(set(), before) << "run " << i << ": not rewritten";
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM stagesync.rejects"), recorded)
+      << "nothing newly set aside: nothing recorded for the rows that stay set aside";
+  // Parent 7 arrives, in a run the target refuses (another row breaks a
+  // CHECK): the run fails and the set is as it was.
+  src().exec("INSERT INTO parent VALUES (7, 'seven'); UPDATE child SET v = repeat('x', 30) WHERE id = 4");
+  CliResult failed = cli({"sync", "--config", cfg, "--mode", "incremental"});
+  EXPECT_NE(failed.exit_code, 0) << failed.out;
+  EXPECT_EQ(set(), before) << "a failed run changes nothing";
+  src().exec("UPDATE child SET v = 'b' WHERE id = 4");
+  auto passed = incremental(cfg);
+  EXPECT_EQ(table(passed, "child").counts.inserted, 1);
+  EXPECT_EQ(table(passed, "child").counts.rejected, 1);
+  EXPECT_EQ(set(), (std::vector<std::string>{before[1]}))
+      << "the orphan whose parent arrived left the set; the other stays";
+  EXPECT_EQ(column("SELECT v FROM child ORDER BY id"), (std::vector<std::string>{"a2", "orphan", "b"}));
+  auto full = sync(cfg);
+  EXPECT_EQ(writes(table(full, "child")), 0) << "a full run agrees";
+  EXPECT_EQ(table(full, "child").counts.rejected, 1);
 }
 
 }  // namespace

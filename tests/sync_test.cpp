@@ -182,10 +182,16 @@ TEST_F(Sync, OlderMetadataIsUpgradedInPlaceAndNewerIsRefused) {
   tgt().exec("ALTER TABLE stagesync.rejects ADD CONSTRAINT rejects_run_id_fkey FOREIGN KEY (run_id) "
              "REFERENCES stagesync.runs ON DELETE CASCADE;"
              "CREATE INDEX rejects_run ON stagesync.rejects (run_id);"
+             "DROP TABLE stagesync.set_aside;"
              "UPDATE stagesync.meta SET schema_version = 3;");
   int64_t runs = count("SELECT count(*) FROM stagesync.runs");
   int64_t rejects = count("SELECT count(*) FROM stagesync.rejects");
   ASSERT_GT(rejects, 0);
+  // Version 7: the rows currently set aside are those of each table's last run.
+  state::ensure_metadata(tgt());
+  EXPECT_EQ(count("SELECT count(*) FROM stagesync.set_aside a JOIN stagesync.table_state st USING (table_name) "
+                  "WHERE a.run_id = st.last_run_id"),
+            rejects);
   sync(cfg);
   EXPECT_EQ(count("SELECT schema_version FROM stagesync.meta"), state::kMetadataVersion);
   EXPECT_EQ(count("SELECT count(*) FROM pg_catalog.pg_constraint WHERE conname = 'rejects_run_id_fkey'"), 0);

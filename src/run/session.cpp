@@ -293,13 +293,11 @@ std::string Session::collision_freed_sql(size_t index) const {
   apply::TableSql sql(t, "");
   std::vector<std::string> same;
   for (const auto& k : t.key) same.push_back("t." + pg::ident(k) + " = " + sql.key_from_json("x.row_key", k));
-  // Keys the table's current rejects run set aside because a row the sync
-  // does not own held them (column_name IS NULL), whose holder is gone: their
-  // rows may be inserted now. $1: the table's target name. The rejects run is
-  // the one the table's watermark names, else its last run.
-  return "SELECT EXISTS (SELECT 1 FROM stagesync.rejects x WHERE x.run_id = (SELECT coalesce(nullif(st.watermark ->> "
-         "'rejects_run', ''), st.last_run_id) FROM stagesync.table_state st WHERE st.table_name = $1) AND "
-         "x.table_name = $1 AND x.column_name IS NULL AND x.row_key LIKE '{%' AND NOT EXISTS (SELECT 1 FROM " +
+  // Keys currently set aside (stagesync.set_aside, decision 0016) because a
+  // row the sync does not own held them (column_name IS NULL), whose holder
+  // is gone: their rows may be inserted now. $1: the table's target name.
+  return "SELECT EXISTS (SELECT 1 FROM stagesync.set_aside x WHERE x.table_name = $1 AND x.column_name IS NULL AND "
+         "x.row_key LIKE '{%' AND NOT EXISTS (SELECT 1 FROM " +
          t.target.qualified_name() + " t WHERE " + pg::join(same, " AND ") + "))";
 }
 
@@ -316,6 +314,7 @@ std::vector<const plan::TablePlan*> Session::plans() const {
 void Session::drop_staging_after(pg::Pipeline& batch) {
   for (const auto& name : created_) batch.add_best_effort("DROP TABLE IF EXISTS " + name);
   batch.add_best_effort("DROP TABLE IF EXISTS " + rejects_);
+  batch.add_best_effort("DROP TABLE IF EXISTS " + stage::released_table(run_id_));
 }
 
 void Session::staging_dropped() {
@@ -329,6 +328,7 @@ void Session::drop_staging() noexcept {
   auto drop = [&] {
     std::vector<std::string> names = created_;
     names.push_back(rejects_);
+    names.push_back(stage::released_table(run_id_));
     stage::drop_work_tables(*target_, names);
   };
   try {

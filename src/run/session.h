@@ -109,6 +109,7 @@ class Session {
   bool unchanged(size_t index) const { return tables_.at(index).unchanged; }
   // Keys the previous run set aside that stay set aside without being read again.
   int64_t carried_rejects(size_t index) const { return tables_.at(index).carried_rejects; }
+  bool set_aside_kept(size_t index) const { return tables_.at(index).set_aside_kept; }
   // Sets the `ties` of the table's watermark (delta::Watermark::ties): judged
   // on the target where the source read did not (apply::TableCounts::newest_ties).
   void record_ties(size_t index, int64_t ties) { tables_.at(index).watermark.ties = ties; }

@@ -16,6 +16,8 @@
 #include "run/backoff.h"
 #include "run/commit_run.h"
 #include "run/run_errors.h"
+#include "stage/staging_table.h"
+#include "state/set_aside.h"
 
 namespace stagesync::run {
 namespace {
@@ -184,13 +186,7 @@ class Applier {
                                std::to_string(c.deleted), std::to_string(c.rejected), std::to_string(c.orphans_kept),
                                std::to_string(c.duplicates_dropped), std::to_string(c.collisions),
                                std::to_string(c.seconds), std::to_string(r.source_rows)});
-    if (with_rejects) {
-      p.add(
-          "INSERT INTO stagesync.rejects (run_id, table_name, row_key, column_name, reason) "
-          "SELECT $1, table_name, row_key, column_name, reason FROM " +
-              s_.rejects_table() + " WHERE table_name = $2",
-          std::vector<pg::Param>{s_.run_id(), r.target});
-    }
+    if (with_rejects) record_rejects(p, r.target);
     p.add(
         "INSERT INTO stagesync.table_state (table_name, source_table, last_run_id, last_success_at, watermark) "
         "VALUES ($1, $2, $3, clock_timestamp(), $4::jsonb) ON CONFLICT (table_name) DO UPDATE SET "
@@ -231,13 +227,16 @@ class Applier {
     return "table " + r.target + ": " + *trip;
   }
 
-  // Every table's rejects at once (one pass over the run's reject table).
-  void record_rejects(pg::Pipeline& p) {
-    p.add(
-        "INSERT INTO stagesync.rejects (run_id, table_name, row_key, column_name, reason) "
-        "SELECT $1, table_name, row_key, column_name, reason FROM " +
-            s_.rejects_table(),
-        std::vector<pg::Param>{s_.run_id()});
+  // The run's rejects (every table's at once, one pass over the run's reject
+  // table; or `table`'s only), and the current set-aside rows brought up to
+  // date by difference: an unchanged table's stay as they are, a table read
+  // whole replaces its own (decision 0016).
+  void record_rejects(pg::Pipeline& p, const std::string& table = "") {
+    std::vector<std::string> replaced;
+    for (size_t i : s_.plan().selected()) {
+      if (!s_.unchanged(i) && !s_.set_aside_kept(i)) replaced.push_back(s_.plan().tables[i].target_name);
+    }
+    state::record_set_aside(p, s_.run_id(), s_.rejects_table(), stage::released_table(s_.run_id()), replaced, table);
   }
 
   report::TableResult& result(size_t i) { return results_.at(index_.at(i)); }

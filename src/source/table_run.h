@@ -25,6 +25,10 @@ struct TableRun {
   int64_t source_rows = 0;       // in-scope source rows in the run's snapshot
   int64_t target_owned = -1;     // owned in-scope target rows counted while reconciling (-1: not counted)
   int64_t carried_rejects = 0;   // set-aside keys that stay set aside without being read again
+  // The rows set aside earlier and not read again stay set aside (an
+  // incremental read that keeps them: stagesync.set_aside is updated by
+  // difference, decision 0016); false: this run's rejects are the whole set.
+  bool set_aside_kept = false;
   int64_t deletions = 0;         // keys an incremental table lists for deletion
   bool unchanged = false;        // proved unchanged at the source: nothing to prepare or apply
   bool collision_freed = false;  // incremental: a key set aside for a collision is free now (run::Session)

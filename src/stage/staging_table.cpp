@@ -68,9 +68,12 @@ std::string StagingTable::analyze_sql() const {
 
 std::string rejects_table(const std::string& run_id) { return pg::qualified("stagesync", "r_" + run_id); }
 
+std::string released_table(const std::string& run_id) { return pg::qualified("stagesync", "r_" + run_id + "_x"); }
+
 void create_rejects_table(pg::Connection& target, const std::string& run_id) {
   create_work_table(target, rejects_table(run_id),
                     "table_name text NOT NULL, row_key text, column_name text, reason text NOT NULL");
+  create_work_table(target, released_table(run_id), "table_name text NOT NULL, row_key text");
 }
 
 std::string leftovers_sql() {

@@ -70,8 +70,12 @@ std::string create_work_table(pg::Connection& target, const std::string& qualifi
 // tables, all dropped by leftovers_sql() after a crash.
 std::string work_table_name(const std::string& run_id, size_t index, const std::string& suffix = "");
 
-// The table of rows a run set aside (rejects), stagesync."r_<run>".
+// The table of rows a run set aside (rejects), stagesync."r_<run>", and the
+// table of earlier set-aside rows the run released (read again or gone at the
+// source: stagesync.set_aside loses them when the run commits, decision 0016),
+// stagesync."r_<run>_x" (table_name, row_key). Both created by create_rejects_table().
 std::string rejects_table(const std::string& run_id);
+std::string released_table(const std::string& run_id);
 void create_rejects_table(pg::Connection& target, const std::string& run_id);
 
 // The statement listing every staging and reject table in the stagesync

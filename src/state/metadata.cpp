@@ -127,6 +127,29 @@ const char* kUpgradeToV6 = R"SQL(
 CREATE INDEX IF NOT EXISTS rejects_collisions ON stagesync.rejects (run_id, table_name) WHERE column_name IS NULL;
 )SQL";
 
+// Version 7 (decision 0016): the rows currently set aside, per target table,
+// each written once, by the run that set it aside, and kept while it stays
+// set aside (a run adds what it set aside and removes what it released);
+// stagesync.rejects keeps, per run, the rows that run judged and set aside.
+// Filled from each table's current rejects run (the last run that carried
+// them); a table with rows in it already is left as it is (idempotent).
+const char* kUpgradeToV7 = R"SQL(
+CREATE TABLE IF NOT EXISTS stagesync.set_aside (
+  table_name text NOT NULL,
+  row_key text,
+  column_name text,
+  reason text NOT NULL,
+  run_id text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS set_aside_key ON stagesync.set_aside (table_name, row_key);
+CREATE INDEX IF NOT EXISTS set_aside_collisions ON stagesync.set_aside (table_name) WHERE column_name IS NULL;
+INSERT INTO stagesync.set_aside (table_name, row_key, column_name, reason, run_id)
+SELECT x.table_name, x.row_key, x.column_name, x.reason, x.run_id
+FROM stagesync.table_state st JOIN stagesync.rejects x ON x.table_name = st.table_name
+  AND x.run_id = coalesce(nullif(st.watermark ->> 'rejects_run', ''), st.last_run_id)
+WHERE NOT EXISTS (SELECT 1 FROM stagesync.set_aside a WHERE a.table_name = st.table_name);
+)SQL";
+
 int current_version(pg::Connection& target) {
   pg::Result r = target.exec(
       "SELECT pg_catalog.to_regclass('stagesync.meta') IS NOT NULL, "
@@ -181,6 +204,7 @@ void ensure_metadata(pg::Connection& target) {
   if (version < 4) steps += kUpgradeToV4;
   if (version < 5) steps += kUpgradeToV5;
   if (version < 6) steps += kUpgradeToV6;
+  if (version < 7) steps += kUpgradeToV7;
   steps += "UPDATE stagesync.meta SET schema_version = " + std::to_string(kMetadataVersion) + ";\nCOMMIT";
   try {
     target.exec(steps);

@@ -419,8 +419,8 @@ ReconcileInput PostgresSource::reconcile_input(StageRun& run, size_t i) {
   }
   if (m.method == delta::Method::Logical) in.listed = listed_arrays(lists_.at(i));
   in.estimated_rows = std::max<int64_t>(r.estimate, 0);
-  in.run_rejects = run.rejects;
   in.rejects_carried = &r.carried_rejects;  // a stable element: the tables are sized before staging
+  r.set_aside_kept = !in.previous_run_id.empty();  // (Reconciliation::defer_finish())
   for (const auto& ref : t.references) {
     const TableRun& parent = run.tables.at(ref.parent);
     if (!parent.sql) continue;

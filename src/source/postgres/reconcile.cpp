@@ -234,6 +234,20 @@ std::vector<std::string> fetch_matched(const TableHash& hash) {
 
 constexpr int kSetAside = 1 << 30;  // the set-aside keys' buckets, told apart in the same answer
 
+// Whether a key's text in a set-aside row (TableSql::key_json() of the staged
+// row) is the same for the same key in every session: then a staged or listed
+// key finds its set-aside rows by that text (an index probe), with no JSON
+// parsed. Not so for types whose text follows settings (timestamptz: TimeZone;
+// floating point: extra_float_digits) or that are not built in.
+bool keys_print_alike(const TableHash& hash) {
+  static const char* alike[] = {"int2", "int4", "int8", "text", "varchar", "bpchar", "uuid", "numeric", "date",
+                                "timestamp", "bool"};
+  return std::all_of(hash.keys().begin(), hash.keys().end(), [](const plan::StagedColumn* c) {
+    return std::any_of(std::begin(alike), std::end(alike),
+                       [c](const char* t) { return c->stage_type == pg::qualified("pg_catalog", t); });
+  });
+}
+
 }  // namespace
 
 Reconciliation::Reconciliation(pg::Connection& source, pg::Connection& target, ReconcileInput in,
@@ -268,12 +282,14 @@ void Reconciliation::defer_target_digests() {
   };
   want_ = work_table("_w", t.key_ddl());
 
-  // Keys the previous run set aside (cursor method), as recorded (key text,
-  // column: NULL for a key collision, the reference's columns for an orphan,
-  // reason), with the key's values: each JSON key parsed once.
+  // Keys currently set aside (cursor and logical methods; stagesync.set_aside,
+  // decision 0016), as recorded (key text, column: NULL for a key collision,
+  // the reference's columns for an orphan, reason), with the key's values:
+  // each JSON key parsed once. A key with a NULL part can never be matched:
+  // it is released (stays set aside only when this run reads its row again).
   // keep newest: a `by` column, always NULL (the source's value is not
-  // known): a set-aside key's bucket differs, its pair comes over, and it is
-  // carried as before (not fetched).
+  // known): a set-aside key's bucket differs, its pair comes over, and it
+  // stays set aside as before (not fetched).
   std::string by_ddl, by_column;
   if (newest(in_)) {
     const plan::StagedColumn& by = *p.column(p.duplicates.by);
@@ -281,20 +297,29 @@ void Reconciliation::defer_target_digests() {
     by_column = ", " + pg::ident(by.name);
   }
   known_ = work_table("_r", t.key_ddl() + ", column_name text, row_key text, reason text" + by_ddl);
+  // Logical method, keys that print alike: only the keys that may be retried
+  // are parsed (collisions; orphans when retry_orphans, rare: a parent read
+  // whole); the staged and listed keys find their set-aside rows by text
+  // (defer_finish()). The cursor method's digests count every set-aside key.
+  by_text_ = logical && keys_print_alike(hash);
+  std::string which = by_text_ && !in_.retry_orphans ? " AND x.column_name IS NULL" : "";
   if (cursor && !in_.previous_run_id.empty()) {
     std::vector<std::string> present, record;
     for (const auto* c : hash.keys()) {
       present.push_back("j." + pg::ident(c->name) + " IS NOT NULL");
       record.push_back(pg::ident(c->name) + " " + c->stage_type);
     }
-    target_.defer("INSERT INTO " + known_ + " SELECT " + pg::column_list(hash.key_names(), "j") +
-                      ", x.column_name, x.row_key, x.reason FROM stagesync.rejects x, LATERAL "
+    target_.defer("WITH x AS (SELECT " + pg::column_list(hash.key_names(), "j") + ", (" +
+                      pg::join(present, " AND ") +
+                      ") AS present, x.column_name, x.row_key, x.reason FROM stagesync.set_aside x, LATERAL "
                       "pg_catalog.json_to_record(x.row_key::json) AS j(" +
                       pg::join(record, ", ") +
-                      ") WHERE x.run_id = $1 "
-                      "AND x.table_name = $2 AND x.row_key LIKE '{%' AND " +
-                      pg::join(present, " AND "),
-                  std::vector<pg::Param>{in_.previous_run_id, p.target_name});
+                      ") WHERE x.table_name = $1 AND x.row_key LIKE '{%'" + which + "), released AS (INSERT INTO " +
+                      stage::released_table(in_.run_id) +
+                      " (table_name, row_key) SELECT $1, row_key FROM x WHERE NOT present AND " +
+                      (by_text_ ? "false" : "true") + ") INSERT INTO " + known_ +
+                      " SELECT " + keys + ", column_name, row_key, reason FROM x WHERE present",
+                  std::vector<pg::Param>{p.target_name});
     // Its statistics serve the hashed anti-joins below (row count, distinct
     // keys): a small sample does (tens of thousands of orphans took 0.1-0.2 s
     // to analyse at the default target).
@@ -572,11 +597,13 @@ void Reconciliation::defer_finish() {
   if ((in_.method == delta::Method::Cursor || in_.method == delta::Method::Logical) && !in_.previous_run_id.empty()) {
     TableHash hash = table_hash(in_);
     std::string keys = pg::column_list(hash.key_names());
-    // The set-aside keys not read again stay set aside, recorded for this run,
-    // unless the source no longer has them (their bucket differed and the
-    // source sent no such key). Copied as recorded, not read again from
-    // stagesync.rejects. The pairs are joined: a NOT EXISTS inside an
-    // expression would scan them once per row.
+    // The set-aside keys not read again stay set aside where they are
+    // (stagesync.set_aside: nothing is written for them); the others are
+    // released: read again in this run (judged again: set aside anew or
+    // synced), or gone (their bucket differed and the source sent no such
+    // key). Only the released keys are written, to the run's released table;
+    // the run's record takes them out of the set. The pairs are joined: a
+    // NOT EXISTS inside an expression would scan them once per row.
     std::string pairs_join, gone = "false";
     if (!pairs_.empty()) {
       pairs_join = " LEFT JOIN (SELECT DISTINCT " + keys + " FROM " + pairs_ + ") k ON " + t.same_key("k", "r");
@@ -584,17 +611,39 @@ void Reconciliation::defer_finish() {
     } else if (!in_.listed.empty()) {
       gone = listed("r");  // a listed key not staged is not in the source's scope any more
     }
-    // Anti-joins of up to every row: hashed, never a nested loop (the planner
+    int64_t* carried = in_.rejects_carried;
+    if (by_text_) {
+      // The set-aside rows of the keys staged (read again: judged again) or
+      // listed and not staged (gone), found by their key's text: a key with a
+      // NULL part leaves the set only when its row is read again (or listed).
+      std::string listed_text;  // (a table may be read for its parents' changes alone: nothing listed)
+      if (!in_.listed.empty()) {
+        listed_text =
+            " OR x.row_key IN (SELECT " + t.key_json("l") + " FROM (" + listed_select() + ") AS l(" + keys + "))";
+      }
+      target_.defer("WITH released AS (INSERT INTO " + stage::released_table(in_.run_id) +
+                        " (table_name, row_key) SELECT $1, x.row_key FROM stagesync.set_aside x WHERE x.table_name = "
+                        "$1 AND (x.row_key IN (SELECT " +
+                        t.key_json("s") + " FROM " + t.staging() + " s)" +
+                        listed_text +
+                        ") RETURNING 1) SELECT (SELECT count(*) FROM stagesync.set_aside x WHERE x.table_name = $1 "
+                        "AND x.row_key LIKE '{%') - (SELECT count(*) FROM released)",
+                    std::vector<pg::Param>{p.target_name}, [carried](pg::Result& r) {
+                      if (carried) *carried = r.int64(0, 0);
+                    });
+      target_.defer("ANALYZE " + out_.deletions);
+      return;
+    }
+    // Joins of up to every row: hashed, never a nested loop (the planner
     // misjudges freshly filled work tables; a nested loop here took minutes).
     set_local(target_, "enable_nestloop", "off");
-    int64_t* carried = in_.rejects_carried;
-    target_.defer("INSERT INTO " + in_.run_rejects +
-                      " (table_name, row_key, column_name, reason) SELECT $1, r.row_key, r.column_name, r.reason "
-                      "FROM " +
-                      known_ + " r" + pairs_join + " WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " +
-                      t.same_key("s", "r") + ") AND NOT (" + gone + ")",
+    target_.defer("WITH released AS (INSERT INTO " + stage::released_table(in_.run_id) +
+                      " (table_name, row_key) SELECT $1, r.row_key FROM " + known_ + " r" + pairs_join +
+                      " WHERE EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "r") + ") OR (" +
+                      gone + ") RETURNING 1) SELECT (SELECT count(*) FROM " + known_ +
+                      ") - (SELECT count(*) FROM released)",
                   std::vector<pg::Param>{p.target_name}, [carried](pg::Result& r) {
-                    if (carried) *carried = r.affected();
+                    if (carried) *carried = r.int64(0, 0);
                   });
     unset_local(target_, "enable_nestloop");
   }

@@ -10,9 +10,9 @@
 // source, and the target works out
 //   - deletions: owned target keys the source no longer has (into `deletions`),
 //   - rows to fetch: source keys the target lacks or holds with another
-//     fingerprint, plus keys rejected by the table's previous run (they may
-//     pass now, e.g. when their parent arrived); those rows are appended to the
-//     staging table from the source, in the same snapshot.
+//     fingerprint, plus keys currently set aside that may pass now (e.g. when
+//     their parent arrived); those rows are appended to the staging table from
+//     the source, in the same snapshot.
 // One table's reconciliation is a Reconciliation, one step per phase; a
 // ReconcileBatch (delta/reconcile_batch.h) runs each phase for every changed
 // table at once, so its round trips do not grow with the number of tables.
@@ -78,7 +78,7 @@ struct Reconciled {
   int64_t deletion_count = 0;  // keys listed in it
   int64_t target_owned = -1;   // owned in-scope target rows before the run
   int64_t ties = -1;           // cursor, keep newest: delta::Watermark::ties of this snapshot (newest_keys())
-  // Keys the previous run set aside, still set aside (not fetched): counted by
+  // Keys set aside earlier, still set aside (not fetched): counted by
   // a statement deferred onto the target connection, written once it ran
   // (ReconcileInput::rejects_carried says where).
 };
@@ -96,20 +96,21 @@ struct ReconcileInput {
   // The SELECTs (on the source, staged columns) whose rows are in staging
   // already (the change window's read), for the children of this table's rows.
   std::vector<std::string> staged;
-  std::string previous_run_id;  // the table's last successful run (cursor, logical: its rejects, see below), or empty
+  std::string previous_run_id;  // the table's last successful run (cursor, logical: see below), or empty
   // Logical method: the listed keys (text[] values per key column, see
   // keys_in()). No digests: the listed keys the staged rows do not hold are
   // the deletions (when the target owns them); the rows of the other keys
-  // did not change. Set-aside keys are carried as for the cursor method.
+  // did not change. Set-aside keys are kept as for the cursor method.
   std::vector<std::string> listed;
-  // Cursor (and logical) method: rows the previous run set aside never reach the target, so
-  // they are counted as present on the target side of the digests (else they
-  // would differ on every run) and carried into this run's `run_rejects`,
-  // unless they may pass now: set aside for a reference while `retry_orphans`
+  // Cursor (and logical) method, with an earlier run: rows currently set aside
+  // (stagesync.set_aside) never reach the target, so they are counted as
+  // present on the target side of the digests (else they would differ on
+  // every run) and stay set aside where they are (decision 0016), unless they
+  // are read again or gone (then listed in the run's released table,
+  // stage::released_table()), or may pass now: set aside for a reference while `retry_orphans`
   // (a table they reference staged rows in this run), or for a key collision
   // whose foreign target row is gone. Those are fetched and judged again.
   bool retry_orphans = false;
-  std::string run_rejects;  // this run's reject table
   int64_t estimated_rows = 0;
   // More keys to fetch: SELECTs on the target yielding key tuples in staging
   // types (children of parent rows this run deletes, to be judged again; rows
@@ -128,7 +129,7 @@ struct ReconcileInput {
     std::vector<std::string> columns;
   };
   std::vector<ParentRows> children_of;
-  // Where the count of carried set-aside keys is written when the target's
+  // Where the count of set-aside keys kept without being read is written when the target's
   // next message has run (it must outlive that; nullptr: not counted).
   int64_t* rejects_carried = nullptr;
 };
@@ -173,7 +174,8 @@ class Reconciliation {
   // SELECTs (on the source, staged columns) covering every row staged in this
   // run (a few more when the source holds a key twice).
   const std::vector<std::string>& staged() const { return in_.staged; }
-  // Deferred, once the fetch ran: the set-aside keys carried into this run, the deletions' ANALYZE.
+  // Deferred, once the fetch ran: the set-aside keys released (read again or
+  // gone) and the count of those kept, the deletions' ANALYZE.
   void defer_finish();
 
  private:
@@ -187,6 +189,7 @@ class Reconciliation {
   BucketDigests ours_, theirs_;
   int64_t newest_rows_ = 0;          // keep newest: the source rows of the keys the digests counted
   std::vector<std::string> wanted_;  // the chunks' key SELECTs (defer_wanted())
+  bool by_text_ = false;             // logical: set-aside rows found by their key's text (defer_target_digests())
 
   // Logical method, on the target: the listed keys (typed, one row each), and
   // the condition that alias's key is one of them.

@@ -42,7 +42,7 @@ class ReconcileBatch {
   const Reconciliation& add(ReconcileInput in);
   bool empty() const { return tables_.empty(); }
 
-  // Runs every phase. The target's last statements (carried rejects,
+  // Runs every phase. The target's last statements (released set-aside keys,
   // ANALYZEs, COMMIT) are deferred: they travel with its next message.
   void run();
 

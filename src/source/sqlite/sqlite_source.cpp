@@ -13,6 +13,7 @@
 #include "sqlite/catalog.h"
 #include "sqlite/snapshot.h"
 #include "stage/copy_chain.h"
+#include "stage/staging_table.h"
 
 namespace stagesync::source::sqlite_source {
 namespace {
@@ -236,24 +237,29 @@ void SqliteSource::stage(StageRun& run) {
         "COPY " + r.sql->deletions() + " (" + pg::column_list(t.key) + ") FROM STDIN (FORMAT text)",
         {"ANALYZE " + r.sql->deletions()},
         nullptr});
-    // The keys the previous run set aside that are not read again stay set
-    // aside (copied as recorded), unless they were deleted.
+    // The keys set aside earlier that are not read again stay set aside where
+    // they are (stagesync.set_aside, decision 0016); those read again or
+    // deleted are released (the run's record takes them out of the set).
     if (!r.previous_rejects.empty()) {
       std::vector<std::string> staged_same, deleted_same;
       for (const auto& k : t.key) {
         staged_same.push_back("s." + pg::ident(k) + " = " + r.sql->key_from_json("x.row_key", k));
         deleted_same.push_back("d." + pg::ident(k) + " = " + r.sql->key_from_json("x.row_key", k));
       }
+      r.set_aside_kept = true;
       int64_t* carried = &r.carried_rejects;
-      run.target.defer("INSERT INTO " + run.rejects +
-                           " (table_name, row_key, column_name, reason) SELECT $1, x.row_key, x.column_name, "
-                           "x.reason FROM stagesync.rejects x WHERE x.run_id = $2 AND x.table_name = $1 AND "
-                           "x.row_key LIKE '{%' AND NOT EXISTS (SELECT 1 FROM " +
+      run.target.defer("WITH x AS (SELECT x.row_key, x.row_key LIKE '{%' AS keyed FROM stagesync.set_aside x WHERE "
+                       "x.table_name = $1), released AS (INSERT INTO " +
+                           stage::released_table(run.run_id) +
+                           " (table_name, row_key) SELECT $1, x.row_key FROM x WHERE CASE WHEN x.keyed THEN EXISTS "
+                           "(SELECT 1 FROM " +
                            r.staging->qualified() + " s WHERE " + pg::join(staged_same, " AND ") +
-                           ") AND NOT EXISTS (SELECT 1 FROM " + r.sql->deletions() + " d WHERE " +
-                           pg::join(deleted_same, " AND ") + ")",
-                       std::vector<pg::Param>{t.target_name, r.previous_rejects},
-                       [carried](pg::Result& res) { *carried = res.affected(); });
+                           ") OR EXISTS (SELECT 1 FROM " + r.sql->deletions() + " d WHERE " +
+                           pg::join(deleted_same, " AND ") +
+                           ") ELSE true END RETURNING 1) SELECT (SELECT count(*) FROM x) - (SELECT count(*) FROM "
+                           "released)",
+                       std::vector<pg::Param>{t.target_name},
+                       [carried](pg::Result& res) { *carried = res.int64(0, 0); });
     }
     r.stage_seconds = since(start);
   }
