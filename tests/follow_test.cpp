@@ -545,7 +545,9 @@ TEST_F(Follow, CaptureLogicalMakesIncrementalSyncsReadTheSlot) {
                                "\" }\nincremental: { capture: logical }\n" + tables);
   auto used = [&](const std::string& table) {
     return target_
-        .exec("SELECT mode_used FROM stagesync.table_runs WHERE table_name = $1 ORDER BY run_id DESC LIMIT 1",
+        // (Run ids resolve to the second: two runs of one second sort by chance.)
+        .exec("SELECT t.mode_used FROM stagesync.table_runs t JOIN stagesync.runs r USING (run_id) "
+              "WHERE t.table_name = $1 ORDER BY r.started_at DESC LIMIT 1",
               std::vector<pg::Param>{table})
         .text(0, 0);
   };
