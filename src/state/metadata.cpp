@@ -127,6 +127,29 @@ const char* kUpgradeToV6 = R"SQL(
 CREATE INDEX IF NOT EXISTS rejects_collisions ON stagesync.rejects (run_id, table_name) WHERE column_name IS NULL;
 )SQL";
 
+// Version 8: the stored image of each lookup (decision 0017). Per table and
+// lookup (its position in the table's `lookups:`), what the lookup gave as of
+// the table's last successful run: each match value (as text, cast back to
+// its staging type when read) and a hash of (match values, taken value),
+// computed by the source. `signature` names the lookup's configuration and
+// the source's text settings the hashes depend on; `run_id` the run it is
+// the image of (written in that run's transaction).
+const char* kUpgradeToV8 = R"SQL(
+CREATE TABLE IF NOT EXISTS stagesync.lookup_images (
+  table_name text NOT NULL,
+  lookup integer NOT NULL,
+  signature text NOT NULL,
+  run_id text NOT NULL,
+  PRIMARY KEY (table_name, lookup)
+);
+CREATE TABLE IF NOT EXISTS stagesync.lookup_image_rows (
+  table_name text NOT NULL,
+  lookup integer NOT NULL,
+  m text[] NOT NULL,
+  h bigint NOT NULL
+);
+)SQL";
+
 int current_version(pg::Connection& target) {
   pg::Result r = target.exec(
       "SELECT pg_catalog.to_regclass('stagesync.meta') IS NOT NULL, "
@@ -181,6 +204,7 @@ void ensure_metadata(pg::Connection& target) {
   if (version < 4) steps += kUpgradeToV4;
   if (version < 5) steps += kUpgradeToV5;
   if (version < 6) steps += kUpgradeToV6;
+  if (version < 8) steps += kUpgradeToV8;
   steps += "UPDATE stagesync.meta SET schema_version = " + std::to_string(kMetadataVersion) + ";\nCOMMIT";
   try {
     target.exec(steps);
