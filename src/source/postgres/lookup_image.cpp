@@ -29,11 +29,29 @@ std::string LookupImages::pairs(const Lookup& l) const {
     names.push_back("y." + name);
     texts.push_back("y." + name + "::text");
   }
-  // The hash covers the match values and the taken value as the source
-  // prints them in the staging types: a changed taken value changes it.
-  return "SELECT y.*, ARRAY[" + pg::join(texts, ", ") + "] AS mt, pg_catalog.hashtextextended(ROW(" +
-         pg::join(names, ", ") + ", y.v)::text, 0) AS h FROM (SELECT " + pg::join(typed, ", ") + ", x." +
-         pg::ident(r.take) + "::" + l.filled->stage_type + " AS v FROM (" + lookup_select(r) + ") x) y";
+  // The hash covers the match values and the taken value: a changed taken
+  // value changes it. Integers hash as numbers (one seed per column, combined
+  // by XOR; a NULL taken value as 0), about twice as cheap per row as the
+  // row's text, which everything else hashes as (printed by the source in
+  // the staging types).
+  std::string hash;
+  auto integer = [](const plan::StagedColumn& c) {
+    return c.target.type == "smallint" || c.target.type == "integer" || c.target.type == "bigint";
+  };
+  bool integers = integer(*l.filled);
+  for (const auto& m : r.match) integers = integers && integer(*table_.column(m));
+  if (integers) {
+    std::vector<std::string> parts;
+    for (size_t m = 0; m < names.size(); ++m)
+      parts.push_back("pg_catalog.hashint8extended(" + names[m] + "::bigint, " + std::to_string(m + 1) + ")");
+    parts.push_back("coalesce(pg_catalog.hashint8extended(y.v::bigint, " + std::to_string(names.size() + 1) + "), 0)");
+    hash = "(" + pg::join(parts, " # ") + ")";
+  } else {
+    hash = "pg_catalog.hashtextextended(ROW(" + pg::join(names, ", ") + ", y.v)::text, 0)";
+  }
+  return "SELECT y.*, ARRAY[" + pg::join(texts, ", ") + "] AS mt, " + hash + " AS h FROM (SELECT " +
+         pg::join(typed, ", ") + ", x." + pg::ident(r.take) + "::" + l.filled->stage_type + " AS v FROM (" +
+         lookup_select(r) + ") x) y";
 }
 
 std::string LookupImages::signature(const Lookup& l) const {
