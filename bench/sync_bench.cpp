@@ -451,6 +451,11 @@ class Bench {
     marks = log_sizes();
     stagesync({"--mode", "incremental"});
     out.push_back(logged_since("stagesync incremental, ~1% changed", marks));
+    change_source(demo::desktop_changes_sql(4000));
+    settle_target();
+    marks = log_sizes();
+    stagesync({"--mode", "incremental"});
+    out.push_back(logged_since("stagesync incremental, ~1% changed again", marks));
     log_statements(false);
     return out;
   }
@@ -726,6 +731,7 @@ int main(int argc, char** argv) {
       kTruncate,
       kIncNone,
       kIncChanged,
+      kIncChangedAgain,
       kIncDeleted,
       kVacuumed
     };
@@ -740,6 +746,7 @@ int main(int argc, char** argv) {
                               {"stagesync full sync, truncate-first", {}, {}, {}},
                               {"stagesync incremental, no change", {}, {}, {}},
                               {"stagesync incremental, ~1% changed", {}, {}, {}},
+                              {"stagesync incremental, ~1% changed again", {}, {}, {}},
                               {"stagesync incremental, 1% deleted", {}, {}, {}}};
     if (o.vacuumed_target) v.push_back({"stagesync full sync, vacuumed empty target", {}, {}, {}});
     auto record = [&](Variant& variant, const ChildRun& run) {
@@ -780,6 +787,10 @@ int main(int argc, char** argv) {
       bench.change_source(demo::desktop_changes_sql(1000 + static_cast<uint64_t>(r)));
       bench.settle_target();
       record(v[kIncChanged], bench.stagesync({"--mode", "incremental"}));
+      // A second batch: the run after an incremental one (the lookups' stored images are of it).
+      bench.change_source(demo::desktop_changes_sql(3000 + static_cast<uint64_t>(r)));
+      bench.settle_target();
+      record(v[kIncChangedAgain], bench.stagesync({"--mode", "incremental"}));
       bench.change_source(bench.delete_share(1.0));
       bench.settle_target();
       record(v[kIncDeleted], bench.stagesync({"--mode", "incremental"}));

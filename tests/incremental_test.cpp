@@ -460,6 +460,77 @@ TEST_F(Incremental, LookupValuesFollowTheirTableEvenWhenItsRowsAreDeleted) {
   EXPECT_EQ(versions("tasks"), v);
 }
 
+TEST_F(Incremental, ALookupsStoredImageReadsOnlyTheRowsOfChangedMatchValues) {
+  // Tasks of jobs 1-52; jobs 51 and 52 do not exist yet (their tasks look up NULL).
+  src().exec(
+      "CREATE TABLE jobs (job_id int PRIMARY KEY, client_id int, other int);"
+      "CREATE TABLE tasks (job_id int, task_id int, PRIMARY KEY (job_id, task_id));"
+      "INSERT INTO jobs SELECT g, 100 + g, 3 * g FROM generate_series(1, 50) g;"
+      "INSERT INTO tasks SELECT 1 + g % 52, g FROM generate_series(1, 520) g;");
+  tgt().exec("CREATE TABLE tasks (job_id int, task_id int, client_id int, PRIMARY KEY (job_id, task_id));");
+  auto config = [&](const std::string& take) {
+    return config_with_tables("  - name: tasks\n    key: [job_id, task_id]\n"
+                              "    lookups: [ { column: client_id, from: jobs, match: [job_id], take: " +
+                              take + " } ]\n");
+  };
+  std::string cfg = config("client_id");
+  auto image = [&] {
+    return column("SELECT m::text || ':' || h FROM stagesync.lookup_image_rows WHERE table_name = 'tasks' ORDER BY 1");
+  };
+  sync(cfg);
+  incremental(cfg);
+  // No image yet: the whole lookup is compared, and becomes the image.
+  src().exec("UPDATE jobs SET client_id = 500 WHERE job_id = 1");
+  auto first = incremental(cfg);
+  EXPECT_NE(table(first, "tasks").reason.find("no stored image of the last run's (none yet)"), std::string::npos)
+      << table(first, "tasks").reason;
+  EXPECT_EQ(table(first, "tasks").counts.read, 10);
+  EXPECT_EQ(image().size(), 50u);
+
+  // An updated, a deleted (its match value disappears) and an inserted (one
+  // appears) lookup row: only their 30 tasks are read.
+  src().exec("UPDATE jobs SET client_id = 999 WHERE job_id = 7; DELETE FROM jobs WHERE job_id = 8;"
+             "INSERT INTO jobs VALUES (51, 151, 153)");
+  auto s = incremental(cfg);
+  const auto& t = table(s, "tasks");
+  EXPECT_NE(t.reason.find("bucket(s) of its stored image differ"), std::string::npos) << t.reason;
+  EXPECT_EQ(t.counts.read, 30) << "exactly the tasks of jobs 7, 8 and 51";
+  EXPECT_EQ(t.counts.updated, 30);
+  EXPECT_EQ(count("SELECT count(*) FROM tasks WHERE job_id = 7 AND client_id = 999"), 10);
+  EXPECT_EQ(count("SELECT count(*) FROM tasks WHERE job_id = 8 AND client_id IS NULL"), 10);
+  EXPECT_EQ(count("SELECT count(*) FROM tasks WHERE job_id = 51 AND client_id = 151"), 10);
+  EXPECT_EQ(image().size(), 50u);
+
+  // A run that fails when applying leaves the image as it was: the next run
+  // compares with it still (it is of the last successful run) and is right.
+  std::vector<std::string> before = image();
+  tgt().exec("ALTER TABLE tasks ADD CONSTRAINT not_777 CHECK (client_id IS DISTINCT FROM 777)");
+  src().exec("UPDATE jobs SET client_id = 777 WHERE job_id = 9; UPDATE jobs SET client_id = 333 WHERE job_id = 10");
+  EXPECT_ANY_THROW(incremental(cfg));
+  EXPECT_EQ(image(), before);
+  tgt().exec("ALTER TABLE tasks DROP CONSTRAINT not_777");
+  src().exec("UPDATE jobs SET client_id = 778 WHERE job_id = 9");
+  auto after = incremental(cfg);
+  EXPECT_NE(table(after, "tasks").reason.find("stored image differ"), std::string::npos)
+      << table(after, "tasks").reason;
+  EXPECT_EQ(table(after, "tasks").counts.read, 20);
+  EXPECT_EQ(count("SELECT count(*) FROM tasks WHERE job_id = 9 AND client_id = 778"), 10);
+  EXPECT_EQ(count("SELECT count(*) FROM tasks WHERE job_id = 10 AND client_id = 333"), 10);
+
+  // Another `take`: the stored image is of another configuration, never
+  // used (it would find only job 2's tasks).
+  std::string other = config("other");
+  src().exec("UPDATE jobs SET other = 0 WHERE job_id = 2");
+  auto changed = incremental(other);
+  EXPECT_NE(table(changed, "tasks").reason.find("of another configuration"), std::string::npos)
+      << table(changed, "tasks").reason;
+  EXPECT_EQ(count("SELECT count(*) FROM tasks WHERE job_id <= 51 AND job_id <> 8 AND client_id IS DISTINCT FROM "
+                  "CASE WHEN job_id = 2 THEN 0 ELSE 3 * job_id END"),
+            0);
+  auto full = sync(other);
+  EXPECT_EQ(writes(table(full, "tasks")), 0) << "a full run agrees";
+}
+
 TEST_F(Incremental, FingerprintMethodFindsChangesAndDeletesByComparingRows) {
   items_schema(5000);
   std::string cfg = items_config(", incremental: { method: fingerprint }");

@@ -32,7 +32,7 @@ struct MethodChoice {
                        // keep-newest tables every row of a key with a changed row;
                        // logical: every row of a listed key
   // cursor: a table a lookup reads changed, so the rows whose stored lookup
-  // value differs from the source's current one are read too (lookup_drift()).
+  // value differs from the source's current one are read too (LookupImages).
   bool lookup_drift = false;
 };
 
@@ -49,7 +49,7 @@ struct TableFacts {
 };
 
 // Whether every lookup's match columns are synced columns of the table, so
-// the target's stored lookup values can be checked (lookup_drift()).
+// the target's stored lookup values can be checked (LookupImages).
 bool lookups_comparable(const plan::TablePlan& table);
 // duplicates: { keep: newest } tables whose kept row the cursor method can
 // follow by key digests of (key, greatest `by`): `by` of a type ordered alike

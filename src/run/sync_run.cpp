@@ -193,6 +193,7 @@ class Applier {
         "source_table = EXCLUDED.source_table, last_run_id = EXCLUDED.last_run_id, "
         "last_success_at = EXCLUDED.last_success_at, watermark = EXCLUDED.watermark",
         std::vector<pg::Param>{r.target, r.source, s_.run_id(), s_.watermark_json(i)});
+    for (const auto& [sql, params] : s_.table(i).record_sql) p.add(sql, params);
   }
 
   // Judges table `i` from the counts judge() took; returns a description of

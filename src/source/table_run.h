@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "apply/table_sql.h"
 #include "delta/change_method.h"
@@ -33,6 +35,9 @@ struct TableRun {
   bool unchanged = false;        // proved unchanged at the source: nothing to prepare or apply
   bool collision_freed = false;  // incremental: a key set aside for a collision is free now (run::Session)
   double stage_seconds = 0;
+  // Statements that go with the table's record, in the transaction that
+  // writes it (the stored image of its lookups: LookupImages).
+  std::vector<std::pair<std::string, std::vector<pg::Param>>> record_sql;
 };
 
 }  // namespace stagesync::source

@@ -150,6 +150,29 @@ FROM stagesync.table_state st JOIN stagesync.rejects x ON x.table_name = st.tabl
 WHERE NOT EXISTS (SELECT 1 FROM stagesync.set_aside a WHERE a.table_name = st.table_name);
 )SQL";
 
+// Version 8: the stored image of each lookup (decision 0017). Per table and
+// lookup (its position in the table's `lookups:`), what the lookup gave as of
+// the table's last successful run: each match value (as text, cast back to
+// its staging type when read) and a hash of (match values, taken value),
+// computed by the source. `signature` names the lookup's configuration and
+// the source's text settings the hashes depend on; `run_id` the run it is
+// the image of (written in that run's transaction).
+const char* kUpgradeToV8 = R"SQL(
+CREATE TABLE IF NOT EXISTS stagesync.lookup_images (
+  table_name text NOT NULL,
+  lookup integer NOT NULL,
+  signature text NOT NULL,
+  run_id text NOT NULL,
+  PRIMARY KEY (table_name, lookup)
+);
+CREATE TABLE IF NOT EXISTS stagesync.lookup_image_rows (
+  table_name text NOT NULL,
+  lookup integer NOT NULL,
+  m text[] NOT NULL,
+  h bigint NOT NULL
+);
+)SQL";
+
 int current_version(pg::Connection& target) {
   pg::Result r = target.exec(
       "SELECT pg_catalog.to_regclass('stagesync.meta') IS NOT NULL, "
@@ -205,6 +228,7 @@ void ensure_metadata(pg::Connection& target) {
   if (version < 5) steps += kUpgradeToV5;
   if (version < 6) steps += kUpgradeToV6;
   if (version < 7) steps += kUpgradeToV7;
+  if (version < 8) steps += kUpgradeToV8;
   steps += "UPDATE stagesync.meta SET schema_version = " + std::to_string(kMetadataVersion) + ";\nCOMMIT";
   try {
     target.exec(steps);

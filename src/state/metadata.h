@@ -14,7 +14,7 @@
 namespace stagesync::state {
 
 inline constexpr const char* kSchema = "stagesync";
-inline constexpr int kMetadataVersion = 7;
+inline constexpr int kMetadataVersion = 8;
 
 class MetadataError : public std::runtime_error {
  public:

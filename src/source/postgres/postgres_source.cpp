@@ -7,12 +7,13 @@
 #include "logical/exported_snapshot.h"
 #include "pg/copy_pipe.h"
 #include "pg/sql.h"
-#include "source/postgres/lookup_drift.h"
+#include "source/postgres/lookup_image.h"
 #include "source/postgres/newest_keys.h"
 #include "source/postgres/reconcile_batch.h"
 #include "source/postgres/snapshot.h"
 #include "source/postgres/source_query.h"
 #include "stage/copy_chain.h"
+#include "state/lookup_images.h"
 
 namespace stagesync::source::postgres {
 namespace {
@@ -248,6 +249,8 @@ int64_t PostgresSource::choose(StageRun& run, size_t i, bool hashes_match) {
   if (prev != run.previous.end()) facts.previous = delta::from_json(prev->second.first);
   if (run.incremental && facts.previous && !t.lookups.empty()) {
     facts.lookup_change = lookup_changes(*conn_, *facts.previous, facts.now);
+    // The lookups give what they gave: their stored images hold for this run too.
+    if (facts.lookup_change.empty()) r.record_sql.push_back(state::keep_images(t.target_name, prev->second.second, run.run_id));
   }
   r.method = delta::choose_method(t, facts);
   if (facts.previous) r.previous_rejects = facts.previous->rejects_run;
@@ -449,8 +452,11 @@ ReconcileInput PostgresSource::reconcile_input(StageRun& run, size_t i) {
                             parent.sql->deletions() + " d WHERE " + parent.sql->same_key("d", "p") + "))");
   }
   if (m.lookup_drift) {
-    for (auto& select : lookup_drift(t, *conn_, run.target, run.run_id, i, run.created, in.copies))
-      in.also_fetch.push_back(select);
+    auto prev = run.previous.find(t.target_name);
+    in.extra = std::make_shared<LookupImages>(
+        t, *conn_, run.target,
+        LookupImages::Run{run.run_id, i, prev == run.previous.end() ? "" : prev->second.second,
+                          r.watermark.lookup_rows, &run.created, &r.record_sql, &r.method.reason});
   }
   return in;
 }

@@ -6,6 +6,7 @@
 
 #include "pg/sql.h"
 #include "pg/copy_pipe.h"
+#include "source/postgres/buckets.h"
 #include "source/postgres/newest_keys.h"
 #include "source/postgres/source_query.h"
 #include "stage/staging_table.h"
@@ -29,9 +30,9 @@ bool integer_column(const plan::StagedColumn& c) {
   return c.target.type == "smallint" || c.target.type == "integer" || c.target.type == "bigint";
 }
 
-class TableHash {
+class TableHash : public Buckets {
  public:
-  TableHash(const plan::TablePlan& t, delta::Method m, int buckets) : count_(buckets), mask_(std::to_string(buckets - 1)) {
+  TableHash(const plan::TablePlan& t, delta::Method m, int buckets) : Buckets(buckets) {
     for (const auto& k : t.key) keys_.push_back(t.column(k));
     if (m == delta::Method::Fingerprint) {
       for (const auto& c : t.columns)
@@ -57,29 +58,6 @@ class TableHash {
     for (const auto* c : values_) parts.push_back(canonical(alias, *c));
     return "pg_catalog.hashtextextended(ROW(" + pg::join(parts, ", ") + ")::text, 0)";
   }
-  std::string bucket(const std::string& h) const { return "((" + h + " >> 40) & " + mask_ + ")::int"; }
-  // "The row with hash h is in one of `buckets`": one bit per bucket in a
-  // bytea literal, so the test costs the same for one bucket or thousands.
-  std::string in(const std::vector<int>& buckets, const std::string& h) const {
-    std::string bits(static_cast<size_t>(count_ + 7) / 8, '\0');
-    for (int b : buckets)
-      bits[static_cast<size_t>(b) / 8] = static_cast<char>(bits[static_cast<size_t>(b) / 8] | (1 << (b % 8)));
-    static const char* hex = "0123456789abcdef";
-    std::string literal = "\\x";
-    for (unsigned char c : bits) {
-      literal += hex[c >> 4];
-      literal += hex[c & 15];
-    }
-    return "pg_catalog.get_bit(" + pg::text_literal(literal) + "::bytea, " + bucket(h) + ") = 1";
-  }
-  // Per-bucket digests of the hashes `h` of the rows of `from`; rows where
-  // `aside` holds are counted in bucket -1 (digested, never compared).
-  std::string buckets(const std::string& h, const std::string& from, const std::string& aside = "false") const {
-    return "SELECT b, count(*), sum((h >> 32)::int4), sum((h & 2147483647)::int4) FROM (SELECT CASE WHEN y.w THEN -1 "
-           "ELSE " +
-           bucket("y.h") + " END AS b, y.h FROM (SELECT " + h + " AS h, " + aside + " AS w " + from +
-           ") y) z GROUP BY b";
-  }
   const std::vector<const plan::StagedColumn*>& keys() const { return keys_; }
   std::vector<std::string> key_names() const {
     std::vector<std::string> out;
@@ -88,19 +66,10 @@ class TableHash {
   }
 
  private:
-  int count_;
-  std::string mask_;
   std::vector<const plan::StagedColumn*> keys_;
   std::vector<const plan::StagedColumn*> values_;
   bool integers_ = false;
 };
-
-Digests read_buckets(pg::Result r, Digests d = {}) {
-  for (int i = 0; i < r.rows(); ++i) {
-    d[static_cast<int>(r.int64(i, 0))] += Digest{r.int64(i, 1), r.int64(i, 2), r.int64(i, 3)};
-  }
-  return d;
-}
 
 // The rows of every bucket; then bucket -1 (rows set apart) is dropped.
 int64_t take_rows(Digests& d) {
@@ -142,14 +111,6 @@ std::vector<std::string> chunk_selects(pg::Connection& source, const pg::Result&
     out.push_back(keys_select(source, types, arrays));
   }
   return out;
-}
-
-// About 32 rows per bucket: few deletions spread over a table make few
-// rows' (key, hash) pairs cross the network.
-int bucket_count(int64_t rows) {
-  int b = 64;
-  while (b < 65536 && int64_t{b} * 32 < rows) b *= 2;
-  return b;
 }
 
 }  // namespace
@@ -281,6 +242,7 @@ void Reconciliation::defer_target_digests() {
     return created_.back();
   };
   want_ = work_table("_w", t.key_ddl());
+  if (in_.extra) in_.extra->defer_target();
 
   // Keys currently set aside (cursor and logical methods; stagesync.set_aside,
   // decision 0016), as recorded (key text, column: NULL for a key collision,
@@ -358,6 +320,7 @@ void Reconciliation::defer_target_digests() {
 }
 
 void Reconciliation::source_digests() {
+  if (in_.extra) in_.extra->source();
   if (in_.method == delta::Method::Logical) return;
   const plan::TablePlan& p = in_.table->table();
   TableHash hash = table_hash(in_);
@@ -413,18 +376,19 @@ void Reconciliation::compare() {
   if (newest(in_)) out_.source_rows = newest_rows_;  // (the digests counted keys)
   out_.target_owned = take_rows(ours_);
   for (const auto& [b, d] : set_aside) ours_[b] += d;
-  differing_.clear();
-  for (const auto& [b, d] : theirs_) {
-    auto it = ours_.find(b);
-    if (it == ours_.end() || !(it->second == d)) differing_.push_back(b);
-  }
-  for (const auto& [b, d] : ours_)
-    if (!theirs_.count(b)) differing_.push_back(b);
+  differing_ = differing_buckets(ours_, theirs_);
   if (differing_.empty()) return;
   // (key, hash) of the source rows in the differing buckets.
   pairs_ = stage::create_work_table(target_, stage::work_table_name(in_.run_id, in_.index, "_k"),
                                     t.key_ddl() + ", h bigint");
   created_.push_back(pairs_);
+}
+
+std::vector<stage::CopyChain::Copy> Reconciliation::take_copies() {
+  std::vector<stage::CopyChain::Copy> copies = std::exchange(in_.copies, {});
+  if (in_.extra)
+    for (auto& copy : in_.extra->copies()) copies.push_back(std::move(copy));
+  return copies;
 }
 
 std::string Reconciliation::pairs_select(int tag) const {
@@ -515,6 +479,8 @@ void Reconciliation::defer_wanted() {
                   retry + ")");
   }
   for (const auto& select : in_.also_fetch) target_.defer("INSERT INTO " + want_ + " " + select);
+  if (in_.extra)
+    for (const auto& select : in_.extra->also_fetch()) target_.defer("INSERT INTO " + want_ + " " + select);
 
   // The wanted keys not staged yet, a chunk at a time (fetch() reads them).
   target_.defer(chunk_query(want_ + " w WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " +

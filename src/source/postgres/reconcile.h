@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -83,6 +84,19 @@ struct Reconciled {
   // (ReconcileInput::rejects_carried says where).
 };
 
+// Work for more than the table's keys done in a reconciliation's phases (the
+// stored image of its lookups, lookup_image.h): target statements deferred
+// with the digests, source statements while the target answers, copies
+// with the pairs (both answers known), then more keys to fetch.
+class ReconcileExtra {
+ public:
+  virtual ~ReconcileExtra() = default;
+  virtual void defer_target() = 0;
+  virtual void source() = 0;
+  virtual std::vector<stage::CopyChain::Copy> copies() = 0;
+  virtual std::vector<std::string> also_fetch() = 0;
+};
+
 struct ReconcileInput {
   delta::Method method = delta::Method::Cursor;
   const apply::TableSql* table = nullptr;  // staging holds the rows read so far (cursor: the change window)
@@ -119,6 +133,8 @@ struct ReconcileInput {
   // Work tables `also_fetch` reads, filled from the source with the
   // differing buckets' pairs (before the keys to fetch are worked out).
   std::vector<stage::CopyChain::Copy> copies;
+  // Cursor: more of the same, whose statements depend on what the digests' phase found.
+  std::shared_ptr<ReconcileExtra> extra;
   // Children of rows a parent table staged in this run (new or changed
   // parents): their rows are read too, so rows set aside earlier for a missing
   // parent pass once it arrives. The parent (its plan index, reconciled in the
@@ -163,7 +179,7 @@ class Reconciliation {
   std::string pairs_select(int tag) const;
   std::vector<std::string> pairs_fill(const std::string& bundle, int tag) const;
   // The copies filling the work tables input().also_fetch reads (run with the pairs).
-  std::vector<stage::CopyChain::Copy> take_copies() { return std::exchange(in_.copies, {}); }
+  std::vector<stage::CopyChain::Copy> take_copies();
   // Deferred: the deletions, the keys to fetch, the deletions' count, and the
   // query that splits the keys to fetch into chunks.
   void defer_wanted();
