@@ -603,10 +603,13 @@ void Reconciliation::defer_finish() {
     // Joins of up to every row: hashed, never a nested loop (the planner
     // misjudges freshly filled work tables; a nested loop here took minutes).
     set_local(target_, "enable_nestloop", "off");
+    // (The staged keys joined too: an EXISTS under the OR would be probed once per set-aside row.)
+    std::string staged_join = " LEFT JOIN (SELECT DISTINCT " + keys + " FROM " + t.staging() + ") st ON " +
+                              t.same_key("st", "r");
     target_.defer("WITH released AS (INSERT INTO " + stage::released_table(in_.run_id) +
-                      " (table_name, row_key) SELECT $1, r.row_key FROM " + known_ + " r" + pairs_join +
-                      " WHERE EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "r") + ") OR (" +
-                      gone + ") RETURNING 1) SELECT (SELECT count(*) FROM " + known_ +
+                      " (table_name, row_key) SELECT $1, r.row_key FROM " + known_ + " r" + pairs_join + staged_join +
+                      " WHERE st." + pg::ident(p.key.front()) + " IS NOT NULL OR (" + gone +
+                      ") RETURNING 1) SELECT (SELECT count(*) FROM " + known_ +
                       ") - (SELECT count(*) FROM released)",
                   std::vector<pg::Param>{p.target_name}, [carried](pg::Result& r) {
                     if (carried) *carried = r.int64(0, 0);
