@@ -420,7 +420,8 @@ class Walk {
       if (!logical_) expect_same(p[i]["mode_used"], d[i]["mode_used"], "plan and run chose different methods" + both);
       for (const char* k : kCounted) {
         // (What a logical run reads, and so drops or sets aside among what it read, is its own.)
-        if (logical_ && std::string(k) != "inserted" && std::string(k) != "updated" && std::string(k) != "deleted") continue;
+        if (logical_ && std::string(k) != "inserted" && std::string(k) != "updated" && std::string(k) != "deleted")
+          continue;
         expect_same(p[i]["counts"][k], d[i]["counts"][k],
                     "plan --mode incremental predicted " + p[i]["counts"][k].dump() + " " + k + " in " +
                         d[i]["target"].dump() + ", the run did " + d[i]["counts"][k].dump() + both);

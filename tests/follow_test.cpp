@@ -422,15 +422,16 @@ TEST_F(Follow, AKeepNewestKeysRowsArriveWholeWhenALookupChanges) {
       "tables:\n  - { name: labels, key: [label_id] }\n  - name: visits\n    key: [vid]\n"
       "    duplicates: { keep: newest, by: at }\n"
       "    lookups: [ { column: label, from: labels, match: [label_id], take: label } ]\n";
-  std::string followed = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" +
-                               target_db_.url() + "\" }\nfollow: { interval: 0.2 }\n" + tables);
+  std::string followed = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_db_.url() +
+                               "\" }\nfollow: { interval: 0.2 }\n" + tables);
   std::string reference = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" +
                                 reference_db_.url() + "\" }\n" + tables);
   auto visits = [](pg::Connection& db) {
     return db.exec("SELECT string_agg(v::text, ',' ORDER BY v.vid) FROM visits v").text(0, 0);
   };
-  for (const char* change : {"", "UPDATE labels SET label = 'uno' WHERE label_id = 1",
-                             "UPDATE labels SET label = 'dos' WHERE label_id = 2; UPDATE visits SET at = 0 WHERE v = 'single'"}) {
+  for (const char* change :
+       {"", "UPDATE labels SET label = 'uno' WHERE label_id = 1",
+        "UPDATE labels SET label = 'dos' WHERE label_id = 2; UPDATE visits SET at = 0 WHERE v = 'single'"}) {
     if (*change) desktop_.exec(change);
     CliResult r = cli({"follow", "--config", followed, "--once"});
     ASSERT_EQ(r.exit_code, 0) << change << "\n" << r.out << r.err;
@@ -442,7 +443,8 @@ TEST_F(Follow, AKeepNewestKeysRowsArriveWholeWhenALookupChanges) {
   // Whether a key's rows tie on `by` (the next cursor run's choice, docs/incremental.md) is judged in the
   // batches too: from the listed keys' rows, the others' as the last run recorded.
   auto ties = [&] {
-    return target_.exec("SELECT watermark ->> 'ties' FROM stagesync.table_state WHERE table_name = 'visits'").text(0, 0);
+    return target_.exec("SELECT watermark ->> 'ties' FROM stagesync.table_state WHERE table_name = 'visits'")
+        .text(0, 0);
   };
   EXPECT_EQ(ties(), "0");
   desktop_.exec("INSERT INTO visits VALUES (2, 2, 0, 'tied')");
@@ -458,8 +460,7 @@ TEST_F(Follow, ACaptureRunWithoutDesktopChangesInsertsAKeyAMobileRowFreed) {
   target_.exec(
       "CREATE TABLE tags (id int PRIMARY KEY, name text, source char(1) NOT NULL DEFAULT 'D');"
       "INSERT INTO tags VALUES (2, 'mobile', 'M');");
-  std::string captured = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" +
-                               target_db_.url() +
+  std::string captured = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_db_.url() +
                                "\" }\nowner: { column: source, value: D }\nincremental: { capture: logical }\n"
                                "tables:\n  - { name: tags, key: [id] }\n");
   auto tags = [&] { return target_.exec("SELECT string_agg(t::text, ',' ORDER BY id) FROM tags t").text(0, 0); };
@@ -546,9 +547,10 @@ TEST_F(Follow, CaptureLogicalMakesIncrementalSyncsReadTheSlot) {
   auto used = [&](const std::string& table) {
     return target_
         // (Run ids resolve to the second: two runs of one second sort by chance.)
-        .exec("SELECT t.mode_used FROM stagesync.table_runs t JOIN stagesync.runs r USING (run_id) "
-              "WHERE t.table_name = $1 ORDER BY r.started_at DESC LIMIT 1",
-              std::vector<pg::Param>{table})
+        .exec(
+            "SELECT t.mode_used FROM stagesync.table_runs t JOIN stagesync.runs r USING (run_id) "
+            "WHERE t.table_name = $1 ORDER BY r.started_at DESC LIMIT 1",
+            std::vector<pg::Param>{table})
         .text(0, 0);
   };
   CliResult first = cli({"sync", "--config", captured, "--mode", "incremental"});

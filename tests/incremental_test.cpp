@@ -4,12 +4,12 @@
 // deletions, or one that forgets rows it rejected. Target rows are observed
 // through content checksums and row versions, never through the tool's counts alone.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "support/sync_fixture.h"
@@ -139,8 +139,9 @@ TEST_F(Incremental, AWrittenTableIsCountedByItsDigestsAsTheCountingScanWould) {
   // The statistics reach the shared counters about a second after a write (polled, never assumed).
   auto written = [&] {
     return src()
-        .exec("SELECT pg_stat_get_tuples_inserted('things'::regclass) + pg_stat_get_tuples_updated('things'::regclass)"
-              " + pg_stat_get_tuples_deleted('things'::regclass)")
+        .exec(
+            "SELECT pg_stat_get_tuples_inserted('things'::regclass) + pg_stat_get_tuples_updated('things'::regclass)"
+            " + pg_stat_get_tuples_deleted('things'::regclass)")
         .int64(0, 0);
   };
   auto wait_for_writes = [&](int64_t at_least) {
@@ -469,9 +470,10 @@ TEST_F(Incremental, ALookupsStoredImageReadsOnlyTheRowsOfChangedMatchValues) {
       "INSERT INTO tasks SELECT 1 + g % 52, g FROM generate_series(1, 520) g;");
   tgt().exec("CREATE TABLE tasks (job_id int, task_id int, client_id int, PRIMARY KEY (job_id, task_id));");
   auto config = [&](const std::string& take) {
-    return config_with_tables("  - name: tasks\n    key: [job_id, task_id]\n"
-                              "    lookups: [ { column: client_id, from: jobs, match: [job_id], take: " +
-                              take + " } ]\n");
+    return config_with_tables(
+        "  - name: tasks\n    key: [job_id, task_id]\n"
+        "    lookups: [ { column: client_id, from: jobs, match: [job_id], take: " +
+        take + " } ]\n");
   };
   std::string cfg = config("client_id");
   auto image = [&] {
@@ -489,8 +491,9 @@ TEST_F(Incremental, ALookupsStoredImageReadsOnlyTheRowsOfChangedMatchValues) {
 
   // An updated, a deleted (its match value disappears) and an inserted (one
   // appears) lookup row: only their 30 tasks are read.
-  src().exec("UPDATE jobs SET client_id = 999 WHERE job_id = 7; DELETE FROM jobs WHERE job_id = 8;"
-             "INSERT INTO jobs VALUES (51, 151, 153)");
+  src().exec(
+      "UPDATE jobs SET client_id = 999 WHERE job_id = 7; DELETE FROM jobs WHERE job_id = 8;"
+      "INSERT INTO jobs VALUES (51, 151, 153)");
   auto s = incremental(cfg);
   const auto& t = table(s, "tasks");
   EXPECT_NE(t.reason.find("bucket(s) of its stored image differ"), std::string::npos) << t.reason;
@@ -781,8 +784,9 @@ TEST_F(Incremental, SetAsideRowsStayRecordedUntilDeletedAtTheSource) {
                                         false);
   sync(cfg);
   auto current = [&] {
-    return column("SELECT row_key || ' ' || column_name || ': ' || reason || ' ' || run_id FROM stagesync.set_aside "
-                  "WHERE table_name = 'child' ORDER BY row_key");
+    return column(
+        "SELECT row_key || ' ' || column_name || ': ' || reason || ' ' || run_id FROM stagesync.set_aside "
+        "WHERE table_name = 'child' ORDER BY row_key");
   };
   std::vector<std::string> first = current();
   ASSERT_EQ(first.size(), 2u);
@@ -811,13 +815,14 @@ TEST_F(Incremental, SetAsideRowsStayRecordedUntilDeletedAtTheSource) {
 // row version stays), a failed run leaves the set as it was, and a row that
 // passes (its parent arrived) leaves the set and is synced.
 TEST_F(Incremental, SetAsideRowsAreWrittenOnceAndLeaveTheSetWhenTheyPass) {
-  std::string cfg = parent_child_schema("(1, 'one')", "(1, 1, 'a'), (2, 7, 'orphan'), (3, 8, 'orphan too'), (4, 1, 'b')",
-                                        false);
+  std::string cfg =
+      parent_child_schema("(1, 'one')", "(1, 1, 'a'), (2, 7, 'orphan'), (3, 8, 'orphan too'), (4, 1, 'b')", false);
   tgt().exec("ALTER TABLE child ADD CONSTRAINT v_short CHECK (length(v) < 20)");
   sync(cfg);
   auto set = [&] {
-    return column("SELECT row_key || ' ' || xmin::text || ' ' || ctid::text FROM stagesync.set_aside "
-                  "WHERE table_name = 'child' ORDER BY row_key");
+    return column(
+        "SELECT row_key || ' ' || xmin::text || ' ' || ctid::text FROM stagesync.set_aside "
+        "WHERE table_name = 'child' ORDER BY row_key");
   };
   std::vector<std::string> before = set();
   ASSERT_EQ(before.size(), 2u);

@@ -179,11 +179,12 @@ TEST_F(Sync, OlderMetadataIsUpgradedInPlaceAndNewerIsRefused) {
   std::string cfg = clients_config();
   sync(cfg);
   // Turn the metadata back into version 3 (foreign key and extra index of rejects).
-  tgt().exec("ALTER TABLE stagesync.rejects ADD CONSTRAINT rejects_run_id_fkey FOREIGN KEY (run_id) "
-             "REFERENCES stagesync.runs ON DELETE CASCADE;"
-             "CREATE INDEX rejects_run ON stagesync.rejects (run_id);"
-             "DROP TABLE stagesync.set_aside;"
-             "UPDATE stagesync.meta SET schema_version = 3;");
+  tgt().exec(
+      "ALTER TABLE stagesync.rejects ADD CONSTRAINT rejects_run_id_fkey FOREIGN KEY (run_id) "
+      "REFERENCES stagesync.runs ON DELETE CASCADE;"
+      "CREATE INDEX rejects_run ON stagesync.rejects (run_id);"
+      "DROP TABLE stagesync.set_aside;"
+      "UPDATE stagesync.meta SET schema_version = 3;");
   int64_t runs = count("SELECT count(*) FROM stagesync.runs");
   int64_t rejects = count("SELECT count(*) FROM stagesync.rejects");
   ASSERT_GT(rejects, 0);

@@ -16,8 +16,9 @@ std::vector<Statement> replace_image(const std::string& table, int lookup, const
   std::vector<pg::Param> which{table, std::to_string(lookup)};
   return {
       {"DELETE FROM stagesync.lookup_image_rows WHERE table_name = $1 AND lookup = $2", which},
-      {"INSERT INTO stagesync.lookup_image_rows (table_name, lookup, m, h) SELECT $1::text, $2::integer, p.mt, p.h FROM " + pairs +
-           " p",
+      {"INSERT INTO stagesync.lookup_image_rows (table_name, lookup, m, h) SELECT $1::text, $2::integer, p.mt, p.h "
+       "FROM " +
+           pairs + " p",
        which},
       {"INSERT INTO stagesync.lookup_images (table_name, lookup, signature, run_id) VALUES ($1, $2, $3, $4) "
        "ON CONFLICT (table_name, lookup) DO UPDATE SET signature = EXCLUDED.signature, run_id = EXCLUDED.run_id",
@@ -33,10 +34,11 @@ std::vector<Statement> update_image(const std::string& table, int lookup, const 
     out.push_back({"DELETE FROM " + image_rows("r", "$1", "$2") + " AND " + in_differing +
                        " AND NOT EXISTS (SELECT 1 FROM " + pairs + " p WHERE p.h = r.h)",
                    which});
-    out.push_back({"INSERT INTO stagesync.lookup_image_rows (table_name, lookup, m, h) SELECT $1::text, $2::integer, p.mt, p.h FROM " +
-                       pairs + " p WHERE NOT EXISTS (SELECT 1 FROM " + image_rows("r", "$1", "$2") +
-                       " AND r.h = p.h)",
-                   which});
+    out.push_back(
+        {"INSERT INTO stagesync.lookup_image_rows (table_name, lookup, m, h) SELECT $1::text, $2::integer, p.mt, p.h "
+         "FROM " +
+             pairs + " p WHERE NOT EXISTS (SELECT 1 FROM " + image_rows("r", "$1", "$2") + " AND r.h = p.h)",
+         which});
   }
   out.push_back({"UPDATE stagesync.lookup_images SET run_id = $3 WHERE table_name = $1 AND lookup = $2",
                  {table, std::to_string(lookup), run_id}});

@@ -10,8 +10,7 @@ std::vector<pg::Param> values(const pg::Params& p) { return {p.values().begin(),
 }  // namespace
 
 void record_set_aside(pg::Pipeline& p, const std::string& run_id, const std::string& rejects,
-                      const std::string& released, const std::vector<std::string>& replaced,
-                      const std::string& table) {
+                      const std::string& released, const std::vector<std::string>& replaced, const std::string& table) {
   // The one table's rows (alias r), or every table's.
   auto only = [&table](pg::Params& params) {
     return table.empty() ? std::string("true") : "r.table_name = " + params.add(table);
@@ -32,12 +31,16 @@ void record_set_aside(pg::Pipeline& p, const std::string& run_id, const std::str
   }
   pg::Params params;
   std::string run = params.add(run_id), where = only(params);
-  p.add("INSERT INTO stagesync.set_aside (table_name, row_key, column_name, reason, run_id) "
-        "SELECT r.table_name, r.row_key, r.column_name, r.reason, " + run + " FROM " + rejects + " r WHERE " + where,
-        values(params));
-  p.add("INSERT INTO stagesync.rejects (run_id, table_name, row_key, column_name, reason) "
-        "SELECT " + run + ", r.table_name, r.row_key, r.column_name, r.reason FROM " + rejects + " r WHERE " + where,
-        values(params));
+  p.add(
+      "INSERT INTO stagesync.set_aside (table_name, row_key, column_name, reason, run_id) "
+      "SELECT r.table_name, r.row_key, r.column_name, r.reason, " +
+          run + " FROM " + rejects + " r WHERE " + where,
+      values(params));
+  p.add(
+      "INSERT INTO stagesync.rejects (run_id, table_name, row_key, column_name, reason) "
+      "SELECT " +
+          run + ", r.table_name, r.row_key, r.column_name, r.reason FROM " + rejects + " r WHERE " + where,
+      values(params));
 }
 
 }  // namespace stagesync::state

@@ -59,8 +59,8 @@ std::string LookupImages::signature(const Lookup& l) const {
   std::string s = "1;from " + r.from.qualified_name() + ";match";
   for (const auto& m : r.match) s += " " + m + ":" + table_.column(m)->stage_type;
   const catalog::Column* take = r.from.find(r.take);
-  s += ";take " + r.take + ":" + (take ? take->base_type : "?") + ";as " + l.filled->name + ":" +
-       l.filled->stage_type + ";" + settings_;
+  s += ";take " + r.take + ":" + (take ? take->base_type : "?") + ";as " + l.filled->name + ":" + l.filled->stage_type +
+       ";" + settings_;
   return s;
 }
 
@@ -79,7 +79,8 @@ void LookupImages::source() {
   for (const auto& [name, value] : read_text_settings(source_).values) settings_ += name + "=" + value + ";";
   // A hash aggregate of every match value in memory (as the key digests).
   source_.defer("SET LOCAL work_mem = '64MB'");
-  for (Lookup& l : lookups_) l.theirs = read_buckets(source_.exec(l.buckets.buckets("z.h", "FROM (" + pairs(l) + ") z")));
+  for (Lookup& l : lookups_)
+    l.theirs = read_buckets(source_.exec(l.buckets.buckets("z.h", "FROM (" + pairs(l) + ") z")));
   source_.defer("SET LOCAL work_mem TO DEFAULT");
 }
 
@@ -91,8 +92,8 @@ std::vector<stage::CopyChain::Copy> LookupImages::copies() {
   for (Lookup& l : lookups_) {
     const plan::ResolvedLookup& r = table_.lookups[static_cast<size_t>(l.position)];
     std::string sig = signature(l);
-    bool usable = !run_.previous_run.empty() && l.header && l.header->first == sig &&
-                  l.header->second == run_.previous_run;
+    bool usable =
+        !run_.previous_run.empty() && l.header && l.header->first == sig && l.header->second == run_.previous_run;
     std::vector<int> differ;
     std::string told = "; lookup " + l.filled->name + ": ";
     if (usable) {
@@ -106,9 +107,9 @@ std::vector<stage::CopyChain::Copy> LookupImages::copies() {
     }
     if (!usable) {
       *run_.reason += told + "no stored image of the last run's (" +
-                      (!l.header                                ? "none yet"
-                       : l.header->first != sig                 ? "of another configuration"
-                                                                : "of another run") +
+                      (!l.header                ? "none yet"
+                       : l.header->first != sig ? "of another configuration"
+                                                : "of another run") +
                       "): the whole lookup is compared";
     }
     std::vector<std::string> ddl, columns, matched, typed, cast_back, on;
@@ -121,9 +122,9 @@ std::vector<stage::CopyChain::Copy> LookupImages::copies() {
       cast_back.push_back("CAST(r.m[" + std::to_string(m + 1) + "] AS " + type + ")");
       on.push_back("p." + name + " = c." + pg::ident(r.match[m]));
     }
-    std::string pairs_table =
-        stage::create_work_table(target_, stage::work_table_name(run_.run_id, run_.index, "_l" + std::to_string(l.position)),
-                                 pg::join(ddl, ", ") + ", mt text[], v " + l.filled->stage_type + ", h bigint");
+    std::string pairs_table = stage::create_work_table(
+        target_, stage::work_table_name(run_.run_id, run_.index, "_l" + std::to_string(l.position)),
+        pg::join(ddl, ", ") + ", mt text[], v " + l.filled->stage_type + ", h bigint");
     run_.created->push_back(pairs_table);
     std::string list = pg::join(columns, ", ") + ", mt, v, h";
     std::string select = "SELECT " + pg::join(columns, ", ") + ", mt, v, h FROM (" + pairs(l) + ") z";

@@ -39,12 +39,12 @@ class LookupImages : public ReconcileExtra {
  public:
   struct Run {
     std::string run_id;
-    size_t index = 0;                               // the table's plan index (names the work tables)
-    std::string previous_run;                       // the table's last successful run, or empty
-    std::map<std::string, int64_t> lookup_rows;     // rows of the lookups' tables, by qualified name
-    std::vector<std::string>* created = nullptr;    // receives the work tables created
+    size_t index = 0;                                 // the table's plan index (names the work tables)
+    std::string previous_run;                         // the table's last successful run, or empty
+    std::map<std::string, int64_t> lookup_rows;       // rows of the lookups' tables, by qualified name
+    std::vector<std::string>* created = nullptr;      // receives the work tables created
     std::vector<state::Statement>* record = nullptr;  // receives the image's writes (TableRun::record_sql)
-    std::string* reason = nullptr;                   // the table's method reason: told how each lookup was compared
+    std::string* reason = nullptr;                    // the table's method reason: told how each lookup was compared
   };
   // Requires delta::lookups_comparable(table).
   LookupImages(const plan::TablePlan& table, pg::Connection& source, pg::Connection& target, Run run);

@@ -250,7 +250,8 @@ int64_t PostgresSource::choose(StageRun& run, size_t i, bool hashes_match) {
   if (run.incremental && facts.previous && !t.lookups.empty()) {
     facts.lookup_change = lookup_changes(*conn_, *facts.previous, facts.now);
     // The lookups give what they gave: their stored images hold for this run too.
-    if (facts.lookup_change.empty()) r.record_sql.push_back(state::keep_images(t.target_name, prev->second.second, run.run_id));
+    if (facts.lookup_change.empty())
+      r.record_sql.push_back(state::keep_images(t.target_name, prev->second.second, run.run_id));
   }
   r.method = delta::choose_method(t, facts);
   if (facts.previous) r.previous_rejects = facts.previous->rejects_run;
@@ -291,12 +292,12 @@ bool PostgresSource::counted_by_digests(StageRun& run, size_t i, const std::stri
   // The counting scan proves a table unchanged; a table the statistics say
   // was written since the last run is most likely changed, and its key
   // digests (which follow) count its rows and window rows in the same pass:
-  // the counting scan is skipped. A wrong guess costs time, never a row: the
-  // digests of an unchanged table agree, and nothing is fetched.
-  // A wrong guess (the statistics lag a write by about a second, so a write
-  // just before the last run moves them for this one) costs a read of an
-  // empty window, one more target round trip: only tables whose counting
-  // scan costs more than that are guessed about.
+  // the counting scan is skipped. A wrong guess (the statistics lag a write
+  // by about a second, so a write just before the last run moves them for
+  // this one) costs time, never a row: the digests of an unchanged table
+  // agree and nothing is fetched, but its empty window is read, one more
+  // target round trip: only tables whose counting scan costs more than that
+  // are guessed about.
   // Not for: keep newest (its digests count keys), a `scope:` filter (writes
   // outside it move the statistics too), a table a lookup reads (a later
   // table's watermark counts it, counted_before()).
@@ -382,7 +383,8 @@ bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list,
       // Every row of a key with a row holding the value: the newest is
       // chosen among all of them, not among those that hold it.
       std::string keys = pg::column_list(t.key, "t");
-      holding = "(" + keys + ") IN (SELECT " + keys + " FROM " + t.source.qualified_name() + " t WHERE " + holding + ")";
+      holding =
+          "(" + keys + ") IN (SELECT " + keys + " FROM " + t.source.qualified_name() + " t WHERE " + holding + ")";
     }
     read.push_back("(" + holding + ")");
     matches += values.front().size();
@@ -455,8 +457,8 @@ ReconcileInput PostgresSource::reconcile_input(StageRun& run, size_t i) {
     auto prev = run.previous.find(t.target_name);
     in.extra = std::make_shared<LookupImages>(
         t, *conn_, run.target,
-        LookupImages::Run{run.run_id, i, prev == run.previous.end() ? "" : prev->second.second,
-                          r.watermark.lookup_rows, &run.created, &r.record_sql, &r.method.reason});
+        LookupImages::Run{run.run_id, i, prev == run.previous.end() ? "" : prev->second.second, r.watermark.lookup_rows,
+                          &run.created, &r.record_sql, &r.method.reason});
   }
   return in;
 }

@@ -4,8 +4,8 @@
 #include <map>
 #include <tuple>
 
-#include "pg/sql.h"
 #include "pg/copy_pipe.h"
+#include "pg/sql.h"
 #include "source/postgres/buckets.h"
 #include "source/postgres/newest_keys.h"
 #include "source/postgres/source_query.h"
@@ -201,8 +201,8 @@ constexpr int kSetAside = 1 << 30;  // the set-aside keys' buckets, told apart i
 // parsed. Not so for types whose text follows settings (timestamptz: TimeZone;
 // floating point: extra_float_digits) or that are not built in.
 bool keys_print_alike(const TableHash& hash) {
-  static const char* alike[] = {"int2", "int4", "int8", "text", "varchar", "bpchar", "uuid", "numeric", "date",
-                                "timestamp", "bool"};
+  static const char* alike[] = {"int2", "int4",    "int8", "text",      "varchar", "bpchar",
+                                "uuid", "numeric", "date", "timestamp", "bool"};
   return std::all_of(hash.keys().begin(), hash.keys().end(), [](const plan::StagedColumn* c) {
     return std::any_of(std::begin(alike), std::end(alike),
                        [c](const char* t) { return c->stage_type == pg::qualified("pg_catalog", t); });
@@ -271,16 +271,14 @@ void Reconciliation::defer_target_digests() {
       present.push_back("j." + pg::ident(c->name) + " IS NOT NULL");
       record.push_back(pg::ident(c->name) + " " + c->stage_type);
     }
-    target_.defer("WITH x AS (SELECT " + pg::column_list(hash.key_names(), "j") + ", (" +
-                      pg::join(present, " AND ") +
+    target_.defer("WITH x AS (SELECT " + pg::column_list(hash.key_names(), "j") + ", (" + pg::join(present, " AND ") +
                       ") AS present, x.column_name, x.row_key, x.reason FROM stagesync.set_aside x, LATERAL "
                       "pg_catalog.json_to_record(x.row_key::json) AS j(" +
-                      pg::join(record, ", ") +
-                      ") WHERE x.table_name = $1 AND x.row_key LIKE '{%'" + which + "), released AS (INSERT INTO " +
-                      stage::released_table(in_.run_id) +
+                      pg::join(record, ", ") + ") WHERE x.table_name = $1 AND x.row_key LIKE '{%'" + which +
+                      "), released AS (INSERT INTO " + stage::released_table(in_.run_id) +
                       " (table_name, row_key) SELECT $1, row_key FROM x WHERE NOT present AND " +
-                      (by_text_ ? "false" : "true") + ") INSERT INTO " + known_ +
-                      " SELECT " + keys + ", column_name, row_key, reason FROM x WHERE present",
+                      (by_text_ ? "false" : "true") + ") INSERT INTO " + known_ + " SELECT " + keys +
+                      ", column_name, row_key, reason FROM x WHERE present",
                   std::vector<pg::Param>{p.target_name});
     // Its statistics serve the hashed anti-joins below (row count, distinct
     // keys): a small sample does (tens of thousands of orphans took 0.1-0.2 s
@@ -590,8 +588,7 @@ void Reconciliation::defer_finish() {
       target_.defer("WITH released AS (INSERT INTO " + stage::released_table(in_.run_id) +
                         " (table_name, row_key) SELECT $1, x.row_key FROM stagesync.set_aside x WHERE x.table_name = "
                         "$1 AND (x.row_key IN (SELECT " +
-                        t.key_json("s") + " FROM " + t.staging() + " s)" +
-                        listed_text +
+                        t.key_json("s") + " FROM " + t.staging() + " s)" + listed_text +
                         ") RETURNING 1) SELECT (SELECT count(*) FROM stagesync.set_aside x WHERE x.table_name = $1 "
                         "AND x.row_key LIKE '{%') - (SELECT count(*) FROM released)",
                     std::vector<pg::Param>{p.target_name}, [carried](pg::Result& r) {
@@ -604,13 +601,12 @@ void Reconciliation::defer_finish() {
     // misjudges freshly filled work tables; a nested loop here took minutes).
     set_local(target_, "enable_nestloop", "off");
     // (The staged keys joined too: an EXISTS under the OR would be probed once per set-aside row.)
-    std::string staged_join = " LEFT JOIN (SELECT DISTINCT " + keys + " FROM " + t.staging() + ") st ON " +
-                              t.same_key("st", "r");
+    std::string staged_join =
+        " LEFT JOIN (SELECT DISTINCT " + keys + " FROM " + t.staging() + ") st ON " + t.same_key("st", "r");
     target_.defer("WITH released AS (INSERT INTO " + stage::released_table(in_.run_id) +
                       " (table_name, row_key) SELECT $1, r.row_key FROM " + known_ + " r" + pairs_join + staged_join +
                       " WHERE st." + pg::ident(p.key.front()) + " IS NOT NULL OR (" + gone +
-                      ") RETURNING 1) SELECT (SELECT count(*) FROM " + known_ +
-                      ") - (SELECT count(*) FROM released)",
+                      ") RETURNING 1) SELECT (SELECT count(*) FROM " + known_ + ") - (SELECT count(*) FROM released)",
                   std::vector<pg::Param>{p.target_name}, [carried](pg::Result& r) {
                     if (carried) *carried = r.int64(0, 0);
                   });

@@ -248,18 +248,17 @@ void SqliteSource::stage(StageRun& run) {
       }
       r.set_aside_kept = true;
       int64_t* carried = &r.carried_rejects;
-      run.target.defer("WITH x AS (SELECT x.row_key, x.row_key LIKE '{%' AS keyed FROM stagesync.set_aside x WHERE "
-                       "x.table_name = $1), released AS (INSERT INTO " +
-                           stage::released_table(run.run_id) +
-                           " (table_name, row_key) SELECT $1, x.row_key FROM x WHERE CASE WHEN x.keyed THEN EXISTS "
-                           "(SELECT 1 FROM " +
-                           r.staging->qualified() + " s WHERE " + pg::join(staged_same, " AND ") +
-                           ") OR EXISTS (SELECT 1 FROM " + r.sql->deletions() + " d WHERE " +
-                           pg::join(deleted_same, " AND ") +
-                           ") ELSE true END RETURNING 1) SELECT (SELECT count(*) FROM x) - (SELECT count(*) FROM "
-                           "released)",
-                       std::vector<pg::Param>{t.target_name},
-                       [carried](pg::Result& res) { *carried = res.int64(0, 0); });
+      run.target.defer(
+          "WITH x AS (SELECT x.row_key, x.row_key LIKE '{%' AS keyed FROM stagesync.set_aside x WHERE "
+          "x.table_name = $1), released AS (INSERT INTO " +
+              stage::released_table(run.run_id) +
+              " (table_name, row_key) SELECT $1, x.row_key FROM x WHERE CASE WHEN x.keyed THEN EXISTS "
+              "(SELECT 1 FROM " +
+              r.staging->qualified() + " s WHERE " + pg::join(staged_same, " AND ") + ") OR EXISTS (SELECT 1 FROM " +
+              r.sql->deletions() + " d WHERE " + pg::join(deleted_same, " AND ") +
+              ") ELSE true END RETURNING 1) SELECT (SELECT count(*) FROM x) - (SELECT count(*) FROM "
+              "released)",
+          std::vector<pg::Param>{t.target_name}, [carried](pg::Result& res) { *carried = res.int64(0, 0); });
     }
     r.stage_seconds = since(start);
   }
