@@ -347,8 +347,13 @@ TEST_F(Reverse, ANoChangeRunCostsFewerRoundTripsThanANoChangeForwardRun) {
   });
   std::cout << "[ reverse  ] round trips with 50 new rows " << small_t << " + " << small_d << ", with 1000 "
             << large_t << " + " << large_d << "\n";
-  EXPECT_EQ(large_t, small_t);
-  EXPECT_EQ(large_d, small_d);
+  // One turn of slack each way: under the sanitizers the 50-row run once counted 10 target turns in both
+  // tries against 9 for 1,000 rows (the code's own count is 9 for both). A cost per row or per batch of
+  // rows would add tens to hundreds.
+  EXPECT_LE(large_t, small_t + 1);
+  EXPECT_LE(small_t, large_t + 1);
+  EXPECT_LE(large_d, small_d + 1);
+  EXPECT_LE(small_d, large_d + 1);
 }
 
 }  // namespace

@@ -610,12 +610,26 @@ TEST_F(RunLoop, SixtyOneMinuteCyclesSurviveATargetRestartAndASigtermRestart) {
   }
   int succeeded = 0, failed = 0, full = 0, streaks = 0;
   bool failing = false;  // across the SIGTERM-restart: a streak the restarted process continues is the same streak
+  std::string failures;
   for (const auto& cycles : processes) {
     for (size_t i = 0; i < cycles.size(); ++i) {
       const json& c = cycles[i];
       succeeded += c["outcome"] == "succeeded";
       failed += c["outcome"] == "failed";
       if (c["outcome"] == "interrupted") continue;
+      if (c["outcome"] == "failed") {
+        // The restart's failures: the target refusing connections while it is down or recovering, and
+        // after it, taskchecklist's generated tc_id colliding with rows inserted before the crash (the
+        // test servers run with fsync and synchronous_commit off: the crash can set the identity's
+        // sequence back; each failed insert takes one value until it passes them). Nothing else.
+        std::string e = c.value("error", "");
+        bool restart =
+            e.find("connect") != std::string::npos || e.find("not yet accepting") != std::string::npos ||
+            e.find("terminating connection") != std::string::npos ||
+            (e.find("duplicate key") != std::string::npos && e.find("taskchecklist_pkey") != std::string::npos);
+        EXPECT_TRUE(restart) << "a cycle failed for another reason than the target restart: " << c.dump();
+        failures += e.substr(0, 160) + "\n";
+      }
       streaks += c["outcome"] == "failed" && !failing;
       failing = c["outcome"] == "failed";
       full += c["full"] == true;
@@ -629,7 +643,9 @@ TEST_F(RunLoop, SixtyOneMinuteCyclesSurviveATargetRestartAndASigtermRestart) {
   std::cout << "[ run      ] seed " << seed << ": " << succeeded << " cycles succeeded, " << failed
             << " failed (the target restart), " << full << " full; " << changes << " source change batches\n";
   EXPECT_GE(succeeded + failed, total - 2);
-  EXPECT_LE(streaks, 1) << "cycles fail only while the target restarts (one streak), then recover";
+  // One streak, or two where a cycle with no taskchecklist row to insert succeeded between the restart's
+  // connection failures and its sequence's collisions.
+  EXPECT_LE(streaks, 2) << "cycles fail only for the target restart, then recover:\n" << failures;
   EXPECT_EQ(full, 1) << "--full-every 24h: the first cycle only (the restarted process reads the last full one)";
   pg::Connection t = db_->connect();
   CliResult v = cli({"verify", "--config", cfg_});
