@@ -115,6 +115,14 @@ class Follow : public ::testing::Test {
     return path;
   }
 
+  // A test's own `tables:` for the followed target and the reference (full sync) target.
+  std::pair<std::string, std::string> own_configs(const std::string& tables) {
+    return {write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_db_.url() +
+                  "\" }\nfollow: { interval: 0.2 }\n" + tables),
+            write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + reference_db_.url() +
+                  "\" }\n" + tables)};
+  }
+
   CliResult cli(const std::vector<std::string>& args) {
     static int n = 0;
     std::string base = (std::filesystem::temp_directory_path() /
@@ -364,10 +372,7 @@ TEST_F(Follow, ChildrenOfChangedParentsUnderSkipArriveAndLeaveAsAFullSyncWould) 
   const std::string tables =
       "tables:\n  - { name: owners, key: [id] }\n  - name: pets\n    key: [id]\n"
       "    references: [ { columns: [owner_id], parent: owners, on_orphan: skip } ]\n";
-  std::string followed = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_db_.url() +
-                               "\" }\nfollow: { interval: 0.2 }\n" + tables);
-  std::string reference = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" +
-                                reference_db_.url() + "\" }\n" + tables);
+  auto [followed, reference] = own_configs(tables);
   auto both = [](pg::Connection& db) {
     return db
         .exec(
@@ -422,10 +427,7 @@ TEST_F(Follow, AKeepNewestKeysRowsArriveWholeWhenALookupChanges) {
       "tables:\n  - { name: labels, key: [label_id] }\n  - name: visits\n    key: [vid]\n"
       "    duplicates: { keep: newest, by: at }\n"
       "    lookups: [ { column: label, from: labels, match: [label_id], take: label } ]\n";
-  std::string followed = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_db_.url() +
-                               "\" }\nfollow: { interval: 0.2 }\n" + tables);
-  std::string reference = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" +
-                                reference_db_.url() + "\" }\n" + tables);
+  auto [followed, reference] = own_configs(tables);
   auto visits = [](pg::Connection& db) {
     return db.exec("SELECT string_agg(v::text, ',' ORDER BY v.vid) FROM visits v").text(0, 0);
   };
