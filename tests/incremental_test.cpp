@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "support/sync_fixture.h"
@@ -741,6 +742,64 @@ TEST_F(Incremental, KeepNewestCursorReadsEveryRowOfAChangedKeyAndIgnoresOlderDel
   EXPECT_EQ(table(newest_deleted, "jobs").counts.updated, 1);
   EXPECT_EQ(v(), (std::vector<std::string>{"1:c", "2:y"}));
   EXPECT_EQ(writes(table(sync(cfg), "jobs")), 0) << "a full run agrees";
+}
+
+TEST_F(Incremental, KeepNewestKeyChangedInTheWindowIsUpdatedNotDeletedAndReinserted) {
+  // Differential seed 1104, round 141. The digests hash (key, `by`): a key
+  // set aside as a collision counts with a NULL `by` on the target side, so
+  // its buckets always differ. A key whose `by` changed in the window keeps
+  // its old (key, `by`) on the target: when that lands in such a bucket and
+  // the new one does not, the source's pairs lack the key, and it was listed
+  // as a deletion although the source holds it (the run deleted and inserted
+  // it, its plan predicted the delete and an update).
+  src().exec(
+      "CREATE TABLE visits (visit_id int, at int, note text);"
+      "INSERT INTO visits VALUES (4, 628, 'taken'), (4, 100, 'older');"
+      "INSERT INTO visits SELECT 100 + g, g, 'filler' FROM generate_series(1, 500) g;");
+  tgt().exec(
+      "CREATE TABLE visits (visit_id int PRIMARY KEY, at int, note text, source char(1) NOT NULL DEFAULT 'D');"
+      "INSERT INTO visits VALUES (4, 1, 'mobile', 'M');");
+  // The digests' bucket of a (key, at) text, as reconcile.cpp's TableHash
+  // (not integers only: hashed as the row's text) with 64 buckets (a small table).
+  auto bucket = [](const std::string& row) { return "((pg_catalog.hashtextextended('" + row + "', 0) >> 40) & 63)"; };
+  std::string set_aside = bucket("(4,)") + ", " + bucket("(4,628)");
+  // Key 1's `at`: first in one of those buckets, then in none of them.
+  auto first_at = [&](const std::string& in) {
+    std::string where = bucket("(1,' || a || ')") + " " + in + " (" + set_aside + ")";
+    return tgt().exec("SELECT min(a) FROM generate_series(1, 1000) a WHERE " + where).text(0, 0);
+  };
+  std::string before = first_at("IN"), after = first_at("NOT IN");
+  ASSERT_FALSE(before.empty() || after.empty());
+  src().exec("INSERT INTO visits VALUES (1, " + before + ", 'kept')");
+  std::string cfg = config_with_tables("  - { name: visits, key: [visit_id], duplicates: { keep: newest, by: at } }\n",
+                                       "owner: { column: source, value: D }\n");
+  ASSERT_EQ(table(sync(cfg), "visits").counts.collisions, 1);
+
+  src().exec("UPDATE visits SET at = " + after + " WHERE visit_id = 1");
+  CliResult plan = cli({"plan", "--config", cfg, "--mode", "incremental", "--json"});
+  ASSERT_EQ(plan.exit_code, 0) << plan.out << plan.err;
+  auto s = incremental(cfg);
+  const auto& t = table(s, "visits");
+  EXPECT_EQ(t.mode_used, "cursor") << t.reason;
+  EXPECT_EQ(t.counts.updated, 1);
+  EXPECT_EQ(t.counts.inserted, 0);
+  EXPECT_EQ(t.counts.deleted, 0) << "the source still holds key 1";
+  EXPECT_EQ(column("SELECT at || ' ' || note FROM visits WHERE visit_id = 1"),
+            (std::vector<std::string>{after + " kept"}));
+  nlohmann::json planned;
+  std::stringstream lines(plan.out);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty() && line.front() == '{') planned = nlohmann::json::parse(line);
+  int found = 0;
+  for (const auto& p : planned["tables"]) {
+    if (p["target"] != "visits") continue;
+    ++found;
+    EXPECT_EQ(p["counts"]["inserted"], t.counts.inserted) << plan.out;
+    EXPECT_EQ(p["counts"]["updated"], t.counts.updated) << plan.out;
+    EXPECT_EQ(p["counts"]["deleted"], t.counts.deleted) << plan.out;
+  }
+  EXPECT_EQ(found, 1) << plan.out;
+  EXPECT_EQ(writes(table(sync(cfg), "visits")), 0) << "a full run agrees";
 }
 
 TEST_F(Incremental, KeepNewestTiesUseFingerprintsUntilNoneRemain) {
