@@ -47,7 +47,7 @@ std::string new_rows(const TableSql& t, pg::Params& params) {
     // writer inserts since makes the insert fail on the target's unique key,
     // and the run with it: the next run sees that row.
     return "FROM " + t.staging() + " s WHERE NOT EXISTS (SELECT 1 FROM " + t.matched() + " m WHERE " +
-           t.same_key("m", "s") + ")";
+           t.same_key("m", "s") + " AND m.kept)";
   }
   if (t.table().keyed()) {
     return "FROM " + t.staging() + " s WHERE NOT EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " +

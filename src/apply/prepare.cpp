@@ -144,10 +144,17 @@ void match_target(pg::Pipeline& p, const TableSql& t) {
   std::string differs = t.has_compared_values() ? t.target_tuple("t", params, false) + " IS DISTINCT FROM " +
                                                       t.staged_tuple("s", params, false)
                                                 : "false";
+  // `kept`: the row outlives the run's deletes. A staged key should never be
+  // on the deletion list too; should one be, its row is deleted and inserted
+  // again, as when the insert looked at the target itself.
+  std::string owned = t.owned("t", params);
+  std::string kept = "NOT (" + owned + " IS TRUE AND EXISTS (SELECT 1 FROM " + t.deletions() + " d WHERE " +
+                     t.same_key("d", "s") + "))";
   // (CREATE TABLE AS takes no parameters: created, then filled.)
-  p.add("CREATE TEMPORARY TABLE " + t.matched() + " (" + t.key_ddl() + ", owned boolean, differs boolean) ON COMMIT DROP");
-  p.add("INSERT INTO " + t.matched() + " SELECT " + pg::column_list(t.table().key, "s") + ", " + t.owned("t", params) +
-            " IS TRUE, " + differs + " FROM " + t.staging() + " s JOIN " + t.target() + " t ON " + t.same_key("t", "s"),
+  p.add("CREATE TEMPORARY TABLE " + t.matched() + " (" + t.key_ddl() +
+        ", owned boolean, kept boolean, differs boolean) ON COMMIT DROP");
+  p.add("INSERT INTO " + t.matched() + " SELECT " + pg::column_list(t.table().key, "s") + ", " + owned + " IS TRUE, " +
+            kept + ", " + differs + " FROM " + t.staging() + " s JOIN " + t.target() + " t ON " + t.same_key("t", "s"),
         params);
   p.add("ANALYZE " + t.matched());
 }
