@@ -144,6 +144,16 @@ TEST(Config, IncrementalCaptureIsLogicalOrSnapshot) {
   EXPECT_NE(e.find("capture must be 'snapshot' or 'logical', not 'wal'"), std::string::npos) << e;
 }
 
+TEST(Config, HistoryKeepsThirtyDaysUnlessToldZeroKeepsEverything) {
+  std::string base = "source: { url: x }\ntarget: { url: y }\ntables:\n  - { name: a, key: [id] }\n";
+  EXPECT_EQ(parse_config(base, "cfg.yaml").history.keep_days, 30);
+  EXPECT_EQ(parse_config(base + "history: { keep_days: 0 }\n", "cfg.yaml").history.keep_days, 0);
+  EXPECT_EQ(parse_config(base + "history: { keep_days: 7 }\n", "cfg.yaml").history.keep_days, 7);
+  std::string e = error_of(base + "history: { keep_days: 2w }\n");
+  EXPECT_NE(e.find("cfg.yaml:5"), std::string::npos) << e;
+  EXPECT_NE(e.find("history keep_days must be a whole number of days from 0"), std::string::npos) << e;
+}
+
 TEST(Config, EveryProblemIsReportedAtOnce) {
   std::string e = error_of(
       "source: { url: x }\ntarget: { url: y, environment: staging }\nbogus: 1\ntables:\n"

@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "plan/target_triggers.h"
 #include "run/check_run.h"
+#include "state/history.h"
 #include "state/metadata.h"
 #include "support/sync_fixture.h"
 
@@ -207,6 +208,55 @@ TEST_F(Sync, OlderMetadataIsUpgradedInPlaceAndNewerIsRefused) {
   EXPECT_NE((r.out + r.err).find("version 99, newer than this stagesync understands"), std::string::npos) << r.out << r.err;
   EXPECT_EQ(content("climaster"), before);
   EXPECT_EQ(count("SELECT count(*) FROM stagesync.runs"), runs + 1);
+}
+
+TEST_F(Sync, OldRunRecordsArePrunedAfterTheCommitExceptRunsStillNamed) {
+  // A follower writes a run per batch: runs older than history.keep_days go
+  // after each forward run's COMMIT, with their table records and rejects,
+  // at most state::kPruneRuns a time, oldest first; never a run that a
+  // backup, a table's state or a follower names.
+  clients_schema();
+  sync(clients_config());
+  tgt().exec(
+      "INSERT INTO stagesync.runs (run_id, command, status) SELECT pg_catalog.to_char(timestamp '2020-01-01' + g * "
+      "interval '1 second', 'YYYYMMDD\"T\"HH24MISS') || '_' || lpad(to_hex(g), 6, '0'), 'sync', 'succeeded' "
+      "FROM generate_series(1, 60) g;"
+      "INSERT INTO stagesync.runs (run_id, command, status) VALUES ('20200102T000000_backup', 'sync', 'succeeded'),"
+      " ('20200102T000001_tstate', 'sync', 'failed'), ('20200102T000002_follow', 'follow', 'succeeded'),"
+      " (pg_catalog.to_char(pg_catalog.timezone('UTC', now()) - interval '10 days', 'YYYYMMDD\"T\"HH24MISS') || "
+      "'_recent', 'sync', 'succeeded');"
+      "INSERT INTO stagesync.backups (backup_id, reason, run_id) VALUES ('b', 'test', '20200102T000000_backup');"
+      "INSERT INTO stagesync.table_state (table_name, source_table, last_run_id) VALUES ('removed', 'removed', "
+      "'20200102T000001_tstate');"
+      "INSERT INTO stagesync.follow_state (slot_name, scope_key, source, confirmed_lsn, last_run_id) VALUES ('slot', "
+      "'k', 's', '0/1', '20200102T000002_follow');"
+      "INSERT INTO stagesync.table_runs (run_id, table_name, source_table) SELECT run_id, 'climaster', 'climaster' "
+      "FROM stagesync.runs WHERE run_id < '2021' OR run_id LIKE '%_recent';"
+      "INSERT INTO stagesync.rejects (run_id, table_name, row_key, reason) SELECT run_id, 'climaster', '{}', 'test' "
+      "FROM stagesync.runs WHERE run_id < '2021' OR run_id LIKE '%_recent';");
+  auto old = [&](const std::string& table) {
+    return count("SELECT count(*) FROM stagesync." + table + " WHERE run_id < '2021' OR run_id LIKE '%_recent'");
+  };
+  auto unnamed = [&] { return count("SELECT count(*) FROM stagesync.runs WHERE run_id LIKE '20200101%'"); };
+  sync(clients_config("", "history: { keep_days: 0 }\n"));
+  EXPECT_EQ(old("runs"), 64) << "keep_days 0 keeps every run";
+  sync(clients_config());
+  EXPECT_EQ(unnamed(), 60 - state::kPruneRuns);
+  EXPECT_EQ(column("SELECT min(run_id) FROM stagesync.runs WHERE run_id LIKE '20200101%'"),
+            (std::vector<std::string>{"20200101T000051_000033"}))
+      << "oldest first";
+  EXPECT_EQ(old("table_runs"), 64 - state::kPruneRuns) << "a run's table records go with it";
+  EXPECT_EQ(old("rejects"), 64 - state::kPruneRuns) << "and its rejects";
+  sync(clients_config());
+  EXPECT_EQ(unnamed(), 0);
+  EXPECT_EQ(column("SELECT run_id FROM stagesync.runs WHERE run_id < '2021' OR run_id LIKE '%_recent' ORDER BY 1")
+                .size(),
+            4u);
+  EXPECT_EQ(old("table_runs"), 4);
+  EXPECT_EQ(old("rejects"), 4);
+  EXPECT_EQ(count("SELECT count(*) FROM stagesync.runs WHERE status = 'succeeded' AND command = 'sync' AND run_id > "
+                  "'2021' AND run_id NOT LIKE '%_recent'"),
+            4) << "this test's own runs are kept";
 }
 
 TEST_F(Sync, CompositeKeyNullKeysAreRejectedAndReported) {

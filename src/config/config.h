@@ -93,6 +93,13 @@ struct Retry {
   double initial_delay = 1.0;   // seconds; doubles each time (capped at 60), +/- 50% jitter
 };
 
+// history: { keep_days: 30 }: how long the run records in the target
+// (stagesync.runs, table_runs, rejects) are kept. A follower writes one per
+// batch, so without a limit they grow for as long as it runs. 0: kept forever.
+struct History {
+  int keep_days = 30;
+};
+
 struct Table {
   std::string name;    // source table
   std::string target;  // target table (defaults to name)
@@ -146,6 +153,7 @@ struct Config {
   std::vector<Reverse> reverse;
   Guards guards;
   Retry retry;
+  History history;
   Follow follow;
   std::string capture;  // top-level `incremental: { capture: }`: "", "snapshot" or "logical"
 

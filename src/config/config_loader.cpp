@@ -306,6 +306,24 @@ class Reader {
     return r;
   }
 
+  History history(const YAML::Node& n) {
+    History h;
+    if (!expect_map(n, "history", {"keep_days"})) return h;
+    std::string text;
+    if (!scalar(n, "keep_days", "history", text, false)) return h;
+    try {
+      size_t used = 0;
+      int v = std::stoi(text, &used);
+      if (used != text.size() || v < 0 || v > 36500) throw std::invalid_argument(text);
+      h.keep_days = v;
+    } catch (const std::exception&) {
+      problem(n["keep_days"],
+              "history keep_days must be a whole number of days from 0 (keep every run record) to 36500, not '" + text +
+                  "'");
+    }
+    return h;
+  }
+
   // follow: { max_retained_wal: 1GB, interval: 1, replica_identity: default | full }
   Follow follow(const YAML::Node& n) {
     Follow f;
@@ -404,11 +422,12 @@ Config parse_config(const std::string& yaml_text, const std::string& file) {
   c.path = file;
   if (!root.IsMap()) throw ConfigError({file + ":1: the configuration must be a mapping with source, target and tables"});
   rd.expect_map(root, "the configuration", {"source", "target", "owner", "scope", "tables", "reverse", "guards", "retry",
-                                                 "follow", "incremental"});
+                                                 "history", "follow", "incremental"});
   if (YAML::Node inc = root["incremental"]) {
     if (rd.expect_map(inc, "the global incremental", {"capture"})) c.capture = rd.capture(inc, "the global incremental");
   }
   if (root["retry"]) c.retry = rd.retry(root["retry"]);
+  if (root["history"]) c.history = rd.history(root["history"]);
   if (root["follow"]) c.follow = rd.follow(root["follow"]);
   if (root["guards"]) c.guards = rd.guards(root["guards"], "the global guards");
   if (root["source"]) c.source = rd.endpoint(root["source"], "source", true);

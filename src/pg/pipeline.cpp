@@ -14,7 +14,9 @@ void Pipeline::add(std::string sql, std::vector<Param> params, OnResult on_resul
   queued_.push_back(Statement{std::move(sql), std::move(params), std::move(on_result)});
 }
 
-void Pipeline::add_best_effort(std::string sql) { queued_.push_back(Statement{std::move(sql), {}, nullptr, true}); }
+void Pipeline::add_best_effort(std::string sql, std::vector<Param> params) {
+  queued_.push_back(Statement{std::move(sql), std::move(params), nullptr, true});
+}
 
 void Pipeline::send_all() {
   PGconn* c = conn_.raw();

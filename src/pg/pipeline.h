@@ -47,7 +47,7 @@ class Pipeline {
   // A statement whose failure is no failure of the batch (cleanup after a
   // COMMIT): its error is not thrown, though the server still skips the
   // statements after it.
-  void add_best_effort(std::string sql);
+  void add_best_effort(std::string sql, std::vector<Param> params = {});
 
   size_t size() const { return queued_.size(); }
   // After run(): seconds from the start of run() until the answer of each

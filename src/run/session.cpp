@@ -11,6 +11,7 @@
 #include "run/run_errors.h"
 #include "source/postgres/postgres_source.h"
 #include "source/sqlite/sqlite_source.h"
+#include "state/history.h"
 #include "state/metadata.h"
 #include "state/run_lock.h"
 
@@ -316,6 +317,7 @@ void Session::drop_staging_after(pg::Pipeline& batch) {
   for (const auto& name : created_) batch.add_best_effort("DROP TABLE IF EXISTS " + name);
   batch.add_best_effort("DROP TABLE IF EXISTS " + rejects_);
   batch.add_best_effort("DROP TABLE IF EXISTS " + stage::released_table(run_id_));
+  state::prune_history_after(batch, cfg_.history.keep_days);  // last: a failure skips what follows it
 }
 
 void Session::staging_dropped() {

@@ -81,7 +81,8 @@ class Session {
   void fail(const std::string& error) noexcept;
   // Drops this run's staging tables.
   void drop_staging() noexcept;
-  // Adds the drops to `batch`, after its COMMIT (best effort). Once the batch
+  // Adds the drops to `batch`, after its COMMIT (best effort), and the
+  // pruning of old run records (state/history.h). Once the batch
   // has run, staging_dropped() tells drop_staging() there is nothing left to do;
   // when it did not (the connection was lost), drop_staging() reconnects and drops.
   void drop_staging_after(pg::Pipeline& batch);
