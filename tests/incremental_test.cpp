@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "support/sync_fixture.h"
+#include "support/tcp_proxy.h"
 
 namespace stagesync::testing {
 namespace {
@@ -470,11 +471,17 @@ TEST_F(Incremental, ALookupsStoredImageReadsOnlyTheRowsOfChangedMatchValues) {
       "INSERT INTO jobs SELECT g, 100 + g, 3 * g FROM generate_series(1, 50) g;"
       "INSERT INTO tasks SELECT 1 + g % 52, g FROM generate_series(1, 520) g;");
   tgt().exec("CREATE TABLE tasks (job_id int, task_id int, client_id int, PRIMARY KEY (job_id, task_id));");
+  // The source is reached through a proxy that counts the lookup's digest
+  // statements (Buckets::buckets() over LookupImages::pairs()): taken only
+  // when the image will be used.
+  TcpProxy source(Servers::source().port());
+  source.count_sent("SELECT z.h AS h");
   auto config = [&](const std::string& take) {
-    return config_with_tables(
-        "  - name: tasks\n    key: [job_id, task_id]\n"
-        "    lookups: [ { column: client_id, from: jobs, match: [job_id], take: " +
-        take + " } ]\n");
+    return write_config("source: { url: \"postgresql://postgres@127.0.0.1:" + std::to_string(source.port()) + "/" +
+                        src_db_.name() + "\" }\ntarget: { url: \"{TARGET}\" }\ntables:\n"
+                        "  - name: tasks\n    key: [job_id, task_id]\n"
+                        "    lookups: [ { column: client_id, from: jobs, match: [job_id], take: " +
+                        take + " } ]\n");
   };
   std::string cfg = config("client_id");
   auto image = [&] {
@@ -489,6 +496,7 @@ TEST_F(Incremental, ALookupsStoredImageReadsOnlyTheRowsOfChangedMatchValues) {
       << table(first, "tasks").reason;
   EXPECT_EQ(table(first, "tasks").counts.read, 10);
   EXPECT_EQ(image().size(), 50u);
+  EXPECT_EQ(source.sent(), 0) << "without a usable image the source digests no lookup";
 
   // An updated, a deleted (its match value disappears) and an inserted (one
   // appears) lookup row: only their 30 tasks are read.
@@ -499,6 +507,7 @@ TEST_F(Incremental, ALookupsStoredImageReadsOnlyTheRowsOfChangedMatchValues) {
   const auto& t = table(s, "tasks");
   EXPECT_NE(t.reason.find("bucket(s) of its stored image differ"), std::string::npos) << t.reason;
   EXPECT_EQ(t.counts.read, 30) << "exactly the tasks of jobs 7, 8 and 51";
+  EXPECT_EQ(source.sent(), 1) << "the image is used: the source digests the lookup";
   EXPECT_EQ(t.counts.updated, 30);
   EXPECT_EQ(count("SELECT count(*) FROM tasks WHERE job_id = 7 AND client_id = 999"), 10);
   EXPECT_EQ(count("SELECT count(*) FROM tasks WHERE job_id = 8 AND client_id IS NULL"), 10);
@@ -525,9 +534,11 @@ TEST_F(Incremental, ALookupsStoredImageReadsOnlyTheRowsOfChangedMatchValues) {
   // used (it would find only job 2's tasks).
   std::string other = config("other");
   src().exec("UPDATE jobs SET other = 0 WHERE job_id = 2");
+  source.count_sent("SELECT z.h AS h");
   auto changed = incremental(other);
   EXPECT_NE(table(changed, "tasks").reason.find("of another configuration"), std::string::npos)
       << table(changed, "tasks").reason;
+  EXPECT_EQ(source.sent(), 0) << "an image of another configuration is not digested";
   EXPECT_EQ(count("SELECT count(*) FROM tasks WHERE job_id <= 51 AND job_id <> 8 AND client_id IS DISTINCT FROM "
                   "CASE WHEN job_id = 2 THEN 0 ELSE 3 * job_id END"),
             0);

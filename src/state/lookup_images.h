@@ -16,6 +16,10 @@ using Statement = std::pair<std::string, std::vector<pg::Param>>;
 
 // "SELECT signature, run_id" of the image of lookup $2 of table $1 (no row: none).
 std::string image_header_sql();
+// "SELECT table_name, lookup, signature, run_id" of every stored image: read
+// with the run's table_state (run::Session::begin_run()), so a run knows
+// before its digests which images it can use.
+std::string image_headers_sql();
 // "stagesync.lookup_image_rows <alias> WHERE <alias>.table_name = <table>
 // AND <alias>.lookup = <lookup>" (`table`, `lookup`: SQL expressions, a
 // literal or a parameter): the image's rows (columns m text[], h bigint), to

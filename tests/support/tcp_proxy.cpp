@@ -189,6 +189,7 @@ void TcpProxy::accept_loop() {
 
 bool TcpProxy::should_hold(std::string_view data) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (!count_text_.empty() && data.find(count_text_) != std::string_view::npos) ++sent_;
   if (hold_left_ <= 0 || data.find(hold_text_) == std::string_view::npos) return false;
   return --hold_left_ == 0;
 }

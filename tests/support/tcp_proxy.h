@@ -8,7 +8,7 @@
 //   - delay every byte by a fixed time each way (set_delay), no bandwidth limit;
 //   - cut every connection open now (cut_open), as a NAT or a cloud proxy that
 //     drops idle connections does;
-//   - count round trips and bytes each way.
+//   - count round trips and bytes each way, and the client's messages holding a text.
 // Runs its own threads; stop() or the destructor closes everything.
 #pragma once
 
@@ -44,6 +44,14 @@ class TcpProxy {
     hold_left_ = occurrence;
   }
   bool held() const { return held_; }
+  // Count the client's messages holding `text` from now on (a chunk read
+  // from the client counts once: `text` should be part of one statement).
+  void count_sent(const std::string& text) {
+    std::lock_guard<std::mutex> lock(mu_);
+    count_text_ = text;
+    sent_ = 0;
+  }
+  int sent() const { return sent_; }
   // Cut the next connection that sends COMMIT, as given.
   void cut_on_commit(CommitCut how) { commit_cut_ = how; }
   int cuts() const { return cuts_; }
@@ -121,6 +129,8 @@ class TcpProxy {
   std::atomic<int> connections_{0};
   std::string hold_text_;
   int hold_left_ = 0;
+  std::string count_text_;
+  std::atomic<int> sent_{0};
   std::atomic<bool> held_{false};
   std::thread acceptor_;
   std::mutex mu_;

@@ -18,7 +18,10 @@
 // Without a usable image (none yet, of another run than the table's last,
 // of another configuration or text settings) the source's whole current
 // lookup is copied to the target, every target row whose stored value
-// differs from it is read again, and the copy becomes the image.
+// differs from it is read again, and the copy becomes the image. Whether an
+// image is usable is known before the digests, from its header as the run
+// began (read with the table's state, no round trip of its own): neither
+// side digests a lookup whose image will not be used.
 #pragma once
 
 #include <map>
@@ -37,10 +40,13 @@ namespace stagesync::source::postgres {
 
 class LookupImages : public ReconcileExtra {
  public:
+  using Header = std::pair<std::string, std::string>;  // an image's (signature, run_id)
   struct Run {
     std::string run_id;
     size_t index = 0;                                 // the table's plan index (names the work tables)
     std::string previous_run;                         // the table's last successful run, or empty
+    std::map<int, Header> headers;                    // the table's images as the run began, by lookup position
+    TextSettings settings;                            // the source's text settings the hashes depend on
     std::map<std::string, int64_t> lookup_rows;       // rows of the lookups' tables, by qualified name
     std::vector<std::string>* created = nullptr;      // receives the work tables created
     std::vector<state::Statement>* record = nullptr;  // receives the image's writes (TableRun::record_sql)
@@ -59,7 +65,9 @@ class LookupImages : public ReconcileExtra {
     int position = 0;  // in the table's lookups
     const plan::StagedColumn* filled = nullptr;
     Buckets buckets{64};
-    std::optional<std::pair<std::string, std::string>> header;  // the image's (signature, run_id)
+    std::optional<Header> header;  // as the run began (Run::headers)
+    bool usable = false;           // the header is of the table's last run, with today's signature
+    std::optional<Header> now;     // usable: the header again, in the reconciliation's transaction
     BucketDigests ours, theirs;
   };
   // The lookup's pairs on the source: typed match values m0.., their texts
@@ -71,7 +79,7 @@ class LookupImages : public ReconcileExtra {
   pg::Connection& source_;
   pg::Connection& target_;
   Run run_;
-  std::string settings_;  // the source's text settings the hashes depend on
+  std::string settings_;  // Run::settings, as the signature names them
   std::vector<Lookup> lookups_;
   std::vector<std::string> fetch_;
 };

@@ -91,7 +91,15 @@ catalog::Tables PostgresSource::read_tables(const std::vector<std::string>& name
 
 void PostgresSource::before_run(pg::Pipeline& batch, bool incremental) {
   target_text_hash_.clear();
-  if (incremental) batch.add(text_hash_probe(), [this](pg::Result& r) { target_text_hash_ = r.text(0, 0); });
+  image_headers_.clear();
+  if (!incremental) return;
+  batch.add(text_hash_probe(), [this](pg::Result& r) { target_text_hash_ = r.text(0, 0); });
+  // Which lookups' stored images a drift check can use is known before the
+  // digests (LookupImages): a lookup without one is not digested.
+  batch.add(state::image_headers_sql(), [this](pg::Result& r) {
+    for (int i = 0; i < r.rows(); ++i)
+      image_headers_[r.text(i, 0)][static_cast<int>(r.int64(i, 1))] = {r.text(i, 2), r.text(i, 3)};
+  });
 }
 
 void PostgresSource::stage(StageRun& run) {
@@ -194,7 +202,7 @@ void PostgresSource::stage_incremental(StageRun& run, bool hashes_match) {
   if (!reconciled.empty()) {
     ReconcileBatch batch(*conn_, run.target, settings, run.created);
     for (size_t i : reconciled) {
-      ReconcileInput in = reconcile_input(run, i);
+      ReconcileInput in = reconcile_input(run, i, settings);
       if (!window[i].empty()) in.staged.push_back(window[i]);
       // The deletions table is named at once: children's reconciliation reads it.
       run.tables[i].sql->set_deletions(batch.add(std::move(in)).result().deletions);
@@ -408,7 +416,7 @@ bool PostgresSource::choose_listed(StageRun& run, size_t i, const KeyList& list,
   return true;
 }
 
-ReconcileInput PostgresSource::reconcile_input(StageRun& run, size_t i) {
+ReconcileInput PostgresSource::reconcile_input(StageRun& run, size_t i, const TextSettings& settings) {
   const plan::TablePlan& t = run.plan.tables[i];
   TableRun& r = run.tables[i];
   const delta::MethodChoice& m = r.method;
@@ -455,10 +463,12 @@ ReconcileInput PostgresSource::reconcile_input(StageRun& run, size_t i) {
   }
   if (m.lookup_drift) {
     auto prev = run.previous.find(t.target_name);
+    auto headers = image_headers_.find(t.target_name);
     in.extra = std::make_shared<LookupImages>(
         t, *conn_, run.target,
-        LookupImages::Run{run.run_id, i, prev == run.previous.end() ? "" : prev->second.second, r.watermark.lookup_rows,
-                          &run.created, &r.record_sql, &r.method.reason});
+        LookupImages::Run{run.run_id, i, prev == run.previous.end() ? "" : prev->second.second,
+                          headers == image_headers_.end() ? std::map<int, LookupImages::Header>{} : headers->second,
+                          settings, r.watermark.lookup_rows, &run.created, &r.record_sql, &r.method.reason});
   }
   return in;
 }

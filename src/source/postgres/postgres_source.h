@@ -62,12 +62,15 @@ class PostgresSource : public Source {
   bool choose_listed(StageRun& run, size_t i, const KeyList& list, std::string& why_not);
   // Incremental: what ReconcileBatch needs to complete table `i`'s staging
   // (and what references and lookups add).
-  ReconcileInput reconcile_input(StageRun& run, size_t i);
+  ReconcileInput reconcile_input(StageRun& run, size_t i, const TextSettings& settings);
   void stage_full(StageRun& run);
   void stage_incremental(StageRun& run, bool hashes_match);
 
   std::unique_ptr<pg::Connection> conn_;
   std::string target_text_hash_;  // the target's answer to the text hash probe (before_run())
+  // The target's stored lookup images as the run began (before_run()): by
+  // table, by lookup position, (signature, run_id).
+  std::map<std::string, std::map<int, std::pair<std::string, std::string>>> image_headers_;
   delta::Watermark snapshot_;
   std::string snapshot_name_;
   InSnapshot in_snapshot_;
