@@ -30,25 +30,12 @@ std::string vanished(const TableSql& t, pg::Params& params) {
 std::string changed(const TableSql& t, pg::Params& params) {
   if (!t.has_compared_values()) return "";
   std::string owned = t.owned("t", params);
-  std::string cond = t.same_key("s", "t") + " AND " + owned + " AND " + t.target_tuple("t", params, false) +
-                     " IS DISTINCT FROM " + t.staged_tuple("s", params, false);
-  // Only the rows prepare found differing are looked up in the target (by
-  // its key), not every staged row joined with the whole table. A row that
-  // a concurrent writer changes after prepare is left as that writer made
-  // it, as if the write had come after this run.
-  if (t.matching()) cond += " AND EXISTS (SELECT 1 FROM " + t.matched() + " m WHERE " + t.same_key("m", "s") + " AND m.differs)";
-  return cond;
+  return t.same_key("s", "t") + " AND " + owned + " AND " + t.target_tuple("t", params, false) + " IS DISTINCT FROM " +
+         t.staged_tuple("s", params, false);
 }
 
 // FROM ... WHERE over staging alias s: the staged rows a merge inserts.
 std::string new_rows(const TableSql& t, pg::Params& params) {
-  if (t.matching()) {
-    // The target held no row of the key when prepare looked. One another
-    // writer inserts since makes the insert fail on the target's unique key,
-    // and the run with it: the next run sees that row.
-    return "FROM " + t.staging() + " s WHERE NOT EXISTS (SELECT 1 FROM " + t.matched() + " m WHERE " +
-           t.same_key("m", "s") + " AND m.kept)";
-  }
   if (t.table().keyed()) {
     return "FROM " + t.staging() + " s WHERE NOT EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " +
            t.same_key("t", "s") + ")";

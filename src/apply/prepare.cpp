@@ -136,43 +136,20 @@ void refuse_unstorable(pg::Pipeline& p, const TableSql& t) {
       t.table().target_name);
 }
 
-// Joins the staged rows with the target once (TableSql::matched()): their
-// keys are final here (NULL keys and duplicates gone), and the rows later set
-// aside only leave rows of it that nothing joins with again.
-void match_target(pg::Pipeline& p, const TableSql& t) {
-  pg::Params params;
-  std::string differs = t.has_compared_values() ? t.target_tuple("t", params, false) + " IS DISTINCT FROM " +
-                                                      t.staged_tuple("s", params, false)
-                                                : "false";
-  // `kept`: the row outlives the run's deletes. A staged key should never be
-  // on the deletion list too; should one be, its row is deleted and inserted
-  // again, as when the insert looked at the target itself.
-  std::string owned = t.owned("t", params);
-  std::string kept = "NOT (" + owned + " IS TRUE AND EXISTS (SELECT 1 FROM " + t.deletions() + " d WHERE " +
-                     t.same_key("d", "s") + "))";
-  // (CREATE TABLE AS takes no parameters: created, then filled.)
-  p.add("CREATE TEMPORARY TABLE " + t.matched() + " (" + t.key_ddl() +
-        ", owned boolean, kept boolean, differs boolean) ON COMMIT DROP");
-  p.add("INSERT INTO " + t.matched() + " SELECT " + pg::column_list(t.table().key, "s") + ", " + owned + " IS TRUE, " +
-            kept + ", " + differs + " FROM " + t.staging() + " s JOIN " + t.target() + " t ON " + t.same_key("t", "s"),
-        params);
-  p.add("ANALYZE " + t.matched());
-}
-
 void reject_collisions(pg::Pipeline& pipe, const TableSql& t, const std::string& rejects, TableCounts& counts) {
   const plan::TablePlan& p = t.table();
   if (!p.owner && p.scope.empty()) return;  // every row is owned: nothing to collide with
   pg::Params params;
-  std::string taken = t.matching() ? "EXISTS (SELECT 1 FROM " + t.matched() + " m WHERE " + t.same_key("m", "s") +
-                                         " AND NOT m.owned)"
-                                   : "EXISTS (SELECT 1 FROM " + t.target() + " f WHERE " + t.same_key("f", "s") +
-                                         " AND " + t.owned("f", params) + " IS NOT TRUE)";
+  std::string owned = t.owned("f", params);
   std::string describe =
       p.owner ? pg::text_literal("key is taken by a target row the sync does not own (" + p.owner->first + " = ") +
                     " || coalesce((SELECT f." + pg::ident(p.owner->first) + "::text FROM " + t.target() + " f WHERE " +
                     t.same_key("f", "s") + " LIMIT 1), 'NULL') || ')'"
               : "'key is taken by a target row outside the scope'";
-  set_aside(pipe, t, rejects, taken, "NULL", describe, params, [&counts](int64_t n) {
+  set_aside(
+      pipe, t, rejects,
+      "EXISTS (SELECT 1 FROM " + t.target() + " f WHERE " + t.same_key("f", "s") + " AND " + owned + " IS NOT TRUE)",
+      "NULL", describe, params, [&counts](int64_t n) {
         counts.rejected += n;
         counts.collisions += n;
       });
@@ -295,7 +272,6 @@ void prepare_table(pg::Pipeline& p, const TableSql& t, const std::string& reject
     handle_duplicates(p, t, counts);
   }
   refuse_unstorable(p, t);
-  if (t.matching()) match_target(p, t);
   if (tp.keyed()) reject_collisions(p, t, rejects, counts);
   for (const auto& ref : tp.references) {
     judge_reference(p, t, rejects, ref, *plans[ref.parent], staged[ref.parent], counts);

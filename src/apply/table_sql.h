@@ -13,8 +13,7 @@ namespace stagesync::apply {
 
 class TableSql {
  public:
-  TableSql(const plan::TablePlan& table, std::string staging, std::string matched = "")
-      : t_(table), staging_(std::move(staging)), matched_(std::move(matched)) {}
+  TableSql(const plan::TablePlan& table, std::string staging) : t_(table), staging_(std::move(staging)) {}
 
   const plan::TablePlan& table() const { return t_; }
   const std::string& staging() const { return staging_; }
@@ -25,16 +24,6 @@ class TableSql {
   void set_deletions(std::string deletions) { deletions_ = std::move(deletions); }
   const std::string& deletions() const { return deletions_; }
   bool incremental() const { return !deletions_.empty(); }
-  // Incremental keyed runs stage a few rows of a large table, and each
-  // statement that joins them with the whole target table scans it (a hash
-  // join beats one index probe per staged row from about a percent of the
-  // table). So prepare joins them once, when their keys are final, into this
-  // temporary table (ON COMMIT DROP): each staged key the target holds,
-  // whether the sync owns that target row, and whether its compared values
-  // differ. The collision check, the update and the insert read it instead
-  // of the target. Empty when the run does not use it (matching()).
-  const std::string& matched() const { return matched_; }
-  bool matching() const { return incremental() && t_.keyed() && !matched_.empty(); }
   // "No row of this target table (alias `alias`) for which `match` holds is
   // still there after this run's deletes of owned rows" (apart from staged
   // rows, which the caller checks itself). Written as anti-joins without an
@@ -77,7 +66,6 @@ class TableSql {
  private:
   const plan::TablePlan& t_;
   std::string staging_;
-  std::string matched_;
   std::string deletions_;
 };
 

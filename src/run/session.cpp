@@ -280,8 +280,7 @@ void Session::stage_selected(bool incremental, apply::Strategy strategy) {
     source::TableRun& r = tables_[i];
     r.staging = std::make_unique<stage::StagingTable>(*target_, run_id_, i, plan_.tables[i]);
     created_.push_back(r.staging->qualified());  // dropped by drop_staging() even if the load fails
-    r.sql = std::make_unique<apply::TableSql>(plan_.tables[i], r.staging->qualified(),
-                                              stage::matched_table_name(run_id_, i));
+    r.sql = std::make_unique<apply::TableSql>(plan_.tables[i], r.staging->qualified());
     staged_ptrs_[i] = r.sql.get();
   }
   source::StageRun run{cfg_, plan_, tables_, *target_, run_id_, rejects_, created_, previous_, incremental, strategy,

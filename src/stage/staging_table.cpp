@@ -25,10 +25,6 @@ std::string work_table_name(const std::string& run_id, size_t index, const std::
   return pg::qualified("stagesync", "s_" + run_id + "_" + std::to_string(index) + suffix);
 }
 
-std::string matched_table_name(const std::string& run_id, size_t index) {
-  return pg::qualified("pg_temp", "m_" + run_id + "_" + std::to_string(index));
-}
-
 std::string StagingTable::copy_in(const std::string& format) const {
   std::vector<std::string> names;
   for (const auto& c : table_.columns) names.push_back(c.name);

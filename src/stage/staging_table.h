@@ -69,10 +69,6 @@ std::string create_work_table(pg::Connection& target, const std::string& qualifi
 // stagesync."s_<run>_<index><suffix>": the names of a run's per-table work
 // tables, all dropped by leftovers_sql() after a crash.
 std::string work_table_name(const std::string& run_id, size_t index, const std::string& suffix = "");
-// pg_temp."m_<run>_<index>": the temporary table of a table's staged keys
-// matched with the target (apply::TableSql::matched()). Created ON COMMIT DROP
-// inside the run's transaction, so nothing is left to drop.
-std::string matched_table_name(const std::string& run_id, size_t index);
 
 // The table of rows a run set aside (rejects), stagesync."r_<run>", and the
 // table of earlier set-aside rows the run released (read again or gone at the
