@@ -246,7 +246,6 @@ void Session::begin() {
   int64_t staged = 0;
   bool all_incremental = true;
   for (size_t i : plan_.selected()) {
-    if (tables_.at(i).unchanged) continue;  // neither judged nor applied (a keyless one has no deletion list)
     staged += tables_.at(i).rows_read;
     all_incremental = all_incremental && tables_.at(i).sql && tables_.at(i).sql->incremental();
   }
