@@ -478,7 +478,8 @@ TEST_F(Incremental, ALookupsStoredImageReadsOnlyTheRowsOfChangedMatchValues) {
   source.count_sent("SELECT z.h AS h");
   auto config = [&](const std::string& take) {
     return write_config("source: { url: \"postgresql://postgres@127.0.0.1:" + std::to_string(source.port()) + "/" +
-                        src_db_.name() + "\" }\ntarget: { url: \"{TARGET}\" }\ntables:\n"
+                        src_db_.name() +
+                        "\" }\ntarget: { url: \"{TARGET}\" }\ntables:\n"
                         "  - name: tasks\n    key: [job_id, task_id]\n"
                         "    lookups: [ { column: client_id, from: jobs, match: [job_id], take: " +
                         take + " } ]\n");

@@ -249,14 +249,15 @@ TEST_F(Sync, OldRunRecordsArePrunedAfterTheCommitExceptRunsStillNamed) {
   EXPECT_EQ(old("rejects"), 64 - state::kPruneRuns) << "and its rejects";
   sync(clients_config());
   EXPECT_EQ(unnamed(), 0);
-  EXPECT_EQ(column("SELECT run_id FROM stagesync.runs WHERE run_id < '2021' OR run_id LIKE '%_recent' ORDER BY 1")
-                .size(),
-            4u);
+  EXPECT_EQ(
+      column("SELECT run_id FROM stagesync.runs WHERE run_id < '2021' OR run_id LIKE '%_recent' ORDER BY 1").size(),
+      4u);
   EXPECT_EQ(old("table_runs"), 4);
   EXPECT_EQ(old("rejects"), 4);
   EXPECT_EQ(count("SELECT count(*) FROM stagesync.runs WHERE status = 'succeeded' AND command = 'sync' AND run_id > "
                   "'2021' AND run_id NOT LIKE '%_recent'"),
-            4) << "this test's own runs are kept";
+            4)
+      << "this test's own runs are kept";
 }
 
 TEST_F(Sync, CompositeKeyNullKeysAreRejectedAndReported) {

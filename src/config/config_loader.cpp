@@ -421,8 +421,9 @@ Config parse_config(const std::string& yaml_text, const std::string& file) {
   Config c;
   c.path = file;
   if (!root.IsMap()) throw ConfigError({file + ":1: the configuration must be a mapping with source, target and tables"});
-  rd.expect_map(root, "the configuration", {"source", "target", "owner", "scope", "tables", "reverse", "guards", "retry",
-                                                 "history", "follow", "incremental"});
+  rd.expect_map(root, "the configuration",
+                {"source", "target", "owner", "scope", "tables", "reverse", "guards", "retry", "history", "follow",
+                 "incremental"});
   if (YAML::Node inc = root["incremental"]) {
     if (rd.expect_map(inc, "the global incremental", {"capture"})) c.capture = rd.capture(inc, "the global incremental");
   }

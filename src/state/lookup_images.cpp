@@ -6,9 +6,7 @@ std::string image_header_sql() {
   return "SELECT signature, run_id FROM stagesync.lookup_images WHERE table_name = $1 AND lookup = $2";
 }
 
-std::string image_headers_sql() {
-  return "SELECT table_name, lookup, signature, run_id FROM stagesync.lookup_images";
-}
+std::string image_headers_sql() { return "SELECT table_name, lookup, signature, run_id FROM stagesync.lookup_images"; }
 
 std::string image_rows(const std::string& alias, const std::string& table, const std::string& lookup) {
   return "stagesync.lookup_image_rows " + alias + " WHERE " + alias + ".table_name = " + table + " AND " + alias +
