@@ -276,18 +276,26 @@ class Reader {
     return g;
   }
 
+  // `text` as a whole number from `lo` to `hi`; nullopt when it is not one.
+  static std::optional<int> whole_number(const std::string& text, int lo, int hi) {
+    try {
+      size_t used = 0;
+      int v = std::stoi(text, &used);
+      if (used == text.size() && v >= lo && v <= hi) return v;
+    } catch (const std::exception&) {
+    }
+    return std::nullopt;
+  }
+
   Retry retry(const YAML::Node& n) {
     Retry r;
     const std::string what = "retry";
     if (!expect_map(n, what, {"attempts", "max_seconds", "initial_delay"})) return r;
     std::string text;
     if (scalar(n, "attempts", what, text, false)) {
-      try {
-        size_t used = 0;
-        int v = std::stoi(text, &used);
-        if (used != text.size() || v < 1 || v > 100) throw std::invalid_argument(text);
-        r.attempts = v;
-      } catch (const std::exception&) {
+      if (auto v = whole_number(text, 1, 100)) {
+        r.attempts = *v;
+      } else {
         problem(n["attempts"], "retry attempts must be a whole number from 1 to 100, not '" + text + "'");
       }
     }
@@ -311,12 +319,9 @@ class Reader {
     if (!expect_map(n, "history", {"keep_days"})) return h;
     std::string text;
     if (!scalar(n, "keep_days", "history", text, false)) return h;
-    try {
-      size_t used = 0;
-      int v = std::stoi(text, &used);
-      if (used != text.size() || v < 0 || v > 36500) throw std::invalid_argument(text);
-      h.keep_days = v;
-    } catch (const std::exception&) {
+    if (auto v = whole_number(text, 0, 36500)) {
+      h.keep_days = *v;
+    } else {
       problem(n["keep_days"],
               "history keep_days must be a whole number of days from 0 (keep every run record) to 36500, not '" + text +
                   "'");
