@@ -199,8 +199,17 @@ TcpProxy::Verdict TcpProxy::judge(int from, const char* buf, size_t len, int64_t
     ++cuts_;
     return {static_cast<size_t>(cut_at - moved), true};  // part of the message, then the cut
   }
-  if (from != 0) return {len, false};
   std::string_view data(buf, len);
+  if (from != 0) {
+    // AfterForwarding: the server's answer to the COMMIT (its CommandComplete
+    // tag) is the proof that the commit landed; the client never gets it.
+    if (answer_cut_ && data.find(std::string_view("COMMIT\0", 7)) != std::string_view::npos) {
+      answer_cut_ = false;
+      ++cuts_;
+      return {0, true};
+    }
+    return {len, false};
+  }
   if (should_hold(data)) {
     held_ = true;
     while (!stopping_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -208,9 +217,13 @@ TcpProxy::Verdict TcpProxy::judge(int from, const char* buf, size_t len, int64_t
   }
   if (commit_cut_ != CommitCut::None && is_commit(data)) {
     CommitCut how = commit_cut_.exchange(CommitCut::None);
+    if (how == CommitCut::AfterForwarding) {
+      answer_cut_ = true;  // forwarded; the link is cut when the server answers it
+      return {len, false};
+    }
     if (how != CommitCut::None) {
       ++cuts_;
-      return {how == CommitCut::AfterForwarding ? len : 0, true};
+      return {0, true};
     }
   }
   return {len, false};

@@ -52,8 +52,13 @@ class TcpProxy {
     sent_ = 0;
   }
   int sent() const { return sent_; }
-  // Cut the next connection that sends COMMIT, as given.
-  void cut_on_commit(CommitCut how) { commit_cut_ = how; }
+  // Cut the next connection that sends COMMIT: before forwarding it, or
+  // (AfterForwarding) once the server has answered it, so the commit surely
+  // landed and the client never hears of it.
+  void cut_on_commit(CommitCut how) {
+    commit_cut_ = how;
+    answer_cut_ = false;
+  }
   int cuts() const { return cuts_; }
   // Close both sides of every connection open now (each counts as a cut).
   // Returns how many were cut; connections accepted later are not affected.
@@ -120,6 +125,7 @@ class TcpProxy {
   std::atomic<int64_t> cut_bytes_{0};
   std::atomic<int> cut_connections_{0};
   std::atomic<CommitCut> commit_cut_{CommitCut::None};
+  std::atomic<bool> answer_cut_{false};  // AfterForwarding: cut when the server's answer to COMMIT arrives
   std::atomic<int> cuts_{0};
   std::atomic<int64_t> bytes_{0};
   std::atomic<int64_t> delay_ms_{0};
