@@ -1,11 +1,14 @@
 #include "state/history.h"
 
+#include <ctime>
+
+#include "state/metadata.h"
+
 namespace stagesync::state {
 
 std::string prune_history_sql() {
   return "WITH old AS (SELECT r.run_id FROM stagesync.runs r "
-         "WHERE r.run_id < pg_catalog.to_char(pg_catalog.timezone('UTC', pg_catalog.now()) - "
-         "pg_catalog.make_interval(days => $1::int), 'YYYYMMDD\"T\"HH24MISS') "
+         "WHERE r.run_id < $1 "
          "AND r.status <> 'running' "
          "AND NOT EXISTS (SELECT 1 FROM stagesync.table_state s WHERE s.last_run_id = r.run_id "
          "OR s.watermark ->> 'rejects_run' = r.run_id) "
@@ -19,7 +22,8 @@ std::string prune_history_sql() {
 
 void prune_history_after(pg::Pipeline& batch, int keep_days) {
   if (keep_days <= 0) return;
-  batch.add_best_effort(prune_history_sql(), std::vector<pg::Param>{std::to_string(keep_days)});
+  std::time_t cutoff = std::time(nullptr) - static_cast<std::time_t>(keep_days) * 24 * 3600;
+  batch.add_best_effort(prune_history_sql(), std::vector<pg::Param>{run_id_time(cutoff)});
 }
 
 }  // namespace stagesync::state

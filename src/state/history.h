@@ -21,9 +21,9 @@ namespace stagesync::state {
 
 inline constexpr int kPruneRuns = 50;
 
-// The statement deleting up to kPruneRuns runs older than `keep_days` days
-// (and their table records and rejects); $1: keep_days. Run ids begin with
-// their UTC start time (new_run_id()), so the age is a range of the key.
+// The statement deleting up to kPruneRuns runs started before $1 (a
+// run_id_time(): run ids begin with their UTC start time, so the age is a
+// range of the key), with their table records and rejects.
 std::string prune_history_sql();
 
 // Adds the pruning to `batch` as a best-effort statement (a failure is no

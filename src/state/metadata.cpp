@@ -238,16 +238,19 @@ void ensure_metadata(pg::Connection& target) {
   }
 }
 
-std::string new_run_id() {
-  std::time_t now = std::time(nullptr);
+std::string run_id_time(std::time_t t) {
   std::tm utc{};
-  gmtime_r(&now, &utc);
+  gmtime_r(&t, &utc);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &utc);
+  return stamp;
+}
+
+std::string new_run_id() {
   std::random_device rd;
   char suffix[16];
   std::snprintf(suffix, sizeof suffix, "%06x", static_cast<unsigned>(rd() & 0xFFFFFF));
-  return std::string(stamp) + "_" + suffix;
+  return run_id_time(std::time(nullptr)) + "_" + suffix;
 }
 
 }  // namespace stagesync::state

@@ -6,6 +6,7 @@
 // silently recreated: the run records are the audit trail of what was synced.
 #pragma once
 
+#include <ctime>
 #include <stdexcept>
 #include <string>
 
@@ -27,6 +28,9 @@ void ensure_metadata(pg::Connection& target);
 // A new run's id, "YYYYMMDDTHHMMSS_xxxxxx" (UTC, then 6 random hex digits):
 // sorts by start time. The key of stagesync.runs for every command.
 std::string new_run_id();
+// The UTC time a run id begins with (YYYYMMDDTHHMMSS), for a run started at
+// `t`: run ids sort by their start time.
+std::string run_id_time(std::time_t t);
 
 // The statement reading the schema version, for a caller that batches it with
 // others (pg::Pipeline) on the common path where the schema exists: it fails

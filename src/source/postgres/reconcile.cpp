@@ -438,12 +438,12 @@ void Reconciliation::defer_wanted() {
     set_local(target_, "enable_nestloop", "off");
     pg::Params dp;
     std::string downed = t.owned("t", dp);
-    // Keep newest: a key staged from the window is set apart on both sides,
-    // but its target row still hashes its old (key, `by`): in a bucket that
-    // differs for another key, while the source's new (key, `by`) may fall in
-    // one that does not, so the pairs lack it. The source holds it: no deletion.
-    std::string unstaged =
-        newest(in_) ? " AND NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "t") + ")" : "";
+    // A staged key is the source's: never a deletion. (Keep newest needs it:
+    // a key staged from the window is set apart on both sides, but its target
+    // row still hashes its old (key, `by`), in a bucket that may differ for
+    // another key while the source's new (key, `by`) falls in one that does
+    // not, so the pairs lack it.)
+    std::string unstaged = " AND NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "t") + ")";
     target_.defer("INSERT INTO " + out_.deletions + " SELECT " + pg::column_list(hash.key_names(), "t") + " FROM " +
                       t.target() + " t WHERE " + downed + " AND " + hash.in(differing_, t_hash) +
                       " AND NOT EXISTS (SELECT 1 FROM " + pairs_ + " k WHERE " + t.same_key("k", "t") + ")" + unstaged,
