@@ -907,6 +907,51 @@ TEST_F(Follow, ASecondSignalCancelsTheBatch) {
 
 // `plan` describes, before anything changes, what follow gets from each
 // followed table's WAL and exactly what the opt-in would ALTER on the desktop.
+// Desktop maintenance writes WAL with nothing in it for the stream (VACUUM FULL
+// rewrites a table; the transaction decodes to nothing): an idle follower
+// records and confirms the server's position, so its slot neither holds that
+// WAL until the next change nor grows towards follow.max_retained_wal (which
+// would drop it and force a full sync). The next start resumes without one.
+TEST_F(Follow, AnIdleFollowerReleasesWalThatHoldsNoChange) {
+  follow_once();
+  desktop_.exec("INSERT INTO unfollowed SELECT g, repeat('x', 200) FROM generate_series(1, 100000) g");
+  std::string slot_name = slot();
+  Follower f = start_follower(config_, "quiet");
+  auto lsn_now = [&] { return desktop_.exec("SELECT pg_current_wal_insert_lsn()::text").text(0, 0); };
+  auto confirmed_past = [&](const std::string& lsn, int64_t bytes) {
+    return desktop_
+        .exec("SELECT confirmed_flush_lsn >= $2::pg_lsn + $3::bigint FROM pg_replication_slots WHERE slot_name = $1",
+              std::vector<pg::Param>{slot_name, lsn, std::to_string(bytes)})
+        .boolean(0, 0);
+  };
+  // (The unfollowed rows are a transaction the stream sends: skipped and confirmed, as before this change.)
+  std::string quiet_from = lsn_now();
+  desktop_.exec("VACUUM FULL unfollowed");
+  int64_t quiet = desktop_.exec("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::bigint",
+                                std::vector<pg::Param>{quiet_from})
+                      .int64(0, 0);
+  EXPECT_GT(quiet, int64_t{16} << 20) << "the rewrite wrote less WAL than the test needs";
+  EXPECT_TRUE(eventually([&] { return confirmed_past(quiet_from, quiet - (1 << 20)); }))
+      << "the slot still holds the rewrite's WAL: "
+      << desktop_.exec("SELECT confirmed_flush_lsn::text FROM pg_replication_slots").text(0, 0) << " after "
+      << quiet_from << " + " << quiet << " bytes\n"
+      << slurp(f.err);
+  // Recorded on the target before it was confirmed: the target is never behind the slot.
+  EXPECT_TRUE(target_
+                  .exec("SELECT confirmed_lsn >= $1::pg_lsn FROM stagesync.follow_state",
+                        std::vector<pg::Param>{
+                            desktop_.exec("SELECT confirmed_flush_lsn::text FROM pg_replication_slots").text(0, 0)})
+                  .boolean(0, 0));
+  ::kill(f.pid, SIGTERM);
+  CliResult r = finished(f);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  desktop_.exec("UPDATE accounts SET balance = balance + 1 WHERE id = 3");
+  r = follow_once();
+  EXPECT_EQ(r.err.find("full sync"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("full sync"), std::string::npos) << r.out;
+  expect_equal_to_full_sync();
+}
+
 TEST_F(Follow, PlanDescribesTheReplicaIdentityOptInAndChangesNothing) {
   auto identities = [&] {
     return desktop_

@@ -143,7 +143,7 @@ class Follower {
     bool started = false;
     Lsn goal;
     auto last_wal_check = Clock::now();
-    int idle_rounds = 0;
+    auto quiet_since = Clock::now();  // --once: since when the stream showed no progress
     Lsn progress;  // the furthest position the stream showed (--once)
     for (;;) {
       if (pg::stop_requested()) break;
@@ -157,11 +157,15 @@ class Follower {
           // --once catches up with the WAL written before it started.
           goal = Lsn::parse(desktop().exec("SELECT pg_current_wal_insert_lsn()::text").text(0, 0));
           started = true;
+          quiet_since = Clock::now();
+          if (o_.once) stream_->send_status(true);  // the server's answer says how far it is: no wait when caught up
         }
-        if (!held_) held_ = reader_->next(o_.once ? 200ms : wait());
+        // --once asks the server where it is every 20 ms and stops as soon as it is past `goal`.
+        if (!held_) held_ = o_.once ? reader_->next(20ms, goal) : reader_->next(wait());
         if (!held_) {
           attempt = 0;
           backoff_.reset();
+          release_quiet_wal();
           if (o_.once) {
             if (caught_up(goal)) {
               // No desktop change: `sync --mode incremental` (capture: logical)
@@ -179,9 +183,9 @@ class Follower {
             // transaction sends nothing of it before its commit, but its
             // keepalives' position moves on.
             Lsn seen = std::max(stream_->server_wal_end(), stream_->received());
-            if (seen > progress) idle_rounds = 0;
+            if (seen > progress) quiet_since = Clock::now();
             progress = std::max(progress, seen);
-            if (++idle_rounds > 50) {
+            if (Clock::now() - quiet_since > 10s) {
               out_.warning("the replication stream did not report the desktop's WAL position " + goal.str() +
                            " within 10 s of quiet; every transaction it sent is applied");
               break;
@@ -194,7 +198,7 @@ class Follower {
           }
           continue;
         }
-        idle_rounds = 0;
+        quiet_since = Clock::now();
         if (skip_unfollowed()) continue;
         check_slot();
         last_wal_check = Clock::now();
@@ -374,6 +378,29 @@ class Follower {
     return false;
   }
 
+  // WAL that holds no transaction the stream sends (VACUUM FULL, CREATE
+  // INDEX, a rewrite, checkpoints: nothing for a plugin to decode) moves the
+  // server's position on while no batch confirms anything: the slot would hold
+  // it until the next followed change, and enough of it would have check_slot()
+  // drop the slot and fall back to a full sync. Between transactions (every
+  // transaction before the server's position has arrived and is applied or
+  // skipped), that position is recorded on the target (one statement), then
+  // confirmed, as skip_unfollowed() does for a transaction of other tables:
+  // at once when it is a WAL segment past the applied one, else at most every
+  // 10 s (the slot's restart point moves only with a confirmation that comes
+  // after the server logged its running transactions, every 15 s when busy).
+  void release_quiet_wal() {
+    Lsn seen = stream_->server_wal_end();
+    if (reader_->inside_transaction() || seen <= applied_) return;
+    if (seen.value < applied_.value + kQuietRelease && Clock::now() - last_release_ < 10s) return;
+    state::advance_follow_state(target(), slot_, seen.str());
+    stream_->confirm(seen);
+    applied_ = seen;
+    last_release_ = Clock::now();
+  }
+  static constexpr uint64_t kQuietRelease = uint64_t{16} << 20;  // a WAL segment
+  Clock::time_point last_release_ = Clock::now();
+
   // Transactions at the head of the stream that change no followed table
   // (the application's other tables, other programs) need no sync: their
   // end is recorded on the target (one statement) and confirmed, so the slot
@@ -405,7 +432,7 @@ class Follower {
         drained = true;
         return std::nullopt;
       }
-      if (auto t = reader_->next(100ms)) return t;
+      if (auto t = reader_->next(100ms, goal)) return t;
       if (Clock::now() > start + 5s) return std::nullopt;
       if (!flushed && Clock::now() > start + 300ms) {
         flush_desktop_wal();

@@ -140,7 +140,7 @@ void ReplicationConnection::handle_keepalive(const char* buf, int len) {
   if (buf[17]) send_status();
 }
 
-std::optional<XLogData> ReplicationConnection::read(std::chrono::milliseconds timeout) {
+std::optional<XLogData> ReplicationConnection::read(std::chrono::milliseconds timeout, Lsn until) {
   if (!streaming_) throw std::logic_error("ReplicationConnection::read before start()");
   const Clock::time_point deadline = Clock::now() + timeout;
   for (;;) {
@@ -158,7 +158,10 @@ std::optional<XLogData> ReplicationConnection::read(std::chrono::milliseconds ti
         maybe_send_periodic_status();
         return d;
       }
-      if (buf.get()[0] == 'k') handle_keepalive(buf.get(), n);
+      if (buf.get()[0] == 'k') {
+        handle_keepalive(buf.get(), n);
+        if (until.valid() && server_end_ >= until) return std::nullopt;
+      }
       continue;  // other message types are not sent to a logical client; ignored
     }
     if (n == -1) {  // the server ended the stream: its error, if any, follows

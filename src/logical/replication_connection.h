@@ -70,14 +70,16 @@ class ReplicationConnection {
   void start(const std::string& slot, Lsn from, const PluginOptions& options);
   bool streaming() const { return streaming_; }
 
-  // The next XLogData within `timeout`, or nullopt when none arrived in time.
+  // The next XLogData within `timeout`, or nullopt when none arrived in time,
+  // or as soon as a keepalive shows the server's WAL end at or past `until`
+  // (when valid): everything the stream holds before it has arrived.
   // Throws pg::Error when the stream ends or the connection is lost (a
   // stream the server ended without an error, at its shutdown, is a lost
   // connection: transient), and
   // pg::Interrupted after SIGINT/SIGTERM. A caller busy elsewhere (applying
   // a batch) calls read() or send_status() at least every half
   // wal_sender_timeout (default 60 s), or the server ends the stream.
-  std::optional<XLogData> read(std::chrono::milliseconds timeout);
+  std::optional<XLogData> read(std::chrono::milliseconds timeout, Lsn until = {});
 
   // The caller's target has committed everything up to `flushed` (a
   // transaction's end LSN, or a keepalive's WAL end while no transaction is

@@ -8,12 +8,13 @@ namespace stagesync::logical {
 TransactionReader::TransactionReader(ReplicationConnection& stream, SpoolLimits limits)
     : stream_(stream), limits_(std::move(limits)) {}
 
-std::optional<Transaction> TransactionReader::next(std::chrono::milliseconds timeout) {
+std::optional<Transaction> TransactionReader::next(std::chrono::milliseconds timeout, Lsn until) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point deadline = Clock::now() + timeout;
   for (;;) {
+    if (!open_ && until.valid() && std::max(stream_.server_wal_end(), stream_.received()) >= until) return std::nullopt;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    std::optional<XLogData> msg = stream_.read(std::max(left, std::chrono::milliseconds(0)));
+    std::optional<XLogData> msg = stream_.read(std::max(left, std::chrono::milliseconds(0)), open_ ? Lsn{} : until);
     if (!msg) return std::nullopt;
     DecodedMessage decoded = parse_test_decoding(msg->data);
     if (auto* b = std::get_if<BeginMessage>(&decoded)) {

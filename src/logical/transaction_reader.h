@@ -21,11 +21,13 @@ class TransactionReader {
   explicit TransactionReader(ReplicationConnection& stream, SpoolLimits limits = {});
 
   // The next committed transaction, waiting at most `timeout` in all;
-  // nullopt when none completed in time. Throws DecodeError on output it
+  // nullopt when none completed in time, or at once when, between two
+  // transactions, the stream has shown a position at or past `until` (when
+  // valid): the caller has caught up with it and need not wait. Throws DecodeError on output it
   // does not understand, and what ReplicationConnection::read throws; after
   // any exception the reader and its connection are done (a partly read
   // transaction is dropped): reconnect, and the slot sends it again whole.
-  std::optional<Transaction> next(std::chrono::milliseconds timeout);
+  std::optional<Transaction> next(std::chrono::milliseconds timeout, Lsn until = {});
 
   // True while a transaction has begun but not committed: then a keepalive's
   // WAL end must not be confirmed.
