@@ -21,6 +21,9 @@ class TableSql {
   // Incremental runs stage only changed rows, so "vanished from the source"
   // cannot mean "not staged": it is the explicit list of keys in `deletions`
   // (a table with the key columns, found by source::postgres::Reconciliation). Empty: full.
+  // The list may name keys of no owned target row (a collision's key, a key
+  // the WAL listed that the target never held): only owned rows are deleted,
+  // and every reader of the list asks for owned rows itself.
   void set_deletions(std::string deletions) { deletions_ = std::move(deletions); }
   const std::string& deletions() const { return deletions_; }
   bool incremental() const { return !deletions_.empty(); }

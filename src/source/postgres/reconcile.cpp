@@ -418,18 +418,14 @@ void Reconciliation::defer_wanted() {
   if (logical && !in_.listed.empty()) {
     // The listed keys the staged rows (every in-scope source row of a listed
     // key) do not hold: deleted at the source, or out of its scope now. The
-    // staged keys are taken off the list before the target is probed (an
-    // index probe per key: the updated half of the list costs none).
-    pg::Params dp;
-    std::string downed = t.owned("t", dp);
-    std::string gone = "SELECT * FROM (" + listed_select() + ") AS l(" + keys +
-                       ") WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "l") + ")";
-    set_local(target_, "random_page_cost", "1.1");  // few keys against a large table: its key index (see Session::begin())
-    target_.defer("INSERT INTO " + out_.deletions + " SELECT " + pg::column_list(hash.key_names(), "t") + " FROM " +
-                      t.target() + " t WHERE " + downed + " AND (" + pg::column_list(hash.key_names(), "t") +
-                      ") IN (" + gone + ")",
-                  std::vector<pg::Param>(dp.values().begin(), dp.values().end()));
-    unset_local(target_, "random_page_cost");
+    // target is not probed for them: the list may hold keys of no owned row
+    // (as a collision's key is there), and every reader of it asks for owned
+    // rows itself (the DELETE, the guards' and the plan's counts, a parent's
+    // surviving rows, its children to read again). Probing cost an index
+    // lookup per key into a large table (0.1-0.3 s per table at scale 10),
+    // repeated by each of those readers anyway.
+    target_.defer("INSERT INTO " + out_.deletions + " SELECT * FROM (" + listed_select() + ") AS l(" + keys +
+                  ") WHERE NOT EXISTS (SELECT 1 FROM " + t.staging() + " s WHERE " + t.same_key("s", "l") + ")");
   }
   if (!pairs_.empty()) {
     std::string t_hash = hash.hash("t");

@@ -8,7 +8,8 @@
 // already staged are set apart on both sides. Only buckets whose digests
 // differ are looked at again: their (key, hash) pairs come over from the
 // source, and the target works out
-//   - deletions: owned target keys the source no longer has (into `deletions`),
+//   - deletions: owned target keys the source no longer has (into `deletions`;
+//     the logical method lists its listed keys not staged, unprobed),
 //   - rows to fetch: source keys the target lacks or holds with another
 //     fingerprint, plus keys currently set aside that may pass now (e.g. when
 //     their parent arrived); those rows are appended to the staging table from
