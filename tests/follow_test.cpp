@@ -905,8 +905,6 @@ TEST_F(Follow, ASecondSignalCancelsTheBatch) {
   expect_equal_to_full_sync();
 }
 
-// `plan` describes, before anything changes, what follow gets from each
-// followed table's WAL and exactly what the opt-in would ALTER on the desktop.
 // Desktop maintenance writes WAL with nothing in it for the stream (VACUUM FULL
 // rewrites a table; the transaction decodes to nothing): an idle follower
 // records and confirms the server's position, so its slot neither holds that
@@ -924,23 +922,31 @@ TEST_F(Follow, AnIdleFollowerReleasesWalThatHoldsNoChange) {
               std::vector<pg::Param>{slot_name, lsn, std::to_string(bytes)})
         .boolean(0, 0);
   };
-  // (The unfollowed rows are a transaction the stream sends: skipped and confirmed, as before this change.)
+  // (The unfollowed rows are a transaction the stream sends: skipped and confirmed without a batch.)
   std::string quiet_from = lsn_now();
   desktop_.exec("VACUUM FULL unfollowed");
-  int64_t quiet = desktop_.exec("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::bigint",
-                                std::vector<pg::Param>{quiet_from})
+  int64_t quiet = desktop_
+                      .exec("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::bigint",
+                            std::vector<pg::Param>{quiet_from})
                       .int64(0, 0);
   EXPECT_GT(quiet, int64_t{16} << 20) << "the rewrite wrote less WAL than the test needs";
   EXPECT_TRUE(eventually([&] { return confirmed_past(quiet_from, quiet - (1 << 20)); }))
       << "the slot still holds the rewrite's WAL: "
-      << desktop_.exec("SELECT confirmed_flush_lsn::text FROM pg_replication_slots").text(0, 0) << " after "
+      << desktop_
+             .exec("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+                   std::vector<pg::Param>{slot_name})
+             .text(0, 0)
+      << " after "
       << quiet_from << " + " << quiet << " bytes\n"
       << slurp(f.err);
   // Recorded on the target before it was confirmed: the target is never behind the slot.
   EXPECT_TRUE(target_
                   .exec("SELECT confirmed_lsn >= $1::pg_lsn FROM stagesync.follow_state",
-                        std::vector<pg::Param>{
-                            desktop_.exec("SELECT confirmed_flush_lsn::text FROM pg_replication_slots").text(0, 0)})
+                        std::vector<pg::Param>{desktop_
+                                                   .exec("SELECT confirmed_flush_lsn::text FROM pg_replication_slots "
+                                                         "WHERE slot_name = $1",
+                                                         std::vector<pg::Param>{slot_name})
+                                                   .text(0, 0)})
                   .boolean(0, 0));
   ::kill(f.pid, SIGTERM);
   CliResult r = finished(f);
@@ -952,6 +958,8 @@ TEST_F(Follow, AnIdleFollowerReleasesWalThatHoldsNoChange) {
   expect_equal_to_full_sync();
 }
 
+// `plan` describes, before anything changes, what follow gets from each
+// followed table's WAL and exactly what the opt-in would ALTER on the desktop.
 TEST_F(Follow, PlanDescribesTheReplicaIdentityOptInAndChangesNothing) {
   auto identities = [&] {
     return desktop_
