@@ -182,7 +182,7 @@ class Follower {
             // Quiet: the stream shows no progress. A walsender decoding a huge
             // transaction sends nothing of it before its commit, but its
             // keepalives' position moves on.
-            Lsn seen = std::max(stream_->server_wal_end(), stream_->received());
+            Lsn seen = stream_->position();
             if (seen > progress) quiet_since = Clock::now();
             progress = std::max(progress, seen);
             if (Clock::now() - quiet_since > 10s) {
@@ -261,7 +261,7 @@ class Follower {
 
   // The stream has shown every transaction committed before `goal`.
   bool caught_up(Lsn goal) const {
-    return !held_ && !reader_->inside_transaction() && std::max(stream_->server_wal_end(), stream_->received()) >= goal;
+    return !held_ && !reader_->inside_transaction() && stream_->position() >= goal;
   }
 
   // Opens the stream where the target's LSN says, or takes the first full sync.
@@ -393,9 +393,7 @@ class Follower {
     Lsn seen = stream_->server_wal_end();
     if (reader_->inside_transaction() || seen <= applied_) return;
     if (seen.value < applied_.value + kQuietRelease && Clock::now() - last_release_ < 10s) return;
-    state::advance_follow_state(target(), slot_, seen.str());
-    stream_->confirm(seen);
-    applied_ = seen;
+    record_and_confirm(seen);
     last_release_ = Clock::now();
   }
   static constexpr uint64_t kQuietRelease = uint64_t{16} << 20;  // a WAL segment
@@ -411,12 +409,17 @@ class Follower {
       last = held_->end_lsn;
       held_ = reader_->next(0ms);
     }
-    if (last.valid()) {
-      state::advance_follow_state(target(), slot_, last.str());
-      stream_->confirm(last);
-      applied_ = last;
-    }
+    if (last.valid()) record_and_confirm(last);
     return !held_;
+  }
+
+  // A position with nothing to apply before it (no batch): recorded on the
+  // target first (one statement: the target is never behind the slot), then
+  // confirmed to the slot.
+  void record_and_confirm(Lsn at) {
+    state::advance_follow_state(target(), slot_, at.str());
+    stream_->confirm(at);
+    applied_ = at;
   }
 
   // The transactions after `held_` until the stream reaches `goal` (nothing
@@ -428,7 +431,7 @@ class Follower {
     bool flushed = false;
     drained = false;
     for (;;) {
-      if (!reader_->inside_transaction() && std::max(stream_->server_wal_end(), stream_->received()) >= goal) {
+      if (!reader_->inside_transaction() && stream_->position() >= goal) {
         drained = true;
         return std::nullopt;
       }

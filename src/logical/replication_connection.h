@@ -18,6 +18,7 @@
 //   any other server or libpq error is pg::Error.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -92,6 +93,9 @@ class ReplicationConnection {
   Lsn received() const { return received_; }          // the last XLogData's start
   Lsn confirmed() const { return confirmed_; }        // the last confirmed flush (0/0: none)
   Lsn server_wal_end() const { return server_end_; }  // the last keepalive's WAL end
+  // How far the stream has shown the server to be: every transaction that
+  // committed before it has arrived (the later of the two above).
+  Lsn position() const { return std::max(received_, server_end_); }
   std::chrono::milliseconds status_interval{10000};
 
   pg::Connection& connection() { return conn_; }

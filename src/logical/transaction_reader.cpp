@@ -12,7 +12,7 @@ std::optional<Transaction> TransactionReader::next(std::chrono::milliseconds tim
   using Clock = std::chrono::steady_clock;
   const Clock::time_point deadline = Clock::now() + timeout;
   for (;;) {
-    if (!open_ && until.valid() && std::max(stream_.server_wal_end(), stream_.received()) >= until) return std::nullopt;
+    if (!open_ && until.valid() && stream_.position() >= until) return std::nullopt;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     std::optional<XLogData> msg = stream_.read(std::max(left, std::chrono::milliseconds(0)), open_ ? Lsn{} : until);
     if (!msg) return std::nullopt;
