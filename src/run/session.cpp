@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <utility>
 
 #include "pg/pipeline.h"
 #include "run/pooler_check.h"
@@ -239,23 +240,22 @@ std::string Session::begin_run(const std::string& command, const std::string& mo
 }
 
 void Session::begin() {
-  // BEGIN and its settings travel with the transaction's first statements.
+  // BEGIN travels with the transaction's first statements.
   target_->defer("BEGIN");
-  // Incremental runs that staged few rows want the opposite: index lookups
-  // into the large target tables, not a hash of each of them.
-  int64_t staged = 0;
-  bool all_incremental = true;
-  for (size_t i : plan_.selected()) {
-    staged += tables_.at(i).rows_read;
-    all_incremental = all_incremental && tables_.at(i).sql && tables_.at(i).sql->incremental();
-  }
-  if (!all_incremental || staged > kSmallStagedRows) {
-    target_->defer("SET LOCAL enable_nestloop = off");
+  regime_ = Regime::ServerDefault;
+}
+
+void Session::planner_regime(pg::Pipeline& p, size_t index) {
+  const source::TableRun& t = tables_.at(index);
+  bool few = t.sql && t.sql->incremental() && t.rows_read + t.deletions <= kSmallStagedRows;
+  Regime wanted = few ? Regime::FewRows : Regime::ManyRows;
+  if (std::exchange(regime_, wanted) == wanted) return;
+  if (few) {
+    p.add("SET LOCAL enable_nestloop TO DEFAULT");
+    p.add("SET LOCAL random_page_cost = 1.1");
   } else {
-    // Each staged row is one index lookup: the default cost of a random page
-    // (4, a disk seek) makes the planner hash whole target tables instead,
-    // several times slower for a few thousand rows of tables that are cached.
-    target_->defer("SET LOCAL random_page_cost = 1.1");
+    p.add("SET LOCAL enable_nestloop = off");
+    p.add("SET LOCAL random_page_cost TO DEFAULT");
   }
 }
 

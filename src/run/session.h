@@ -71,10 +71,22 @@ class Session {
   // took the lock. The session has no target connection afterwards.
   void keep() noexcept;
 
-  // BEGIN on the target, with the apply's planner setting: set-based joins of
-  // whole tables, never nested loops (an analysed-empty target table would
-  // otherwise make an INSERT ... NOT EXISTS quadratic).
+  // BEGIN on the target. Each table's statements in the transaction are
+  // preceded by planner_regime().
   void begin();
+  // Adds to `p`, when it differs from the one in force in the transaction,
+  // the planner setting for table `index`'s statements (judging, applying):
+  // - many rows (a full read, or more than kSmallStagedRows staged and listed
+  //   for deletion): set-based joins of whole tables, never nested loops (an
+  //   analysed-empty target table would otherwise make an INSERT ... NOT
+  //   EXISTS quadratic);
+  // - few rows (an incremental read of fewer): index lookups into the large
+  //   target tables rather than a hash of each of them. The default cost of a
+  //   random page (4, a disk seek) makes the planner hash whole tables, several
+  //   times slower for a few thousand rows of tables that are cached.
+  // Chosen per table: one table read whole (a keyless table) leaves the
+  // others' few rows to index lookups. No round trip: the setting travels in `p`.
+  void planner_regime(pg::Pipeline& p, size_t index);
   // Replaces a lost target connection (the run lock went with the old session).
   void reconnect_target();
   // Marks the run failed (best effort) and drops staging tables (best effort).
@@ -143,6 +155,8 @@ class Session {
   std::vector<std::string> created_;  // every staging table this run created (until dropped)
   bool rejects_dropped_ = false;
   static constexpr int64_t kSmallStagedRows = 100000;
+  enum class Regime { ServerDefault, FewRows, ManyRows };
+  Regime regime_ = Regime::ServerDefault;  // in force in the open transaction (begin(), planner_regime())
   // Read by begin_run() in its batch, for stage_selected():
   std::map<std::string, std::pair<std::string, std::string>> previous_;  // table -> (watermark, last run)
 };

@@ -64,11 +64,13 @@ class Applier {
       if (!std::exchange(book, true)) {
         for (auto& statement : reverse::book_statements()) p.add(statement);
       }
+      s_.planner_regime(p, i);
       reverse::exclude_reverse_written(p, *s_.staged()[i], *r, reverse_written_[i]);
     }
     for (size_t i : order) {
       if (s_.unchanged(i)) continue;
       const apply::TableSql& t = *s_.staged()[i];
+      s_.planner_regime(p, i);
       timed(p, i);
       apply::prepare_table(p, t, s_.rejects_table(), s_.plans(), s_.staged(), result(i).counts);
       Judged& j = judged_.at(i);
@@ -88,6 +90,7 @@ class Applier {
     // Target foreign keys no reference covers, once every parent's staged rows are final.
     for (size_t i : order) {
       if (s_.unchanged(i)) continue;
+      s_.planner_regime(p, i);
       timed(p, i);
       apply::judge_foreign_keys(p, *s_.staged()[i], s_.plan(), s_.staged());
       timed(p, i);
@@ -103,7 +106,9 @@ class Applier {
     // Foreign keys that would carry a delete elsewhere: rare, so a round trip only when there are some.
     pg::Pipeline c(s_.target());
     for (size_t i : order) {
-      if (!s_.unchanged(i)) apply::refuse_cascades(c, *s_.staged()[i], o_.strategy, judged_.at(i).cascades);
+      if (s_.unchanged(i) || judged_.at(i).cascades.empty()) continue;
+      s_.planner_regime(c, i);
+      apply::refuse_cascades(c, *s_.staged()[i], o_.strategy, judged_.at(i).cascades);
     }
     if (!c.empty()) c.run();
   }
@@ -113,6 +118,7 @@ class Applier {
     pg::Pipeline p(s_.target());
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       if (s_.unchanged(*it)) continue;
+      s_.planner_regime(p, *it);
       timed(p, *it);
       apply::delete_vanished(p, *s_.staged()[*it], o_.strategy, result(*it).counts);
       timed(p, *it);
@@ -120,6 +126,7 @@ class Applier {
     for (size_t i : order) {
       if (s_.unchanged(i)) continue;
       const apply::TableSql& t = *s_.staged()[i];
+      s_.planner_regime(p, i);
       timed(p, i);
       apply::upsert(p, t, o_.strategy, result(i).counts);
       // A whole-table count; incremental runs leave it out (0: not counted).
@@ -355,6 +362,7 @@ report::RunSummary run_once(const config::Config& cfg, const SyncOptions& o, rep
         report::TableResult& r = a.result(i);
         r.planned = true;
         if (s.unchanged(i)) continue;
+        s.planner_regime(p, i);
         apply::predict(p, *s.staged()[i], o.strategy, r.counts);
         // As the run counts them: not in incremental runs (a whole-table count).
         if (!s.staged()[i]->incremental()) apply::count_foreign(p, *s.staged()[i], r.counts.preserved);
