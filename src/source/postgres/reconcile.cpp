@@ -459,7 +459,7 @@ void Reconciliation::defer_wanted() {
     std::string same = cursor && !newest(in_) ? t.same_key("t", "w")
                                               : t.same_key("t", "w") + " AND EXISTS (SELECT 1 FROM " + pairs_ +
                                                     " k WHERE " + t.same_key("k", "w") + " AND k.h = " + t_hash + ")";
-    set_local(target_, "random_page_cost", "1.1");  // see Session::begin()
+    set_local(target_, "random_page_cost", "1.1");  // see Session::planner_regime()
     target_.defer("DELETE FROM " + want_ + " w WHERE EXISTS (SELECT 1 FROM " + t.target() + " t WHERE " + same +
                       " AND " + wowned + ")",
                   std::vector<pg::Param>(wp.values().begin(), wp.values().end()));
