@@ -103,8 +103,22 @@ class LogicalTest : public ::testing::Test {
 
   pg::Endpoint endpoint() const { return pg::Endpoint{db_.server().conninfo(db_.name()), "", "stagesync-test", 10}; }
 
-  // A started stream on `slot` (from its confirmed position).
+  // Waits (at most 30 s) until no stream holds `slot`. The server's end of a
+  // stream that just ended (closed, or cut: its walsender) holds the slot
+  // until it notices; a start before then is refused ("replication slot ...
+  // is active", SQLSTATE 55006), which `follow` waits out (start_stream()).
+  void wait_released(const std::string& slot) {
+    for (int i = 0;; ++i) {
+      pg::Result r = conn_.exec("SELECT active FROM pg_catalog.pg_replication_slots WHERE slot_name = '" + slot + "'");
+      if (r.rows() == 0 || r.text(0, 0) == "f") return;
+      if (i == 1500) throw std::runtime_error("replication slot " + slot + " still held after 30 s");
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+  // A started stream on `slot` (from its confirmed position), once no earlier stream holds it.
   std::unique_ptr<ReplicationConnection> stream(const std::string& slot, Lsn from = {}) {
+    wait_released(slot);
     auto r = std::make_unique<ReplicationConnection>(endpoint());
     r->start(slot, from, logical::test_decoding_options());
     return r;
@@ -677,6 +691,7 @@ TEST_F(LogicalTest, AStreamCostsTheSameRoundTripsForOneOrTwoHundredTransactions)
   pg::Endpoint via{"host=127.0.0.1 port=" + std::to_string(proxy.port()) + " user=postgres dbname=" + db_.name(), "",
                    "stagesync-test", 10};
   auto session = [&](int transactions) {
+    wait_released(slot);  // (the previous session's walsender)
     proxy.reset_counters();
     ReplicationConnection r(via);
     r.start(slot, {}, logical::test_decoding_options());
