@@ -163,6 +163,21 @@ class Follow : public ::testing::Test {
     EXPECT_EQ(contents(target_), contents(reference_));
   }
 
+  // A `tags` table whose key 2 the target holds as a mobile row (a collision
+  // for the desktop's row 2), and a configuration that syncs it with
+  // `capture: logical`; returns the configuration.
+  std::string tags_with_a_mobile_row() {
+    desktop_.exec("CREATE TABLE tags (id int PRIMARY KEY, name text); INSERT INTO tags VALUES (1, 'a'), (2, 'b');");
+    target_.exec(
+        "CREATE TABLE tags (id int PRIMARY KEY, name text, source char(1) NOT NULL DEFAULT 'D');"
+        "INSERT INTO tags VALUES (2, 'mobile', 'M');");
+    return write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_db_.url() +
+                 "\" }\nowner: { column: source, value: D }\nincremental: { capture: logical }\n"
+                 "tables:\n  - { name: tags, key: [id] }\n");
+  }
+  // The target's tags, in key order.
+  std::string tags() { return target_.exec("SELECT string_agg(t::text, ',' ORDER BY id) FROM tags t").text(0, 0); }
+
   std::string slot() {
     pg::Result r = desktop_.exec("SELECT slot_name FROM pg_replication_slots WHERE database = current_database()");
     return r.rows() ? r.text(0, 0) : "";
@@ -458,14 +473,7 @@ TEST_F(Follow, AKeepNewestKeysRowsArriveWholeWhenALookupChanges) {
 // `sync --mode incremental` once the mobile row is gone, as without capture:
 // also when the desktop changed nothing since the last run.
 TEST_F(Follow, ACaptureRunWithoutDesktopChangesInsertsAKeyAMobileRowFreed) {
-  desktop_.exec("CREATE TABLE tags (id int PRIMARY KEY, name text); INSERT INTO tags VALUES (1, 'a'), (2, 'b');");
-  target_.exec(
-      "CREATE TABLE tags (id int PRIMARY KEY, name text, source char(1) NOT NULL DEFAULT 'D');"
-      "INSERT INTO tags VALUES (2, 'mobile', 'M');");
-  std::string captured = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_db_.url() +
-                               "\" }\nowner: { column: source, value: D }\nincremental: { capture: logical }\n"
-                               "tables:\n  - { name: tags, key: [id] }\n");
-  auto tags = [&] { return target_.exec("SELECT string_agg(t::text, ',' ORDER BY id) FROM tags t").text(0, 0); };
+  std::string captured = tags_with_a_mobile_row();
   for (int run = 0; run < 2; ++run) {
     CliResult r = cli({"sync", "--config", captured, "--mode", "incremental"});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -482,14 +490,7 @@ TEST_F(Follow, ACaptureRunWithoutDesktopChangesInsertsAKeyAMobileRowFreed) {
 // mobile row (set aside as a collision) leaves the mobile row as it is and
 // counts no deletion, as a full run would.
 TEST_F(Follow, ADesktopDeletionOfAKeyAMobileRowHoldsLeavesTheMobileRow) {
-  desktop_.exec("CREATE TABLE tags (id int PRIMARY KEY, name text); INSERT INTO tags VALUES (1, 'a'), (2, 'b');");
-  target_.exec(
-      "CREATE TABLE tags (id int PRIMARY KEY, name text, source char(1) NOT NULL DEFAULT 'D');"
-      "INSERT INTO tags VALUES (2, 'mobile', 'M');");
-  std::string captured = write("source: { url: \"" + desktop_db_.url() + "\" }\ntarget: { url: \"" + target_db_.url() +
-                               "\" }\nowner: { column: source, value: D }\nincremental: { capture: logical }\n"
-                               "tables:\n  - { name: tags, key: [id] }\n");
-  auto tags = [&] { return target_.exec("SELECT string_agg(t::text, ',' ORDER BY id) FROM tags t").text(0, 0); };
+  std::string captured = tags_with_a_mobile_row();
   CliResult first = cli({"sync", "--config", captured, "--mode", "incremental"});
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
   ASSERT_EQ(tags(), "(1,a,D),(2,mobile,M)");

@@ -108,9 +108,7 @@ class LogicalTest : public ::testing::Test {
   // until it notices; a start before then is refused ("replication slot ...
   // is active", SQLSTATE 55006), which `follow` waits out (start_stream()).
   void wait_released(const std::string& slot) {
-    for (int i = 0;; ++i) {
-      pg::Result r = conn_.exec("SELECT active FROM pg_catalog.pg_replication_slots WHERE slot_name = '" + slot + "'");
-      if (r.rows() == 0 || r.text(0, 0) == "f") return;
+    for (int i = 0; logical::slot_status(conn_, slot).active; ++i) {
       if (i == 1500) throw std::runtime_error("replication slot " + slot + " still held after 30 s");
       std::this_thread::sleep_for(20ms);
     }
